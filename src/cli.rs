@@ -1,0 +1,152 @@
+//! The subcommands: serve (the default), migrate, import and export.
+
+use std::io::Read;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{LogFormat, ServeConfig, StoreConfig};
+use crate::domain::dataset::DatasetBody;
+use crate::store;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "accords",
+    version,
+    about = "Ukraine's bilateral security agreements, served over HTTP"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub store: StoreConfig,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the HTTP API (the default when no command is given).
+    Serve(ServeConfig),
+    /// Create or update the database schema, then exit.
+    Migrate,
+    /// Import a JSON file in the export format (upsert by id, all or nothing); `-` reads stdin.
+    Import {
+        /// The file to import.
+        file: String,
+    },
+    /// Write the whole store as JSON to stdout.
+    Export,
+}
+
+pub async fn run(cli: Cli) -> ExitCode {
+    let outcome = match cli.command {
+        None => {
+            let serve = ServeConfig::parse_from_env();
+            crate::serve(&cli.store, &serve).await
+        }
+        Some(Command::Serve(serve)) => crate::serve(&cli.store, &serve).await,
+        Some(Command::Migrate) => migrate(&cli.store).await,
+        Some(Command::Import { file }) => import(&cli.store, &file).await,
+        Some(Command::Export) => export(&cli.store).await,
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("accords: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+impl ServeConfig {
+    /// Serve's settings when no subcommand was named: defaults and environment.
+    fn parse_from_env() -> Self {
+        #[derive(Parser)]
+        struct Only {
+            #[command(flatten)]
+            serve: ServeConfig,
+        }
+        Only::parse_from(["accords"]).serve
+    }
+}
+
+pub fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+async fn migrate(config: &StoreConfig) -> Result<(), String> {
+    let store = store::open(&config.options())
+        .await
+        .map_err(|e| e.to_string())?;
+    store.close().await;
+    eprintln!("accords: the {} schema is up to date", store.backend());
+    Ok(())
+}
+
+async fn import(config: &StoreConfig, file: &str) -> Result<(), String> {
+    let mut text = Vec::new();
+    let read = if file == "-" {
+        std::io::stdin().read_to_end(&mut text).map(|_| ())
+    } else {
+        std::fs::read(file).map(|bytes| text = bytes)
+    };
+    read.map_err(|e| format!("cannot read {file}: {e}"))?;
+    let body: DatasetBody = serde_json::from_slice(&text).map_err(|e| format!("{file}: {e}"))?;
+    let dataset = body.parse().map_err(|errors| {
+        let lines: Vec<String> = errors
+            .iter()
+            .map(|e| format!("  {}: {}", e.field, e.message))
+            .collect();
+        format!(
+            "{file} is not valid, nothing was imported:\n{}",
+            lines.join("\n")
+        )
+    })?;
+    let store = store::open(&config.options())
+        .await
+        .map_err(|e| e.to_string())?;
+    let result = store.import(&dataset).await;
+    store.close().await;
+    let summary = result.map_err(|e| match e {
+        store::StoreError::Invalid(errors) => {
+            let lines: Vec<String> = errors
+                .iter()
+                .map(|e| format!("  {}: {}", e.field, e.message))
+                .collect();
+            format!(
+                "{file} is not valid, nothing was imported:\n{}",
+                lines.join("\n")
+            )
+        }
+        other => other.to_string(),
+    })?;
+    eprintln!(
+        "accords: imported {file}: {} created, {} updated, {} unchanged",
+        summary.created, summary.updated, summary.unchanged
+    );
+    Ok(())
+}
+
+async fn export(config: &StoreConfig) -> Result<(), String> {
+    let store = store::open(&config.options())
+        .await
+        .map_err(|e| e.to_string())?;
+    let result = store.export().await;
+    store.close().await;
+    let dataset = result.map_err(|e| e.to_string())?;
+    let mut text = serde_json::to_string_pretty(&dataset).map_err(|e| e.to_string())?;
+    text.push('\n');
+    use std::io::Write;
+    std::io::stdout()
+        .lock()
+        .write_all(text.as_bytes())
+        .map_err(|e| format!("cannot write the export: {e}"))
+}

@@ -1,0 +1,519 @@
+//! Agreements: who signed what, when and where, with their areas, pledges and sources.
+
+use chrono::{DateTime, Months, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::area::AreaCode;
+use super::partner::{PartnerCode, PartnerSummary};
+use super::pledge::{Pledge, PledgeBody, PledgeDraft};
+use super::source::{Source, SourceBody, SourceDraft};
+use super::text::{bounded, optional_bounded, optional_date, optional_web_url, slug};
+use super::{FieldError, Problems, Vocabulary, vocabulary};
+
+vocabulary!(
+    AgreementKind {
+        BilateralSecurity => "bilateral_security",
+        Partnership => "partnership",
+        Declaration => "declaration",
+        Other => "other",
+    }
+);
+
+vocabulary!(
+    AgreementStatus {
+        Negotiating => "negotiating",
+        Signed => "signed",
+        Ratified => "ratified",
+        InForce => "in_force",
+        Expired => "expired",
+        Terminated => "terminated",
+    }
+);
+
+vocabulary!(
+    /// Which side of the table a signatory sat on.
+    Side {
+        Ukraine => "ukraine",
+        Partner => "partner",
+    }
+);
+
+/// An agreement id: a slug such as `ua-jp-2024`.
+pub fn agreement_id(text: &str) -> Result<String, String> {
+    slug(text, 100)
+}
+
+/// The id a new agreement gets when its creator gives none: `ua-jp-2024`,
+/// or `ua-me` while no signing date is known.
+pub fn generated_agreement_id(partner: &PartnerCode, signed_on: Option<NaiveDate>) -> String {
+    let code = partner.as_str().to_ascii_lowercase();
+    match signed_on {
+        Some(date) => format!("ua-{code}-{}", date.format("%Y")),
+        None => format!("ua-{code}"),
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Signatory {
+    pub name: String,
+    pub role: Option<String>,
+    pub side: Side,
+}
+
+impl<'de> Deserialize<'de> for Side {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Side::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AreaLinkDraft {
+    pub code: AreaCode,
+    pub detail: Option<String>,
+}
+
+/// An area as embedded in an agreement: the vocabulary entry plus this agreement's detail.
+#[derive(Debug, Clone, Serialize)]
+pub struct AreaLink {
+    pub code: AreaCode,
+    pub name: String,
+    pub detail: Option<String>,
+}
+
+/// An agreement as written: the body of POST/PUT, the base of a PATCH, and a
+/// record of the export. Child lists that are `None` are left as they are.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AgreementDraft {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub partner: PartnerCode,
+    pub title: String,
+    pub kind: AgreementKind,
+    pub status: AgreementStatus,
+    pub signed_on: Option<NaiveDate>,
+    pub signed_at: Option<String>,
+    pub signatories: Vec<Signatory>,
+    pub term_years: Option<i64>,
+    /// Only an explicitly given end date; a derived one is not stored.
+    pub expires_on: Option<NaiveDate>,
+    pub legally_binding: Option<bool>,
+    pub summary: Option<String>,
+    pub text_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub areas: Option<Vec<AreaLinkDraft>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pledges: Option<Vec<PledgeDraft>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sources: Option<Vec<SourceDraft>>,
+}
+
+/// signed_on + term_years, when both are known.
+pub fn derived_expiry(signed_on: Option<NaiveDate>, term_years: Option<i64>) -> Option<NaiveDate> {
+    let months = u32::try_from(term_years?.checked_mul(12)?).ok()?;
+    signed_on?.checked_add_months(Months::new(months))
+}
+
+impl AgreementDraft {
+    /// An end date equal to the one signed_on + term_years gives is not
+    /// "given": it is dropped so it follows later edits of the term. The same
+    /// holds for the derived date a client read from `current` and sent back.
+    pub fn settle_expiry(&mut self, current: Option<&Agreement>) {
+        let Some(given) = self.expires_on else { return };
+        let echoes_derived =
+            current.is_some_and(|c| c.expires_on_given.is_none() && c.expires_on == Some(given));
+        if echoes_derived || derived_expiry(self.signed_on, self.term_years) == Some(given) {
+            self.expires_on = None;
+        }
+    }
+}
+
+/// An agreement as published, embedding everything a lookup needs.
+#[derive(Debug, Clone, Serialize)]
+pub struct Agreement {
+    pub id: String,
+    pub partner: PartnerSummary,
+    pub title: String,
+    pub kind: AgreementKind,
+    pub status: AgreementStatus,
+    pub signed_on: Option<NaiveDate>,
+    pub signed_at: Option<String>,
+    pub signatories: Vec<Signatory>,
+    pub term_years: Option<i64>,
+    /// Given, or derived from signed_on + term_years.
+    pub expires_on: Option<NaiveDate>,
+    #[serde(skip)]
+    pub expires_on_given: Option<NaiveDate>,
+    pub legally_binding: Option<bool>,
+    pub summary: Option<String>,
+    pub text_url: Option<String>,
+    pub areas: Vec<AreaLink>,
+    pub pledges: Vec<Pledge>,
+    pub sources: Vec<Source>,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Agreement {
+    pub fn draft(&self) -> AgreementDraft {
+        AgreementDraft {
+            id: Some(self.id.clone()),
+            partner: self.partner.code.clone(),
+            title: self.title.clone(),
+            kind: self.kind,
+            status: self.status,
+            signed_on: self.signed_on,
+            signed_at: self.signed_at.clone(),
+            signatories: self.signatories.clone(),
+            term_years: self.term_years,
+            expires_on: self.expires_on_given,
+            legally_binding: self.legally_binding,
+            summary: self.summary.clone(),
+            text_url: self.text_url.clone(),
+            areas: Some(
+                self.areas
+                    .iter()
+                    .map(|a| AreaLinkDraft {
+                        code: a.code.clone(),
+                        detail: a.detail.clone(),
+                    })
+                    .collect(),
+            ),
+            pledges: Some(self.pledges.iter().map(Pledge::draft).collect()),
+            sources: Some(self.sources.iter().map(Source::draft).collect()),
+        }
+    }
+}
+
+/// The loose shape of an agreement in a request body. Everything is optional
+/// here so that every missing field is reported at once.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgreementBody {
+    pub id: Option<String>,
+    /// A partner code or any partner reference, or a partner object from a GET.
+    pub partner: Option<Value>,
+    pub title: Option<String>,
+    pub kind: Option<String>,
+    pub status: Option<String>,
+    pub signed_on: Option<String>,
+    pub signed_at: Option<String>,
+    pub signatories: Option<Vec<SignatoryBody>>,
+    pub term_years: Option<i64>,
+    pub expires_on: Option<String>,
+    pub legally_binding: Option<bool>,
+    pub summary: Option<String>,
+    pub text_url: Option<String>,
+    pub areas: Option<Vec<Value>>,
+    pub pledges: Option<Vec<PledgeBody>>,
+    pub sources: Option<Vec<SourceBody>>,
+    #[serde(default)]
+    pub version: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    pub created_at: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    pub updated_at: Option<serde::de::IgnoredAny>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignatoryBody {
+    pub name: Option<String>,
+    pub role: Option<String>,
+    pub side: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AreaLinkBody {
+    code: Option<String>,
+    detail: Option<String>,
+    // Echoed from a GET; the vocabulary's name wins.
+    #[serde(default)]
+    #[allow(dead_code)]
+    name: Option<serde::de::IgnoredAny>,
+}
+
+const MAX_SIGNATORIES: usize = 20;
+const MAX_CHILDREN: usize = 200;
+
+impl AgreementBody {
+    /// The partner reference the client wrote, to be resolved before parsing.
+    pub fn partner_ref(&self) -> Result<Option<String>, String> {
+        match &self.partner {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(text)) => Ok(Some(text.clone())),
+            Some(Value::Object(object)) => match object.get("code") {
+                Some(Value::String(code)) => Ok(Some(code.clone())),
+                _ => Err("a partner object needs its \"code\"".into()),
+            },
+            Some(_) => {
+                Err("must be a partner code such as \"JP\", or a partner object with a code".into())
+            }
+        }
+    }
+
+    /// Parses the body; `partner` is the outcome of resolving [`partner_ref`].
+    pub fn parse(
+        self,
+        partner: Result<Option<PartnerCode>, String>,
+    ) -> Result<AgreementDraft, Vec<FieldError>> {
+        let mut problems = Problems::new();
+        let id = self
+            .id
+            .and_then(|id| problems.check("id", agreement_id(&id)));
+        let partner = problems
+            .check("partner", partner)
+            .and_then(|p| problems.required("partner", p));
+        let title = problems
+            .required("title", self.title)
+            .and_then(|t| problems.check("title", bounded(&t, 500)));
+        let kind = problems
+            .required("kind", self.kind)
+            .and_then(|k| problems.check("kind", AgreementKind::parse(&k)));
+        let status = problems
+            .required("status", self.status)
+            .and_then(|s| problems.check("status", AgreementStatus::parse(&s)));
+        let signed_on = problems
+            .check("signed_on", optional_date(self.signed_on.as_deref()))
+            .flatten();
+        if status == Some(AgreementStatus::Negotiating) && signed_on.is_some() {
+            problems.add(
+                "signed_on",
+                "an agreement still being negotiated has no signing date",
+            );
+        }
+        let signed_at = problems
+            .check(
+                "signed_at",
+                optional_bounded(self.signed_at.as_deref(), 200),
+            )
+            .flatten();
+        let signatories = parse_signatories(&mut problems, self.signatories.unwrap_or_default());
+        let term_years = self.term_years.filter(|years| {
+            let ok = (1..=100).contains(years);
+            if !ok {
+                problems.add(
+                    "term_years",
+                    "must be a whole number of years from 1 to 100",
+                );
+            }
+            ok
+        });
+        let expires_on = problems
+            .check("expires_on", optional_date(self.expires_on.as_deref()))
+            .flatten();
+        if let (Some(signed), Some(expires)) = (signed_on, expires_on)
+            && expires <= signed
+        {
+            problems.add("expires_on", "must be after signed_on");
+        }
+        let summary = problems
+            .check("summary", optional_bounded(self.summary.as_deref(), 10_000))
+            .flatten();
+        let text_url = problems
+            .check("text_url", optional_web_url(self.text_url.as_deref()))
+            .flatten();
+        let areas = self
+            .areas
+            .map(|areas| parse_area_links(&mut problems, areas));
+        let pledges = self.pledges.map(|pledges| {
+            if pledges.len() > MAX_CHILDREN {
+                problems.add(
+                    "pledges",
+                    format!("must have at most {MAX_CHILDREN} entries"),
+                );
+            }
+            pledges
+                .into_iter()
+                .enumerate()
+                .filter_map(|(i, body)| {
+                    let mut nested = Problems::nested(&format!("pledges[{i}]"));
+                    let draft = body.parse_into(&mut nested);
+                    problems.absorb(nested);
+                    draft
+                })
+                .collect::<Vec<_>>()
+        });
+        let sources = self.sources.map(|sources| {
+            if sources.len() > MAX_CHILDREN {
+                problems.add(
+                    "sources",
+                    format!("must have at most {MAX_CHILDREN} entries"),
+                );
+            }
+            sources
+                .into_iter()
+                .enumerate()
+                .filter_map(|(i, body)| {
+                    let mut nested = Problems::nested(&format!("sources[{i}]"));
+                    let draft = body.parse_into(&mut nested);
+                    problems.absorb(nested);
+                    draft
+                })
+                .collect::<Vec<_>>()
+        });
+        check_child_ids(&mut problems, pledges.as_deref(), sources.as_deref());
+        match (partner, title, kind, status) {
+            (Some(partner), Some(title), Some(kind), Some(status)) if problems.is_empty() => {
+                Ok(AgreementDraft {
+                    id,
+                    partner,
+                    title,
+                    kind,
+                    status,
+                    signed_on,
+                    signed_at,
+                    signatories,
+                    term_years,
+                    expires_on,
+                    legally_binding: self.legally_binding,
+                    summary,
+                    text_url,
+                    areas,
+                    pledges,
+                    sources,
+                })
+            }
+            _ => Err(problems.into_errors()),
+        }
+    }
+}
+
+fn parse_signatories(problems: &mut Problems, bodies: Vec<SignatoryBody>) -> Vec<Signatory> {
+    if bodies.len() > MAX_SIGNATORIES {
+        problems.add(
+            "signatories",
+            format!("must have at most {MAX_SIGNATORIES} entries"),
+        );
+    }
+    bodies
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, body)| {
+            let at = |field: &str| format!("signatories[{i}].{field}");
+            let name = problems
+                .required(&at("name"), body.name)
+                .and_then(|n| problems.check(&at("name"), bounded(&n, 200)));
+            let role = problems
+                .check(&at("role"), optional_bounded(body.role.as_deref(), 200))
+                .flatten();
+            let side = problems
+                .required(&at("side"), body.side)
+                .and_then(|s| problems.check(&at("side"), Side::parse(&s)));
+            Some(Signatory {
+                name: name?,
+                role,
+                side: side?,
+            })
+        })
+        .collect()
+}
+
+fn parse_area_links(problems: &mut Problems, values: Vec<Value>) -> Vec<AreaLinkDraft> {
+    if values.len() > MAX_CHILDREN {
+        problems.add("areas", format!("must have at most {MAX_CHILDREN} entries"));
+    }
+    let mut links: Vec<AreaLinkDraft> = Vec::new();
+    for (i, value) in values.into_iter().enumerate() {
+        let at = |field: &str| format!("areas[{i}]{field}");
+        let body = match value {
+            Value::String(code) => AreaLinkBody {
+                code: Some(code),
+                detail: None,
+                name: None,
+            },
+            other => match serde_json::from_value::<AreaLinkBody>(other) {
+                Ok(body) => body,
+                Err(e) => {
+                    problems.add(&at(""), format!("must be an area code or an object with a code and an optional detail: {e}"));
+                    continue;
+                }
+            },
+        };
+        let code = problems
+            .required(&at(".code"), body.code)
+            .and_then(|c| problems.check(&at(".code"), AreaCode::parse(&c)));
+        let detail = problems
+            .check(
+                &at(".detail"),
+                optional_bounded(body.detail.as_deref(), 2000),
+            )
+            .flatten();
+        if let Some(code) = code {
+            if links.iter().any(|l| l.code == code) {
+                problems.add(&at(".code"), "is listed twice");
+            } else {
+                links.push(AreaLinkDraft { code, detail });
+            }
+        }
+    }
+    links.sort_by(|a, b| a.code.cmp(&b.code));
+    links
+}
+
+/// Ids within one body must be unique, and a source may only point at a
+/// pledge of the same body.
+fn check_child_ids(
+    problems: &mut Problems,
+    pledges: Option<&[PledgeDraft]>,
+    sources: Option<&[SourceDraft]>,
+) {
+    let mut seen: Vec<&str> = Vec::new();
+    for (i, id) in pledges
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| Some((i, p.id.as_deref()?)))
+    {
+        if seen.contains(&id) {
+            problems.add(&format!("pledges[{i}].id"), "is used twice");
+        }
+        seen.push(id);
+    }
+    let pledge_ids = seen.clone();
+    for (i, source) in sources.unwrap_or_default().iter().enumerate() {
+        if let Some(id) = source.id.as_deref() {
+            if seen.contains(&id) {
+                problems.add(&format!("sources[{i}].id"), "is used twice");
+            }
+            seen.push(id);
+        }
+        if let (Some(pledge_id), Some(_)) = (source.pledge_id.as_deref(), pledges)
+            && !pledge_ids.contains(&pledge_id)
+        {
+            problems.add(
+                &format!("sources[{i}].pledge_id"),
+                "must be the id of a pledge of this agreement",
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expiry_is_derived_from_signing_and_term() {
+        let signed = NaiveDate::from_ymd_opt(2024, 2, 29);
+        assert_eq!(
+            derived_expiry(signed, Some(10)),
+            NaiveDate::from_ymd_opt(2034, 2, 28)
+        );
+        assert_eq!(derived_expiry(signed, None), None);
+        assert_eq!(derived_expiry(None, Some(10)), None);
+    }
+
+    #[test]
+    fn generated_ids_follow_partner_and_year() {
+        let jp = PartnerCode::parse("jp").unwrap();
+        assert_eq!(
+            generated_agreement_id(&jp, NaiveDate::from_ymd_opt(2024, 6, 13)),
+            "ua-jp-2024"
+        );
+        assert_eq!(generated_agreement_id(&jp, None), "ua-jp");
+    }
+}

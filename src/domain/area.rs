@@ -1,0 +1,92 @@
+//! Cooperation areas: the vocabulary of what partners cooperate on.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::text::{bounded, optional_bounded, slug};
+use super::{FieldError, Problems};
+
+/// A slug such as `demining` or `cyber-security`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct AreaCode(String);
+
+impl AreaCode {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        slug(text, 64).map(Self)
+    }
+
+    pub fn from_trusted(code: String) -> Self {
+        Self(code)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Area {
+    pub code: AreaCode,
+    pub name: String,
+    pub description: Option<String>,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AreaDraft {
+    pub code: AreaCode,
+    pub name: String,
+    pub description: Option<String>,
+}
+
+impl Area {
+    pub fn draft(&self) -> AreaDraft {
+        AreaDraft {
+            code: self.code.clone(),
+            name: self.name.clone(),
+            description: self.description.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AreaBody {
+    pub code: Option<String>,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    #[serde(default)]
+    pub version: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    pub created_at: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    pub updated_at: Option<serde::de::IgnoredAny>,
+}
+
+impl AreaBody {
+    pub fn parse(self) -> Result<AreaDraft, Vec<FieldError>> {
+        let mut problems = Problems::new();
+        let code = problems
+            .required("code", self.code)
+            .and_then(|c| problems.check("code", AreaCode::parse(&c)));
+        let name = problems
+            .required("name", self.name)
+            .and_then(|n| problems.check("name", bounded(&n, 200)));
+        let description = problems
+            .check(
+                "description",
+                optional_bounded(self.description.as_deref(), 2000),
+            )
+            .flatten();
+        match (code, name) {
+            (Some(code), Some(name)) if problems.is_empty() => Ok(AreaDraft {
+                code,
+                name,
+                description,
+            }),
+            _ => Err(problems.into_errors()),
+        }
+    }
+}

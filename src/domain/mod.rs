@@ -1,0 +1,145 @@
+//! The types that are always valid. Request bodies are deserialised into loose
+//! `*Body` shapes and then parsed into these; nothing downstream re-checks them.
+
+pub mod agreement;
+pub mod area;
+mod currency_codes;
+pub mod dataset;
+pub mod money;
+pub mod partner;
+pub mod pledge;
+pub mod source;
+pub mod text;
+
+use serde::Serialize;
+
+/// One reason a request body was rejected, addressed by its JSON path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Collects every problem in a body so a client learns all of them at once,
+/// not one per round trip.
+#[derive(Debug, Default)]
+pub struct Problems {
+    errors: Vec<FieldError>,
+    prefix: String,
+}
+
+impl Problems {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Problems of a nested object, reported under `prefix` (e.g. `pledges[0]`).
+    pub fn nested(prefix: &str) -> Self {
+        Self {
+            errors: Vec::new(),
+            prefix: prefix.to_owned(),
+        }
+    }
+
+    fn path(&self, field: &str) -> String {
+        if self.prefix.is_empty() {
+            field.to_owned()
+        } else if field.is_empty() {
+            self.prefix.clone()
+        } else {
+            format!("{}.{field}", self.prefix)
+        }
+    }
+
+    pub fn add(&mut self, field: &str, message: impl Into<String>) {
+        let path = self.path(field);
+        self.errors.push(FieldError::new(path, message));
+    }
+
+    /// Keeps the value when it parsed, records the message when it did not.
+    pub fn check<T>(&mut self, field: &str, parsed: Result<T, String>) -> Option<T> {
+        match parsed {
+            Ok(value) => Some(value),
+            Err(message) => {
+                self.add(field, message);
+                None
+            }
+        }
+    }
+
+    /// A field that must be present.
+    pub fn required<T>(&mut self, field: &str, value: Option<T>) -> Option<T> {
+        if value.is_none() {
+            self.add(field, "is required");
+        }
+        value
+    }
+
+    pub fn absorb(&mut self, other: Problems) {
+        self.errors.extend(other.errors);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.errors.is_empty()
+    }
+
+    pub fn into_errors(self) -> Vec<FieldError> {
+        self.errors
+    }
+}
+
+/// Parses a closed vocabulary (`kind`, `status`, ...) from its snake_case name.
+pub trait Vocabulary: Sized + Copy + 'static {
+    const ALL: &'static [Self];
+    fn as_str(self) -> &'static str;
+
+    fn parse(text: &str) -> Result<Self, String> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|v| v.as_str() == text)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Self::ALL.iter().map(|v| v.as_str()).collect();
+                format!("must be one of: {}", names.join(", "))
+            })
+    }
+}
+
+/// Declares a closed vocabulary enum with its wire names.
+macro_rules! vocabulary {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name { $($variant),+ }
+
+        impl $crate::domain::Vocabulary for $name {
+            const ALL: &'static [Self] = &[$(Self::$variant),+];
+            fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $text),+ }
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str($crate::domain::Vocabulary::as_str(*self))
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = String;
+            fn from_str(text: &str) -> Result<Self, String> {
+                <Self as $crate::domain::Vocabulary>::parse(text)
+            }
+        }
+    };
+}
+pub(crate) use vocabulary;

@@ -1,0 +1,158 @@
+//! Money: exact decimal amounts and ISO 4217 currencies. No float ever
+//! touches a figure; amounts travel as JSON strings.
+
+use std::fmt;
+use std::str::FromStr;
+
+use rust_decimal::Decimal;
+use serde::{Serialize, Serializer};
+
+use super::currency_codes::ISO_4217_CODES;
+
+/// A positive amount with at most two decimal places and at most 18 integer
+/// digits (it fits PostgreSQL's NUMERIC(20, 2)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Amount(Decimal);
+
+const MAX_INTEGER_DIGITS: usize = 18;
+
+impl Amount {
+    /// Parses the decimal text a client sent: digits, an optional point and
+    /// up to two decimals. No sign, exponent, separators or spaces.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let (integer, fraction) = match text.split_once('.') {
+            Some((i, f)) => (i, Some(f)),
+            None => (text, None),
+        };
+        let digits_only = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        if text.starts_with('-') {
+            return Err("must not be negative".into());
+        }
+        if !digits_only(integer) || fraction.is_some_and(|f| !digits_only(f)) {
+            return Err(
+                "must be a decimal number written as a string, such as \"4500000000\" or \"1000000.50\""
+                    .into(),
+            );
+        }
+        if fraction.is_some_and(|f| f.trim_end_matches('0').len() > 2) {
+            return Err("must have at most two decimal places".into());
+        }
+        if integer.trim_start_matches('0').len() > MAX_INTEGER_DIGITS {
+            return Err(format!(
+                "must have at most {MAX_INTEGER_DIGITS} integer digits"
+            ));
+        }
+        let value =
+            Decimal::from_str(text).map_err(|_| "is not a valid decimal number".to_string())?;
+        Self::from_decimal(value)
+    }
+
+    /// Accepts a decimal read back from a store (e.g. NUMERIC(20, 2)).
+    pub fn from_decimal(value: Decimal) -> Result<Self, String> {
+        if value <= Decimal::ZERO {
+            return Err("must be greater than zero".into());
+        }
+        if value.normalize().scale() > 2 {
+            return Err("must have at most two decimal places".into());
+        }
+        Ok(Self(value.normalize()))
+    }
+
+    pub fn as_decimal(&self) -> Decimal {
+        self.0
+    }
+}
+
+/// The canonical text: whole amounts without decimals ("4500000000"), others
+/// with exactly two ("1000000.50"), so the same figure always reads the same.
+impl fmt::Display for Amount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.fract().is_zero() {
+            write!(f, "{}", self.0.trunc().normalize())
+        } else {
+            let mut two_places = self.0;
+            two_places.rescale(2);
+            write!(f, "{two_places}")
+        }
+    }
+}
+
+impl Serialize for Amount {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// An ISO 4217 alphabetic code, upper case.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Currency(String);
+
+impl Currency {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let upper = text.trim().to_ascii_uppercase();
+        if ISO_4217_CODES.binary_search(&upper.as_str()).is_ok() {
+            Ok(Self(upper))
+        } else {
+            Err(format!(
+                "{text:?} is not an ISO 4217 currency code (e.g. USD, EUR, GBP)"
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_render_canonically() {
+        assert_eq!(
+            Amount::parse("4500000000").unwrap().to_string(),
+            "4500000000"
+        );
+        assert_eq!(
+            Amount::parse("1000000.5").unwrap().to_string(),
+            "1000000.50"
+        );
+        assert_eq!(
+            Amount::parse("1000000.50").unwrap().to_string(),
+            "1000000.50"
+        );
+        assert_eq!(
+            Amount::parse("2500000000.00").unwrap().to_string(),
+            "2500000000"
+        );
+        assert_eq!(Amount::parse("0.01").unwrap().to_string(), "0.01");
+    }
+
+    #[test]
+    fn bad_amounts_are_refused() {
+        for bad in [
+            "-5", "0", "0.00", "1.234", "1e9", "", ".5", "5.", "1,000", " 5", "abc",
+        ] {
+            assert!(Amount::parse(bad).is_err(), "{bad:?} should be refused");
+        }
+        assert!(Amount::parse("1234567890123456789").is_err());
+        assert!(Amount::parse("123456789012345678.99").is_ok());
+    }
+
+    #[test]
+    fn store_decimals_come_back_canonical() {
+        let stored = Decimal::from_str("4500000000.00").unwrap();
+        assert_eq!(
+            Amount::from_decimal(stored).unwrap().to_string(),
+            "4500000000"
+        );
+    }
+
+    #[test]
+    fn currencies_are_iso_4217() {
+        assert_eq!(Currency::parse("usd").unwrap().as_str(), "USD");
+        assert!(Currency::parse("XYZ").is_err());
+        assert!(Currency::parse("US").is_err());
+    }
+}

@@ -1,0 +1,212 @@
+//! Partners: the states and organisations Ukraine signs with.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::text::{bounded, fold, optional_bounded};
+use super::{FieldError, Problems, Vocabulary, vocabulary};
+
+/// ISO 3166-1 alpha-2 for a country, or an organisation code such as `EU`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct PartnerCode(String);
+
+impl PartnerCode {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let upper = text.trim().to_ascii_uppercase();
+        let mut chars = upper.chars();
+        let well_formed = (2..=8).contains(&upper.len())
+            && chars.next().is_some_and(|c| c.is_ascii_uppercase())
+            && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+        if well_formed {
+            Ok(Self(upper))
+        } else {
+            Err("must be a partner code: ISO 3166-1 alpha-2 (e.g. JP) or an organisation code (e.g. EU)".into())
+        }
+    }
+
+    /// For values the store wrote itself.
+    pub fn from_trusted(code: String) -> Self {
+        Self(code)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+vocabulary!(
+    /// Whether a partner is a state or an organisation.
+    PartnerKind {
+        Country => "country",
+        Organization => "organization",
+    }
+);
+
+/// A partner as stored and published.
+#[derive(Debug, Clone, Serialize)]
+pub struct Partner {
+    pub code: PartnerCode,
+    pub iso3: Option<String>,
+    pub kind: PartnerKind,
+    pub name: String,
+    pub name_uk: Option<String>,
+    pub aliases: Vec<String>,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The short form embedded in an agreement.
+#[derive(Debug, Clone, Serialize)]
+pub struct PartnerSummary {
+    pub code: PartnerCode,
+    pub iso3: Option<String>,
+    pub kind: PartnerKind,
+    pub name: String,
+    pub name_uk: Option<String>,
+}
+
+/// A partner as written: the body of POST/PUT and a row of the export.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PartnerDraft {
+    pub code: PartnerCode,
+    pub iso3: Option<String>,
+    pub kind: PartnerKind,
+    pub name: String,
+    pub name_uk: Option<String>,
+    pub aliases: Vec<String>,
+}
+
+/// How a lookup key matched, best first: a code beats a name beats an alias.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum KeyRank {
+    Code = 0,
+    Iso3 = 1,
+    Name = 2,
+    Alias = 3,
+}
+
+impl PartnerDraft {
+    /// Every folded spelling this partner answers to, with how it matched.
+    pub fn lookup_keys(&self) -> Vec<(String, KeyRank)> {
+        let mut keys: Vec<(String, KeyRank)> = Vec::new();
+        let mut push = |text: &str, rank: KeyRank| {
+            let key = fold(text);
+            if !key.is_empty() && !keys.iter().any(|(k, _)| *k == key) {
+                keys.push((key, rank));
+            }
+        };
+        push(self.code.as_str(), KeyRank::Code);
+        if let Some(iso3) = &self.iso3 {
+            push(iso3, KeyRank::Iso3);
+        }
+        push(&self.name, KeyRank::Name);
+        if let Some(name_uk) = &self.name_uk {
+            push(name_uk, KeyRank::Name);
+        }
+        for alias in &self.aliases {
+            push(alias, KeyRank::Alias);
+        }
+        keys
+    }
+}
+
+impl Partner {
+    pub fn summary(&self) -> PartnerSummary {
+        PartnerSummary {
+            code: self.code.clone(),
+            iso3: self.iso3.clone(),
+            kind: self.kind,
+            name: self.name.clone(),
+            name_uk: self.name_uk.clone(),
+        }
+    }
+
+    pub fn draft(&self) -> PartnerDraft {
+        PartnerDraft {
+            code: self.code.clone(),
+            iso3: self.iso3.clone(),
+            kind: self.kind,
+            name: self.name.clone(),
+            name_uk: self.name_uk.clone(),
+            aliases: self.aliases.clone(),
+        }
+    }
+}
+
+/// The loose shape of a partner in a request body, before parsing.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartnerBody {
+    pub code: Option<String>,
+    pub iso3: Option<String>,
+    pub kind: Option<String>,
+    pub name: Option<String>,
+    pub name_uk: Option<String>,
+    pub aliases: Option<Vec<String>>,
+    // Read-only fields a client may echo back from a GET; ignored.
+    #[serde(default)]
+    pub version: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    pub created_at: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    pub updated_at: Option<serde::de::IgnoredAny>,
+}
+
+const MAX_ALIASES: usize = 50;
+
+impl PartnerBody {
+    pub fn parse(self) -> Result<PartnerDraft, Vec<FieldError>> {
+        let mut problems = Problems::new();
+        let code = problems
+            .required("code", self.code)
+            .and_then(|c| problems.check("code", PartnerCode::parse(&c)));
+        let iso3 = match self.iso3.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(text) => {
+                let upper = text.to_ascii_uppercase();
+                if upper.len() == 3 && upper.bytes().all(|b| b.is_ascii_uppercase()) {
+                    Some(upper)
+                } else {
+                    problems.add("iso3", "must be an ISO 3166-1 alpha-3 code such as JPN");
+                    None
+                }
+            }
+        };
+        let kind = problems
+            .required("kind", self.kind)
+            .and_then(|k| problems.check("kind", PartnerKind::parse(&k)));
+        let name = problems
+            .required("name", self.name)
+            .and_then(|n| problems.check("name", bounded(&n, 200)));
+        let name_uk = problems
+            .check("name_uk", optional_bounded(self.name_uk.as_deref(), 200))
+            .flatten();
+        let raw_aliases = self.aliases.unwrap_or_default();
+        if raw_aliases.len() > MAX_ALIASES {
+            problems.add(
+                "aliases",
+                format!("must have at most {MAX_ALIASES} entries"),
+            );
+        }
+        let mut aliases: Vec<String> = Vec::new();
+        for (i, alias) in raw_aliases.iter().enumerate() {
+            if let Some(alias) = problems.check(&format!("aliases[{i}]"), bounded(alias, 200))
+                && !aliases.contains(&alias)
+            {
+                aliases.push(alias);
+            }
+        }
+        match (code, kind, name) {
+            (Some(code), Some(kind), Some(name)) if problems.is_empty() => Ok(PartnerDraft {
+                code,
+                iso3,
+                kind,
+                name,
+                name_uk,
+                aliases,
+            }),
+            _ => Err(problems.into_errors()),
+        }
+    }
+}

@@ -1,0 +1,200 @@
+//! Pledges: what a partner promised, in exact amounts, with their sources.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::money::{Amount, Currency};
+use super::source::Source;
+use super::text::{optional_bounded, slug};
+use super::{FieldError, Problems, Vocabulary, vocabulary};
+
+vocabulary!(
+    /// What kind of support a pledge is.
+    PledgeKind {
+        Military => "military",
+        Financial => "financial",
+        Humanitarian => "humanitarian",
+        Reconstruction => "reconstruction",
+        Mixed => "mixed",
+    }
+);
+
+vocabulary!(
+    /// A multi-year promise, or money allocated for a given period.
+    PledgeMeasure {
+        Commitment => "commitment",
+        Allocation => "allocation",
+    }
+);
+
+/// The id of a pledge or a source: a slug such as `ua-jp-2024-p1`.
+pub fn child_id(text: &str) -> Result<String, String> {
+    slug(text, 120)
+}
+
+/// Years a pledge can plausibly cover: from Ukraine's independence to 2100.
+const YEARS: std::ops::RangeInclusive<i64> = 1991..=2100;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PledgeDraft {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub amount: Amount,
+    pub currency: Currency,
+    pub year_from: Option<i64>,
+    pub year_to: Option<i64>,
+    pub kind: PledgeKind,
+    pub measure: Option<PledgeMeasure>,
+    pub in_agreement_text: Option<bool>,
+    pub description: Option<String>,
+    pub note: Option<String>,
+}
+
+/// A pledge as published: every figure comes with the sources that support it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Pledge {
+    pub id: String,
+    pub agreement_id: String,
+    pub amount: Amount,
+    pub currency: Currency,
+    pub year_from: Option<i64>,
+    pub year_to: Option<i64>,
+    pub kind: PledgeKind,
+    pub measure: Option<PledgeMeasure>,
+    pub in_agreement_text: Option<bool>,
+    pub description: Option<String>,
+    pub note: Option<String>,
+    pub sources: Vec<Source>,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Pledge {
+    pub fn draft(&self) -> PledgeDraft {
+        PledgeDraft {
+            id: Some(self.id.clone()),
+            amount: self.amount,
+            currency: self.currency.clone(),
+            year_from: self.year_from,
+            year_to: self.year_to,
+            kind: self.kind,
+            measure: self.measure,
+            in_agreement_text: self.in_agreement_text,
+            description: self.description.clone(),
+            note: self.note.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PledgeBody {
+    pub id: Option<String>,
+    pub agreement_id: Option<String>,
+    pub amount: Option<Value>,
+    pub currency: Option<String>,
+    pub year_from: Option<i64>,
+    pub year_to: Option<i64>,
+    pub kind: Option<String>,
+    pub measure: Option<String>,
+    pub in_agreement_text: Option<bool>,
+    pub description: Option<String>,
+    pub note: Option<String>,
+    #[serde(default)]
+    pub sources: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    pub version: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    pub created_at: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    pub updated_at: Option<serde::de::IgnoredAny>,
+}
+
+fn parse_amount(value: &Value) -> Result<Amount, String> {
+    match value {
+        Value::String(text) => Amount::parse(text),
+        // Whole JSON numbers are exact, so they are accepted; fractions are not,
+        // because a JSON parser may already have turned them into floats.
+        Value::Number(n) if n.is_u64() => Amount::parse(&n.to_string()),
+        Value::Number(n) if n.is_i64() => Err("must not be negative".into()),
+        Value::Number(_) => Err(
+            "must be a decimal string such as \"1000000.50\"; fractional JSON numbers are not exact"
+                .into(),
+        ),
+        _ => Err("must be a decimal string such as \"4500000000\"".into()),
+    }
+}
+
+fn parse_year(problems: &mut Problems, field: &str, year: Option<i64>) -> Option<i64> {
+    let year = year?;
+    if YEARS.contains(&year) {
+        Some(year)
+    } else {
+        problems.add(
+            field,
+            format!(
+                "must be a year between {} and {}",
+                YEARS.start(),
+                YEARS.end()
+            ),
+        );
+        None
+    }
+}
+
+impl PledgeBody {
+    /// Parses a pledge; `problems` carries the path prefix (e.g. `pledges[2]`).
+    pub fn parse_into(self, problems: &mut Problems) -> Option<PledgeDraft> {
+        let id = self.id.and_then(|id| problems.check("id", child_id(&id)));
+        let amount = problems
+            .required("amount", self.amount.filter(|v| !v.is_null()))
+            .and_then(|v| problems.check("amount", parse_amount(&v)));
+        let currency = problems
+            .required("currency", self.currency)
+            .and_then(|c| problems.check("currency", Currency::parse(&c)));
+        let year_from = parse_year(problems, "year_from", self.year_from);
+        let year_to = parse_year(problems, "year_to", self.year_to);
+        if let (Some(from), Some(to)) = (year_from, year_to)
+            && to < from
+        {
+            problems.add("year_to", "must not be before year_from");
+        }
+        let kind = problems
+            .required("kind", self.kind)
+            .and_then(|k| problems.check("kind", PledgeKind::parse(&k)));
+        let measure = self
+            .measure
+            .and_then(|m| problems.check("measure", PledgeMeasure::parse(&m)));
+        let description = problems
+            .check(
+                "description",
+                optional_bounded(self.description.as_deref(), 2000),
+            )
+            .flatten();
+        let note = problems
+            .check("note", optional_bounded(self.note.as_deref(), 2000))
+            .flatten();
+        Some(PledgeDraft {
+            id,
+            amount: amount?,
+            currency: currency?,
+            year_from,
+            year_to,
+            kind: kind?,
+            measure,
+            in_agreement_text: self.in_agreement_text,
+            description,
+            note,
+        })
+    }
+
+    pub fn parse(self) -> Result<PledgeDraft, Vec<FieldError>> {
+        let mut problems = Problems::new();
+        match self.parse_into(&mut problems) {
+            Some(draft) if problems.is_empty() => Ok(draft),
+            _ => Err(problems.into_errors()),
+        }
+    }
+}

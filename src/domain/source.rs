@@ -1,0 +1,104 @@
+//! Sources: where every fact comes from.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::pledge::child_id;
+use super::text::{bounded, optional_bounded, optional_date, web_url};
+use super::{FieldError, Problems};
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SourceDraft {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub url: String,
+    pub title: String,
+    pub publisher: Option<String>,
+    pub published_on: Option<NaiveDate>,
+    pub pledge_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Source {
+    pub id: String,
+    pub agreement_id: String,
+    pub pledge_id: Option<String>,
+    pub url: String,
+    pub title: String,
+    pub publisher: Option<String>,
+    pub published_on: Option<NaiveDate>,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Source {
+    pub fn draft(&self) -> SourceDraft {
+        SourceDraft {
+            id: Some(self.id.clone()),
+            url: self.url.clone(),
+            title: self.title.clone(),
+            publisher: self.publisher.clone(),
+            published_on: self.published_on,
+            pledge_id: self.pledge_id.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceBody {
+    pub id: Option<String>,
+    pub agreement_id: Option<String>,
+    pub pledge_id: Option<String>,
+    pub url: Option<String>,
+    pub title: Option<String>,
+    pub publisher: Option<String>,
+    pub published_on: Option<String>,
+    #[serde(default)]
+    pub version: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    pub created_at: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    pub updated_at: Option<serde::de::IgnoredAny>,
+}
+
+impl SourceBody {
+    pub fn parse_into(self, problems: &mut Problems) -> Option<SourceDraft> {
+        let id = self.id.and_then(|id| problems.check("id", child_id(&id)));
+        let pledge_id = self
+            .pledge_id
+            .and_then(|id| problems.check("pledge_id", child_id(&id)));
+        let url = problems
+            .required("url", self.url)
+            .and_then(|u| problems.check("url", web_url(&u)));
+        let title = problems
+            .required("title", self.title)
+            .and_then(|t| problems.check("title", bounded(&t, 500)));
+        let publisher = problems
+            .check(
+                "publisher",
+                optional_bounded(self.publisher.as_deref(), 200),
+            )
+            .flatten();
+        let published_on = problems
+            .check("published_on", optional_date(self.published_on.as_deref()))
+            .flatten();
+        Some(SourceDraft {
+            id,
+            url: url?,
+            title: title?,
+            publisher,
+            published_on,
+            pledge_id,
+        })
+    }
+
+    pub fn parse(self) -> Result<SourceDraft, Vec<FieldError>> {
+        let mut problems = Problems::new();
+        match self.parse_into(&mut problems) {
+            Some(draft) if problems.is_empty() => Ok(draft),
+            _ => Err(problems.into_errors()),
+        }
+    }
+}

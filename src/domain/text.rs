@@ -1,0 +1,174 @@
+//! Parsing of the plain values every resource shares: bounded text, slugs,
+//! dates, URLs, and the folding that makes lookups case- and accent-insensitive.
+
+use chrono::NaiveDate;
+use unicode_normalization::{UnicodeNormalization, char::is_combining_mark};
+
+/// Lower case, accents removed, apostrophes unified, whitespace collapsed:
+/// `"  Côte d’Ivoire "` and `"cote d'ivoire"` fold to the same key. Cyrillic
+/// keeps its letters (`"Японія"` -> `"японія"`), it only loses combining marks.
+pub fn fold(text: &str) -> String {
+    let stripped: String = text
+        .nfd()
+        .filter(|c| !is_combining_mark(*c))
+        .map(|c| match c {
+            '\u{2019}' | '\u{02BC}' | '\u{2018}' | '`' => '\'',
+            other => other,
+        })
+        .flat_map(char::to_lowercase)
+        .collect();
+    stripped.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Trimmed, non-empty text of at most `max` characters, without control characters.
+pub fn bounded(text: &str, max: usize) -> Result<String, String> {
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if trimmed.chars().count() > max {
+        return Err(format!("must be at most {max} characters"));
+    }
+    if trimmed
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err("must not contain control characters".into());
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// Optional text: absent, null and blank all mean "unknown".
+pub fn optional_bounded(text: Option<&str>, max: usize) -> Result<Option<String>, String> {
+    match text.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(t) => bounded(t, max).map(Some),
+    }
+}
+
+/// A lower-case slug such as `ua-jp-2024` or `cyber-security`.
+pub fn slug(text: &str, max: usize) -> Result<String, String> {
+    let lower = text.trim().to_ascii_lowercase();
+    let well_formed = !lower.is_empty()
+        && lower.len() <= max
+        && lower
+            .split('-')
+            .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_alphanumeric()));
+    if well_formed {
+        Ok(lower)
+    } else {
+        Err(format!(
+            "must be a slug of lower-case letters, digits and single hyphens, at most {max} characters"
+        ))
+    }
+}
+
+/// A calendar date in ISO 8601 form; impossible dates (2024-02-30) are refused.
+pub fn date(text: &str) -> Result<NaiveDate, String> {
+    let text = text.trim();
+    if text.len() != 10 {
+        return Err("must be a date in the form YYYY-MM-DD".into());
+    }
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map_err(|_| format!("{text:?} is not a valid calendar date (YYYY-MM-DD)"))
+}
+
+pub fn optional_date(text: Option<&str>) -> Result<Option<NaiveDate>, String> {
+    match text.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(t) => date(t).map(Some),
+    }
+}
+
+/// An absolute http(s) URL with a host, at most 2048 characters.
+pub fn web_url(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    let rest = text
+        .strip_prefix("https://")
+        .or_else(|| text.strip_prefix("http://"));
+    let host = rest.map(|r| r.split(['/', '?', '#']).next().unwrap_or(""));
+    match host {
+        Some(h)
+            if !h.is_empty() && text.len() <= 2048 && !text.chars().any(char::is_whitespace) =>
+        {
+            Ok(text.to_owned())
+        }
+        _ => Err(
+            "must be an absolute http:// or https:// URL without spaces, at most 2048 characters"
+                .into(),
+        ),
+    }
+}
+
+pub fn optional_web_url(text: Option<&str>) -> Result<Option<String>, String> {
+    match text.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(t) => web_url(t).map(Some),
+    }
+}
+
+/// Edit distance between two folded keys, for "did you mean" answers.
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = if ca == *cb {
+                diagonal
+            } else {
+                1 + diagonal.min(above).min(row[j])
+            };
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folding_ignores_case_accents_and_spacing() {
+        assert_eq!(fold("  Côte  d’Ivoire "), "cote d'ivoire");
+        assert_eq!(fold("Кот-д'Івуар"), fold("кот-дʼівуар"));
+        assert_eq!(fold("TÜRKIYE"), "turkiye");
+        assert_eq!(fold("Японія"), fold("японія"));
+    }
+
+    #[test]
+    fn impossible_dates_are_refused() {
+        assert!(date("2024-02-30").is_err());
+        assert!(date("2024-2-3").is_err());
+        assert_eq!(
+            date("2024-02-29").ok(),
+            NaiveDate::from_ymd_opt(2024, 2, 29)
+        );
+    }
+
+    #[test]
+    fn slugs_are_lower_case_and_hyphenated() {
+        assert_eq!(slug("UA-JP-2024", 100).as_deref(), Ok("ua-jp-2024"));
+        assert!(slug("ua--jp", 100).is_err());
+        assert!(slug("-ua", 100).is_err());
+        assert!(slug("ua_jp", 100).is_err());
+    }
+
+    #[test]
+    fn urls_need_a_scheme_and_host() {
+        assert!(web_url("https://example.org/a b").is_err());
+        assert!(web_url("ftp://example.org").is_err());
+        assert!(web_url("https:///path").is_err());
+        assert!(web_url("https://example.org/x?y=1").is_ok());
+    }
+
+    #[test]
+    fn edit_distance_counts_edits() {
+        assert_eq!(edit_distance("japan", "japn"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+}

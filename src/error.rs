@@ -1,0 +1,174 @@
+//! One error type for the whole API, rendered as RFC 9457 problem details
+//! (`application/problem+json`). Causes of 5xx answers are logged, never sent.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::domain::FieldError;
+use crate::store::StoreError;
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{detail}")]
+    NotFound {
+        detail: String,
+        /// Extra members of the problem, such as the closest matches.
+        extensions: Option<Value>,
+    },
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("the resource has changed: its current version is {current}")]
+    VersionConflict { current: i64 },
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("the request body is not valid")]
+    Validation(Vec<FieldError>),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("the store is unavailable")]
+    Unavailable(String),
+    #[error("the store is full")]
+    InsufficientStorage,
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::NotFound {
+            detail: detail.into(),
+            extensions: None,
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::NotFound { .. } => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Conflict(_) | Self::VersionConflict { .. } => StatusCode::CONFLICT,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The problem `type`: a stable URN per kind of problem, listed in the README.
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::BadRequest(_) => "urn:accords:problem:bad-request",
+            Self::NotFound { .. } => "urn:accords:problem:not-found",
+            Self::MethodNotAllowed => "urn:accords:problem:method-not-allowed",
+            Self::Conflict(_) => "urn:accords:problem:conflict",
+            Self::VersionConflict { .. } => "urn:accords:problem:version-conflict",
+            Self::UnsupportedMediaType(_) => "urn:accords:problem:unsupported-media-type",
+            Self::Validation(_) => "urn:accords:problem:validation",
+            Self::PayloadTooLarge(_) => "urn:accords:problem:payload-too-large",
+            Self::Unavailable(_) => "urn:accords:problem:unavailable",
+            Self::InsufficientStorage => "urn:accords:problem:insufficient-storage",
+            Self::Internal(_) => "urn:accords:problem:internal",
+        }
+    }
+
+    fn detail(&self) -> String {
+        match self {
+            Self::Validation(errors) => {
+                format!("{} field(s) are not valid; see errors", errors.len())
+            }
+            Self::MethodNotAllowed => {
+                "this method is not allowed on this resource; see the Allow header".into()
+            }
+            Self::Unavailable(_) => "the store cannot be reached right now; retry shortly".into(),
+            Self::InsufficientStorage => {
+                "the store has no room left for this write; nothing was changed".into()
+            }
+            Self::Internal(_) => "an unexpected error occurred; it has been logged".into(),
+            other => other.to_string(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    title: &'a str,
+    status: u16,
+    detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors: Option<&'a [FieldError]>,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        match &self {
+            Self::Internal(cause) => tracing::error!(%cause, "request failed"),
+            Self::Unavailable(cause) => tracing::warn!(%cause, "store unavailable"),
+            _ => {}
+        }
+        let problem = Problem {
+            kind: self.kind(),
+            title: status.canonical_reason().unwrap_or("Error"),
+            status: status.as_u16(),
+            detail: self.detail(),
+            errors: match &self {
+                Self::Validation(errors) => Some(errors),
+                _ => None,
+            },
+        };
+        let mut body = serde_json::to_value(&problem).unwrap_or_else(|_| json!({}));
+        match (&self, body.as_object_mut()) {
+            (
+                Self::NotFound {
+                    extensions: Some(Value::Object(extra)),
+                    ..
+                },
+                Some(object),
+            ) => {
+                object.extend(extra.clone());
+            }
+            (Self::VersionConflict { current }, Some(object)) => {
+                object.insert("current_version".into(), json!(current));
+            }
+            _ => {}
+        }
+        let mut response = (status, body.to_string()).into_response();
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound => Self::not_found("no such resource"),
+            StoreError::VersionMismatch { current } => Self::VersionConflict { current },
+            StoreError::Conflict(message) => Self::Conflict(message),
+            StoreError::Invalid(errors) => Self::Validation(errors),
+            StoreError::Unavailable(cause) => Self::Unavailable(cause),
+            StoreError::Full => Self::InsufficientStorage,
+            StoreError::Internal(cause) => Self::Internal(cause),
+        }
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,152 @@
+//! /v1/agreements: the agreements themselves, each embedding its partner,
+//! areas, pledges and sources so that one GET answers a lookup.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::Value;
+
+use super::extract::{JsonBody, ListBody, PageQuery, Params, from_document, merge_patch};
+use super::partners::resolve_partner;
+use super::{AppState, created, single};
+use crate::domain::FieldError;
+use crate::domain::agreement::{Agreement, AgreementBody, AgreementDraft, agreement_id};
+use crate::domain::partner::PartnerCode;
+use crate::error::{ApiError, ApiResult};
+use crate::store::{AgreementFilter, Store};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/agreements", get(list).post(create))
+        .route(
+            "/v1/agreements/{id}",
+            get(show).put(replace).patch(patch).delete(remove),
+        )
+}
+
+/// Parses an id from the path; a malformed one cannot exist, so it is a 404.
+pub fn path_id(id: &str) -> ApiResult<String> {
+    agreement_id(id).map_err(|_| ApiError::not_found(format!("no agreement {id:?}")))
+}
+
+pub async fn load(store: &dyn Store, id: &str) -> ApiResult<Agreement> {
+    let id = path_id(id)?;
+    store
+        .get_agreement(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no agreement {id:?}")))
+}
+
+/// Resolves the body's partner reference (a code, a name, an alias) and
+/// parses the body; an unknown partner is a field error of the body.
+async fn parse_body(store: &dyn Store, body: AgreementBody) -> ApiResult<AgreementDraft> {
+    let partner: Result<Option<PartnerCode>, String> = match body.partner_ref() {
+        Err(message) => Err(message),
+        Ok(None) => Ok(None),
+        Ok(Some(reference)) => match resolve_partner(store, &reference).await {
+            Ok(code) => Ok(Some(code)),
+            Err(ApiError::NotFound { detail, .. }) => {
+                Err(format!("is not a known partner: {detail}"))
+            }
+            Err(other) => return Err(other),
+        },
+    };
+    body.parse(partner).map_err(ApiError::Validation)
+}
+
+/// A body may repeat the resource's id, but not change it.
+fn same_id(draft: &AgreementDraft, id: &str) -> ApiResult<()> {
+    match draft.id.as_deref() {
+        Some(given) if given != id => Err(ApiError::Validation(vec![FieldError::new(
+            "id",
+            format!("cannot be changed (this agreement is {id})"),
+        )])),
+        _ => Ok(()),
+    }
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Params(query): Params<PageQuery>,
+) -> ApiResult<Response> {
+    let page = state
+        .store
+        .list_agreements(&AgreementFilter::default(), &query.page_request()?)
+        .await?;
+    Ok(axum::Json(ListBody::from(page)).into_response())
+}
+
+async fn show(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+    let agreement = load(state.store.as_ref(), &id).await?;
+    Ok(single(&agreement, agreement.version))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<AgreementBody>,
+) -> ApiResult<Response> {
+    let mut draft = parse_body(state.store.as_ref(), body).await?;
+    draft.settle_expiry(None);
+    let agreement = state.store.create_agreement(&draft).await?;
+    Ok(created(
+        &format!("/v1/agreements/{}", agreement.id),
+        &agreement,
+        agreement.version,
+    ))
+}
+
+async fn replace(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<AgreementBody>,
+) -> ApiResult<Response> {
+    let current = load(state.store.as_ref(), &id).await?;
+    let mut draft = parse_body(state.store.as_ref(), body).await?;
+    same_id(&draft, &current.id)?;
+    draft.settle_expiry(Some(&current));
+    let agreement = state
+        .store
+        .replace_agreement(&current.id, &draft, None)
+        .await?;
+    Ok(single(&agreement, agreement.version))
+}
+
+async fn patch(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(patch): JsonBody<Value>,
+) -> ApiResult<Response> {
+    super::retry_on_version_race(|| async {
+        let current = load(state.store.as_ref(), &id).await?;
+        let mut document =
+            serde_json::to_value(current.draft()).map_err(|e| ApiError::Internal(e.to_string()))?;
+        merge_patch(&mut document, &patch);
+        let body = from_document::<AgreementBody>(document)?;
+        let mut draft = parse_body(state.store.as_ref(), body).await?;
+        same_id(&draft, &current.id)?;
+        draft.settle_expiry(None);
+        let agreement = state
+            .store
+            .replace_agreement(&current.id, &draft, Some(current.version))
+            .await?;
+        Ok(single(&agreement, agreement.version))
+    })
+    .await
+}
+
+async fn remove(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    let id = path_id(&id)?;
+    state
+        .store
+        .delete_agreement(&id, None)
+        .await
+        .map_err(|e| match e {
+            crate::store::StoreError::NotFound => {
+                ApiError::not_found(format!("no agreement {id:?}"))
+            }
+            other => other.into(),
+        })?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,176 @@
+//! /v1/areas: the cooperation-area vocabulary and the agreements in each area.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::{Value, json};
+
+use super::extract::{JsonBody, ListBody, PageQuery, Params, from_document, merge_patch};
+use super::{AppState, created, single};
+use crate::domain::FieldError;
+use crate::domain::area::{Area, AreaBody, AreaCode, AreaDraft};
+use crate::domain::text::edit_distance;
+use crate::error::{ApiError, ApiResult};
+use crate::store::{AgreementFilter, PageRequest, Store, StoreError};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/areas", get(list).post(create))
+        .route(
+            "/v1/areas/{code}",
+            get(show).put(replace).patch(patch).delete(remove),
+        )
+        .route("/v1/areas/{code}/agreements", get(agreements))
+}
+
+/// An unknown area is a 404 naming the nearest codes, so a typo is answered.
+async fn unknown_area(store: &dyn Store, code: &str) -> ApiError {
+    let wanted = code.trim().to_ascii_lowercase();
+    let everything = PageRequest {
+        after: None,
+        limit: 500,
+    };
+    let mut nearest: Vec<(usize, Area)> = match store.list_areas(&everything).await {
+        Ok(page) => page
+            .items
+            .into_iter()
+            .map(|a| {
+                let score = if wanted.len() >= 3 && a.code.as_str().contains(&wanted) {
+                    0
+                } else {
+                    edit_distance(&wanted, a.code.as_str())
+                };
+                (score, a)
+            })
+            .filter(|(score, _)| *score <= (wanted.len() / 3).max(2))
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    nearest.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.code.cmp(&b.1.code)));
+    let closest: Vec<Value> = nearest
+        .iter()
+        .take(5)
+        .map(|(_, a)| json!({"code": a.code, "name": a.name}))
+        .collect();
+    ApiError::NotFound {
+        detail: format!("no cooperation area {code:?}; closest_matches lists the nearest codes"),
+        extensions: Some(json!({ "closest_matches": closest })),
+    }
+}
+
+async fn load(store: &dyn Store, code: &str) -> ApiResult<Area> {
+    let found = match AreaCode::parse(code) {
+        Ok(parsed) => store.get_area(&parsed).await?,
+        Err(_) => None,
+    };
+    match found {
+        Some(area) => Ok(area),
+        None => Err(unknown_area(store, code).await),
+    }
+}
+
+fn same_code(draft: &AreaDraft, area: &Area) -> ApiResult<()> {
+    if draft.code == area.code {
+        Ok(())
+    } else {
+        Err(ApiError::Validation(vec![FieldError::new(
+            "code",
+            format!("cannot be changed (this area is {})", area.code.as_str()),
+        )]))
+    }
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Params(query): Params<PageQuery>,
+) -> ApiResult<Response> {
+    let page = state.store.list_areas(&query.page_request()?).await?;
+    Ok(axum::Json(ListBody::from(page)).into_response())
+}
+
+async fn show(State(state): State<AppState>, Path(code): Path<String>) -> ApiResult<Response> {
+    let area = load(state.store.as_ref(), &code).await?;
+    Ok(single(&area, area.version))
+}
+
+async fn agreements(
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+    Params(query): Params<PageQuery>,
+) -> ApiResult<Response> {
+    let area = load(state.store.as_ref(), &code).await?;
+    let filter = AgreementFilter {
+        area: Some(area.code),
+        ..AgreementFilter::default()
+    };
+    let page = state
+        .store
+        .list_agreements(&filter, &query.page_request()?)
+        .await?;
+    Ok(axum::Json(ListBody::from(page)).into_response())
+}
+
+async fn create(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<AreaBody>,
+) -> ApiResult<Response> {
+    let draft = body.parse().map_err(ApiError::Validation)?;
+    let area = state.store.create_area(&draft).await?;
+    Ok(created(
+        &format!("/v1/areas/{}", area.code.as_str()),
+        &area,
+        area.version,
+    ))
+}
+
+async fn replace(
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+    JsonBody(mut body): JsonBody<AreaBody>,
+) -> ApiResult<Response> {
+    let current = load(state.store.as_ref(), &code).await?;
+    body.code
+        .get_or_insert_with(|| current.code.as_str().to_owned());
+    let draft = body.parse().map_err(ApiError::Validation)?;
+    same_code(&draft, &current)?;
+    let area = state.store.replace_area(&draft, None).await?;
+    Ok(single(&area, area.version))
+}
+
+async fn patch(
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+    JsonBody(patch): JsonBody<Value>,
+) -> ApiResult<Response> {
+    super::retry_on_version_race(|| async {
+        let current = load(state.store.as_ref(), &code).await?;
+        let mut document =
+            serde_json::to_value(current.draft()).map_err(|e| ApiError::Internal(e.to_string()))?;
+        merge_patch(&mut document, &patch);
+        let draft = from_document::<AreaBody>(document)?
+            .parse()
+            .map_err(ApiError::Validation)?;
+        same_code(&draft, &current)?;
+        let area = state
+            .store
+            .replace_area(&draft, Some(current.version))
+            .await?;
+        Ok(single(&area, area.version))
+    })
+    .await
+}
+
+async fn remove(State(state): State<AppState>, Path(code): Path<String>) -> ApiResult<StatusCode> {
+    let area = load(state.store.as_ref(), &code).await?;
+    state
+        .store
+        .delete_area(&area.code, None)
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => ApiError::not_found(format!("no cooperation area {code:?}")),
+            other => other.into(),
+        })?;
+    Ok(StatusCode::NO_CONTENT)
+}

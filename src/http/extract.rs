@@ -1,0 +1,239 @@
+//! Extractors whose rejections are our problem documents, so a malformed body
+//! or query gets a clear 4xx, never axum's plain-text default.
+
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::request::Parts;
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::domain::FieldError;
+use crate::error::ApiError;
+use crate::store::{Page, PageRequest};
+
+/// A JSON request body: `application/json`, `application/merge-patch+json`
+/// or any other `+json` type; anything else is a 415.
+pub struct JsonBody<T>(pub T);
+
+fn is_json(content_type: &str) -> bool {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let content_type = request
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        if !is_json(&content_type) {
+            return Err(ApiError::UnsupportedMediaType(format!(
+                "send the body as application/json (or application/merge-patch+json for PATCH), not {:?}",
+                if content_type.is_empty() {
+                    "no Content-Type"
+                } else {
+                    content_type.as_str()
+                }
+            )));
+        }
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|e| match e {
+                BytesRejection::FailedToBufferBody(inner)
+                    if inner.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE =>
+                {
+                    ApiError::PayloadTooLarge(
+                        "the request body is larger than the configured limit".into(),
+                    )
+                }
+                other => ApiError::BadRequest(format!("could not read the request body: {other}")),
+            })?;
+        parse_json(&bytes).map(JsonBody)
+    }
+}
+
+/// Parses JSON text: a syntax error is a 400, a value of the wrong shape a 422
+/// naming the field (`pledges[0].amount`).
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
+    let result: Result<T, _> = serde_path_to_error::deserialize(deserializer);
+    result.map_err(|e| {
+        let inner = e.inner();
+        if inner.is_data() {
+            ApiError::Validation(vec![field_error(e.path().to_string(), inner)])
+        } else {
+            ApiError::BadRequest(format!("the body is not valid JSON: {inner}"))
+        }
+    })
+}
+
+/// Deserialises a document built in the service (a merged PATCH) with the
+/// same field-naming errors as a body.
+pub fn from_document<T: DeserializeOwned>(document: Value) -> Result<T, ApiError> {
+    let result: Result<T, _> = serde_path_to_error::deserialize(document);
+    result.map_err(|e| ApiError::Validation(vec![field_error(e.path().to_string(), e.inner())]))
+}
+
+fn field_error(path: String, error: &impl std::fmt::Display) -> FieldError {
+    let field = if path == "." { String::new() } else { path };
+    // serde_json appends " at line L column C", which is noise for a field error.
+    let message = error.to_string();
+    let message = message
+        .split(" at line ")
+        .next()
+        .unwrap_or(&message)
+        .to_owned();
+    FieldError::new(field, message)
+}
+
+/// RFC 7396 JSON merge patch: objects merge member by member, `null`
+/// removes a member, anything else replaces.
+pub fn merge_patch(target: &mut Value, patch: &Value) {
+    let Value::Object(patch_members) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = Value::Object(serde_json::Map::new());
+    }
+    if let Value::Object(members) = target {
+        for (key, value) in patch_members {
+            if value.is_null() {
+                members.remove(key);
+            } else {
+                merge_patch(members.entry(key.clone()).or_insert(Value::Null), value);
+            }
+        }
+    }
+}
+
+/// Query parameters, refused with a 400 that names the problem (an unknown
+/// parameter is an error: a typo must not silently widen a query).
+pub struct Params<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or("");
+        serde_urlencoded::from_str(query)
+            .map(Params)
+            .map_err(|e| ApiError::BadRequest(format!("invalid query parameters: {e}")))
+    }
+}
+
+pub const DEFAULT_PAGE_SIZE: u32 = 50;
+pub const MAX_PAGE_SIZE: u32 = 500;
+
+/// `?limit=&cursor=` on every list.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    pub limit: Option<String>,
+    pub cursor: Option<String>,
+}
+
+impl PageQuery {
+    pub fn page_request(&self) -> Result<PageRequest, ApiError> {
+        let limit = match self.limit.as_deref() {
+            None => DEFAULT_PAGE_SIZE,
+            Some(text) => match text.parse::<u32>() {
+                Ok(n) if (1..=MAX_PAGE_SIZE).contains(&n) => n,
+                _ => {
+                    return Err(ApiError::BadRequest(format!(
+                        "limit must be a whole number from 1 to {MAX_PAGE_SIZE}"
+                    )));
+                }
+            },
+        };
+        let after = self.cursor.as_deref().map(decode_cursor).transpose()?;
+        Ok(PageRequest { after, limit })
+    }
+}
+
+/// Cursors are opaque to clients: the hex of the last key seen, behind a
+/// version tag so their form can change later.
+pub fn encode_cursor(key: &str) -> String {
+    let hex: String = key.bytes().map(|b| format!("{b:02x}")).collect();
+    format!("c1{hex}")
+}
+
+fn decode_cursor(cursor: &str) -> Result<String, ApiError> {
+    let invalid = || {
+        ApiError::BadRequest(
+            "cursor is not one this service gave out; start again without it".into(),
+        )
+    };
+    let hex = cursor.strip_prefix("c1").ok_or_else(invalid)?;
+    if hex.len() % 2 != 0 || hex.len() > 1024 {
+        return Err(invalid());
+    }
+    let bytes = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2).unwrap_or("zz"), 16))
+        .collect::<Result<Vec<u8>, _>>()
+        .map_err(|_| invalid())?;
+    String::from_utf8(bytes).map_err(|_| invalid())
+}
+
+/// The list envelope: `{"items": [...], "next_cursor": null | "..."}`.
+#[derive(serde::Serialize)]
+pub struct ListBody<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+impl<T> From<Page<T>> for ListBody<T> {
+    fn from(page: Page<T>) -> Self {
+        ListBody {
+            items: page.items,
+            next_cursor: page.next_after.as_deref().map(encode_cursor),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn merge_patch_follows_rfc_7396() {
+        let mut doc = json!({"a": "b", "c": {"d": "e", "f": "g"}});
+        merge_patch(&mut doc, &json!({"a": "z", "c": {"f": null}}));
+        assert_eq!(doc, json!({"a": "z", "c": {"d": "e"}}));
+        let mut doc = json!({"a": [1, 2]});
+        merge_patch(&mut doc, &json!({"a": [3]}));
+        assert_eq!(doc, json!({"a": [3]}));
+    }
+
+    #[test]
+    fn cursors_round_trip_and_reject_forgeries() {
+        let cursor = encode_cursor("ua-jp-2024");
+        assert_eq!(decode_cursor(&cursor).unwrap(), "ua-jp-2024");
+        assert!(decode_cursor("garbage").is_err());
+        assert!(decode_cursor("c1zz").is_err());
+        assert!(decode_cursor("c1f").is_err());
+    }
+
+    #[test]
+    fn json_media_types() {
+        assert!(is_json("application/json"));
+        assert!(is_json("application/json; charset=utf-8"));
+        assert!(is_json("application/merge-patch+json"));
+        assert!(!is_json("text/plain"));
+        assert!(!is_json(""));
+    }
+}

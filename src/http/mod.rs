@@ -1,0 +1,137 @@
+//! The HTTP API: one module per resource, merged into one router here, with
+//! the middleware every request passes through.
+
+mod agreements;
+mod areas;
+mod extract;
+mod partners;
+mod pledges;
+mod sources;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router, middleware};
+use serde::Serialize;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::error::{ApiError, ApiResult, PROBLEM_JSON};
+use crate::store::Store;
+
+pub use extract::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+}
+
+/// Settings of the HTTP layer itself.
+#[derive(Debug, Clone)]
+pub struct HttpOptions {
+    /// Largest accepted request body, in bytes.
+    pub body_limit: usize,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        Self {
+            body_limit: 16 * 1024 * 1024,
+        }
+    }
+}
+
+/// Builds the whole API from its state; tests drive it in-process.
+pub fn router(state: AppState, options: &HttpOptions) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .merge(agreements::router())
+        .merge(partners::router())
+        .merge(areas::router())
+        .merge(pledges::router())
+        .merge(sources::router())
+        .fallback(unknown_route)
+        .with_state(state)
+        .layer(middleware::map_response(problems_only))
+        .layer(DefaultBodyLimit::max(options.body_limit))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::Internal("a handler panicked".into()).into_response()
+        }))
+        .layer(TraceLayer::new_for_http())
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({"status": "ok"}))
+}
+
+async fn unknown_route(method: Method, uri: Uri) -> ApiError {
+    ApiError::not_found(format!("there is no route {method} {}", uri.path()))
+}
+
+/// Every error leaves as problem+json, including those axum answers itself
+/// (a 405 with its Allow header, a path that is not valid UTF-8).
+async fn problems_only(response: Response) -> Response {
+    let status = response.status();
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
+    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        return response;
+    }
+    let error = match status {
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
+        StatusCode::NOT_FOUND => ApiError::not_found("no such resource"),
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::PayloadTooLarge("the request body is too large".into())
+        }
+        s if s.is_server_error() => ApiError::Internal(format!("unexpected {s}")),
+        _ => ApiError::BadRequest("the request could not be understood".into()),
+    };
+    let (mut parts, _) = response.into_parts();
+    let replacement = error.into_response();
+    parts.status = replacement.status();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.extend(replacement.headers().clone());
+    Response::from_parts(parts, replacement.into_body())
+}
+
+/// A single resource with its version as a strong ETag.
+pub(crate) fn single<T: Serialize>(resource: &T, version: i64) -> Response {
+    let mut response = Json(resource).into_response();
+    if let Ok(etag) = HeaderValue::from_str(&format!("\"{version}\"")) {
+        response.headers_mut().insert(header::ETAG, etag);
+    }
+    response
+}
+
+/// 201 Created with the new resource's address and the resource itself.
+pub(crate) fn created<T: Serialize>(location: &str, resource: &T, version: i64) -> Response {
+    let mut response = single(resource, version);
+    *response.status_mut() = StatusCode::CREATED;
+    if let Ok(location) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    response
+}
+
+/// A read-modify-write (PATCH) that lost a race with another writer starts
+/// again from the new version, so no edit is lost and none overwritten.
+pub(crate) async fn retry_on_version_race<F, Fut>(mut attempt: F) -> ApiResult<Response>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = ApiResult<Response>>,
+{
+    for _ in 0..4 {
+        match attempt().await {
+            Err(ApiError::VersionConflict { .. }) => continue,
+            other => return other,
+        }
+    }
+    attempt().await
+}

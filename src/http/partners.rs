@@ -1,0 +1,212 @@
+//! /v1/partners: look a partner up by any name it goes by.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::{Value, json};
+
+use super::extract::{JsonBody, ListBody, PageQuery, Params, from_document, merge_patch};
+use super::{AppState, created, single};
+use crate::domain::partner::{PartnerBody, PartnerCode, PartnerDraft};
+use crate::domain::text::{edit_distance, fold};
+use crate::error::{ApiError, ApiResult};
+use crate::store::{AgreementFilter, KeyMatch, Store};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/partners", get(list).post(create))
+        .route(
+            "/v1/partners/{reference}",
+            get(show).put(replace).patch(patch).delete(remove),
+        )
+        .route("/v1/partners/{reference}/agreements", get(agreements))
+}
+
+const MAX_SUGGESTIONS: usize = 5;
+
+/// Resolves a code, alpha-3, English or Ukrainian name, or alias, ignoring
+/// case and accents. An unknown or ambiguous reference is a 404 listing the
+/// closest matches.
+pub async fn resolve_partner(store: &dyn Store, reference: &str) -> ApiResult<PartnerCode> {
+    let key = fold(reference);
+    let matches = if key.is_empty() {
+        Vec::new()
+    } else {
+        store.find_partner_keys(&key).await?
+    };
+    let best: Vec<&KeyMatch> = matches
+        .iter()
+        .filter(|m| matches.first().is_some_and(|first| first.rank == m.rank))
+        .collect();
+    match best.as_slice() {
+        [only] => Ok(only.partner.clone()),
+        [] => {
+            let suggestions = closest_partners(&key, &store.all_partner_keys().await?);
+            Err(unknown_partner(store, reference, "no partner is known by", suggestions).await)
+        }
+        several => {
+            let codes = several.iter().map(|m| m.partner.clone()).collect();
+            Err(unknown_partner(store, reference, "several partners are known by", codes).await)
+        }
+    }
+}
+
+/// Partners whose keys are nearest to `key`: a key that starts with it, or
+/// one within a few edits.
+fn closest_partners(key: &str, keys: &[KeyMatch]) -> Vec<PartnerCode> {
+    let tolerance = (key.chars().count() / 4).max(1);
+    let mut scored: Vec<(usize, &PartnerCode)> = Vec::new();
+    for candidate in keys {
+        let score = if key.chars().count() >= 2 && candidate.key.starts_with(key) {
+            0
+        } else {
+            edit_distance(key, &candidate.key)
+        };
+        if score > tolerance {
+            continue;
+        }
+        match scored
+            .iter_mut()
+            .find(|(_, code)| **code == candidate.partner)
+        {
+            Some(entry) => entry.0 = entry.0.min(score),
+            None => scored.push((score, &candidate.partner)),
+        }
+    }
+    scored.sort();
+    scored
+        .into_iter()
+        .take(MAX_SUGGESTIONS)
+        .map(|(_, code)| code.clone())
+        .collect()
+}
+
+async fn unknown_partner(
+    store: &dyn Store,
+    reference: &str,
+    what: &str,
+    codes: Vec<PartnerCode>,
+) -> ApiError {
+    let mut closest = Vec::new();
+    for code in codes {
+        if let Ok(Some(partner)) = store.get_partner(&code).await {
+            closest.push(
+                json!({"code": partner.code, "name": partner.name, "name_uk": partner.name_uk}),
+            );
+        }
+    }
+    ApiError::NotFound {
+        detail: format!("{what} {reference:?}; closest_matches lists the nearest partners"),
+        extensions: Some(json!({ "closest_matches": closest })),
+    }
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Params(query): Params<PageQuery>,
+) -> ApiResult<Response> {
+    let page = state.store.list_partners(&query.page_request()?).await?;
+    Ok(axum::Json(ListBody::from(page)).into_response())
+}
+
+async fn show(State(state): State<AppState>, Path(reference): Path<String>) -> ApiResult<Response> {
+    let code = resolve_partner(state.store.as_ref(), &reference).await?;
+    let partner = state.store.get_partner(&code).await?.ok_or_else(|| {
+        ApiError::not_found(format!("partner {} was just removed", code.as_str()))
+    })?;
+    Ok(single(&partner, partner.version))
+}
+
+async fn agreements(
+    State(state): State<AppState>,
+    Path(reference): Path<String>,
+    Params(query): Params<PageQuery>,
+) -> ApiResult<Response> {
+    let code = resolve_partner(state.store.as_ref(), &reference).await?;
+    let filter = AgreementFilter {
+        partner: Some(code),
+        ..AgreementFilter::default()
+    };
+    let page = state
+        .store
+        .list_agreements(&filter, &query.page_request()?)
+        .await?;
+    Ok(axum::Json(ListBody::from(page)).into_response())
+}
+
+async fn create(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<PartnerBody>,
+) -> ApiResult<Response> {
+    let draft = body.parse().map_err(ApiError::Validation)?;
+    let partner = state.store.create_partner(&draft).await?;
+    Ok(created(
+        &format!("/v1/partners/{}", partner.code.as_str()),
+        &partner,
+        partner.version,
+    ))
+}
+
+/// The body's code must be the partner's own: codes are identities, not fields.
+fn same_code(draft: &PartnerDraft, code: &PartnerCode) -> ApiResult<()> {
+    if draft.code == *code {
+        Ok(())
+    } else {
+        Err(ApiError::Validation(vec![crate::domain::FieldError::new(
+            "code",
+            format!("cannot be changed (this partner is {})", code.as_str()),
+        )]))
+    }
+}
+
+async fn replace(
+    State(state): State<AppState>,
+    Path(reference): Path<String>,
+    JsonBody(mut body): JsonBody<PartnerBody>,
+) -> ApiResult<Response> {
+    let code = resolve_partner(state.store.as_ref(), &reference).await?;
+    body.code.get_or_insert_with(|| code.as_str().to_owned());
+    let draft = body.parse().map_err(ApiError::Validation)?;
+    same_code(&draft, &code)?;
+    let partner = state.store.replace_partner(&draft, None).await?;
+    Ok(single(&partner, partner.version))
+}
+
+async fn patch(
+    State(state): State<AppState>,
+    Path(reference): Path<String>,
+    JsonBody(patch): JsonBody<Value>,
+) -> ApiResult<Response> {
+    let code = resolve_partner(state.store.as_ref(), &reference).await?;
+    super::retry_on_version_race(|| async {
+        let current = state
+            .store
+            .get_partner(&code)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("no partner {}", code.as_str())))?;
+        let mut document =
+            serde_json::to_value(current.draft()).map_err(|e| ApiError::Internal(e.to_string()))?;
+        merge_patch(&mut document, &patch);
+        let draft = from_document::<PartnerBody>(document)?
+            .parse()
+            .map_err(ApiError::Validation)?;
+        same_code(&draft, &code)?;
+        let partner = state
+            .store
+            .replace_partner(&draft, Some(current.version))
+            .await?;
+        Ok(single(&partner, partner.version))
+    })
+    .await
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    Path(reference): Path<String>,
+) -> ApiResult<StatusCode> {
+    let code = resolve_partner(state.store.as_ref(), &reference).await?;
+    state.store.delete_partner(&code, None).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

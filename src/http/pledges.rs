@@ -1,0 +1,170 @@
+//! Pledges: /v1/agreements/{id}/pledges and /v1/pledges/{id}.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::Value;
+
+use super::agreements::load as load_agreement;
+use super::extract::{JsonBody, ListBody, from_document, merge_patch};
+use super::{AppState, created, single};
+use crate::domain::FieldError;
+use crate::domain::pledge::{Pledge, PledgeBody, PledgeDraft, child_id};
+use crate::error::{ApiError, ApiResult};
+use crate::store::{Store, StoreError};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/agreements/{id}/pledges", get(list).post(create))
+        .route(
+            "/v1/pledges/{id}",
+            get(show).put(replace).patch(patch).delete(remove),
+        )
+}
+
+fn not_found(id: &str) -> ApiError {
+    ApiError::not_found(format!("no pledge {id:?}"))
+}
+
+async fn load(store: &dyn Store, id: &str) -> ApiResult<Pledge> {
+    let id = child_id(id).map_err(|_| not_found(id))?;
+    store.get_pledge(&id).await?.ok_or_else(|| not_found(&id))
+}
+
+/// A pledge body may repeat its id and agreement, but not change them.
+fn parse_for(body: PledgeBody, current: &Pledge) -> ApiResult<PledgeDraft> {
+    let mut errors = Vec::new();
+    if body
+        .agreement_id
+        .as_deref()
+        .is_some_and(|a| a != current.agreement_id)
+    {
+        errors.push(FieldError::new(
+            "agreement_id",
+            "cannot be changed; create the pledge under the other agreement",
+        ));
+    }
+    if body.id.as_deref().is_some_and(|i| i != current.id) {
+        errors.push(FieldError::new(
+            "id",
+            format!("cannot be changed (this pledge is {})", current.id),
+        ));
+    }
+    match body.parse() {
+        Ok(draft) if errors.is_empty() => Ok(draft),
+        Ok(_) => Err(ApiError::Validation(errors)),
+        Err(more) => Err(ApiError::Validation(
+            errors.into_iter().chain(more).collect(),
+        )),
+    }
+}
+
+fn missing(id: &str) -> impl FnOnce(StoreError) -> ApiError + '_ {
+    move |e| match e {
+        StoreError::NotFound => not_found(id),
+        other => other.into(),
+    }
+}
+
+async fn list(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+    let agreement = load_agreement(state.store.as_ref(), &id).await?;
+    let body = ListBody {
+        items: agreement.pledges,
+        next_cursor: None,
+    };
+    Ok(axum::Json(body).into_response())
+}
+
+async fn create(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<PledgeBody>,
+) -> ApiResult<Response> {
+    let agreement = load_agreement(state.store.as_ref(), &id).await?;
+    if body
+        .agreement_id
+        .as_deref()
+        .is_some_and(|a| a != agreement.id)
+    {
+        return Err(ApiError::Validation(vec![FieldError::new(
+            "agreement_id",
+            format!(
+                "must be {} (the agreement in the path) or left out",
+                agreement.id
+            ),
+        )]));
+    }
+    let draft = body.parse().map_err(ApiError::Validation)?;
+    let pledge = state
+        .store
+        .create_pledge(&agreement.id, &draft)
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => ApiError::not_found(format!("no agreement {:?}", agreement.id)),
+            StoreError::Invalid(errors) if errors.iter().all(|e| e.field == "id") => {
+                ApiError::Conflict(format!(
+                    "a pledge with id {:?} already exists",
+                    draft.id.clone().unwrap_or_default()
+                ))
+            }
+            other => other.into(),
+        })?;
+    Ok(created(
+        &format!("/v1/pledges/{}", pledge.id),
+        &pledge,
+        pledge.version,
+    ))
+}
+
+async fn show(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+    let pledge = load(state.store.as_ref(), &id).await?;
+    Ok(single(&pledge, pledge.version))
+}
+
+async fn replace(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<PledgeBody>,
+) -> ApiResult<Response> {
+    let current = load(state.store.as_ref(), &id).await?;
+    let draft = parse_for(body, &current)?;
+    let pledge = state
+        .store
+        .replace_pledge(&current.id, &draft, None)
+        .await
+        .map_err(missing(&current.id))?;
+    Ok(single(&pledge, pledge.version))
+}
+
+async fn patch(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(patch): JsonBody<Value>,
+) -> ApiResult<Response> {
+    super::retry_on_version_race(|| async {
+        let current = load(state.store.as_ref(), &id).await?;
+        let mut document =
+            serde_json::to_value(current.draft()).map_err(|e| ApiError::Internal(e.to_string()))?;
+        merge_patch(&mut document, &patch);
+        let draft = parse_for(from_document(document)?, &current)?;
+        let pledge = state
+            .store
+            .replace_pledge(&current.id, &draft, Some(current.version))
+            .await
+            .map_err(missing(&current.id))?;
+        Ok(single(&pledge, pledge.version))
+    })
+    .await
+}
+
+async fn remove(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    let id = child_id(&id).map_err(|_| not_found(&id))?;
+    state
+        .store
+        .delete_pledge(&id, None)
+        .await
+        .map_err(missing(&id))?;
+    Ok(StatusCode::NO_CONTENT)
+}

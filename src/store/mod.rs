@@ -1,0 +1,239 @@
+//! The store: one trait, one implementation per backend. SQLite is the
+//! embedded default; PostgreSQL is chosen by a `postgres://` URL.
+
+mod postgres;
+mod sql;
+mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::domain::FieldError;
+use crate::domain::agreement::{Agreement, AgreementDraft};
+use crate::domain::area::{Area, AreaCode, AreaDraft};
+use crate::domain::dataset::Dataset;
+use crate::domain::partner::{Partner, PartnerCode, PartnerDraft};
+use crate::domain::pledge::{Pledge, PledgeDraft};
+use crate::domain::source::{Source, SourceDraft};
+
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// The row changed since the version the writer based its change on.
+    #[error("version mismatch: the current version is {current}")]
+    VersionMismatch { current: i64 },
+    #[error("{0}")]
+    Conflict(String),
+    /// The write names things that do not exist or belong elsewhere.
+    #[error("invalid reference")]
+    Invalid(Vec<FieldError>),
+    /// The database cannot be reached or is busy; retrying later may work.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// The database has no room left for the write.
+    #[error("store full")]
+    Full,
+    #[error("store error: {0}")]
+    Internal(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Where a page of a list starts: after the item with this key.
+#[derive(Debug, Clone, Default)]
+pub struct PageRequest {
+    pub after: Option<String>,
+    pub limit: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// The key of the last item when more may follow.
+    pub next_after: Option<String>,
+}
+
+/// Which agreements a list holds.
+#[derive(Debug, Clone, Default)]
+pub struct AgreementFilter {
+    pub partner: Option<PartnerCode>,
+    pub area: Option<AreaCode>,
+}
+
+/// What an import did, counted per kind of record.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ImportSummary {
+    pub created: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+}
+
+/// A partner lookup key that matched, and how well (see `KeyRank`).
+#[derive(Debug, Clone)]
+pub struct KeyMatch {
+    pub key: String,
+    pub partner: PartnerCode,
+    pub rank: i64,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Name of the backend, for logs and health output.
+    fn backend(&self) -> &'static str;
+    async fn ping(&self) -> StoreResult<()>;
+    async fn close(&self);
+
+    async fn list_partners(&self, page: &PageRequest) -> StoreResult<Page<Partner>>;
+    async fn get_partner(&self, code: &PartnerCode) -> StoreResult<Option<Partner>>;
+    /// Partners whose lookup keys equal `folded_key`, best rank first.
+    async fn find_partner_keys(&self, folded_key: &str) -> StoreResult<Vec<KeyMatch>>;
+    /// Every lookup key, for "closest match" suggestions.
+    async fn all_partner_keys(&self) -> StoreResult<Vec<KeyMatch>>;
+    async fn create_partner(&self, draft: &PartnerDraft) -> StoreResult<Partner>;
+    async fn replace_partner(
+        &self,
+        draft: &PartnerDraft,
+        expected_version: Option<i64>,
+    ) -> StoreResult<Partner>;
+    async fn delete_partner(
+        &self,
+        code: &PartnerCode,
+        expected_version: Option<i64>,
+    ) -> StoreResult<()>;
+
+    async fn list_areas(&self, page: &PageRequest) -> StoreResult<Page<Area>>;
+    async fn get_area(&self, code: &AreaCode) -> StoreResult<Option<Area>>;
+    async fn create_area(&self, draft: &AreaDraft) -> StoreResult<Area>;
+    async fn replace_area(
+        &self,
+        draft: &AreaDraft,
+        expected_version: Option<i64>,
+    ) -> StoreResult<Area>;
+    async fn delete_area(&self, code: &AreaCode, expected_version: Option<i64>) -> StoreResult<()>;
+
+    async fn list_agreements(
+        &self,
+        filter: &AgreementFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Agreement>>;
+    async fn get_agreement(&self, id: &str) -> StoreResult<Option<Agreement>>;
+    /// Creates an agreement; without an id one is generated from partner and year.
+    async fn create_agreement(&self, draft: &AgreementDraft) -> StoreResult<Agreement>;
+    async fn replace_agreement(
+        &self,
+        id: &str,
+        draft: &AgreementDraft,
+        expected_version: Option<i64>,
+    ) -> StoreResult<Agreement>;
+    async fn delete_agreement(&self, id: &str, expected_version: Option<i64>) -> StoreResult<()>;
+
+    async fn get_pledge(&self, id: &str) -> StoreResult<Option<Pledge>>;
+    async fn create_pledge(&self, agreement_id: &str, draft: &PledgeDraft) -> StoreResult<Pledge>;
+    async fn replace_pledge(
+        &self,
+        id: &str,
+        draft: &PledgeDraft,
+        expected_version: Option<i64>,
+    ) -> StoreResult<Pledge>;
+    async fn delete_pledge(&self, id: &str, expected_version: Option<i64>) -> StoreResult<()>;
+
+    async fn get_source(&self, id: &str) -> StoreResult<Option<Source>>;
+    async fn create_source(&self, agreement_id: &str, draft: &SourceDraft) -> StoreResult<Source>;
+    async fn replace_source(
+        &self,
+        id: &str,
+        draft: &SourceDraft,
+        expected_version: Option<i64>,
+    ) -> StoreResult<Source>;
+    async fn delete_source(&self, id: &str, expected_version: Option<i64>) -> StoreResult<()>;
+
+    /// The whole store, in the import format, in a stable order.
+    async fn export(&self) -> StoreResult<Dataset>;
+    /// Upserts everything by id in one transaction: all or nothing.
+    async fn import(&self, dataset: &Dataset) -> StoreResult<ImportSummary>;
+    /// True when no agreement, partner or area is stored yet.
+    async fn is_empty(&self) -> StoreResult<bool>;
+}
+
+/// How to reach the database and how many connections to keep.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    pub database_url: String,
+    pub max_connections: u32,
+    pub acquire_timeout: std::time::Duration,
+}
+
+/// Opens the backend the URL names and brings its schema up to date.
+pub async fn open(options: &StoreOptions) -> StoreResult<Arc<dyn Store>> {
+    let url = options.database_url.as_str();
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PostgresStore::connect(options).await?))
+    } else if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::connect(options).await?))
+    } else {
+        Err(StoreError::Internal(format!(
+            "DATABASE_URL must start with sqlite:, postgres:// or postgresql://, not {:?}",
+            url.split(':').next().unwrap_or_default()
+        )))
+    }
+}
+
+/// The time a write is stamped with, in milliseconds: both backends keep
+/// that precision exactly, so a timestamp reads back as it was written.
+pub(crate) fn now() -> chrono::DateTime<chrono::Utc> {
+    let now = chrono::Utc::now();
+    chrono::DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now)
+}
+
+/// Classifies driver errors: what a retry may fix is `Unavailable`, a full
+/// disk is `Full`, constraint violations are left to the caller.
+pub(crate) fn classify(error: sqlx::Error) -> StoreError {
+    use sqlx::Error as E;
+    match error {
+        E::RowNotFound => StoreError::NotFound,
+        E::PoolTimedOut | E::PoolClosed | E::Io(_) | E::Tls(_) | E::WorkerCrashed => {
+            StoreError::Unavailable(error.to_string())
+        }
+        E::Database(db) => {
+            let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
+            match code.as_str() {
+                // SQLite: SQLITE_BUSY, SQLITE_LOCKED (and their extended codes).
+                c if c == "5"
+                    || c == "6"
+                    || c.parse::<i64>()
+                        .is_ok_and(|n| n & 0xff == 5 || n & 0xff == 6) =>
+                {
+                    StoreError::Unavailable(format!("database is locked: {}", db.message()))
+                }
+                // SQLite: SQLITE_FULL; PostgreSQL: disk_full.
+                "13" | "53100" => StoreError::Full,
+                // PostgreSQL: connection exceptions, shutdown, too many connections.
+                c if c.starts_with("08") || c.starts_with("57P") || c == "53300" => {
+                    StoreError::Unavailable(db.message().to_owned())
+                }
+                _ => StoreError::Internal(format!("database error {code}: {}", db.message())),
+            }
+        }
+        other => StoreError::Internal(other.to_string()),
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        classify(error)
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(error: sqlx::migrate::MigrateError) -> Self {
+        match error {
+            sqlx::migrate::MigrateError::Execute(e) => classify(e),
+            other => StoreError::Internal(format!("migration failed: {other}")),
+        }
+    }
+}

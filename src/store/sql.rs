@@ -1,0 +1,1165 @@
+//! The SQL both backends share. SQLite and PostgreSQL agree on everything
+//! here (`$n` parameters, `RETURNING`, `ON CONFLICT`), so it is written once
+//! and expanded in each backend's module, which supplies what differs:
+//! `Db`, `begin_read`, `begin_write` and the `amount_param`/`amount_from`
+//! codec for the amount column (TEXT on SQLite, NUMERIC on PostgreSQL).
+
+macro_rules! shared_sql_store {
+    ($store:ident) => {
+        use std::collections::{HashMap, HashSet};
+
+        use async_trait::async_trait;
+        use chrono::{DateTime, NaiveDate, Utc};
+        use sqlx::Row as _;
+        use sqlx::types::Json;
+
+        use crate::domain::FieldError;
+        use crate::domain::Vocabulary;
+        use crate::domain::agreement::{
+            Agreement, AgreementDraft, AreaLink, AreaLinkDraft, Signatory, derived_expiry,
+            generated_agreement_id,
+        };
+        use crate::domain::area::{Area, AreaCode, AreaDraft};
+        use crate::domain::dataset::Dataset;
+        use crate::domain::money::Currency;
+        use crate::domain::partner::{Partner, PartnerCode, PartnerDraft, PartnerSummary};
+        use crate::domain::pledge::{Pledge, PledgeDraft};
+        use crate::domain::source::{Source, SourceDraft};
+        use crate::store::{
+            AgreementFilter, ImportSummary, KeyMatch, Page, PageRequest, Store, StoreError,
+            StoreResult, now,
+        };
+
+        type Conn = <Db as sqlx::Database>::Connection;
+        type DbRow = <Db as sqlx::Database>::Row;
+
+        fn corrupt(what: &str, detail: String) -> StoreError {
+            StoreError::Internal(format!("stored {what} is invalid: {detail}"))
+        }
+
+        fn vocabulary<V: Vocabulary>(text: &str) -> StoreResult<V> {
+            V::parse(text).map_err(|e| corrupt("vocabulary value", format!("{text:?} {e}")))
+        }
+
+        fn is_unique_violation(error: &sqlx::Error) -> bool {
+            matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
+        }
+
+        fn is_foreign_key_violation(error: &sqlx::Error) -> bool {
+            matches!(error, sqlx::Error::Database(db) if db.is_foreign_key_violation())
+        }
+
+        fn invalid(field: &str, message: &str) -> StoreError {
+            StoreError::Invalid(vec![FieldError::new(field, message)])
+        }
+
+        /// After an UPDATE or DELETE guarded by id and version touched nothing:
+        /// was the row missing, or had it moved on?
+        async fn missing_or_moved(conn: &mut Conn, table: &str, key_column: &str, key: &str) -> StoreError {
+            let sql = format!("SELECT version FROM {table} WHERE {key_column} = $1");
+            match sqlx::query_scalar::<_, i64>(&sql).bind(key).fetch_optional(&mut *conn).await {
+                Ok(Some(current)) => StoreError::VersionMismatch { current },
+                Ok(None) => StoreError::NotFound,
+                Err(e) => e.into(),
+            }
+        }
+
+        fn page_of<T>(mut items: Vec<T>, limit: u32, key: impl Fn(&T) -> String) -> Page<T> {
+            let more = items.len() > limit as usize;
+            items.truncate(limit as usize);
+            let next_after = if more { items.last().map(&key) } else { None };
+            Page { items, next_after }
+        }
+
+        // ---- partners ------------------------------------------------------
+
+        const PARTNER_COLUMNS: &str =
+            "code, iso3, kind, name, name_uk, aliases, version, created_at, updated_at";
+
+        fn partner_from_row(row: &DbRow) -> StoreResult<Partner> {
+            let Json(aliases): Json<Vec<String>> = row.try_get("aliases")?;
+            Ok(Partner {
+                code: PartnerCode::from_trusted(row.try_get("code")?),
+                iso3: row.try_get("iso3")?,
+                kind: vocabulary(row.try_get::<&str, _>("kind")?)?,
+                name: row.try_get("name")?,
+                name_uk: row.try_get("name_uk")?,
+                aliases,
+                version: row.try_get("version")?,
+                created_at: row.try_get("created_at")?,
+                updated_at: row.try_get("updated_at")?,
+            })
+        }
+
+        async fn load_partner(conn: &mut Conn, code: &str) -> StoreResult<Option<Partner>> {
+            let sql = format!("SELECT {PARTNER_COLUMNS} FROM partners WHERE code = $1");
+            let row = sqlx::query(&sql).bind(code).fetch_optional(&mut *conn).await?;
+            row.as_ref().map(partner_from_row).transpose()
+        }
+
+        async fn write_partner_keys(conn: &mut Conn, draft: &PartnerDraft) -> StoreResult<()> {
+            sqlx::query("DELETE FROM partner_keys WHERE partner_code = $1")
+                .bind(draft.code.as_str())
+                .execute(&mut *conn)
+                .await?;
+            let keys = draft.lookup_keys();
+            let mut insert = sqlx::QueryBuilder::<Db>::new("INSERT INTO partner_keys (key, partner_code, rank) ");
+            insert.push_values(keys, |mut row, (key, rank)| {
+                row.push_bind(key)
+                    .push_bind(draft.code.as_str().to_owned())
+                    .push_bind(rank as i64);
+            });
+            insert.build().execute(&mut *conn).await?;
+            Ok(())
+        }
+
+        fn map_partner_write_error(error: sqlx::Error) -> StoreError {
+            if is_unique_violation(&error) {
+                invalid("iso3", "is already the alpha-3 code of another partner")
+            } else {
+                error.into()
+            }
+        }
+
+        async fn insert_partner(conn: &mut Conn, draft: &PartnerDraft, at: DateTime<Utc>) -> StoreResult<()> {
+            let inserted = sqlx::query(
+                "INSERT INTO partners (code, iso3, kind, name, name_uk, aliases, version, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $7) ON CONFLICT (code) DO NOTHING",
+            )
+            .bind(draft.code.as_str())
+            .bind(draft.iso3.as_deref())
+            .bind(draft.kind.as_str())
+            .bind(&draft.name)
+            .bind(draft.name_uk.as_deref())
+            .bind(Json(&draft.aliases))
+            .bind(at)
+            .execute(&mut *conn)
+            .await
+            .map_err(map_partner_write_error)?;
+            if inserted.rows_affected() == 0 {
+                return Err(StoreError::Conflict(format!("partner {} already exists", draft.code.as_str())));
+            }
+            write_partner_keys(conn, draft).await
+        }
+
+        async fn update_partner(
+            conn: &mut Conn,
+            draft: &PartnerDraft,
+            expected_version: Option<i64>,
+            at: DateTime<Utc>,
+        ) -> StoreResult<()> {
+            let updated = sqlx::query(
+                "UPDATE partners SET iso3 = $2, kind = $3, name = $4, name_uk = $5, aliases = $6, \
+                 version = version + 1, updated_at = $7 WHERE code = $1 AND ($8 IS NULL OR version = $8)",
+            )
+            .bind(draft.code.as_str())
+            .bind(draft.iso3.as_deref())
+            .bind(draft.kind.as_str())
+            .bind(&draft.name)
+            .bind(draft.name_uk.as_deref())
+            .bind(Json(&draft.aliases))
+            .bind(at)
+            .bind(expected_version)
+            .execute(&mut *conn)
+            .await
+            .map_err(map_partner_write_error)?;
+            if updated.rows_affected() == 0 {
+                return Err(missing_or_moved(conn, "partners", "code", draft.code.as_str()).await);
+            }
+            write_partner_keys(conn, draft).await
+        }
+
+        // ---- areas -----------------------------------------------------------
+
+        const AREA_COLUMNS: &str = "code, name, description, version, created_at, updated_at";
+
+        fn area_from_row(row: &DbRow) -> StoreResult<Area> {
+            Ok(Area {
+                code: AreaCode::from_trusted(row.try_get("code")?),
+                name: row.try_get("name")?,
+                description: row.try_get("description")?,
+                version: row.try_get("version")?,
+                created_at: row.try_get("created_at")?,
+                updated_at: row.try_get("updated_at")?,
+            })
+        }
+
+        async fn load_area(conn: &mut Conn, code: &str) -> StoreResult<Option<Area>> {
+            let sql = format!("SELECT {AREA_COLUMNS} FROM areas WHERE code = $1");
+            let row = sqlx::query(&sql).bind(code).fetch_optional(&mut *conn).await?;
+            row.as_ref().map(area_from_row).transpose()
+        }
+
+        async fn insert_area(conn: &mut Conn, draft: &AreaDraft, at: DateTime<Utc>) -> StoreResult<()> {
+            let inserted = sqlx::query(
+                "INSERT INTO areas (code, name, description, version, created_at, updated_at) \
+                 VALUES ($1, $2, $3, 1, $4, $4) ON CONFLICT (code) DO NOTHING",
+            )
+            .bind(draft.code.as_str())
+            .bind(&draft.name)
+            .bind(draft.description.as_deref())
+            .bind(at)
+            .execute(&mut *conn)
+            .await?;
+            if inserted.rows_affected() == 0 {
+                return Err(StoreError::Conflict(format!("area {} already exists", draft.code.as_str())));
+            }
+            Ok(())
+        }
+
+        async fn update_area(
+            conn: &mut Conn,
+            draft: &AreaDraft,
+            expected_version: Option<i64>,
+            at: DateTime<Utc>,
+        ) -> StoreResult<()> {
+            let updated = sqlx::query(
+                "UPDATE areas SET name = $2, description = $3, version = version + 1, updated_at = $4 \
+                 WHERE code = $1 AND ($5 IS NULL OR version = $5)",
+            )
+            .bind(draft.code.as_str())
+            .bind(&draft.name)
+            .bind(draft.description.as_deref())
+            .bind(at)
+            .bind(expected_version)
+            .execute(&mut *conn)
+            .await?;
+            if updated.rows_affected() == 0 {
+                return Err(missing_or_moved(conn, "areas", "code", draft.code.as_str()).await);
+            }
+            Ok(())
+        }
+
+        // ---- agreements: reading -------------------------------------------
+
+        const AGREEMENT_SELECT: &str = "SELECT a.id, a.partner_code, a.title, a.kind, a.status, a.signed_on, \
+             a.signed_at, a.signatories, a.term_years, a.expires_on, a.legally_binding, a.summary, \
+             a.text_url, a.version, a.created_at, a.updated_at, p.iso3 AS partner_iso3, \
+             p.kind AS partner_kind, p.name AS partner_name, p.name_uk AS partner_name_uk \
+             FROM agreements a JOIN partners p ON p.code = a.partner_code";
+
+        fn agreement_from_row(row: &DbRow) -> StoreResult<Agreement> {
+            let Json(signatories): Json<Vec<Signatory>> = row.try_get("signatories")?;
+            let signed_on: Option<NaiveDate> = row.try_get("signed_on")?;
+            let term_years: Option<i64> = row.try_get("term_years")?;
+            let expires_on_given: Option<NaiveDate> = row.try_get("expires_on")?;
+            Ok(Agreement {
+                id: row.try_get("id")?,
+                partner: PartnerSummary {
+                    code: PartnerCode::from_trusted(row.try_get("partner_code")?),
+                    iso3: row.try_get("partner_iso3")?,
+                    kind: vocabulary(row.try_get::<&str, _>("partner_kind")?)?,
+                    name: row.try_get("partner_name")?,
+                    name_uk: row.try_get("partner_name_uk")?,
+                },
+                title: row.try_get("title")?,
+                kind: vocabulary(row.try_get::<&str, _>("kind")?)?,
+                status: vocabulary(row.try_get::<&str, _>("status")?)?,
+                signed_on,
+                signed_at: row.try_get("signed_at")?,
+                signatories,
+                term_years,
+                expires_on: expires_on_given.or_else(|| derived_expiry(signed_on, term_years)),
+                expires_on_given,
+                legally_binding: row.try_get("legally_binding")?,
+                summary: row.try_get("summary")?,
+                text_url: row.try_get("text_url")?,
+                areas: Vec::new(),
+                pledges: Vec::new(),
+                sources: Vec::new(),
+                version: row.try_get("version")?,
+                created_at: row.try_get("created_at")?,
+                updated_at: row.try_get("updated_at")?,
+            })
+        }
+
+        const PLEDGE_COLUMNS: &str = "id, agreement_id, amount, currency, year_from, year_to, kind, measure, \
+             in_agreement_text, description, note, version, created_at, updated_at";
+
+        fn pledge_from_row(row: &DbRow) -> StoreResult<Pledge> {
+            let measure: Option<&str> = row.try_get("measure")?;
+            let currency: &str = row.try_get("currency")?;
+            Ok(Pledge {
+                id: row.try_get("id")?,
+                agreement_id: row.try_get("agreement_id")?,
+                amount: amount_from(row.try_get("amount")?).map_err(|e| corrupt("amount", e))?,
+                currency: Currency::parse(currency).map_err(|e| corrupt("currency", e))?,
+                year_from: row.try_get("year_from")?,
+                year_to: row.try_get("year_to")?,
+                kind: vocabulary(row.try_get::<&str, _>("kind")?)?,
+                measure: measure.map(vocabulary).transpose()?,
+                in_agreement_text: row.try_get("in_agreement_text")?,
+                description: row.try_get("description")?,
+                note: row.try_get("note")?,
+                sources: Vec::new(),
+                version: row.try_get("version")?,
+                created_at: row.try_get("created_at")?,
+                updated_at: row.try_get("updated_at")?,
+            })
+        }
+
+        const SOURCE_COLUMNS: &str =
+            "id, agreement_id, pledge_id, url, title, publisher, published_on, version, created_at, updated_at";
+
+        fn source_from_row(row: &DbRow) -> StoreResult<Source> {
+            Ok(Source {
+                id: row.try_get("id")?,
+                agreement_id: row.try_get("agreement_id")?,
+                pledge_id: row.try_get("pledge_id")?,
+                url: row.try_get("url")?,
+                title: row.try_get("title")?,
+                publisher: row.try_get("publisher")?,
+                published_on: row.try_get("published_on")?,
+                version: row.try_get("version")?,
+                created_at: row.try_get("created_at")?,
+                updated_at: row.try_get("updated_at")?,
+            })
+        }
+
+        /// Fills in areas, pledges and sources of `agreements` (sorted by id)
+        /// with one query per kind of child over the id range they span.
+        async fn attach_children(conn: &mut Conn, agreements: &mut [Agreement]) -> StoreResult<()> {
+            let (Some(first), Some(last)) = (agreements.first(), agreements.last()) else {
+                return Ok(());
+            };
+            let (low, high) = (first.id.clone(), last.id.clone());
+            let index: HashMap<String, usize> =
+                agreements.iter().enumerate().map(|(i, a)| (a.id.clone(), i)).collect();
+
+            let links = sqlx::query(
+                "SELECT l.agreement_id, l.area_code, ar.name, l.detail FROM agreement_areas l \
+                 JOIN areas ar ON ar.code = l.area_code \
+                 WHERE l.agreement_id >= $1 AND l.agreement_id <= $2 ORDER BY l.agreement_id, l.area_code",
+            )
+            .bind(&low)
+            .bind(&high)
+            .fetch_all(&mut *conn)
+            .await?;
+            for row in &links {
+                let agreement_id: &str = row.try_get("agreement_id")?;
+                if let Some(&i) = index.get(agreement_id) {
+                    agreements[i].areas.push(AreaLink {
+                        code: AreaCode::from_trusted(row.try_get("area_code")?),
+                        name: row.try_get("name")?,
+                        detail: row.try_get("detail")?,
+                    });
+                }
+            }
+
+            let sql = format!(
+                "SELECT {SOURCE_COLUMNS} FROM sources WHERE agreement_id >= $1 AND agreement_id <= $2 \
+                 ORDER BY agreement_id, position"
+            );
+            let source_rows = sqlx::query(&sql).bind(&low).bind(&high).fetch_all(&mut *conn).await?;
+            let sql = format!(
+                "SELECT {PLEDGE_COLUMNS} FROM pledges WHERE agreement_id >= $1 AND agreement_id <= $2 \
+                 ORDER BY agreement_id, position"
+            );
+            let pledge_rows = sqlx::query(&sql).bind(&low).bind(&high).fetch_all(&mut *conn).await?;
+            for row in &source_rows {
+                let source = source_from_row(row)?;
+                if let Some(&i) = index.get(&source.agreement_id) {
+                    agreements[i].sources.push(source);
+                }
+            }
+            for row in &pledge_rows {
+                let mut pledge = pledge_from_row(row)?;
+                if let Some(&i) = index.get(&pledge.agreement_id) {
+                    pledge.sources = agreements[i]
+                        .sources
+                        .iter()
+                        .filter(|s| s.pledge_id.as_deref() == Some(pledge.id.as_str()))
+                        .cloned()
+                        .collect();
+                    agreements[i].pledges.push(pledge);
+                }
+            }
+            Ok(())
+        }
+
+        async fn load_agreement(conn: &mut Conn, id: &str) -> StoreResult<Option<Agreement>> {
+            let sql = format!("{AGREEMENT_SELECT} WHERE a.id = $1");
+            let Some(row) = sqlx::query(&sql).bind(id).fetch_optional(&mut *conn).await? else {
+                return Ok(None);
+            };
+            let mut agreements = vec![agreement_from_row(&row)?];
+            attach_children(conn, &mut agreements).await?;
+            Ok(agreements.pop())
+        }
+
+        async fn load_agreements(
+            conn: &mut Conn,
+            filter: &AgreementFilter,
+            page: Option<&PageRequest>,
+        ) -> StoreResult<Vec<Agreement>> {
+            let sql = format!(
+                "{AGREEMENT_SELECT} WHERE ($1 IS NULL OR a.id > $1) AND ($2 IS NULL OR a.partner_code = $2) \
+                 AND ($3 IS NULL OR EXISTS (SELECT 1 FROM agreement_areas l WHERE l.agreement_id = a.id AND l.area_code = $3)) \
+                 ORDER BY a.id LIMIT $4"
+            );
+            let rows = sqlx::query(&sql)
+                .bind(page.and_then(|p| p.after.as_deref()))
+                .bind(filter.partner.as_ref().map(PartnerCode::as_str))
+                .bind(filter.area.as_ref().map(AreaCode::as_str))
+                .bind(page.map_or(i64::MAX, |p| i64::from(p.limit) + 1))
+                .fetch_all(&mut *conn)
+                .await?;
+            let mut agreements = rows.iter().map(agreement_from_row).collect::<StoreResult<Vec<_>>>()?;
+            attach_children(conn, &mut agreements).await?;
+            Ok(agreements)
+        }
+
+        async fn load_pledge(conn: &mut Conn, id: &str) -> StoreResult<Option<Pledge>> {
+            let sql = format!("SELECT {PLEDGE_COLUMNS} FROM pledges WHERE id = $1");
+            let Some(row) = sqlx::query(&sql).bind(id).fetch_optional(&mut *conn).await? else {
+                return Ok(None);
+            };
+            let mut pledge = pledge_from_row(&row)?;
+            let sql = format!("SELECT {SOURCE_COLUMNS} FROM sources WHERE pledge_id = $1 ORDER BY position");
+            let rows = sqlx::query(&sql).bind(id).fetch_all(&mut *conn).await?;
+            pledge.sources = rows.iter().map(source_from_row).collect::<StoreResult<_>>()?;
+            Ok(Some(pledge))
+        }
+
+        async fn load_source(conn: &mut Conn, id: &str) -> StoreResult<Option<Source>> {
+            let sql = format!("SELECT {SOURCE_COLUMNS} FROM sources WHERE id = $1");
+            let row = sqlx::query(&sql).bind(id).fetch_optional(&mut *conn).await?;
+            row.as_ref().map(source_from_row).transpose()
+        }
+
+        // ---- agreements: writing -------------------------------------------
+
+        /// Marks an agreement changed (its embedded children count as part of
+        /// it); answers NotFound when it does not exist.
+        async fn touch_agreement(conn: &mut Conn, id: &str, at: DateTime<Utc>) -> StoreResult<()> {
+            let touched = sqlx::query("UPDATE agreements SET version = version + 1, updated_at = $2 WHERE id = $1")
+                .bind(id)
+                .bind(at)
+                .execute(&mut *conn)
+                .await?;
+            if touched.rows_affected() == 0 {
+                return Err(StoreError::NotFound);
+            }
+            Ok(())
+        }
+
+        fn map_agreement_write_error(error: sqlx::Error) -> StoreError {
+            if is_foreign_key_violation(&error) {
+                invalid("partner", "is not a known partner")
+            } else {
+                error.into()
+            }
+        }
+
+        /// Inserts the agreement row; without an id, tries `ua-jp-2024`,
+        /// `ua-jp-2024-2`, ... until one is free.
+        async fn insert_agreement(conn: &mut Conn, draft: &AgreementDraft, at: DateTime<Utc>) -> StoreResult<String> {
+            let base = draft
+                .id
+                .clone()
+                .unwrap_or_else(|| generated_agreement_id(&draft.partner, draft.signed_on));
+            for attempt in 1..=100 {
+                let id = if attempt == 1 { base.clone() } else { format!("{base}-{attempt}") };
+                let inserted = sqlx::query(
+                    "INSERT INTO agreements (id, partner_code, title, kind, status, signed_on, signed_at, \
+                     signatories, term_years, expires_on, legally_binding, summary, text_url, version, \
+                     created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 1, $14, $14) \
+                     ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(&id)
+                .bind(draft.partner.as_str())
+                .bind(&draft.title)
+                .bind(draft.kind.as_str())
+                .bind(draft.status.as_str())
+                .bind(draft.signed_on)
+                .bind(draft.signed_at.as_deref())
+                .bind(Json(&draft.signatories))
+                .bind(draft.term_years)
+                .bind(draft.expires_on)
+                .bind(draft.legally_binding)
+                .bind(draft.summary.as_deref())
+                .bind(draft.text_url.as_deref())
+                .bind(at)
+                .execute(&mut *conn)
+                .await
+                .map_err(map_agreement_write_error)?;
+                if inserted.rows_affected() == 1 {
+                    write_children(conn, &id, draft, at).await?;
+                    return Ok(id);
+                }
+                if draft.id.is_some() {
+                    return Err(StoreError::Conflict(format!("agreement {id} already exists")));
+                }
+            }
+            Err(StoreError::Conflict(format!("no free id left after {base}-100")))
+        }
+
+        async fn update_agreement(
+            conn: &mut Conn,
+            id: &str,
+            draft: &AgreementDraft,
+            expected_version: Option<i64>,
+            at: DateTime<Utc>,
+        ) -> StoreResult<()> {
+            let updated = sqlx::query(
+                "UPDATE agreements SET partner_code = $2, title = $3, kind = $4, status = $5, signed_on = $6, \
+                 signed_at = $7, signatories = $8, term_years = $9, expires_on = $10, legally_binding = $11, \
+                 summary = $12, text_url = $13, version = version + 1, updated_at = $14 \
+                 WHERE id = $1 AND ($15 IS NULL OR version = $15)",
+            )
+            .bind(id)
+            .bind(draft.partner.as_str())
+            .bind(&draft.title)
+            .bind(draft.kind.as_str())
+            .bind(draft.status.as_str())
+            .bind(draft.signed_on)
+            .bind(draft.signed_at.as_deref())
+            .bind(Json(&draft.signatories))
+            .bind(draft.term_years)
+            .bind(draft.expires_on)
+            .bind(draft.legally_binding)
+            .bind(draft.summary.as_deref())
+            .bind(draft.text_url.as_deref())
+            .bind(at)
+            .bind(expected_version)
+            .execute(&mut *conn)
+            .await
+            .map_err(map_agreement_write_error)?;
+            if updated.rows_affected() == 0 {
+                return Err(missing_or_moved(conn, "agreements", "id", id).await);
+            }
+            write_children(conn, id, draft, at).await
+        }
+
+        /// Replaces each child list the draft carries; lists it leaves out stay.
+        async fn write_children(conn: &mut Conn, id: &str, draft: &AgreementDraft, at: DateTime<Utc>) -> StoreResult<()> {
+            if let Some(areas) = &draft.areas {
+                write_area_links(conn, id, areas).await?;
+            }
+            if let Some(pledges) = &draft.pledges {
+                sync_pledges(conn, id, pledges, at).await?;
+            }
+            if let Some(sources) = &draft.sources {
+                sync_sources(conn, id, sources, at).await?;
+            }
+            Ok(())
+        }
+
+        async fn write_area_links(conn: &mut Conn, id: &str, links: &[AreaLinkDraft]) -> StoreResult<()> {
+            sqlx::query("DELETE FROM agreement_areas WHERE agreement_id = $1")
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
+            for (i, link) in links.iter().enumerate() {
+                sqlx::query("INSERT INTO agreement_areas (agreement_id, area_code, detail) VALUES ($1, $2, $3)")
+                    .bind(id)
+                    .bind(link.code.as_str())
+                    .bind(link.detail.as_deref())
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(|e| {
+                        if is_foreign_key_violation(&e) {
+                            invalid(&format!("areas[{i}].code"), "is not a known cooperation area")
+                        } else {
+                            e.into()
+                        }
+                    })?;
+            }
+            Ok(())
+        }
+
+        async fn child_ids(conn: &mut Conn, table: &str, agreement_id: &str) -> StoreResult<Vec<String>> {
+            let sql = format!("SELECT id FROM {table} WHERE agreement_id = $1");
+            Ok(sqlx::query_scalar::<_, String>(&sql).bind(agreement_id).fetch_all(&mut *conn).await?)
+        }
+
+        /// Makes the agreement's pledges exactly `drafts`: known ids are
+        /// updated, new ones inserted (an id is generated when none is given),
+        /// and the rest deleted.
+        async fn sync_pledges(conn: &mut Conn, agreement_id: &str, drafts: &[PledgeDraft], at: DateTime<Utc>) -> StoreResult<()> {
+            let existing: HashSet<String> = child_ids(conn, "pledges", agreement_id).await?.into_iter().collect();
+            let kept: HashSet<&str> = drafts.iter().filter_map(|d| d.id.as_deref()).collect();
+            for gone in existing.iter().filter(|id| !kept.contains(id.as_str())) {
+                sqlx::query("DELETE FROM pledges WHERE id = $1").bind(gone).execute(&mut *conn).await?;
+            }
+            for (position, draft) in drafts.iter().enumerate() {
+                let field = format!("pledges[{position}].id");
+                match draft.id.as_deref() {
+                    Some(id) if existing.contains(id) => {
+                        update_pledge_row(conn, id, draft, position as i64, None, at).await?;
+                    }
+                    _ => {
+                        insert_pledge_row(conn, agreement_id, draft, position as i64, at, &field).await?;
+                    }
+                }
+            }
+            Ok(())
+        }
+
+        async fn sync_sources(conn: &mut Conn, agreement_id: &str, drafts: &[SourceDraft], at: DateTime<Utc>) -> StoreResult<()> {
+            let existing: HashSet<String> = child_ids(conn, "sources", agreement_id).await?.into_iter().collect();
+            let pledges: HashSet<String> = child_ids(conn, "pledges", agreement_id).await?.into_iter().collect();
+            for (i, draft) in drafts.iter().enumerate() {
+                if let Some(pledge_id) = &draft.pledge_id
+                    && !pledges.contains(pledge_id)
+                {
+                    return Err(invalid(&format!("sources[{i}].pledge_id"), "must be the id of a pledge of this agreement"));
+                }
+            }
+            let kept: HashSet<&str> = drafts.iter().filter_map(|d| d.id.as_deref()).collect();
+            for gone in existing.iter().filter(|id| !kept.contains(id.as_str())) {
+                sqlx::query("DELETE FROM sources WHERE id = $1").bind(gone).execute(&mut *conn).await?;
+            }
+            for (position, draft) in drafts.iter().enumerate() {
+                let field = format!("sources[{position}].id");
+                match draft.id.as_deref() {
+                    Some(id) if existing.contains(id) => {
+                        update_source_row(conn, id, draft, position as i64, None, at).await?;
+                    }
+                    _ => {
+                        insert_source_row(conn, agreement_id, draft, position as i64, at, &field).await?;
+                    }
+                }
+            }
+            Ok(())
+        }
+
+        /// Candidate ids for a new child: the given one, or `<agreement>-p1`, `-p2`, ...
+        fn child_id_candidates<'a>(agreement_id: &'a str, letter: char, given: Option<&'a str>) -> Box<dyn Iterator<Item = String> + Send + 'a> {
+            match given {
+                Some(id) => Box::new(std::iter::once(id.to_owned())),
+                None => Box::new((1..=1000).map(move |n| format!("{agreement_id}-{letter}{n}"))),
+            }
+        }
+
+        async fn insert_pledge_row(
+            conn: &mut Conn,
+            agreement_id: &str,
+            draft: &PledgeDraft,
+            position: i64,
+            at: DateTime<Utc>,
+            field: &str,
+        ) -> StoreResult<String> {
+            for id in child_id_candidates(agreement_id, 'p', draft.id.as_deref()) {
+                let inserted = sqlx::query(
+                    "INSERT INTO pledges (id, agreement_id, position, amount, currency, year_from, year_to, kind, \
+                     measure, in_agreement_text, description, note, version, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 1, $13, $13) ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(&id)
+                .bind(agreement_id)
+                .bind(position)
+                .bind(amount_param(&draft.amount))
+                .bind(draft.currency.as_str())
+                .bind(draft.year_from)
+                .bind(draft.year_to)
+                .bind(draft.kind.as_str())
+                .bind(draft.measure.map(Vocabulary::as_str))
+                .bind(draft.in_agreement_text)
+                .bind(draft.description.as_deref())
+                .bind(draft.note.as_deref())
+                .bind(at)
+                .execute(&mut *conn)
+                .await?;
+                if inserted.rows_affected() == 1 {
+                    return Ok(id);
+                }
+            }
+            Err(invalid(field, "is already the id of another pledge"))
+        }
+
+        async fn update_pledge_row(
+            conn: &mut Conn,
+            id: &str,
+            draft: &PledgeDraft,
+            position: i64,
+            expected_version: Option<i64>,
+            at: DateTime<Utc>,
+        ) -> StoreResult<String> {
+            let agreement_id = sqlx::query_scalar::<_, String>(
+                "UPDATE pledges SET position = COALESCE($2, position), amount = $3, currency = $4, year_from = $5, \
+                 year_to = $6, kind = $7, measure = $8, in_agreement_text = $9, description = $10, note = $11, \
+                 version = version + 1, updated_at = $12 WHERE id = $1 AND ($13 IS NULL OR version = $13) \
+                 RETURNING agreement_id",
+            )
+            .bind(id)
+            .bind((position >= 0).then_some(position))
+            .bind(amount_param(&draft.amount))
+            .bind(draft.currency.as_str())
+            .bind(draft.year_from)
+            .bind(draft.year_to)
+            .bind(draft.kind.as_str())
+            .bind(draft.measure.map(Vocabulary::as_str))
+            .bind(draft.in_agreement_text)
+            .bind(draft.description.as_deref())
+            .bind(draft.note.as_deref())
+            .bind(at)
+            .bind(expected_version)
+            .fetch_optional(&mut *conn)
+            .await?;
+            match agreement_id {
+                Some(agreement_id) => Ok(agreement_id),
+                None => Err(missing_or_moved(conn, "pledges", "id", id).await),
+            }
+        }
+
+        async fn insert_source_row(
+            conn: &mut Conn,
+            agreement_id: &str,
+            draft: &SourceDraft,
+            position: i64,
+            at: DateTime<Utc>,
+            field: &str,
+        ) -> StoreResult<String> {
+            for id in child_id_candidates(agreement_id, 's', draft.id.as_deref()) {
+                let inserted = sqlx::query(
+                    "INSERT INTO sources (id, agreement_id, pledge_id, position, url, title, publisher, published_on, \
+                     version, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $9) \
+                     ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(&id)
+                .bind(agreement_id)
+                .bind(draft.pledge_id.as_deref())
+                .bind(position)
+                .bind(&draft.url)
+                .bind(&draft.title)
+                .bind(draft.publisher.as_deref())
+                .bind(draft.published_on)
+                .bind(at)
+                .execute(&mut *conn)
+                .await?;
+                if inserted.rows_affected() == 1 {
+                    return Ok(id);
+                }
+            }
+            Err(invalid(field, "is already the id of another source"))
+        }
+
+        async fn update_source_row(
+            conn: &mut Conn,
+            id: &str,
+            draft: &SourceDraft,
+            position: i64,
+            expected_version: Option<i64>,
+            at: DateTime<Utc>,
+        ) -> StoreResult<String> {
+            let agreement_id = sqlx::query_scalar::<_, String>(
+                "UPDATE sources SET position = COALESCE($2, position), pledge_id = $3, url = $4, title = $5, \
+                 publisher = $6, published_on = $7, version = version + 1, updated_at = $8 \
+                 WHERE id = $1 AND ($9 IS NULL OR version = $9) RETURNING agreement_id",
+            )
+            .bind(id)
+            .bind((position >= 0).then_some(position))
+            .bind(draft.pledge_id.as_deref())
+            .bind(&draft.url)
+            .bind(&draft.title)
+            .bind(draft.publisher.as_deref())
+            .bind(draft.published_on)
+            .bind(at)
+            .bind(expected_version)
+            .fetch_optional(&mut *conn)
+            .await?;
+            match agreement_id {
+                Some(agreement_id) => Ok(agreement_id),
+                None => Err(missing_or_moved(conn, "sources", "id", id).await),
+            }
+        }
+
+        async fn next_position(conn: &mut Conn, table: &str, agreement_id: &str) -> StoreResult<i64> {
+            let sql = format!("SELECT COALESCE(MAX(position) + 1, 0) FROM {table} WHERE agreement_id = $1");
+            Ok(sqlx::query_scalar::<_, i64>(&sql).bind(agreement_id).fetch_one(&mut *conn).await?)
+        }
+
+        /// A source may only point at a pledge of its own agreement.
+        async fn check_source_pledge(conn: &mut Conn, agreement_id: &str, draft: &SourceDraft) -> StoreResult<()> {
+            if let Some(pledge_id) = &draft.pledge_id {
+                let owner = sqlx::query_scalar::<_, String>("SELECT agreement_id FROM pledges WHERE id = $1")
+                    .bind(pledge_id)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                if owner.as_deref() != Some(agreement_id) {
+                    return Err(invalid("pledge_id", "must be the id of a pledge of the same agreement"));
+                }
+            }
+            Ok(())
+        }
+
+        // ---- the store -----------------------------------------------------
+
+        #[async_trait]
+        impl Store for $store {
+            fn backend(&self) -> &'static str {
+                BACKEND
+            }
+
+            async fn ping(&self) -> StoreResult<()> {
+                sqlx::query("SELECT 1").execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn close(&self) {
+                self.pool.close().await;
+            }
+
+            async fn list_partners(&self, page: &PageRequest) -> StoreResult<Page<Partner>> {
+                let sql = format!(
+                    "SELECT {PARTNER_COLUMNS} FROM partners WHERE ($1 IS NULL OR code > $1) ORDER BY code LIMIT $2"
+                );
+                let rows = sqlx::query(&sql)
+                    .bind(page.after.as_deref())
+                    .bind(i64::from(page.limit) + 1)
+                    .fetch_all(&self.pool)
+                    .await?;
+                let items = rows.iter().map(partner_from_row).collect::<StoreResult<Vec<_>>>()?;
+                Ok(page_of(items, page.limit, |p| p.code.as_str().to_owned()))
+            }
+
+            async fn get_partner(&self, code: &PartnerCode) -> StoreResult<Option<Partner>> {
+                let mut conn = self.pool.acquire().await?;
+                load_partner(&mut conn, code.as_str()).await
+            }
+
+            async fn find_partner_keys(&self, folded_key: &str) -> StoreResult<Vec<KeyMatch>> {
+                let rows = sqlx::query("SELECT key, partner_code, rank FROM partner_keys WHERE key = $1 ORDER BY rank, partner_code")
+                    .bind(folded_key)
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map(key_match_from_row).collect()
+            }
+
+            async fn all_partner_keys(&self) -> StoreResult<Vec<KeyMatch>> {
+                let rows = sqlx::query("SELECT key, partner_code, rank FROM partner_keys ORDER BY partner_code, rank")
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map(key_match_from_row).collect()
+            }
+
+            async fn create_partner(&self, draft: &PartnerDraft) -> StoreResult<Partner> {
+                let mut tx = begin_write(&self.pool).await?;
+                insert_partner(&mut tx, draft, now()).await?;
+                let partner = load_partner(&mut tx, draft.code.as_str()).await?.ok_or(StoreError::NotFound)?;
+                tx.commit().await?;
+                Ok(partner)
+            }
+
+            async fn replace_partner(&self, draft: &PartnerDraft, expected_version: Option<i64>) -> StoreResult<Partner> {
+                let mut tx = begin_write(&self.pool).await?;
+                update_partner(&mut tx, draft, expected_version, now()).await?;
+                let partner = load_partner(&mut tx, draft.code.as_str()).await?.ok_or(StoreError::NotFound)?;
+                tx.commit().await?;
+                Ok(partner)
+            }
+
+            async fn delete_partner(&self, code: &PartnerCode, expected_version: Option<i64>) -> StoreResult<()> {
+                let mut tx = begin_write(&self.pool).await?;
+                let used: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM agreements WHERE partner_code = $1")
+                    .bind(code.as_str())
+                    .fetch_one(&mut *tx)
+                    .await?;
+                if used > 0 {
+                    return Err(StoreError::Conflict(format!(
+                        "partner {} is named by {used} agreement(s); delete or move them first",
+                        code.as_str()
+                    )));
+                }
+                let deleted = sqlx::query("DELETE FROM partners WHERE code = $1 AND ($2 IS NULL OR version = $2)")
+                    .bind(code.as_str())
+                    .bind(expected_version)
+                    .execute(&mut *tx)
+                    .await?;
+                if deleted.rows_affected() == 0 {
+                    return Err(missing_or_moved(&mut tx, "partners", "code", code.as_str()).await);
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn list_areas(&self, page: &PageRequest) -> StoreResult<Page<Area>> {
+                let sql = format!("SELECT {AREA_COLUMNS} FROM areas WHERE ($1 IS NULL OR code > $1) ORDER BY code LIMIT $2");
+                let rows = sqlx::query(&sql)
+                    .bind(page.after.as_deref())
+                    .bind(i64::from(page.limit) + 1)
+                    .fetch_all(&self.pool)
+                    .await?;
+                let items = rows.iter().map(area_from_row).collect::<StoreResult<Vec<_>>>()?;
+                Ok(page_of(items, page.limit, |a| a.code.as_str().to_owned()))
+            }
+
+            async fn get_area(&self, code: &AreaCode) -> StoreResult<Option<Area>> {
+                let mut conn = self.pool.acquire().await?;
+                load_area(&mut conn, code.as_str()).await
+            }
+
+            async fn create_area(&self, draft: &AreaDraft) -> StoreResult<Area> {
+                let mut tx = begin_write(&self.pool).await?;
+                insert_area(&mut tx, draft, now()).await?;
+                let area = load_area(&mut tx, draft.code.as_str()).await?.ok_or(StoreError::NotFound)?;
+                tx.commit().await?;
+                Ok(area)
+            }
+
+            async fn replace_area(&self, draft: &AreaDraft, expected_version: Option<i64>) -> StoreResult<Area> {
+                let mut tx = begin_write(&self.pool).await?;
+                update_area(&mut tx, draft, expected_version, now()).await?;
+                let area = load_area(&mut tx, draft.code.as_str()).await?.ok_or(StoreError::NotFound)?;
+                tx.commit().await?;
+                Ok(area)
+            }
+
+            async fn delete_area(&self, code: &AreaCode, expected_version: Option<i64>) -> StoreResult<()> {
+                let mut tx = begin_write(&self.pool).await?;
+                let used: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM agreement_areas WHERE area_code = $1")
+                    .bind(code.as_str())
+                    .fetch_one(&mut *tx)
+                    .await?;
+                if used > 0 {
+                    return Err(StoreError::Conflict(format!(
+                        "area {} is linked to {used} agreement(s); unlink it first",
+                        code.as_str()
+                    )));
+                }
+                let deleted = sqlx::query("DELETE FROM areas WHERE code = $1 AND ($2 IS NULL OR version = $2)")
+                    .bind(code.as_str())
+                    .bind(expected_version)
+                    .execute(&mut *tx)
+                    .await?;
+                if deleted.rows_affected() == 0 {
+                    return Err(missing_or_moved(&mut tx, "areas", "code", code.as_str()).await);
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn list_agreements(&self, filter: &AgreementFilter, page: &PageRequest) -> StoreResult<Page<Agreement>> {
+                let mut tx = begin_read(&self.pool).await?;
+                let items = load_agreements(&mut tx, filter, Some(page)).await?;
+                tx.commit().await?;
+                Ok(page_of(items, page.limit, |a| a.id.clone()))
+            }
+
+            async fn get_agreement(&self, id: &str) -> StoreResult<Option<Agreement>> {
+                let mut tx = begin_read(&self.pool).await?;
+                let agreement = load_agreement(&mut tx, id).await?;
+                tx.commit().await?;
+                Ok(agreement)
+            }
+
+            async fn create_agreement(&self, draft: &AgreementDraft) -> StoreResult<Agreement> {
+                let mut tx = begin_write(&self.pool).await?;
+                let id = insert_agreement(&mut tx, draft, now()).await?;
+                let agreement = load_agreement(&mut tx, &id).await?.ok_or(StoreError::NotFound)?;
+                tx.commit().await?;
+                Ok(agreement)
+            }
+
+            async fn replace_agreement(&self, id: &str, draft: &AgreementDraft, expected_version: Option<i64>) -> StoreResult<Agreement> {
+                let mut tx = begin_write(&self.pool).await?;
+                update_agreement(&mut tx, id, draft, expected_version, now()).await?;
+                let agreement = load_agreement(&mut tx, id).await?.ok_or(StoreError::NotFound)?;
+                tx.commit().await?;
+                Ok(agreement)
+            }
+
+            async fn delete_agreement(&self, id: &str, expected_version: Option<i64>) -> StoreResult<()> {
+                let mut tx = begin_write(&self.pool).await?;
+                let deleted = sqlx::query("DELETE FROM agreements WHERE id = $1 AND ($2 IS NULL OR version = $2)")
+                    .bind(id)
+                    .bind(expected_version)
+                    .execute(&mut *tx)
+                    .await?;
+                if deleted.rows_affected() == 0 {
+                    return Err(missing_or_moved(&mut tx, "agreements", "id", id).await);
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn get_pledge(&self, id: &str) -> StoreResult<Option<Pledge>> {
+                let mut tx = begin_read(&self.pool).await?;
+                let pledge = load_pledge(&mut tx, id).await?;
+                tx.commit().await?;
+                Ok(pledge)
+            }
+
+            async fn create_pledge(&self, agreement_id: &str, draft: &PledgeDraft) -> StoreResult<Pledge> {
+                let mut tx = begin_write(&self.pool).await?;
+                let at = now();
+                touch_agreement(&mut tx, agreement_id, at).await?;
+                let position = next_position(&mut tx, "pledges", agreement_id).await?;
+                let id = insert_pledge_row(&mut tx, agreement_id, draft, position, at, "id").await?;
+                let pledge = load_pledge(&mut tx, &id).await?.ok_or(StoreError::NotFound)?;
+                tx.commit().await?;
+                Ok(pledge)
+            }
+
+            async fn replace_pledge(&self, id: &str, draft: &PledgeDraft, expected_version: Option<i64>) -> StoreResult<Pledge> {
+                let mut tx = begin_write(&self.pool).await?;
+                let at = now();
+                let agreement_id = update_pledge_row(&mut tx, id, draft, -1, expected_version, at).await?;
+                touch_agreement(&mut tx, &agreement_id, at).await?;
+                let pledge = load_pledge(&mut tx, id).await?.ok_or(StoreError::NotFound)?;
+                tx.commit().await?;
+                Ok(pledge)
+            }
+
+            async fn delete_pledge(&self, id: &str, expected_version: Option<i64>) -> StoreResult<()> {
+                let mut tx = begin_write(&self.pool).await?;
+                let agreement_id = sqlx::query_scalar::<_, String>(
+                    "DELETE FROM pledges WHERE id = $1 AND ($2 IS NULL OR version = $2) RETURNING agreement_id",
+                )
+                .bind(id)
+                .bind(expected_version)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(agreement_id) = agreement_id else {
+                    return Err(missing_or_moved(&mut tx, "pledges", "id", id).await);
+                };
+                touch_agreement(&mut tx, &agreement_id, now()).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn get_source(&self, id: &str) -> StoreResult<Option<Source>> {
+                let mut conn = self.pool.acquire().await?;
+                load_source(&mut conn, id).await
+            }
+
+            async fn create_source(&self, agreement_id: &str, draft: &SourceDraft) -> StoreResult<Source> {
+                let mut tx = begin_write(&self.pool).await?;
+                let at = now();
+                touch_agreement(&mut tx, agreement_id, at).await?;
+                check_source_pledge(&mut tx, agreement_id, draft).await?;
+                let position = next_position(&mut tx, "sources", agreement_id).await?;
+                let id = insert_source_row(&mut tx, agreement_id, draft, position, at, "id").await?;
+                let source = load_source(&mut tx, &id).await?.ok_or(StoreError::NotFound)?;
+                tx.commit().await?;
+                Ok(source)
+            }
+
+            async fn replace_source(&self, id: &str, draft: &SourceDraft, expected_version: Option<i64>) -> StoreResult<Source> {
+                let mut tx = begin_write(&self.pool).await?;
+                let at = now();
+                let agreement_id = update_source_row(&mut tx, id, draft, -1, expected_version, at).await?;
+                check_source_pledge(&mut tx, &agreement_id, draft).await?;
+                touch_agreement(&mut tx, &agreement_id, at).await?;
+                let source = load_source(&mut tx, id).await?.ok_or(StoreError::NotFound)?;
+                tx.commit().await?;
+                Ok(source)
+            }
+
+            async fn delete_source(&self, id: &str, expected_version: Option<i64>) -> StoreResult<()> {
+                let mut tx = begin_write(&self.pool).await?;
+                let agreement_id = sqlx::query_scalar::<_, String>(
+                    "DELETE FROM sources WHERE id = $1 AND ($2 IS NULL OR version = $2) RETURNING agreement_id",
+                )
+                .bind(id)
+                .bind(expected_version)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(agreement_id) = agreement_id else {
+                    return Err(missing_or_moved(&mut tx, "sources", "id", id).await);
+                };
+                touch_agreement(&mut tx, &agreement_id, now()).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn export(&self) -> StoreResult<Dataset> {
+                let mut tx = begin_read(&self.pool).await?;
+                let sql = format!("SELECT {PARTNER_COLUMNS} FROM partners ORDER BY code");
+                let partners = sqlx::query(&sql).fetch_all(&mut *tx).await?;
+                let sql = format!("SELECT {AREA_COLUMNS} FROM areas ORDER BY code");
+                let areas = sqlx::query(&sql).fetch_all(&mut *tx).await?;
+                let agreements = load_agreements(&mut tx, &AgreementFilter::default(), None).await?;
+                tx.commit().await?;
+                Ok(Dataset {
+                    partners: partners.iter().map(|r| partner_from_row(r).map(|p| p.draft())).collect::<StoreResult<_>>()?,
+                    areas: areas.iter().map(|r| area_from_row(r).map(|a| a.draft())).collect::<StoreResult<_>>()?,
+                    agreements: agreements.iter().map(Agreement::draft).collect(),
+                })
+            }
+
+            async fn import(&self, dataset: &Dataset) -> StoreResult<ImportSummary> {
+                let mut tx = begin_write(&self.pool).await?;
+                let at = now();
+                let mut summary = ImportSummary::default();
+                for (i, draft) in dataset.partners.iter().enumerate() {
+                    let result = match load_partner(&mut tx, draft.code.as_str()).await? {
+                        None => insert_partner(&mut tx, draft, at).await.map(|()| summary.created += 1),
+                        Some(current) if current.draft() == *draft => Ok(summary.unchanged += 1),
+                        Some(_) => update_partner(&mut tx, draft, None, at).await.map(|()| summary.updated += 1),
+                    };
+                    result.map_err(|e| within(&format!("partners[{i}]"), e))?;
+                }
+                for (i, draft) in dataset.areas.iter().enumerate() {
+                    let result = match load_area(&mut tx, draft.code.as_str()).await? {
+                        None => insert_area(&mut tx, draft, at).await.map(|()| summary.created += 1),
+                        Some(current) if current.draft() == *draft => Ok(summary.unchanged += 1),
+                        Some(_) => update_area(&mut tx, draft, None, at).await.map(|()| summary.updated += 1),
+                    };
+                    result.map_err(|e| within(&format!("areas[{i}]"), e))?;
+                }
+                for (i, draft) in dataset.agreements.iter().enumerate() {
+                    let id = draft.id.as_deref().unwrap_or_default();
+                    let result = match load_agreement(&mut tx, id).await? {
+                        None => insert_agreement(&mut tx, draft, at).await.map(|_| summary.created += 1),
+                        Some(current) if same_agreement(&current.draft(), draft) => Ok(summary.unchanged += 1),
+                        Some(_) => update_agreement(&mut tx, id, draft, None, at).await.map(|()| summary.updated += 1),
+                    };
+                    result.map_err(|e| within(&format!("agreements[{i}]"), e))?;
+                }
+                tx.commit().await?;
+                Ok(summary)
+            }
+
+            async fn is_empty(&self) -> StoreResult<bool> {
+                let any: Option<i64> = sqlx::query_scalar(
+                    "SELECT 1 FROM partners UNION ALL SELECT 1 FROM areas UNION ALL SELECT 1 FROM agreements LIMIT 1",
+                )
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(any.is_none())
+            }
+        }
+
+        fn key_match_from_row(row: &DbRow) -> StoreResult<KeyMatch> {
+            Ok(KeyMatch {
+                key: row.try_get("key")?,
+                partner: PartnerCode::from_trusted(row.try_get("partner_code")?),
+                rank: row.try_get("rank")?,
+            })
+        }
+
+        /// Child lists an import leaves out count as unchanged.
+        fn same_agreement(current: &AgreementDraft, incoming: &AgreementDraft) -> bool {
+            let mut current = current.clone();
+            if incoming.areas.is_none() {
+                current.areas = None;
+            }
+            if incoming.pledges.is_none() {
+                current.pledges = None;
+            }
+            if incoming.sources.is_none() {
+                current.sources = None;
+            }
+            current == *incoming
+        }
+
+        /// Addresses an import error to the record it came from.
+        fn within(prefix: &str, error: StoreError) -> StoreError {
+            match error {
+                StoreError::Invalid(errors) => StoreError::Invalid(
+                    errors
+                        .into_iter()
+                        .map(|e| FieldError::new(format!("{prefix}.{}", e.field), e.message))
+                        .collect(),
+                ),
+                StoreError::Conflict(message) => StoreError::Invalid(vec![FieldError::new(prefix, message)]),
+                other => other,
+            }
+        }
+    };
+}
+
+pub(crate) use shared_sql_store;
