@@ -120,6 +120,10 @@ pub(crate) fn created<T: Serialize>(location: &str, resource: &T, version: i64) 
     response
 }
 
+/// Enough for every editor of a busy summit desk to get through: each round
+/// of a race lets at least one writer win.
+const RACE_RETRIES: usize = 16;
+
 /// A read-modify-write (PATCH) that lost a race with another writer starts
 /// again from the new version, so no edit is lost and none overwritten.
 pub(crate) async fn retry_on_version_race<F, Fut>(mut attempt: F) -> ApiResult<Response>
@@ -127,7 +131,7 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = ApiResult<Response>>,
 {
-    for _ in 0..4 {
+    for _ in 0..RACE_RETRIES {
         match attempt().await {
             Err(ApiError::VersionConflict { .. }) => continue,
             other => return other,

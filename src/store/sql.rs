@@ -574,19 +574,38 @@ macro_rules! shared_sql_store {
             Ok(sqlx::query_scalar::<_, String>(&sql).bind(agreement_id).fetch_all(&mut *conn).await?)
         }
 
+        /// The agreement's pledges as drafts with their positions, by id.
+        async fn stored_pledges(conn: &mut Conn, agreement_id: &str) -> StoreResult<HashMap<String, (PledgeDraft, i64)>> {
+            let sql = format!("SELECT {PLEDGE_COLUMNS}, position FROM pledges WHERE agreement_id = $1");
+            let rows = sqlx::query(&sql).bind(agreement_id).fetch_all(&mut *conn).await?;
+            rows.iter()
+                .map(|row| Ok((row.try_get("id")?, (pledge_from_row(row)?.draft(), row.try_get("position")?))))
+                .collect()
+        }
+
+        async fn stored_sources(conn: &mut Conn, agreement_id: &str) -> StoreResult<HashMap<String, (SourceDraft, i64)>> {
+            let sql = format!("SELECT {SOURCE_COLUMNS}, position FROM sources WHERE agreement_id = $1");
+            let rows = sqlx::query(&sql).bind(agreement_id).fetch_all(&mut *conn).await?;
+            rows.iter()
+                .map(|row| Ok((row.try_get("id")?, (source_from_row(row)?.draft(), row.try_get("position")?))))
+                .collect()
+        }
+
         /// Makes the agreement's pledges exactly `drafts`: known ids are
         /// updated, new ones inserted (an id is generated when none is given),
         /// and the rest deleted.
         async fn sync_pledges(conn: &mut Conn, agreement_id: &str, drafts: &[PledgeDraft], at: DateTime<Utc>) -> StoreResult<()> {
-            let existing: HashSet<String> = child_ids(conn, "pledges", agreement_id).await?.into_iter().collect();
+            let existing = stored_pledges(conn, agreement_id).await?;
             let kept: HashSet<&str> = drafts.iter().filter_map(|d| d.id.as_deref()).collect();
-            for gone in existing.iter().filter(|id| !kept.contains(id.as_str())) {
+            for gone in existing.keys().filter(|id| !kept.contains(id.as_str())) {
                 sqlx::query("DELETE FROM pledges WHERE id = $1").bind(gone).execute(&mut *conn).await?;
             }
             for (position, draft) in drafts.iter().enumerate() {
                 let field = format!("pledges[{position}].id");
-                match draft.id.as_deref() {
-                    Some(id) if existing.contains(id) => {
+                match draft.id.as_deref().and_then(|id| existing.get_key_value(id)) {
+                    // Unchanged pledges keep their version: only real edits count.
+                    Some((_, (stored, at_position))) if stored == draft && *at_position == position as i64 => {}
+                    Some((id, _)) => {
                         update_pledge_row(conn, id, draft, position as i64, None, at).await?;
                     }
                     _ => {
@@ -598,7 +617,7 @@ macro_rules! shared_sql_store {
         }
 
         async fn sync_sources(conn: &mut Conn, agreement_id: &str, drafts: &[SourceDraft], at: DateTime<Utc>) -> StoreResult<()> {
-            let existing: HashSet<String> = child_ids(conn, "sources", agreement_id).await?.into_iter().collect();
+            let existing = stored_sources(conn, agreement_id).await?;
             let pledges: HashSet<String> = child_ids(conn, "pledges", agreement_id).await?.into_iter().collect();
             for (i, draft) in drafts.iter().enumerate() {
                 if let Some(pledge_id) = &draft.pledge_id
@@ -608,13 +627,14 @@ macro_rules! shared_sql_store {
                 }
             }
             let kept: HashSet<&str> = drafts.iter().filter_map(|d| d.id.as_deref()).collect();
-            for gone in existing.iter().filter(|id| !kept.contains(id.as_str())) {
+            for gone in existing.keys().filter(|id| !kept.contains(id.as_str())) {
                 sqlx::query("DELETE FROM sources WHERE id = $1").bind(gone).execute(&mut *conn).await?;
             }
             for (position, draft) in drafts.iter().enumerate() {
                 let field = format!("sources[{position}].id");
-                match draft.id.as_deref() {
-                    Some(id) if existing.contains(id) => {
+                match draft.id.as_deref().and_then(|id| existing.get_key_value(id)) {
+                    Some((_, (stored, at_position))) if stored == draft && *at_position == position as i64 => {}
+                    Some((id, _)) => {
                         update_source_row(conn, id, draft, position as i64, None, at).await?;
                     }
                     _ => {
@@ -1114,12 +1134,12 @@ macro_rules! shared_sql_store {
             }
 
             async fn is_empty(&self) -> StoreResult<bool> {
-                let any: Option<i64> = sqlx::query_scalar(
-                    "SELECT 1 FROM partners UNION ALL SELECT 1 FROM areas UNION ALL SELECT 1 FROM agreements LIMIT 1",
+                let rows: i64 = sqlx::query_scalar(
+                    "SELECT (SELECT COUNT(*) FROM partners) + (SELECT COUNT(*) FROM areas) + (SELECT COUNT(*) FROM agreements)",
                 )
-                .fetch_optional(&self.pool)
+                .fetch_one(&self.pool)
                 .await?;
-                Ok(any.is_none())
+                Ok(rows == 0)
             }
         }
 

@@ -1,0 +1,10 @@
+//! The HTTP suite, written once and run on SQLite and on PostgreSQL.
+
+mod common;
+
+mod agreements;
+mod children;
+mod data;
+mod errors;
+mod partners_areas;
+mod server;

@@ -1,0 +1,152 @@
+//! The real server over real TCP, and the binary's subcommands.
+
+use std::process::Command;
+
+use accords::http::HttpOptions;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::common::{Backend, TestDatabase};
+
+/// One HTTP/1.1 exchange on a fresh connection: status line and body.
+async fn exchange(address: std::net::SocketAddr, request: &str) -> (String, String) {
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    let text = String::from_utf8(raw).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    (head.lines().next().unwrap().to_owned(), body.to_owned())
+}
+
+async fn serves_over_tcp(backend: Backend) {
+    let Some(database) = TestDatabase::new(backend).await else {
+        return;
+    };
+    let store = database.open().await;
+    accords::seed::seed_if_empty(store.as_ref()).await.unwrap();
+    let server = accords::Server::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        store,
+        &HttpOptions::default(),
+    )
+    .await
+    .unwrap();
+    let address = server.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(server.run(async {
+        let _ = stopped.await;
+    }));
+    let (status, body) = exchange(
+        address,
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    assert!(body.contains("ok"));
+    let (status, body) = exchange(
+        address,
+        "GET /v1/partners/japan/agreements HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    assert!(body.contains("ua-jp-2024"));
+    let payload = r#"{"code":"space","name":"Space"}"#;
+    let (status, _) = exchange(
+        address,
+        &format!(
+            "POST /v1/areas HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{payload}",
+            payload.len()
+        ),
+    )
+    .await;
+    assert_eq!(status, "HTTP/1.1 201 Created");
+    stop.send(()).unwrap();
+    running.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn sqlite_serves_over_tcp() {
+    serves_over_tcp(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_serves_over_tcp() {
+    serves_over_tcp(Backend::Postgres).await;
+}
+
+fn accords(database_url: &str, args: &[&str], stdin: Option<&[u8]>) -> std::process::Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_accords"))
+        .args(args)
+        .env("DATABASE_URL", database_url)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(input) = stdin {
+        child.stdin.take().unwrap().write_all(input).unwrap();
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().unwrap()
+}
+
+/// `accords export` → `accords import` into an empty store → `accords export`
+/// gives the same bytes; a bad file imports nothing and says where it is wrong.
+async fn cli_round_trip(backend: Backend) {
+    let Some(first) = TestDatabase::new(backend).await else {
+        return;
+    };
+    let store = first.open().await;
+    accords::seed::seed_if_empty(store.as_ref()).await.unwrap();
+    store.close().await;
+    let exported = accords(&first.url, &["export"], None);
+    assert!(
+        exported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&exported.stderr)
+    );
+    let second = TestDatabase::new(backend).await.unwrap();
+    let migrated = accords(&second.url, &["migrate"], None);
+    assert!(
+        migrated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&migrated.stderr)
+    );
+    let imported = accords(&second.url, &["import", "-"], Some(&exported.stdout));
+    assert!(
+        imported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&imported.stderr)
+    );
+    let again = accords(&second.url, &["export"], None);
+    assert!(again.status.success());
+    assert!(exported.stdout == again.stdout, "the two exports differ");
+
+    let bad = br#"{"agreements": [{"id": "ua-jp-2024", "partner": "JP", "title": "x", "kind": "other", "status": "signed", "signed_on": "2024-02-30"}]}"#;
+    let refused = accords(&second.url, &["import", "-"], Some(bad));
+    assert!(!refused.status.success());
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(message.contains("agreements[0].signed_on"), "{message}");
+    let unchanged = accords(&second.url, &["export"], None);
+    assert!(
+        unchanged.stdout == exported.stdout,
+        "a refused import changed the store"
+    );
+
+    let unreachable = accords("postgres://nobody@127.0.0.1:1/none", &["migrate"], None);
+    assert!(!unreachable.status.success());
+    let nonsense = accords("mysql://x", &["migrate"], None);
+    assert!(!nonsense.status.success());
+    assert!(String::from_utf8_lossy(&nonsense.stderr).contains("DATABASE_URL"));
+}
+
+#[tokio::test]
+async fn sqlite_cli_round_trip() {
+    cli_round_trip(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_cli_round_trip() {
+    cli_round_trip(Backend::Postgres).await;
+}
