@@ -7,4 +7,5 @@ mod children;
 mod data;
 mod errors;
 mod partners_areas;
+mod readme;
 mod server;

@@ -1,0 +1,114 @@
+//! Every curl example in the README, run in order against a freshly seeded
+//! live server on each backend: the README may not promise what the service
+//! does not do.
+
+use std::process::Command;
+
+use accords::http::HttpOptions;
+
+use crate::common::{Backend, TestDatabase};
+
+/// A curl line of a ```sh block, and the status it promises (`# → 404`;
+/// without one, any 2xx).
+struct Example {
+    command: String,
+    expected: Option<u16>,
+}
+
+fn examples(readme: &str) -> Vec<Example> {
+    let mut in_shell_block = false;
+    let mut found = Vec::new();
+    for line in readme.lines() {
+        if line.starts_with("```") {
+            in_shell_block = line.trim() == "```sh";
+            continue;
+        }
+        if !in_shell_block || !line.starts_with("curl ") {
+            continue;
+        }
+        let (command, comment) = match line.split_once(" # ") {
+            Some((command, comment)) => (command.trim(), comment.trim()),
+            None => (line.trim(), ""),
+        };
+        let expected = comment
+            .strip_prefix("→ ")
+            .and_then(|rest| rest.get(..3))
+            .and_then(|code| code.parse().ok());
+        found.push(Example {
+            command: command.to_owned(),
+            expected,
+        });
+    }
+    found
+}
+
+async fn readme_examples_work(backend: Backend) {
+    let Some(database) = TestDatabase::new(backend).await else {
+        return;
+    };
+    let store = database.open().await;
+    accords::seed::seed_if_empty(store.as_ref()).await.unwrap();
+    let server = accords::Server::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        store,
+        &HttpOptions::default(),
+    )
+    .await
+    .unwrap();
+    let base = format!("http://{}", server.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(server.run(async {
+        let _ = stopped.await;
+    }));
+
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let examples = examples(&readme);
+    assert!(
+        examples.len() >= 35,
+        "the README shows every endpoint: {} examples",
+        examples.len()
+    );
+    for example in examples {
+        let command = example.command.replace("http://localhost:8080", &base);
+        let shell = format!("{command} -w '\\n%{{http_code}}'");
+        let output =
+            tokio::task::spawn_blocking(move || Command::new("sh").arg("-c").arg(shell).output())
+                .await
+                .unwrap()
+                .expect("curl runs");
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        let (body, status) = stdout.rsplit_once('\n').unwrap_or(("", stdout.as_str()));
+        let status: u16 = status
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{}: no status in {stdout:?}", example.command));
+        match example.expected {
+            Some(expected) => assert_eq!(status, expected, "{}\n{body}", example.command),
+            None => assert!(
+                (200..300).contains(&status),
+                "{} answered {status}\n{body}",
+                example.command
+            ),
+        }
+        if status != 204 {
+            assert!(
+                serde_json::from_str::<serde_json::Value>(body).is_ok(),
+                "{}: not JSON: {body}",
+                example.command
+            );
+        }
+    }
+    stop.send(()).unwrap();
+    running.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_readme_examples_work() {
+    readme_examples_work(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_readme_examples_work() {
+    readme_examples_work(Backend::Postgres).await;
+}
