@@ -33,6 +33,23 @@ pub enum ApiError {
     Validation(Vec<FieldError>),
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// A missing or invalid key: 401 with `WWW-Authenticate: Bearer`.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// A valid key without the scope this needs.
+    #[error("{0}")]
+    Forbidden(String),
+    /// An If-Match that no longer matches: nothing was changed.
+    #[error("the resource has changed since the version in If-Match: its current version is {current}")]
+    PreconditionFailed { current: i64 },
+    /// This instance requires If-Match on changes to existing resources.
+    #[error("send If-Match with the ETag of the version you edited")]
+    PreconditionRequired,
+    /// The client's rate limit is used up; retry after this many seconds.
+    #[error("too many requests: retry in {retry_after} s")]
+    TooManyRequests { retry_after: u64 },
+    #[error("the request took too long and was abandoned")]
+    RequestTimeout,
     #[error("the store is unavailable")]
     Unavailable(String),
     #[error("the store is full")]
@@ -58,6 +75,12 @@ impl ApiError {
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
+            Self::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -75,6 +98,12 @@ impl ApiError {
             Self::UnsupportedMediaType(_) => "urn:accords:problem:unsupported-media-type",
             Self::Validation(_) => "urn:accords:problem:validation",
             Self::PayloadTooLarge(_) => "urn:accords:problem:payload-too-large",
+            Self::Unauthorized(_) => "urn:accords:problem:unauthorized",
+            Self::Forbidden(_) => "urn:accords:problem:forbidden",
+            Self::PreconditionFailed { .. } => "urn:accords:problem:precondition-failed",
+            Self::PreconditionRequired => "urn:accords:problem:precondition-required",
+            Self::TooManyRequests { .. } => "urn:accords:problem:too-many-requests",
+            Self::RequestTimeout => "urn:accords:problem:request-timeout",
             Self::Unavailable(_) => "urn:accords:problem:unavailable",
             Self::InsufficientStorage => "urn:accords:problem:insufficient-storage",
             Self::Internal(_) => "urn:accords:problem:internal",
@@ -139,7 +168,7 @@ impl IntoResponse for ApiError {
             ) => {
                 object.extend(extra.clone());
             }
-            (Self::VersionConflict { current }, Some(object)) => {
+            (Self::VersionConflict { current } | Self::PreconditionFailed { current }, Some(object)) => {
                 object.insert("current_version".into(), json!(current));
             }
             _ => {}
@@ -148,10 +177,21 @@ impl IntoResponse for ApiError {
         response
             .headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        let headers = response.headers_mut();
+        match &self {
+            Self::Unavailable(_) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            Self::TooManyRequests { retry_after } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+            }
+            Self::Unauthorized(_) => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"accords\""),
+                );
+            }
+            _ => {}
         }
         response
     }
