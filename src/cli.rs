@@ -5,7 +5,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use crate::auth::{self, Scope};
 use crate::config::{LogFormat, ServeConfig, StoreConfig};
+use crate::domain::Vocabulary;
 use crate::domain::dataset::DatasetBody;
 use crate::store;
 
@@ -36,7 +38,36 @@ pub enum Command {
     },
     /// Write the whole store as JSON to stdout.
     Export,
+    /// Manage API keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
 }
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a key; the key itself is printed once, alone on the last line.
+    Create {
+        /// The name history records for this key's changes.
+        #[arg(long)]
+        name: String,
+        /// write: edit data; admin: also bulk operations such as POST /v1/import.
+        #[arg(long, value_parser = ["write", "admin"])]
+        scope: String,
+        /// Days until the key expires; without it the key does not expire.
+        #[arg(long)]
+        expires: Option<u32>,
+    },
+    /// List the keys (never their secrets).
+    List,
+    /// Revoke the named key at once.
+    Revoke {
+        /// The key's name.
+        name: String,
+    },
+}
+
+/// The name history records for imports from the command line.
+const CLI_ACTOR: &str = "cli";
 
 pub async fn run(cli: Cli) -> ExitCode {
     let outcome = match cli.command {
@@ -48,6 +79,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Some(Command::Migrate) => migrate(&cli.store).await,
         Some(Command::Import { file }) => import(&cli.store, &file).await,
         Some(Command::Export) => export(&cli.store).await,
+        Some(Command::Keys(command)) => keys(&cli.store, command).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -113,7 +145,7 @@ async fn import(config: &StoreConfig, file: &str) -> Result<(), String> {
     let store = store::open(&config.options())
         .await
         .map_err(|e| e.to_string())?;
-    let result = store.import(&dataset).await;
+    let result = store.import(CLI_ACTOR, &dataset).await;
     store.close().await;
     let summary = result.map_err(|e| match e {
         store::StoreError::Invalid(errors) => {
@@ -149,4 +181,80 @@ async fn export(config: &StoreConfig) -> Result<(), String> {
         .lock()
         .write_all(text.as_bytes())
         .map_err(|e| format!("cannot write the export: {e}"))
+}
+
+async fn keys(config: &StoreConfig, command: KeysCommand) -> Result<(), String> {
+    let store = store::open(&config.options())
+        .await
+        .map_err(|e| e.to_string())?;
+    let result = run_keys(store.as_ref(), command).await;
+    store.close().await;
+    result
+}
+
+async fn run_keys(store: &dyn store::Store, command: KeysCommand) -> Result<(), String> {
+    match command {
+        KeysCommand::Create {
+            name,
+            scope,
+            expires,
+        } => {
+            let name = auth::key_name(&name)?;
+            let scope = Scope::parse(&scope)?;
+            let expires_at =
+                expires.map(|days| store::now() + chrono::TimeDelta::days(i64::from(days)));
+            let (key, secret) = auth::generate(&name, scope, expires_at)?;
+            store
+                .create_api_key(&key)
+                .await
+                .map_err(|e| e.to_string())?;
+            let until = expires_at.map_or("never".to_owned(), |at| at.to_rfc3339());
+            println!(
+                "created key {name:?} (scope {}, expires {until}); it is shown only now:",
+                scope.as_str()
+            );
+            println!("{secret}");
+            Ok(())
+        }
+        KeysCommand::List => {
+            let now = store::now();
+            println!(
+                "{:<24} {:<14} {:<6} {:<8} {:<25} expires",
+                "name", "id", "scope", "state", "created"
+            );
+            for key in store.list_api_keys().await.map_err(|e| e.to_string())? {
+                let state = if key.revoked_at.is_some() {
+                    "revoked"
+                } else if key.is_active(now) {
+                    "active"
+                } else {
+                    "expired"
+                };
+                println!(
+                    "{:<24} {:<14} {:<6} {:<8} {:<25} {}",
+                    key.name,
+                    key.id,
+                    key.scope.as_str(),
+                    state,
+                    key.created_at
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    key.expires_at.map_or("never".to_owned(), |at| at
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                );
+            }
+            Ok(())
+        }
+        KeysCommand::Revoke { name } => {
+            if store
+                .revoke_api_key(&name)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                eprintln!("accords: revoked key {name:?}");
+                Ok(())
+            } else {
+                Err(format!("there is no key named {name:?}"))
+            }
+        }
+    }
 }

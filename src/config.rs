@@ -6,6 +6,7 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 
 use crate::http::HttpOptions;
+use crate::http::limits::RateLimits;
 use crate::store::StoreOptions;
 
 /// Where the data lives; shared by every subcommand.
@@ -70,8 +71,40 @@ pub struct ServeConfig {
     pub no_seed: bool,
 
     /// Largest accepted request body, in bytes.
-    #[arg(long, env = "ACCORDS_BODY_LIMIT", default_value_t = 16 * 1024 * 1024)]
+    #[arg(long, env = "ACCORDS_BODY_LIMIT", default_value_t = 1024 * 1024)]
     pub body_limit: usize,
+
+    /// Largest body of POST /v1/import, in bytes.
+    #[arg(long, env = "ACCORDS_IMPORT_BODY_LIMIT", default_value_t = 64 * 1024 * 1024)]
+    pub import_body_limit: usize,
+
+    /// Reads need an API key too.
+    #[arg(long, env = "ACCORDS_READ_AUTH", default_value_t = false, action = clap::ArgAction::Set)]
+    pub read_auth: bool,
+
+    /// PUT, PATCH and DELETE need If-Match (428 without it).
+    #[arg(long, env = "ACCORDS_REQUIRE_IF_MATCH", default_value_t = false, action = clap::ArgAction::Set)]
+    pub require_if_match: bool,
+
+    /// Reads per second per client (GET, HEAD); 0 turns the limit off.
+    #[arg(long, env = "ACCORDS_READ_RATE", default_value_t = 50)]
+    pub read_rate: u32,
+
+    /// Writes per second per client; 0 turns the limit off.
+    #[arg(long, env = "ACCORDS_WRITE_RATE", default_value_t = 10)]
+    pub write_rate: u32,
+
+    /// Proxies whose X-Forwarded-For is believed, comma-separated IP addresses.
+    #[arg(long, env = "ACCORDS_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+
+    /// Origins allowed by CORS: empty for none, `*` for public reads, or a comma-separated list.
+    #[arg(long, env = "ACCORDS_CORS_ORIGINS", default_value = "")]
+    pub cors_origins: String,
+
+    /// Seconds a request may run before it is answered 408.
+    #[arg(long, env = "ACCORDS_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    pub request_timeout_secs: u64,
 
     /// Log format.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
@@ -79,9 +112,19 @@ pub struct ServeConfig {
 }
 
 impl ServeConfig {
-    pub fn http_options(&self) -> HttpOptions {
-        HttpOptions {
+    pub fn http_options(&self) -> Result<HttpOptions, String> {
+        Ok(HttpOptions {
             body_limit: self.body_limit,
-        }
+            import_body_limit: self.import_body_limit,
+            read_auth: self.read_auth,
+            require_if_match: self.require_if_match,
+            rate_limits: RateLimits {
+                read_per_second: self.read_rate,
+                write_per_second: self.write_rate,
+                trusted_proxies: self.trusted_proxies.clone(),
+            },
+            cors_origins: self.cors_origins.clone(),
+            request_timeout: Duration::from_secs(self.request_timeout_secs.max(1)),
+        })
     }
 }

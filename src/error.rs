@@ -40,7 +40,9 @@ pub enum ApiError {
     #[error("{0}")]
     Forbidden(String),
     /// An If-Match that no longer matches: nothing was changed.
-    #[error("the resource has changed since the version in If-Match: its current version is {current}")]
+    #[error(
+        "the resource has changed since the version in If-Match: its current version is {current}"
+    )]
     PreconditionFailed { current: i64 },
     /// This instance requires If-Match on changes to existing resources.
     #[error("send If-Match with the ETag of the version you edited")]
@@ -168,7 +170,10 @@ impl IntoResponse for ApiError {
             ) => {
                 object.extend(extra.clone());
             }
-            (Self::VersionConflict { current } | Self::PreconditionFailed { current }, Some(object)) => {
+            (
+                Self::VersionConflict { current } | Self::PreconditionFailed { current },
+                Some(object),
+            ) => {
                 object.insert("current_version".into(), json!(current));
             }
             _ => {}

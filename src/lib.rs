@@ -5,6 +5,7 @@
 //! [`app`] builds the router from a store, so tests drive the real API
 //! in-process; [`Server`] binds it to an address; [`serve`] is `accords serve`.
 
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod domain;
@@ -20,12 +21,12 @@ use axum::Router;
 use tokio::net::TcpListener;
 
 use crate::config::{ServeConfig, StoreConfig};
-use crate::http::{AppState, HttpOptions};
+use crate::http::HttpOptions;
 use crate::store::Store;
 
-/// The whole API for a store.
-pub fn app(store: Arc<dyn Store>, options: &HttpOptions) -> Router {
-    http::router(AppState { store }, options)
+/// The whole API for a store; fails only on invalid settings.
+pub fn app(store: Arc<dyn Store>, options: HttpOptions) -> Result<Router, String> {
+    http::router(store, options)
 }
 
 /// A bound, not yet running server; binding to port 0 lets tests run many.
@@ -39,12 +40,15 @@ impl Server {
     pub async fn bind(
         address: SocketAddr,
         store: Arc<dyn Store>,
-        options: &HttpOptions,
-    ) -> std::io::Result<Self> {
-        let listener = TcpListener::bind(address).await?;
+        options: HttpOptions,
+    ) -> Result<Self, String> {
+        let router = app(store.clone(), options)?;
+        let listener = TcpListener::bind(address)
+            .await
+            .map_err(|e| format!("cannot listen on {address}: {e}"))?;
         Ok(Self {
             listener,
-            router: app(store.clone(), options),
+            router,
             store,
         })
     }
@@ -59,7 +63,11 @@ impl Server {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let result = axum::serve(self.listener, self.router)
+        // The peer address feeds the per-client rate limits.
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let result = axum::serve(self.listener, service)
             .with_graceful_shutdown(shutdown)
             .await;
         self.store.close().await;
@@ -84,9 +92,7 @@ pub async fn serve(store_config: &StoreConfig, config: &ServeConfig) -> Result<(
             "loaded the bundled dataset into the empty store"
         );
     }
-    let server = Server::bind(config.bind, store.clone(), &config.http_options())
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", config.bind))?;
+    let server = Server::bind(config.bind, store.clone(), config.http_options()?).await?;
     let address = server.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(%address, backend = store.backend(), "accords is listening");
     server

@@ -5,6 +5,9 @@
 use crate::domain::dataset::{Dataset, DatasetBody};
 use crate::store::{ImportSummary, Store, StoreError};
 
+/// The name history records for the bundled dataset.
+pub const SEED_ACTOR: &str = "seed";
+
 const PARTNERS: &str = include_str!("../data/partners.json");
 const AREAS: &str = include_str!("../data/areas.json");
 const AGREEMENTS: &str = include_str!("../data/agreements.json");
@@ -41,5 +44,5 @@ pub async fn seed_if_empty(store: &dyn Store) -> Result<Option<ImportSummary>, S
         return Ok(None);
     }
     let dataset = bundled_dataset().map_err(StoreError::Internal)?;
-    store.import(&dataset).await.map(Some)
+    store.import(SEED_ACTOR, &dataset).await.map(Some)
 }

@@ -5,17 +5,18 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde_json::Value;
 
-use super::extract::{JsonBody, ListBody, PageQuery, Params, from_document, merge_patch};
+use super::extract::{IfMatch, JsonBody, ListBody, PageQuery, Params, from_document, merge_patch};
 use super::partners::resolve_partner;
 use super::{AppState, created, single};
+use crate::auth::Caller;
 use crate::domain::FieldError;
 use crate::domain::agreement::{Agreement, AgreementBody, AgreementDraft, agreement_id};
 use crate::domain::partner::PartnerCode;
 use crate::error::{ApiError, ApiResult};
-use crate::store::{AgreementFilter, Store};
+use crate::store::{AgreementFilter, Store, StoreError};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -24,6 +25,7 @@ pub fn router() -> Router<AppState> {
             "/v1/agreements/{id}",
             get(show).put(replace).patch(patch).delete(remove),
         )
+        .route("/v1/agreements/{id}/restore", post(restore))
 }
 
 /// Parses an id from the path; a malformed one cannot exist, so it is a 404.
@@ -85,11 +87,12 @@ async fn show(State(state): State<AppState>, Path(id): Path<String>) -> ApiResul
 
 async fn create(
     State(state): State<AppState>,
+    caller: Caller,
     JsonBody(body): JsonBody<AgreementBody>,
 ) -> ApiResult<Response> {
     let mut draft = parse_body(state.store.as_ref(), body).await?;
     draft.settle_expiry(None);
-    let agreement = state.store.create_agreement(&draft).await?;
+    let agreement = state.store.create_agreement(&caller.name, &draft).await?;
     Ok(created(
         &format!("/v1/agreements/{}", agreement.id),
         &agreement,
@@ -99,27 +102,36 @@ async fn create(
 
 async fn replace(
     State(state): State<AppState>,
+    caller: Caller,
+    if_match: IfMatch,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<AgreementBody>,
 ) -> ApiResult<Response> {
     let current = load(state.store.as_ref(), &id).await?;
+    let expected = if_match.expected(current.version)?;
     let mut draft = parse_body(state.store.as_ref(), body).await?;
     same_id(&draft, &current.id)?;
     draft.settle_expiry(Some(&current));
     let agreement = state
         .store
-        .replace_agreement(&current.id, &draft, None)
-        .await?;
+        .replace_agreement(&caller.name, &current.id, &draft, expected)
+        .await
+        .map_err(|e| if_match.on_error(e))?;
     Ok(single(&agreement, agreement.version))
 }
 
 async fn patch(
     State(state): State<AppState>,
+    caller: Caller,
+    if_match: IfMatch,
     Path(id): Path<String>,
     JsonBody(patch): JsonBody<Value>,
 ) -> ApiResult<Response> {
     super::retry_on_version_race(|| async {
         let current = load(state.store.as_ref(), &id).await?;
+        let expected = if_match
+            .expected(current.version)?
+            .unwrap_or(current.version);
         let mut document =
             serde_json::to_value(current.draft()).map_err(|e| ApiError::Internal(e.to_string()))?;
         merge_patch(&mut document, &patch);
@@ -129,24 +141,53 @@ async fn patch(
         draft.settle_expiry(None);
         let agreement = state
             .store
-            .replace_agreement(&current.id, &draft, Some(current.version))
-            .await?;
+            .replace_agreement(&caller.name, &current.id, &draft, Some(expected))
+            .await
+            .map_err(|e| if_match.on_error(e))?;
         Ok(single(&agreement, agreement.version))
     })
     .await
 }
 
-async fn remove(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    let id = path_id(&id)?;
+async fn remove(
+    State(state): State<AppState>,
+    caller: Caller,
+    if_match: IfMatch,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let current = load(state.store.as_ref(), &id).await?;
+    let expected = if_match.expected(current.version)?;
     state
         .store
-        .delete_agreement(&id, None)
+        .delete_agreement(&caller.name, &current.id, expected)
         .await
         .map_err(|e| match e {
-            crate::store::StoreError::NotFound => {
-                ApiError::not_found(format!("no agreement {id:?}"))
+            StoreError::NotFound => ApiError::not_found(format!("no agreement {id:?}")),
+            other => if_match.on_error(other),
+        })?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Brings a deleted agreement back, with its pledges, areas and sources.
+async fn restore(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let id = path_id(&id)?;
+    let agreement = state
+        .store
+        .restore_agreement(&caller.name, &id)
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => {
+                ApiError::not_found(format!("agreement {id:?} was never deleted"))
             }
             other => other.into(),
         })?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(created(
+        &format!("/v1/agreements/{}", agreement.id),
+        &agreement,
+        agreement.version,
+    ))
 }

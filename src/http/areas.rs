@@ -7,8 +7,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
 
-use super::extract::{JsonBody, ListBody, PageQuery, Params, from_document, merge_patch};
+use super::extract::{IfMatch, JsonBody, ListBody, PageQuery, Params, from_document, merge_patch};
 use super::{AppState, created, single};
+use crate::auth::Caller;
 use crate::domain::FieldError;
 use crate::domain::area::{Area, AreaBody, AreaCode, AreaDraft};
 use crate::domain::text::edit_distance;
@@ -114,10 +115,11 @@ async fn agreements(
 
 async fn create(
     State(state): State<AppState>,
+    caller: Caller,
     JsonBody(body): JsonBody<AreaBody>,
 ) -> ApiResult<Response> {
     let draft = body.parse().map_err(ApiError::Validation)?;
-    let area = state.store.create_area(&draft).await?;
+    let area = state.store.create_area(&caller.name, &draft).await?;
     Ok(created(
         &format!("/v1/areas/{}", area.code.as_str()),
         &area,
@@ -127,25 +129,37 @@ async fn create(
 
 async fn replace(
     State(state): State<AppState>,
+    caller: Caller,
+    if_match: IfMatch,
     Path(code): Path<String>,
     JsonBody(mut body): JsonBody<AreaBody>,
 ) -> ApiResult<Response> {
     let current = load(state.store.as_ref(), &code).await?;
+    let expected = if_match.expected(current.version)?;
     body.code
         .get_or_insert_with(|| current.code.as_str().to_owned());
     let draft = body.parse().map_err(ApiError::Validation)?;
     same_code(&draft, &current)?;
-    let area = state.store.replace_area(&draft, None).await?;
+    let area = state
+        .store
+        .replace_area(&caller.name, &draft, expected)
+        .await
+        .map_err(|e| if_match.on_error(e))?;
     Ok(single(&area, area.version))
 }
 
 async fn patch(
     State(state): State<AppState>,
+    caller: Caller,
+    if_match: IfMatch,
     Path(code): Path<String>,
     JsonBody(patch): JsonBody<Value>,
 ) -> ApiResult<Response> {
     super::retry_on_version_race(|| async {
         let current = load(state.store.as_ref(), &code).await?;
+        let expected = if_match
+            .expected(current.version)?
+            .unwrap_or(current.version);
         let mut document =
             serde_json::to_value(current.draft()).map_err(|e| ApiError::Internal(e.to_string()))?;
         merge_patch(&mut document, &patch);
@@ -155,22 +169,29 @@ async fn patch(
         same_code(&draft, &current)?;
         let area = state
             .store
-            .replace_area(&draft, Some(current.version))
-            .await?;
+            .replace_area(&caller.name, &draft, Some(expected))
+            .await
+            .map_err(|e| if_match.on_error(e))?;
         Ok(single(&area, area.version))
     })
     .await
 }
 
-async fn remove(State(state): State<AppState>, Path(code): Path<String>) -> ApiResult<StatusCode> {
+async fn remove(
+    State(state): State<AppState>,
+    caller: Caller,
+    if_match: IfMatch,
+    Path(code): Path<String>,
+) -> ApiResult<StatusCode> {
     let area = load(state.store.as_ref(), &code).await?;
+    let expected = if_match.expected(area.version)?;
     state
         .store
-        .delete_area(&area.code, None)
+        .delete_area(&caller.name, &area.code, expected)
         .await
         .map_err(|e| match e {
             StoreError::NotFound => ApiError::not_found(format!("no cooperation area {code:?}")),
-            other => other.into(),
+            other => if_match.on_error(other),
         })?;
     Ok(StatusCode::NO_CONTENT)
 }

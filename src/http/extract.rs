@@ -134,6 +134,77 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
     }
 }
 
+/// The `If-Match` precondition of a change (RFC 9110, strong comparison:
+/// a weak tag never matches).
+#[derive(Debug, Clone, PartialEq)]
+pub enum IfMatch {
+    Absent,
+    Any,
+    Versions(Vec<i64>),
+}
+
+impl FromRequestParts<super::AppState> for IfMatch {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &super::AppState,
+    ) -> Result<Self, ApiError> {
+        let mut tags = Vec::new();
+        for value in parts.headers.get_all(axum::http::header::IF_MATCH) {
+            let text = value
+                .to_str()
+                .map_err(|_| ApiError::BadRequest("If-Match is not readable text".into()))?;
+            tags.extend(
+                text.split(',')
+                    .map(str::trim)
+                    .filter(|t| !t.is_empty())
+                    .map(str::to_owned),
+            );
+        }
+        if tags.is_empty() {
+            return if state.options.require_if_match {
+                Err(ApiError::PreconditionRequired)
+            } else {
+                Ok(IfMatch::Absent)
+            };
+        }
+        if tags.iter().any(|t| t == "*") {
+            return Ok(IfMatch::Any);
+        }
+        let versions = tags
+            .iter()
+            .filter_map(|t| t.strip_prefix('"')?.strip_suffix('"')?.parse::<i64>().ok())
+            .collect();
+        Ok(IfMatch::Versions(versions))
+    }
+}
+
+impl IfMatch {
+    /// The version a change must be based on, given the current one: None
+    /// for an unconditional change, 412 when the precondition already fails.
+    pub fn expected(&self, current: i64) -> Result<Option<i64>, ApiError> {
+        match self {
+            IfMatch::Absent => Ok(None),
+            IfMatch::Any => Ok(Some(current)),
+            IfMatch::Versions(versions) if versions.contains(&current) => Ok(Some(current)),
+            IfMatch::Versions(_) => Err(ApiError::PreconditionFailed { current }),
+        }
+    }
+
+    /// A store conflict means: with If-Match, the precondition failed (412);
+    /// without, another writer got in between (retried by PATCH).
+    pub fn on_error(&self, error: crate::store::StoreError) -> ApiError {
+        match (self, error) {
+            (IfMatch::Absent, error) => error.into(),
+            (_, crate::store::StoreError::VersionMismatch { current }) => {
+                ApiError::PreconditionFailed { current }
+            }
+            (_, error) => error.into(),
+        }
+    }
+}
+
 pub const DEFAULT_PAGE_SIZE: u32 = 50;
 pub const MAX_PAGE_SIZE: u32 = 500;
 

@@ -3,13 +3,19 @@
 
 mod agreements;
 mod areas;
+mod auth;
 mod extract;
+mod history;
+mod idempotency;
+mod import;
+pub mod limits;
 mod partners;
 mod pledges;
 mod sources;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
@@ -29,6 +35,7 @@ pub use extract::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
+    pub options: Arc<HttpOptions>,
 }
 
 /// Settings of the HTTP layer itself.
@@ -36,33 +43,84 @@ pub struct AppState {
 pub struct HttpOptions {
     /// Largest accepted request body, in bytes.
     pub body_limit: usize,
+    /// Largest body of POST /v1/import, in bytes.
+    pub import_body_limit: usize,
+    /// Reads need a key too.
+    pub read_auth: bool,
+    /// Changes to existing resources need If-Match.
+    pub require_if_match: bool,
+    pub rate_limits: limits::RateLimits,
+    /// ACCORDS_CORS_ORIGINS: empty (no CORS), `*`, or a list of origins.
+    pub cors_origins: String,
+    /// A request running longer is answered 408.
+    pub request_timeout: Duration,
 }
 
 impl Default for HttpOptions {
+    /// The settings of `accords serve` without configuration, except that
+    /// rate limits are off (the CLI turns them on).
     fn default() -> Self {
         Self {
-            body_limit: 16 * 1024 * 1024,
+            body_limit: 1024 * 1024,
+            import_body_limit: 64 * 1024 * 1024,
+            read_auth: false,
+            require_if_match: false,
+            rate_limits: limits::RateLimits {
+                read_per_second: 0,
+                write_per_second: 0,
+                trusted_proxies: Vec::new(),
+            },
+            cors_origins: String::new(),
+            request_timeout: Duration::from_secs(30),
         }
     }
 }
 
 /// Builds the whole API from its state; tests drive it in-process.
-pub fn router(state: AppState, options: &HttpOptions) -> Router {
-    Router::new()
+pub fn router(store: Arc<dyn Store>, options: HttpOptions) -> Result<Router, String> {
+    let cors = limits::cors_layer(&options.cors_origins)?;
+    let limiter = Arc::new(limits::RateLimiter::new(options.rate_limits.clone()));
+    let state = AppState {
+        store,
+        options: Arc::new(options),
+    };
+    let import_limit = DefaultBodyLimit::max(state.options.import_body_limit);
+    let api = Router::new()
         .route("/healthz", get(healthz))
         .merge(agreements::router())
         .merge(partners::router())
         .merge(areas::router())
         .merge(pledges::router())
         .merge(sources::router())
+        .merge(history::router())
+        .merge(import::router().layer(import_limit))
         .fallback(unknown_route)
-        .with_state(state)
+        // Layers run outside in: the last added sees the request first.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::idempotent_post,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ))
+        .layer(DefaultBodyLimit::max(state.options.body_limit))
+        .with_state(state.clone())
+        .layer(middleware::from_fn_with_state(limiter, limits::rate_limit))
         .layer(middleware::map_response(problems_only))
-        .layer(DefaultBodyLimit::max(options.body_limit))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::Internal("a handler panicked".into()).into_response()
         }))
-        .layer(TraceLayer::new_for_http())
+        .layer(middleware::from_fn_with_state(
+            state.options.request_timeout,
+            limits::request_timeout,
+        ))
+        .layer(middleware::from_fn(limits::security_headers));
+    let api = match cors {
+        Some(cors) => api.layer(cors),
+        None => api,
+    };
+    Ok(api.layer(TraceLayer::new_for_http()))
 }
 
 async fn healthz() -> Json<serde_json::Value> {

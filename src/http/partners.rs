@@ -7,9 +7,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
 
-use super::extract::{JsonBody, ListBody, PageQuery, Params, from_document, merge_patch};
+use super::extract::{IfMatch, JsonBody, ListBody, PageQuery, Params, from_document, merge_patch};
 use super::{AppState, created, single};
-use crate::domain::partner::{PartnerBody, PartnerCode, PartnerDraft};
+use crate::auth::Caller;
+use crate::domain::partner::{Partner, PartnerBody, PartnerCode, PartnerDraft};
 use crate::domain::text::{edit_distance, fold};
 use crate::error::{ApiError, ApiResult};
 use crate::store::{AgreementFilter, KeyMatch, Store};
@@ -138,10 +139,11 @@ async fn agreements(
 
 async fn create(
     State(state): State<AppState>,
+    caller: Caller,
     JsonBody(body): JsonBody<PartnerBody>,
 ) -> ApiResult<Response> {
     let draft = body.parse().map_err(ApiError::Validation)?;
-    let partner = state.store.create_partner(&draft).await?;
+    let partner = state.store.create_partner(&caller.name, &draft).await?;
     Ok(created(
         &format!("/v1/partners/{}", partner.code.as_str()),
         &partner,
@@ -161,31 +163,48 @@ fn same_code(draft: &PartnerDraft, code: &PartnerCode) -> ApiResult<()> {
     }
 }
 
+async fn load(store: &dyn Store, reference: &str) -> ApiResult<Partner> {
+    let code = resolve_partner(store, reference).await?;
+    store
+        .get_partner(&code)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("partner {} was just removed", code.as_str())))
+}
+
 async fn replace(
     State(state): State<AppState>,
+    caller: Caller,
+    if_match: IfMatch,
     Path(reference): Path<String>,
     JsonBody(mut body): JsonBody<PartnerBody>,
 ) -> ApiResult<Response> {
-    let code = resolve_partner(state.store.as_ref(), &reference).await?;
-    body.code.get_or_insert_with(|| code.as_str().to_owned());
+    let current = load(state.store.as_ref(), &reference).await?;
+    let expected = if_match.expected(current.version)?;
+    body.code
+        .get_or_insert_with(|| current.code.as_str().to_owned());
     let draft = body.parse().map_err(ApiError::Validation)?;
-    same_code(&draft, &code)?;
-    let partner = state.store.replace_partner(&draft, None).await?;
+    same_code(&draft, &current.code)?;
+    let partner = state
+        .store
+        .replace_partner(&caller.name, &draft, expected)
+        .await
+        .map_err(|e| if_match.on_error(e))?;
     Ok(single(&partner, partner.version))
 }
 
 async fn patch(
     State(state): State<AppState>,
+    caller: Caller,
+    if_match: IfMatch,
     Path(reference): Path<String>,
     JsonBody(patch): JsonBody<Value>,
 ) -> ApiResult<Response> {
     let code = resolve_partner(state.store.as_ref(), &reference).await?;
     super::retry_on_version_race(|| async {
-        let current = state
-            .store
-            .get_partner(&code)
-            .await?
-            .ok_or_else(|| ApiError::not_found(format!("no partner {}", code.as_str())))?;
+        let current = load(state.store.as_ref(), code.as_str()).await?;
+        let expected = if_match
+            .expected(current.version)?
+            .unwrap_or(current.version);
         let mut document =
             serde_json::to_value(current.draft()).map_err(|e| ApiError::Internal(e.to_string()))?;
         merge_patch(&mut document, &patch);
@@ -195,8 +214,9 @@ async fn patch(
         same_code(&draft, &code)?;
         let partner = state
             .store
-            .replace_partner(&draft, Some(current.version))
-            .await?;
+            .replace_partner(&caller.name, &draft, Some(expected))
+            .await
+            .map_err(|e| if_match.on_error(e))?;
         Ok(single(&partner, partner.version))
     })
     .await
@@ -204,9 +224,16 @@ async fn patch(
 
 async fn remove(
     State(state): State<AppState>,
+    caller: Caller,
+    if_match: IfMatch,
     Path(reference): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let code = resolve_partner(state.store.as_ref(), &reference).await?;
-    state.store.delete_partner(&code, None).await?;
+    let current = load(state.store.as_ref(), &reference).await?;
+    let expected = if_match.expected(current.version)?;
+    state
+        .store
+        .delete_partner(&caller.name, &current.code, expected)
+        .await
+        .map_err(|e| if_match.on_error(e))?;
     Ok(StatusCode::NO_CONTENT)
 }

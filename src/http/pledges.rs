@@ -8,8 +8,9 @@ use axum::routing::get;
 use serde_json::Value;
 
 use super::agreements::load as load_agreement;
-use super::extract::{JsonBody, ListBody, from_document, merge_patch};
+use super::extract::{IfMatch, JsonBody, ListBody, from_document, merge_patch};
 use super::{AppState, created, single};
+use crate::auth::Caller;
 use crate::domain::FieldError;
 use crate::domain::pledge::{Pledge, PledgeBody, PledgeDraft, child_id};
 use crate::error::{ApiError, ApiResult};
@@ -61,13 +62,6 @@ fn parse_for(body: PledgeBody, current: &Pledge) -> ApiResult<PledgeDraft> {
     }
 }
 
-fn missing(id: &str) -> impl FnOnce(StoreError) -> ApiError + '_ {
-    move |e| match e {
-        StoreError::NotFound => not_found(id),
-        other => other.into(),
-    }
-}
-
 async fn list(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
     let agreement = load_agreement(state.store.as_ref(), &id).await?;
     let body = ListBody {
@@ -79,6 +73,7 @@ async fn list(State(state): State<AppState>, Path(id): Path<String>) -> ApiResul
 
 async fn create(
     State(state): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<PledgeBody>,
 ) -> ApiResult<Response> {
@@ -99,7 +94,7 @@ async fn create(
     let draft = body.parse().map_err(ApiError::Validation)?;
     let pledge = state
         .store
-        .create_pledge(&agreement.id, &draft)
+        .create_pledge(&caller.name, &agreement.id, &draft)
         .await
         .map_err(|e| match e {
             StoreError::NotFound => ApiError::not_found(format!("no agreement {:?}", agreement.id)),
@@ -125,46 +120,63 @@ async fn show(State(state): State<AppState>, Path(id): Path<String>) -> ApiResul
 
 async fn replace(
     State(state): State<AppState>,
+    caller: Caller,
+    if_match: IfMatch,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<PledgeBody>,
 ) -> ApiResult<Response> {
     let current = load(state.store.as_ref(), &id).await?;
+    let expected = if_match.expected(current.version)?;
     let draft = parse_for(body, &current)?;
     let pledge = state
         .store
-        .replace_pledge(&current.id, &draft, None)
+        .replace_pledge(&caller.name, &current.id, &draft, expected)
         .await
-        .map_err(missing(&current.id))?;
+        .map_err(|e| if_match.on_error(e))?;
     Ok(single(&pledge, pledge.version))
 }
 
 async fn patch(
     State(state): State<AppState>,
+    caller: Caller,
+    if_match: IfMatch,
     Path(id): Path<String>,
     JsonBody(patch): JsonBody<Value>,
 ) -> ApiResult<Response> {
     super::retry_on_version_race(|| async {
         let current = load(state.store.as_ref(), &id).await?;
+        let expected = if_match
+            .expected(current.version)?
+            .unwrap_or(current.version);
         let mut document =
             serde_json::to_value(current.draft()).map_err(|e| ApiError::Internal(e.to_string()))?;
         merge_patch(&mut document, &patch);
         let draft = parse_for(from_document(document)?, &current)?;
         let pledge = state
             .store
-            .replace_pledge(&current.id, &draft, Some(current.version))
+            .replace_pledge(&caller.name, &current.id, &draft, Some(expected))
             .await
-            .map_err(missing(&current.id))?;
+            .map_err(|e| if_match.on_error(e))?;
         Ok(single(&pledge, pledge.version))
     })
     .await
 }
 
-async fn remove(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    let id = child_id(&id).map_err(|_| not_found(&id))?;
+async fn remove(
+    State(state): State<AppState>,
+    caller: Caller,
+    if_match: IfMatch,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let current = load(state.store.as_ref(), &id).await?;
+    let expected = if_match.expected(current.version)?;
     state
         .store
-        .delete_pledge(&id, None)
+        .delete_pledge(&caller.name, &current.id, expected)
         .await
-        .map_err(missing(&id))?;
+        .map_err(|e| match e {
+            StoreError::NotFound => not_found(&current.id),
+            other => if_match.on_error(other),
+        })?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -8,8 +8,9 @@ use axum::routing::get;
 use serde_json::Value;
 
 use super::agreements::load as load_agreement;
-use super::extract::{JsonBody, ListBody, from_document, merge_patch};
+use super::extract::{IfMatch, JsonBody, ListBody, from_document, merge_patch};
 use super::{AppState, created, single};
+use crate::auth::Caller;
 use crate::domain::FieldError;
 use crate::domain::pledge::child_id;
 use crate::domain::source::{Source, SourceBody, SourceDraft};
@@ -62,13 +63,6 @@ fn parse_for(body: SourceBody, current: &Source) -> ApiResult<SourceDraft> {
     }
 }
 
-fn missing(id: &str) -> impl FnOnce(StoreError) -> ApiError + '_ {
-    move |e| match e {
-        StoreError::NotFound => not_found(id),
-        other => other.into(),
-    }
-}
-
 async fn list(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
     let agreement = load_agreement(state.store.as_ref(), &id).await?;
     let body = ListBody {
@@ -80,6 +74,7 @@ async fn list(State(state): State<AppState>, Path(id): Path<String>) -> ApiResul
 
 async fn create(
     State(state): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<SourceBody>,
 ) -> ApiResult<Response> {
@@ -100,7 +95,7 @@ async fn create(
     let draft = body.parse().map_err(ApiError::Validation)?;
     let source = state
         .store
-        .create_source(&agreement.id, &draft)
+        .create_source(&caller.name, &agreement.id, &draft)
         .await
         .map_err(|e| match e {
             StoreError::NotFound => ApiError::not_found(format!("no agreement {:?}", agreement.id)),
@@ -126,46 +121,63 @@ async fn show(State(state): State<AppState>, Path(id): Path<String>) -> ApiResul
 
 async fn replace(
     State(state): State<AppState>,
+    caller: Caller,
+    if_match: IfMatch,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<SourceBody>,
 ) -> ApiResult<Response> {
     let current = load(state.store.as_ref(), &id).await?;
+    let expected = if_match.expected(current.version)?;
     let draft = parse_for(body, &current)?;
     let source = state
         .store
-        .replace_source(&current.id, &draft, None)
+        .replace_source(&caller.name, &current.id, &draft, expected)
         .await
-        .map_err(missing(&current.id))?;
+        .map_err(|e| if_match.on_error(e))?;
     Ok(single(&source, source.version))
 }
 
 async fn patch(
     State(state): State<AppState>,
+    caller: Caller,
+    if_match: IfMatch,
     Path(id): Path<String>,
     JsonBody(patch): JsonBody<Value>,
 ) -> ApiResult<Response> {
     super::retry_on_version_race(|| async {
         let current = load(state.store.as_ref(), &id).await?;
+        let expected = if_match
+            .expected(current.version)?
+            .unwrap_or(current.version);
         let mut document =
             serde_json::to_value(current.draft()).map_err(|e| ApiError::Internal(e.to_string()))?;
         merge_patch(&mut document, &patch);
         let draft = parse_for(from_document(document)?, &current)?;
         let source = state
             .store
-            .replace_source(&current.id, &draft, Some(current.version))
+            .replace_source(&caller.name, &current.id, &draft, Some(expected))
             .await
-            .map_err(missing(&current.id))?;
+            .map_err(|e| if_match.on_error(e))?;
         Ok(single(&source, source.version))
     })
     .await
 }
 
-async fn remove(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    let id = child_id(&id).map_err(|_| not_found(&id))?;
+async fn remove(
+    State(state): State<AppState>,
+    caller: Caller,
+    if_match: IfMatch,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let current = load(state.store.as_ref(), &id).await?;
+    let expected = if_match.expected(current.version)?;
     state
         .store
-        .delete_source(&id, None)
+        .delete_source(&caller.name, &current.id, expected)
         .await
-        .map_err(missing(&id))?;
+        .map_err(|e| match e {
+            StoreError::NotFound => not_found(&current.id),
+            other => if_match.on_error(other),
+        })?;
     Ok(StatusCode::NO_CONTENT)
 }

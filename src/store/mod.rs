@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use crate::auth::ApiKey;
 use crate::domain::FieldError;
 use crate::domain::agreement::{Agreement, AgreementDraft};
 use crate::domain::area::{Area, AreaCode, AreaDraft};
@@ -73,6 +74,16 @@ pub struct ImportSummary {
     pub unchanged: usize,
 }
 
+impl ImportSummary {
+    pub(crate) fn count(&mut self, created: bool) {
+        if created {
+            self.created += 1;
+        } else {
+            self.updated += 1;
+        }
+    }
+}
+
 /// A partner lookup key that matched, and how well (see `KeyRank`).
 #[derive(Debug, Clone)]
 pub struct KeyMatch {
@@ -94,27 +105,35 @@ pub trait Store: Send + Sync {
     async fn find_partner_keys(&self, folded_key: &str) -> StoreResult<Vec<KeyMatch>>;
     /// Every lookup key, for "closest match" suggestions.
     async fn all_partner_keys(&self) -> StoreResult<Vec<KeyMatch>>;
-    async fn create_partner(&self, draft: &PartnerDraft) -> StoreResult<Partner>;
+    async fn create_partner(&self, actor: &str, draft: &PartnerDraft) -> StoreResult<Partner>;
     async fn replace_partner(
         &self,
+        actor: &str,
         draft: &PartnerDraft,
         expected_version: Option<i64>,
     ) -> StoreResult<Partner>;
     async fn delete_partner(
         &self,
+        actor: &str,
         code: &PartnerCode,
         expected_version: Option<i64>,
     ) -> StoreResult<()>;
 
     async fn list_areas(&self, page: &PageRequest) -> StoreResult<Page<Area>>;
     async fn get_area(&self, code: &AreaCode) -> StoreResult<Option<Area>>;
-    async fn create_area(&self, draft: &AreaDraft) -> StoreResult<Area>;
+    async fn create_area(&self, actor: &str, draft: &AreaDraft) -> StoreResult<Area>;
     async fn replace_area(
         &self,
+        actor: &str,
         draft: &AreaDraft,
         expected_version: Option<i64>,
     ) -> StoreResult<Area>;
-    async fn delete_area(&self, code: &AreaCode, expected_version: Option<i64>) -> StoreResult<()>;
+    async fn delete_area(
+        &self,
+        actor: &str,
+        code: &AreaCode,
+        expected_version: Option<i64>,
+    ) -> StoreResult<()>;
 
     async fn list_agreements(
         &self,
@@ -123,42 +142,156 @@ pub trait Store: Send + Sync {
     ) -> StoreResult<Page<Agreement>>;
     async fn get_agreement(&self, id: &str) -> StoreResult<Option<Agreement>>;
     /// Creates an agreement; without an id one is generated from partner and year.
-    async fn create_agreement(&self, draft: &AgreementDraft) -> StoreResult<Agreement>;
+    async fn create_agreement(&self, actor: &str, draft: &AgreementDraft)
+    -> StoreResult<Agreement>;
     async fn replace_agreement(
         &self,
+        actor: &str,
         id: &str,
         draft: &AgreementDraft,
         expected_version: Option<i64>,
     ) -> StoreResult<Agreement>;
-    async fn delete_agreement(&self, id: &str, expected_version: Option<i64>) -> StoreResult<()>;
+    async fn delete_agreement(
+        &self,
+        actor: &str,
+        id: &str,
+        expected_version: Option<i64>,
+    ) -> StoreResult<()>;
 
     async fn get_pledge(&self, id: &str) -> StoreResult<Option<Pledge>>;
-    async fn create_pledge(&self, agreement_id: &str, draft: &PledgeDraft) -> StoreResult<Pledge>;
+    async fn create_pledge(
+        &self,
+        actor: &str,
+        agreement_id: &str,
+        draft: &PledgeDraft,
+    ) -> StoreResult<Pledge>;
     async fn replace_pledge(
         &self,
+        actor: &str,
         id: &str,
         draft: &PledgeDraft,
         expected_version: Option<i64>,
     ) -> StoreResult<Pledge>;
-    async fn delete_pledge(&self, id: &str, expected_version: Option<i64>) -> StoreResult<()>;
+    async fn delete_pledge(
+        &self,
+        actor: &str,
+        id: &str,
+        expected_version: Option<i64>,
+    ) -> StoreResult<()>;
 
     async fn get_source(&self, id: &str) -> StoreResult<Option<Source>>;
-    async fn create_source(&self, agreement_id: &str, draft: &SourceDraft) -> StoreResult<Source>;
+    async fn create_source(
+        &self,
+        actor: &str,
+        agreement_id: &str,
+        draft: &SourceDraft,
+    ) -> StoreResult<Source>;
     async fn replace_source(
         &self,
+        actor: &str,
         id: &str,
         draft: &SourceDraft,
         expected_version: Option<i64>,
     ) -> StoreResult<Source>;
-    async fn delete_source(&self, id: &str, expected_version: Option<i64>) -> StoreResult<()>;
+    async fn delete_source(
+        &self,
+        actor: &str,
+        id: &str,
+        expected_version: Option<i64>,
+    ) -> StoreResult<()>;
 
     /// The whole store, in the import format, in a stable order.
     async fn export(&self) -> StoreResult<Dataset>;
     /// Upserts everything by id in one transaction: all or nothing.
-    async fn import(&self, dataset: &Dataset) -> StoreResult<ImportSummary>;
+    async fn import(&self, actor: &str, dataset: &Dataset) -> StoreResult<ImportSummary>;
     /// True when no agreement, partner or area is stored yet.
     async fn is_empty(&self) -> StoreResult<bool>;
+
+    /// Brings back a deleted agreement, with its children, from its history.
+    async fn restore_agreement(&self, actor: &str, id: &str) -> StoreResult<Agreement>;
+    /// History entries, newest first.
+    async fn history(&self, filter: &HistoryFilter) -> StoreResult<Page<HistoryEntry>>;
+
+    async fn create_api_key(&self, key: &ApiKey) -> StoreResult<()>;
+    async fn find_api_key(&self, id: &str) -> StoreResult<Option<ApiKey>>;
+    async fn list_api_keys(&self) -> StoreResult<Vec<ApiKey>>;
+    /// Revokes the named key; false when there is no such key.
+    async fn revoke_api_key(&self, name: &str) -> StoreResult<bool>;
+
+    /// Claims an Idempotency-Key for one request, or tells what became of it.
+    async fn reserve_idempotency_key(
+        &self,
+        caller: &str,
+        key: &str,
+        request_hash: &str,
+    ) -> StoreResult<Reservation>;
+    /// Keeps the response of a finished request for replay.
+    async fn complete_idempotency_key(
+        &self,
+        caller: &str,
+        key: &str,
+        response: &StoredResponse,
+    ) -> StoreResult<()>;
+    /// Frees a key whose request failed, so a retry runs again.
+    async fn release_idempotency_key(&self, caller: &str, key: &str) -> StoreResult<()>;
 }
+
+/// One recorded change.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct HistoryEntry {
+    pub seq: i64,
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// The name of the key that made the change.
+    #[serde(rename = "key")]
+    pub actor: String,
+    pub entity: String,
+    #[serde(rename = "id")]
+    pub entity_id: String,
+    pub agreement_id: Option<String>,
+    pub op: String,
+    pub version: i64,
+    pub before: Option<serde_json::Value>,
+    pub after: Option<serde_json::Value>,
+}
+
+/// Which history entries to list; `before_seq` pages backwards.
+#[derive(Debug, Clone, Default)]
+pub struct HistoryFilter {
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+    pub until: Option<chrono::DateTime<chrono::Utc>>,
+    pub actor: Option<String>,
+    pub entity: Option<String>,
+    pub entity_id: Option<String>,
+    /// Entries of this agreement and of its pledges and sources.
+    pub agreement_id: Option<String>,
+    pub before_seq: Option<i64>,
+    pub limit: u32,
+}
+
+/// A response kept for replaying an idempotent retry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reservation {
+    /// The key is new: run the request.
+    Reserved,
+    /// The same request ran before: answer as it was answered.
+    Replay(StoredResponse),
+    /// The key was used with a different request.
+    Mismatch,
+    /// The first request with this key has not finished yet.
+    InProgress,
+}
+
+/// How long an Idempotency-Key is remembered (at least the promised 24 hours).
+pub const IDEMPOTENCY_RETENTION: chrono::TimeDelta = chrono::TimeDelta::hours(48);
+/// A reservation older than this belongs to a request that died; it may be taken over.
+pub const IDEMPOTENCY_ABANDONED: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
 
 /// How to reach the database and how many connections to keep.
 #[derive(Debug, Clone)]

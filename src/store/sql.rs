@@ -25,9 +25,11 @@ macro_rules! shared_sql_store {
         use crate::domain::partner::{Partner, PartnerCode, PartnerDraft, PartnerSummary};
         use crate::domain::pledge::{Pledge, PledgeDraft};
         use crate::domain::source::{Source, SourceDraft};
+        use crate::auth::ApiKey;
         use crate::store::{
-            AgreementFilter, ImportSummary, KeyMatch, Page, PageRequest, Store, StoreError,
-            StoreResult, now,
+            AgreementFilter, HistoryEntry, HistoryFilter, IDEMPOTENCY_ABANDONED, IDEMPOTENCY_RETENTION,
+            ImportSummary, KeyMatch, Page, PageRequest, Reservation, Store, StoreError, StoreResult,
+            StoredResponse, now,
         };
 
         type Conn = <Db as sqlx::Database>::Connection;
@@ -855,23 +857,32 @@ macro_rules! shared_sql_store {
                 rows.iter().map(key_match_from_row).collect()
             }
 
-            async fn create_partner(&self, draft: &PartnerDraft) -> StoreResult<Partner> {
+            async fn create_partner(&self, actor: &str, draft: &PartnerDraft) -> StoreResult<Partner> {
                 let mut tx = begin_write(&self.pool).await?;
-                insert_partner(&mut tx, draft, now()).await?;
+                let at = now();
+                insert_partner(&mut tx, draft, at).await?;
                 let partner = load_partner(&mut tx, draft.code.as_str()).await?.ok_or(StoreError::NotFound)?;
+                let change = Change::new("partner", partner.code.as_str(), "create", 1).after(&partner.draft())?;
+                record(&mut tx, at, actor, change).await?;
                 tx.commit().await?;
                 Ok(partner)
             }
 
-            async fn replace_partner(&self, draft: &PartnerDraft, expected_version: Option<i64>) -> StoreResult<Partner> {
+            async fn replace_partner(&self, actor: &str, draft: &PartnerDraft, expected_version: Option<i64>) -> StoreResult<Partner> {
                 let mut tx = begin_write(&self.pool).await?;
-                update_partner(&mut tx, draft, expected_version, now()).await?;
+                let at = now();
+                let before = load_partner(&mut tx, draft.code.as_str()).await?.ok_or(StoreError::NotFound)?;
+                update_partner(&mut tx, draft, expected_version, at).await?;
                 let partner = load_partner(&mut tx, draft.code.as_str()).await?.ok_or(StoreError::NotFound)?;
+                let change = Change::new("partner", partner.code.as_str(), "update", partner.version)
+                    .before(&before.draft())?
+                    .after(&partner.draft())?;
+                record(&mut tx, at, actor, change).await?;
                 tx.commit().await?;
                 Ok(partner)
             }
 
-            async fn delete_partner(&self, code: &PartnerCode, expected_version: Option<i64>) -> StoreResult<()> {
+            async fn delete_partner(&self, actor: &str, code: &PartnerCode, expected_version: Option<i64>) -> StoreResult<()> {
                 let mut tx = begin_write(&self.pool).await?;
                 let used: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM agreements WHERE partner_code = $1")
                     .bind(code.as_str())
@@ -883,6 +894,7 @@ macro_rules! shared_sql_store {
                         code.as_str()
                     )));
                 }
+                let before = load_partner(&mut tx, code.as_str()).await?.ok_or(StoreError::NotFound)?;
                 let deleted = sqlx::query("DELETE FROM partners WHERE code = $1 AND ($2 IS NULL OR version = $2)")
                     .bind(code.as_str())
                     .bind(expected_version)
@@ -891,6 +903,8 @@ macro_rules! shared_sql_store {
                 if deleted.rows_affected() == 0 {
                     return Err(missing_or_moved(&mut tx, "partners", "code", code.as_str()).await);
                 }
+                let change = Change::new("partner", code.as_str(), "delete", before.version).before(&before.draft())?;
+                record(&mut tx, now(), actor, change).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -911,23 +925,32 @@ macro_rules! shared_sql_store {
                 load_area(&mut conn, code.as_str()).await
             }
 
-            async fn create_area(&self, draft: &AreaDraft) -> StoreResult<Area> {
+            async fn create_area(&self, actor: &str, draft: &AreaDraft) -> StoreResult<Area> {
                 let mut tx = begin_write(&self.pool).await?;
-                insert_area(&mut tx, draft, now()).await?;
+                let at = now();
+                insert_area(&mut tx, draft, at).await?;
                 let area = load_area(&mut tx, draft.code.as_str()).await?.ok_or(StoreError::NotFound)?;
+                let change = Change::new("area", area.code.as_str(), "create", 1).after(&area.draft())?;
+                record(&mut tx, at, actor, change).await?;
                 tx.commit().await?;
                 Ok(area)
             }
 
-            async fn replace_area(&self, draft: &AreaDraft, expected_version: Option<i64>) -> StoreResult<Area> {
+            async fn replace_area(&self, actor: &str, draft: &AreaDraft, expected_version: Option<i64>) -> StoreResult<Area> {
                 let mut tx = begin_write(&self.pool).await?;
-                update_area(&mut tx, draft, expected_version, now()).await?;
+                let at = now();
+                let before = load_area(&mut tx, draft.code.as_str()).await?.ok_or(StoreError::NotFound)?;
+                update_area(&mut tx, draft, expected_version, at).await?;
                 let area = load_area(&mut tx, draft.code.as_str()).await?.ok_or(StoreError::NotFound)?;
+                let change = Change::new("area", area.code.as_str(), "update", area.version)
+                    .before(&before.draft())?
+                    .after(&area.draft())?;
+                record(&mut tx, at, actor, change).await?;
                 tx.commit().await?;
                 Ok(area)
             }
 
-            async fn delete_area(&self, code: &AreaCode, expected_version: Option<i64>) -> StoreResult<()> {
+            async fn delete_area(&self, actor: &str, code: &AreaCode, expected_version: Option<i64>) -> StoreResult<()> {
                 let mut tx = begin_write(&self.pool).await?;
                 let used: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM agreement_areas WHERE area_code = $1")
                     .bind(code.as_str())
@@ -939,6 +962,7 @@ macro_rules! shared_sql_store {
                         code.as_str()
                     )));
                 }
+                let before = load_area(&mut tx, code.as_str()).await?.ok_or(StoreError::NotFound)?;
                 let deleted = sqlx::query("DELETE FROM areas WHERE code = $1 AND ($2 IS NULL OR version = $2)")
                     .bind(code.as_str())
                     .bind(expected_version)
@@ -947,6 +971,8 @@ macro_rules! shared_sql_store {
                 if deleted.rows_affected() == 0 {
                     return Err(missing_or_moved(&mut tx, "areas", "code", code.as_str()).await);
                 }
+                let change = Change::new("area", code.as_str(), "delete", before.version).before(&before.draft())?;
+                record(&mut tx, now(), actor, change).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -965,24 +991,37 @@ macro_rules! shared_sql_store {
                 Ok(agreement)
             }
 
-            async fn create_agreement(&self, draft: &AgreementDraft) -> StoreResult<Agreement> {
+            async fn create_agreement(&self, actor: &str, draft: &AgreementDraft) -> StoreResult<Agreement> {
                 let mut tx = begin_write(&self.pool).await?;
-                let id = insert_agreement(&mut tx, draft, now()).await?;
+                let at = now();
+                let id = insert_agreement(&mut tx, draft, at).await?;
                 let agreement = load_agreement(&mut tx, &id).await?.ok_or(StoreError::NotFound)?;
+                let change = Change::new("agreement", &id, "create", agreement.version)
+                    .of_agreement(&id)
+                    .after(&agreement.draft())?;
+                record(&mut tx, at, actor, change).await?;
                 tx.commit().await?;
                 Ok(agreement)
             }
 
-            async fn replace_agreement(&self, id: &str, draft: &AgreementDraft, expected_version: Option<i64>) -> StoreResult<Agreement> {
+            async fn replace_agreement(&self, actor: &str, id: &str, draft: &AgreementDraft, expected_version: Option<i64>) -> StoreResult<Agreement> {
                 let mut tx = begin_write(&self.pool).await?;
-                update_agreement(&mut tx, id, draft, expected_version, now()).await?;
+                let at = now();
+                let before = load_agreement(&mut tx, id).await?.ok_or(StoreError::NotFound)?;
+                update_agreement(&mut tx, id, draft, expected_version, at).await?;
                 let agreement = load_agreement(&mut tx, id).await?.ok_or(StoreError::NotFound)?;
+                let change = Change::new("agreement", id, "update", agreement.version)
+                    .of_agreement(id)
+                    .before(&before.draft())?
+                    .after(&agreement.draft())?;
+                record(&mut tx, at, actor, change).await?;
                 tx.commit().await?;
                 Ok(agreement)
             }
 
-            async fn delete_agreement(&self, id: &str, expected_version: Option<i64>) -> StoreResult<()> {
+            async fn delete_agreement(&self, actor: &str, id: &str, expected_version: Option<i64>) -> StoreResult<()> {
                 let mut tx = begin_write(&self.pool).await?;
+                let before = load_agreement(&mut tx, id).await?.ok_or(StoreError::NotFound)?;
                 let deleted = sqlx::query("DELETE FROM agreements WHERE id = $1 AND ($2 IS NULL OR version = $2)")
                     .bind(id)
                     .bind(expected_version)
@@ -991,8 +1030,48 @@ macro_rules! shared_sql_store {
                 if deleted.rows_affected() == 0 {
                     return Err(missing_or_moved(&mut tx, "agreements", "id", id).await);
                 }
+                // The whole agreement, children included, so it can be restored.
+                let change = Change::new("agreement", id, "delete", before.version)
+                    .of_agreement(id)
+                    .before(&before.draft())?;
+                record(&mut tx, now(), actor, change).await?;
                 tx.commit().await?;
                 Ok(())
+            }
+
+            async fn restore_agreement(&self, actor: &str, id: &str) -> StoreResult<Agreement> {
+                let mut tx = begin_write(&self.pool).await?;
+                let at = now();
+                if load_agreement(&mut tx, id).await?.is_some() {
+                    return Err(StoreError::Conflict(format!("agreement {id} exists; only a deleted agreement can be restored")));
+                }
+                let deleted = sqlx::query(
+                    "SELECT version, before FROM history WHERE entity = 'agreement' AND entity_id = $1 AND op = 'delete' \
+                     ORDER BY seq DESC LIMIT 1",
+                )
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+                let last_version: i64 = deleted.try_get("version")?;
+                let Some(Json(before)): Option<Json<serde_json::Value>> = deleted.try_get("before")? else {
+                    return Err(corrupt("history", format!("the deletion of {id} kept no copy")));
+                };
+                let draft = restorable(before).map_err(|e| corrupt("history", e))?;
+                insert_agreement(&mut tx, &draft, at).await?;
+                // Versions go on from the deleted one, so an old ETag never matches the restored agreement.
+                sqlx::query("UPDATE agreements SET version = $2 WHERE id = $1")
+                    .bind(id)
+                    .bind(last_version + 1)
+                    .execute(&mut *tx)
+                    .await?;
+                let agreement = load_agreement(&mut tx, id).await?.ok_or(StoreError::NotFound)?;
+                let change = Change::new("agreement", id, "restore", agreement.version)
+                    .of_agreement(id)
+                    .after(&agreement.draft())?;
+                record(&mut tx, at, actor, change).await?;
+                tx.commit().await?;
+                Ok(agreement)
             }
 
             async fn get_pledge(&self, id: &str) -> StoreResult<Option<Pledge>> {
@@ -1002,29 +1081,40 @@ macro_rules! shared_sql_store {
                 Ok(pledge)
             }
 
-            async fn create_pledge(&self, agreement_id: &str, draft: &PledgeDraft) -> StoreResult<Pledge> {
+            async fn create_pledge(&self, actor: &str, agreement_id: &str, draft: &PledgeDraft) -> StoreResult<Pledge> {
                 let mut tx = begin_write(&self.pool).await?;
                 let at = now();
                 touch_agreement(&mut tx, agreement_id, at).await?;
                 let position = next_position(&mut tx, "pledges", agreement_id).await?;
                 let id = insert_pledge_row(&mut tx, agreement_id, draft, position, at, "id").await?;
                 let pledge = load_pledge(&mut tx, &id).await?.ok_or(StoreError::NotFound)?;
+                let change = Change::new("pledge", &id, "create", pledge.version)
+                    .of_agreement(agreement_id)
+                    .after(&pledge.draft())?;
+                record(&mut tx, at, actor, change).await?;
                 tx.commit().await?;
                 Ok(pledge)
             }
 
-            async fn replace_pledge(&self, id: &str, draft: &PledgeDraft, expected_version: Option<i64>) -> StoreResult<Pledge> {
+            async fn replace_pledge(&self, actor: &str, id: &str, draft: &PledgeDraft, expected_version: Option<i64>) -> StoreResult<Pledge> {
                 let mut tx = begin_write(&self.pool).await?;
                 let at = now();
+                let before = load_pledge(&mut tx, id).await?.ok_or(StoreError::NotFound)?;
                 let agreement_id = update_pledge_row(&mut tx, id, draft, -1, expected_version, at).await?;
                 touch_agreement(&mut tx, &agreement_id, at).await?;
                 let pledge = load_pledge(&mut tx, id).await?.ok_or(StoreError::NotFound)?;
+                let change = Change::new("pledge", id, "update", pledge.version)
+                    .of_agreement(&agreement_id)
+                    .before(&before.draft())?
+                    .after(&pledge.draft())?;
+                record(&mut tx, at, actor, change).await?;
                 tx.commit().await?;
                 Ok(pledge)
             }
 
-            async fn delete_pledge(&self, id: &str, expected_version: Option<i64>) -> StoreResult<()> {
+            async fn delete_pledge(&self, actor: &str, id: &str, expected_version: Option<i64>) -> StoreResult<()> {
                 let mut tx = begin_write(&self.pool).await?;
+                let before = load_pledge(&mut tx, id).await?.ok_or(StoreError::NotFound)?;
                 let agreement_id = sqlx::query_scalar::<_, String>(
                     "DELETE FROM pledges WHERE id = $1 AND ($2 IS NULL OR version = $2) RETURNING agreement_id",
                 )
@@ -1035,7 +1125,12 @@ macro_rules! shared_sql_store {
                 let Some(agreement_id) = agreement_id else {
                     return Err(missing_or_moved(&mut tx, "pledges", "id", id).await);
                 };
-                touch_agreement(&mut tx, &agreement_id, now()).await?;
+                let at = now();
+                touch_agreement(&mut tx, &agreement_id, at).await?;
+                let change = Change::new("pledge", id, "delete", before.version)
+                    .of_agreement(&agreement_id)
+                    .before(&before.draft())?;
+                record(&mut tx, at, actor, change).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -1045,7 +1140,7 @@ macro_rules! shared_sql_store {
                 load_source(&mut conn, id).await
             }
 
-            async fn create_source(&self, agreement_id: &str, draft: &SourceDraft) -> StoreResult<Source> {
+            async fn create_source(&self, actor: &str, agreement_id: &str, draft: &SourceDraft) -> StoreResult<Source> {
                 let mut tx = begin_write(&self.pool).await?;
                 let at = now();
                 touch_agreement(&mut tx, agreement_id, at).await?;
@@ -1053,23 +1148,34 @@ macro_rules! shared_sql_store {
                 let position = next_position(&mut tx, "sources", agreement_id).await?;
                 let id = insert_source_row(&mut tx, agreement_id, draft, position, at, "id").await?;
                 let source = load_source(&mut tx, &id).await?.ok_or(StoreError::NotFound)?;
+                let change = Change::new("source", &id, "create", source.version)
+                    .of_agreement(agreement_id)
+                    .after(&source.draft())?;
+                record(&mut tx, at, actor, change).await?;
                 tx.commit().await?;
                 Ok(source)
             }
 
-            async fn replace_source(&self, id: &str, draft: &SourceDraft, expected_version: Option<i64>) -> StoreResult<Source> {
+            async fn replace_source(&self, actor: &str, id: &str, draft: &SourceDraft, expected_version: Option<i64>) -> StoreResult<Source> {
                 let mut tx = begin_write(&self.pool).await?;
                 let at = now();
+                let before = load_source(&mut tx, id).await?.ok_or(StoreError::NotFound)?;
                 let agreement_id = update_source_row(&mut tx, id, draft, -1, expected_version, at).await?;
                 check_source_pledge(&mut tx, &agreement_id, draft).await?;
                 touch_agreement(&mut tx, &agreement_id, at).await?;
                 let source = load_source(&mut tx, id).await?.ok_or(StoreError::NotFound)?;
+                let change = Change::new("source", id, "update", source.version)
+                    .of_agreement(&agreement_id)
+                    .before(&before.draft())?
+                    .after(&source.draft())?;
+                record(&mut tx, at, actor, change).await?;
                 tx.commit().await?;
                 Ok(source)
             }
 
-            async fn delete_source(&self, id: &str, expected_version: Option<i64>) -> StoreResult<()> {
+            async fn delete_source(&self, actor: &str, id: &str, expected_version: Option<i64>) -> StoreResult<()> {
                 let mut tx = begin_write(&self.pool).await?;
+                let before = load_source(&mut tx, id).await?.ok_or(StoreError::NotFound)?;
                 let agreement_id = sqlx::query_scalar::<_, String>(
                     "DELETE FROM sources WHERE id = $1 AND ($2 IS NULL OR version = $2) RETURNING agreement_id",
                 )
@@ -1080,7 +1186,12 @@ macro_rules! shared_sql_store {
                 let Some(agreement_id) = agreement_id else {
                     return Err(missing_or_moved(&mut tx, "sources", "id", id).await);
                 };
-                touch_agreement(&mut tx, &agreement_id, now()).await?;
+                let at = now();
+                touch_agreement(&mut tx, &agreement_id, at).await?;
+                let change = Change::new("source", id, "delete", before.version)
+                    .of_agreement(&agreement_id)
+                    .before(&before.draft())?;
+                record(&mut tx, at, actor, change).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -1100,34 +1211,61 @@ macro_rules! shared_sql_store {
                 })
             }
 
-            async fn import(&self, dataset: &Dataset) -> StoreResult<ImportSummary> {
+            async fn import(&self, actor: &str, dataset: &Dataset) -> StoreResult<ImportSummary> {
                 let mut tx = begin_write(&self.pool).await?;
                 let at = now();
                 let mut summary = ImportSummary::default();
                 for (i, draft) in dataset.partners.iter().enumerate() {
-                    let result = match load_partner(&mut tx, draft.code.as_str()).await? {
-                        None => insert_partner(&mut tx, draft, at).await.map(|()| summary.created += 1),
-                        Some(current) if current.draft() == *draft => Ok(summary.unchanged += 1),
-                        Some(_) => update_partner(&mut tx, draft, None, at).await.map(|()| summary.updated += 1),
+                    let code = draft.code.as_str();
+                    let before = load_partner(&mut tx, code).await?;
+                    if before.as_ref().is_some_and(|b| b.draft() == *draft) {
+                        summary.unchanged += 1;
+                        continue;
+                    }
+                    let written = match &before {
+                        None => insert_partner(&mut tx, draft, at).await,
+                        Some(_) => update_partner(&mut tx, draft, None, at).await,
                     };
-                    result.map_err(|e| within(&format!("partners[{i}]"), e))?;
+                    written.map_err(|e| within(&format!("partners[{i}]"), e))?;
+                    let after = load_partner(&mut tx, code).await?.ok_or(StoreError::NotFound)?;
+                    let change = Change::imported("partner", code, before.as_ref().map(Partner::draft), &after.draft(), after.version)?;
+                    record(&mut tx, at, actor, change).await?;
+                    summary.count(before.is_none());
                 }
                 for (i, draft) in dataset.areas.iter().enumerate() {
-                    let result = match load_area(&mut tx, draft.code.as_str()).await? {
-                        None => insert_area(&mut tx, draft, at).await.map(|()| summary.created += 1),
-                        Some(current) if current.draft() == *draft => Ok(summary.unchanged += 1),
-                        Some(_) => update_area(&mut tx, draft, None, at).await.map(|()| summary.updated += 1),
+                    let code = draft.code.as_str();
+                    let before = load_area(&mut tx, code).await?;
+                    if before.as_ref().is_some_and(|b| b.draft() == *draft) {
+                        summary.unchanged += 1;
+                        continue;
+                    }
+                    let written = match &before {
+                        None => insert_area(&mut tx, draft, at).await,
+                        Some(_) => update_area(&mut tx, draft, None, at).await,
                     };
-                    result.map_err(|e| within(&format!("areas[{i}]"), e))?;
+                    written.map_err(|e| within(&format!("areas[{i}]"), e))?;
+                    let after = load_area(&mut tx, code).await?.ok_or(StoreError::NotFound)?;
+                    let change = Change::imported("area", code, before.as_ref().map(Area::draft), &after.draft(), after.version)?;
+                    record(&mut tx, at, actor, change).await?;
+                    summary.count(before.is_none());
                 }
                 for (i, draft) in dataset.agreements.iter().enumerate() {
                     let id = draft.id.as_deref().unwrap_or_default();
-                    let result = match load_agreement(&mut tx, id).await? {
-                        None => insert_agreement(&mut tx, draft, at).await.map(|_| summary.created += 1),
-                        Some(current) if same_agreement(&current.draft(), draft) => Ok(summary.unchanged += 1),
-                        Some(_) => update_agreement(&mut tx, id, draft, None, at).await.map(|()| summary.updated += 1),
+                    let before = load_agreement(&mut tx, id).await?;
+                    if before.as_ref().is_some_and(|b| same_agreement(&b.draft(), draft)) {
+                        summary.unchanged += 1;
+                        continue;
+                    }
+                    let written = match &before {
+                        None => insert_agreement(&mut tx, draft, at).await.map(|_| ()),
+                        Some(_) => update_agreement(&mut tx, id, draft, None, at).await,
                     };
-                    result.map_err(|e| within(&format!("agreements[{i}]"), e))?;
+                    written.map_err(|e| within(&format!("agreements[{i}]"), e))?;
+                    let after = load_agreement(&mut tx, id).await?.ok_or(StoreError::NotFound)?;
+                    let change = Change::imported("agreement", id, before.as_ref().map(Agreement::draft), &after.draft(), after.version)?
+                        .of_agreement(id);
+                    record(&mut tx, at, actor, change).await?;
+                    summary.count(before.is_none());
                 }
                 tx.commit().await?;
                 Ok(summary)
@@ -1141,6 +1279,250 @@ macro_rules! shared_sql_store {
                 .await?;
                 Ok(rows == 0)
             }
+
+            async fn history(&self, filter: &HistoryFilter) -> StoreResult<Page<HistoryEntry>> {
+                let rows = sqlx::query(
+                    "SELECT seq, at, actor, entity, entity_id, agreement_id, op, version, before, after FROM history \
+                     WHERE ($1 IS NULL OR seq < $1) AND ($2 IS NULL OR at >= $2) AND ($3 IS NULL OR at < $3) \
+                     AND ($4 IS NULL OR actor = $4) AND ($5 IS NULL OR entity = $5) AND ($6 IS NULL OR entity_id = $6) \
+                     AND ($7 IS NULL OR agreement_id = $7) ORDER BY seq DESC LIMIT $8",
+                )
+                .bind(filter.before_seq)
+                .bind(filter.since)
+                .bind(filter.until)
+                .bind(filter.actor.as_deref())
+                .bind(filter.entity.as_deref())
+                .bind(filter.entity_id.as_deref())
+                .bind(filter.agreement_id.as_deref())
+                .bind(i64::from(filter.limit) + 1)
+                .fetch_all(&self.pool)
+                .await?;
+                let items = rows
+                    .iter()
+                    .map(|row| {
+                        let before: Option<Json<serde_json::Value>> = row.try_get("before")?;
+                        let after: Option<Json<serde_json::Value>> = row.try_get("after")?;
+                        Ok(HistoryEntry {
+                            seq: row.try_get("seq")?,
+                            at: row.try_get("at")?,
+                            actor: row.try_get("actor")?,
+                            entity: row.try_get("entity")?,
+                            entity_id: row.try_get("entity_id")?,
+                            agreement_id: row.try_get("agreement_id")?,
+                            op: row.try_get("op")?,
+                            version: row.try_get("version")?,
+                            before: before.map(|Json(v)| v),
+                            after: after.map(|Json(v)| v),
+                        })
+                    })
+                    .collect::<StoreResult<Vec<_>>>()?;
+                Ok(page_of(items, filter.limit, |e| e.seq.to_string()))
+            }
+
+            async fn create_api_key(&self, key: &ApiKey) -> StoreResult<()> {
+                let inserted = sqlx::query(
+                    "INSERT INTO api_keys (id, name, scope, secret_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6) \
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(&key.id)
+                .bind(&key.name)
+                .bind(key.scope.as_str())
+                .bind(&key.secret_hash)
+                .bind(key.created_at)
+                .bind(key.expires_at)
+                .execute(&self.pool)
+                .await?;
+                if inserted.rows_affected() == 0 {
+                    return Err(StoreError::Conflict(format!("a key named {:?} exists already", key.name)));
+                }
+                Ok(())
+            }
+
+            async fn find_api_key(&self, id: &str) -> StoreResult<Option<ApiKey>> {
+                let row = sqlx::query(&format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE id = $1"))
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.as_ref().map(api_key_from_row).transpose()
+            }
+
+            async fn list_api_keys(&self) -> StoreResult<Vec<ApiKey>> {
+                let rows = sqlx::query(&format!("SELECT {API_KEY_COLUMNS} FROM api_keys ORDER BY name"))
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map(api_key_from_row).collect()
+            }
+
+            async fn revoke_api_key(&self, name: &str) -> StoreResult<bool> {
+                let revoked = sqlx::query("UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $2) WHERE name = $1")
+                    .bind(name)
+                    .bind(now())
+                    .execute(&self.pool)
+                    .await?;
+                Ok(revoked.rows_affected() > 0)
+            }
+
+            async fn reserve_idempotency_key(&self, caller: &str, key: &str, request_hash: &str) -> StoreResult<Reservation> {
+                let mut tx = begin_write(&self.pool).await?;
+                let at = now();
+                sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
+                    .bind(at - IDEMPOTENCY_RETENTION)
+                    .execute(&mut *tx)
+                    .await?;
+                let inserted = sqlx::query(
+                    "INSERT INTO idempotency_keys (caller, key, request_hash, created_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (caller, key) DO NOTHING",
+                )
+                .bind(caller)
+                .bind(key)
+                .bind(request_hash)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+                if inserted.rows_affected() == 1 {
+                    tx.commit().await?;
+                    return Ok(Reservation::Reserved);
+                }
+                let row = sqlx::query(
+                    "SELECT request_hash, status, headers, body, created_at FROM idempotency_keys WHERE caller = $1 AND key = $2",
+                )
+                .bind(caller)
+                .bind(key)
+                .fetch_one(&mut *tx)
+                .await?;
+                let stored_hash: String = row.try_get("request_hash")?;
+                let status: Option<i64> = row.try_get("status")?;
+                let created_at: DateTime<Utc> = row.try_get("created_at")?;
+                let outcome = if stored_hash != request_hash {
+                    Reservation::Mismatch
+                } else if let Some(status) = status {
+                    let headers: Option<Json<Vec<(String, String)>>> = row.try_get("headers")?;
+                    Reservation::Replay(StoredResponse {
+                        status: u16::try_from(status).map_err(|_| corrupt("idempotent status", status.to_string()))?,
+                        headers: headers.map(|Json(h)| h).unwrap_or_default(),
+                        body: row.try_get::<Option<String>, _>("body")?.unwrap_or_default(),
+                    })
+                } else if created_at < at - IDEMPOTENCY_ABANDONED {
+                    // The first request died without an answer; this retry takes its place.
+                    sqlx::query("UPDATE idempotency_keys SET created_at = $3 WHERE caller = $1 AND key = $2")
+                        .bind(caller)
+                        .bind(key)
+                        .bind(at)
+                        .execute(&mut *tx)
+                        .await?;
+                    Reservation::Reserved
+                } else {
+                    Reservation::InProgress
+                };
+                tx.commit().await?;
+                Ok(outcome)
+            }
+
+            async fn complete_idempotency_key(&self, caller: &str, key: &str, response: &StoredResponse) -> StoreResult<()> {
+                sqlx::query("UPDATE idempotency_keys SET status = $3, headers = $4, body = $5 WHERE caller = $1 AND key = $2")
+                    .bind(caller)
+                    .bind(key)
+                    .bind(i64::from(response.status))
+                    .bind(Json(&response.headers))
+                    .bind(&response.body)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn release_idempotency_key(&self, caller: &str, key: &str) -> StoreResult<()> {
+                sqlx::query("DELETE FROM idempotency_keys WHERE caller = $1 AND key = $2 AND status IS NULL")
+                    .bind(caller)
+                    .bind(key)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+        }
+
+        const API_KEY_COLUMNS: &str = "id, name, scope, secret_hash, created_at, expires_at, revoked_at";
+
+        fn api_key_from_row(row: &DbRow) -> StoreResult<ApiKey> {
+            Ok(ApiKey {
+                id: row.try_get("id")?,
+                name: row.try_get("name")?,
+                scope: vocabulary(row.try_get::<&str, _>("scope")?)?,
+                secret_hash: row.try_get("secret_hash")?,
+                created_at: row.try_get("created_at")?,
+                expires_at: row.try_get("expires_at")?,
+                revoked_at: row.try_get("revoked_at")?,
+            })
+        }
+
+        /// One entry of the audit history, written in the transaction of its change.
+        struct Change<'a> {
+            entity: &'a str,
+            id: &'a str,
+            agreement_id: Option<&'a str>,
+            op: &'a str,
+            version: i64,
+            before: Option<serde_json::Value>,
+            after: Option<serde_json::Value>,
+        }
+
+        fn as_json<T: serde::Serialize>(value: &T) -> StoreResult<serde_json::Value> {
+            serde_json::to_value(value).map_err(|e| StoreError::Internal(format!("cannot record history: {e}")))
+        }
+
+        impl<'a> Change<'a> {
+            fn new(entity: &'a str, id: &'a str, op: &'a str, version: i64) -> Self {
+                Self { entity, id, agreement_id: None, op, version, before: None, after: None }
+            }
+
+            fn imported<T: serde::Serialize>(entity: &'a str, id: &'a str, before: Option<T>, after: &T, version: i64) -> StoreResult<Self> {
+                let op = if before.is_some() { "update" } else { "create" };
+                let change = Self::new(entity, id, op, version).after(after)?;
+                match before {
+                    Some(before) => change.before(&before),
+                    None => Ok(change),
+                }
+            }
+
+            fn of_agreement(mut self, agreement_id: &'a str) -> Self {
+                self.agreement_id = Some(agreement_id);
+                self
+            }
+
+            fn before<T: serde::Serialize>(mut self, value: &T) -> StoreResult<Self> {
+                self.before = Some(as_json(value)?);
+                Ok(self)
+            }
+
+            fn after<T: serde::Serialize>(mut self, value: &T) -> StoreResult<Self> {
+                self.after = Some(as_json(value)?);
+                Ok(self)
+            }
+        }
+
+        async fn record(conn: &mut Conn, at: DateTime<Utc>, actor: &str, change: Change<'_>) -> StoreResult<()> {
+            sqlx::query(
+                "INSERT INTO history (at, actor, entity, entity_id, agreement_id, op, version, before, after) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(at)
+            .bind(actor)
+            .bind(change.entity)
+            .bind(change.id)
+            .bind(change.agreement_id)
+            .bind(change.op)
+            .bind(change.version)
+            .bind(change.before.map(Json))
+            .bind(change.after.map(Json))
+            .execute(&mut *conn)
+            .await?;
+            Ok(())
+        }
+
+        /// The draft a deletion kept, ready to be inserted again.
+        fn restorable(before: serde_json::Value) -> Result<AgreementDraft, String> {
+            let body: crate::domain::agreement::AgreementBody = serde_json::from_value(before).map_err(|e| e.to_string())?;
+            let partner = body.partner_ref().and_then(|r| r.map(|r| PartnerCode::parse(&r)).transpose());
+            body.parse(partner).map_err(|errors| format!("{errors:?}"))
         }
 
         fn key_match_from_row(row: &DbRow) -> StoreResult<KeyMatch> {

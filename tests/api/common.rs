@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use accords::auth::Scope;
 use accords::http::HttpOptions;
 use accords::store::{self, Store, StoreOptions};
 use axum::Router;
@@ -148,11 +149,26 @@ impl TestDatabase {
     }
 }
 
-/// The API on a fresh, seeded store.
+/// The API on a fresh, seeded store, with a write key and an admin key.
 pub struct TestApp {
     pub database: TestDatabase,
     pub store: Arc<dyn Store>,
     pub router: Router,
+    /// Sent with every request unless a test says otherwise.
+    pub write_key: String,
+    pub admin_key: String,
+}
+
+/// Creates a key in the store; answers the full key.
+pub async fn create_key(
+    store: &dyn Store,
+    name: &str,
+    scope: Scope,
+    expires_at: Option<chrono::DateTime<chrono::Utc>>,
+) -> String {
+    let (key, secret) = accords::auth::generate(name, scope, expires_at).expect("a key");
+    store.create_api_key(&key).await.expect("store the key");
+    secret
 }
 
 /// A response, read whole.
@@ -207,22 +223,34 @@ impl Reply {
 
 impl TestApp {
     pub async fn new(backend: Backend) -> Option<Self> {
-        let app = Self::empty(backend).await?;
-        accords::seed::seed_if_empty(app.store.as_ref())
-            .await
-            .expect("seed the test store");
-        Some(app)
+        Some(Self::empty(backend).await?.seeded().await)
     }
 
     pub async fn empty(backend: Backend) -> Option<Self> {
+        Self::with_options(backend, HttpOptions::default()).await
+    }
+
+    pub async fn with_options(backend: Backend, options: HttpOptions) -> Option<Self> {
         let database = TestDatabase::new(backend).await?;
         let store = database.open().await;
-        let router = accords::app(store.clone(), &HttpOptions::default());
+        let router = accords::app(store.clone(), options).expect("valid settings");
+        let write_key = create_key(store.as_ref(), "editor", Scope::Write, None).await;
+        let admin_key = create_key(store.as_ref(), "chief", Scope::Admin, None).await;
         Some(Self {
             database,
             store,
             router,
+            write_key,
+            admin_key,
         })
+    }
+
+    /// Loads the bundled dataset, as `accords serve` does into an empty store.
+    pub async fn seeded(self) -> Self {
+        accords::seed::seed_if_empty(self.store.as_ref())
+            .await
+            .expect("seed the test store");
+        self
     }
 
     pub async fn request(&self, request: Request<Body>) -> Reply {
@@ -254,9 +282,34 @@ impl TestApp {
         content_type: Option<&str>,
         body: &str,
     ) -> Reply {
+        self.send_with(method, uri, &[], content_type, body).await
+    }
+
+    /// A request with extra headers; the write key goes along unless the
+    /// headers carry their own Authorization (an empty value sends none).
+    pub async fn send_with(
+        &self,
+        method: &str,
+        uri: &str,
+        headers: &[(&str, &str)],
+        content_type: Option<&str>,
+        body: &str,
+    ) -> Reply {
         let mut builder = Request::builder().method(method).uri(uri);
         if let Some(content_type) = content_type {
             builder = builder.header(header::CONTENT_TYPE, content_type);
+        }
+        let bearer = format!("Bearer {}", self.write_key);
+        if !headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("authorization"))
+        {
+            builder = builder.header(header::AUTHORIZATION, bearer.as_str());
+        }
+        for (name, value) in headers {
+            if !value.is_empty() {
+                builder = builder.header(*name, *value);
+            }
         }
         self.request(
             builder

@@ -48,10 +48,13 @@ async fn readme_examples_work(backend: Backend) {
     };
     let store = database.open().await;
     accords::seed::seed_if_empty(store.as_ref()).await.unwrap();
+    // The README's examples write with $ACCORDS_KEY, made as the README says.
+    let key =
+        crate::common::create_key(store.as_ref(), "me", accords::auth::Scope::Admin, None).await;
     let server = accords::Server::bind(
         "127.0.0.1:0".parse().unwrap(),
         store,
-        &HttpOptions::default(),
+        HttpOptions::default(),
     )
     .await
     .unwrap();
@@ -72,11 +75,17 @@ async fn readme_examples_work(backend: Backend) {
     for example in examples {
         let command = example.command.replace("http://localhost:8080", &base);
         let shell = format!("{command} -w '\\n%{{http_code}}'");
-        let output =
-            tokio::task::spawn_blocking(move || Command::new("sh").arg("-c").arg(shell).output())
-                .await
-                .unwrap()
-                .expect("curl runs");
+        let key = key.clone();
+        let output = tokio::task::spawn_blocking(move || {
+            Command::new("sh")
+                .arg("-c")
+                .arg(shell)
+                .env("ACCORDS_KEY", key)
+                .output()
+        })
+        .await
+        .unwrap()
+        .expect("curl runs");
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
         let (body, status) = stdout.rsplit_once('\n').unwrap_or(("", stdout.as_str()));
         let status: u16 = status

@@ -24,10 +24,13 @@ async fn serves_over_tcp(backend: Backend) {
     };
     let store = database.open().await;
     accords::seed::seed_if_empty(store.as_ref()).await.unwrap();
+    let key =
+        crate::common::create_key(store.as_ref(), "editor", accords::auth::Scope::Write, None)
+            .await;
     let server = accords::Server::bind(
         "127.0.0.1:0".parse().unwrap(),
         store,
-        &HttpOptions::default(),
+        HttpOptions::default(),
     )
     .await
     .unwrap();
@@ -54,7 +57,7 @@ async fn serves_over_tcp(backend: Backend) {
     let (status, _) = exchange(
         address,
         &format!(
-            "POST /v1/areas HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{payload}",
+            "POST /v1/areas HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{payload}",
             payload.len()
         ),
     )

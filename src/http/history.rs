@@ -1,0 +1,118 @@
+//! The audit history: who changed what, when, and the version it made.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Deserialize;
+
+use super::AppState;
+use super::agreements::path_id;
+use super::extract::{ListBody, PageQuery, Params};
+use crate::error::{ApiError, ApiResult};
+use crate::store::HistoryFilter;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/history", get(everything))
+        .route("/v1/agreements/{id}/history", get(of_agreement))
+}
+
+const ENTITIES: &[&str] = &["agreement", "pledge", "source", "partner", "area"];
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HistoryQuery {
+    since: Option<String>,
+    until: Option<String>,
+    key: Option<String>,
+    entity: Option<String>,
+    id: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+/// An RFC 3339 timestamp, or a date meaning its first instant (UTC).
+fn instant(name: &str, text: &str) -> ApiResult<DateTime<Utc>> {
+    if let Ok(at) = DateTime::parse_from_rfc3339(text) {
+        return Ok(at.with_timezone(&Utc));
+    }
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|d| d.and_utc())
+        .ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "{name} must be an RFC 3339 timestamp or a YYYY-MM-DD date"
+            ))
+        })
+}
+
+impl HistoryQuery {
+    fn filter(self) -> ApiResult<HistoryFilter> {
+        let page = PageQuery {
+            limit: self.limit,
+            cursor: self.cursor,
+        }
+        .page_request()?;
+        let before_seq = page
+            .after
+            .map(|seq| seq.parse::<i64>())
+            .transpose()
+            .map_err(|_| ApiError::BadRequest("cursor is not one this service gave out".into()))?;
+        if let Some(entity) = &self.entity
+            && !ENTITIES.contains(&entity.as_str())
+        {
+            return Err(ApiError::BadRequest(format!(
+                "entity must be one of: {}",
+                ENTITIES.join(", ")
+            )));
+        }
+        Ok(HistoryFilter {
+            since: self
+                .since
+                .as_deref()
+                .map(|t| instant("since", t))
+                .transpose()?,
+            until: self
+                .until
+                .as_deref()
+                .map(|t| instant("until", t))
+                .transpose()?,
+            actor: self.key,
+            entity: self.entity,
+            entity_id: self.id,
+            agreement_id: None,
+            before_seq,
+            limit: page.limit,
+        })
+    }
+}
+
+async fn everything(
+    State(state): State<AppState>,
+    Params(query): Params<HistoryQuery>,
+) -> ApiResult<Response> {
+    let page = state.store.history(&query.filter()?).await?;
+    Ok(axum::Json(ListBody::from(page)).into_response())
+}
+
+/// The agreement's own entries and those of its pledges and sources; also
+/// for a deleted agreement, which stays in history.
+async fn of_agreement(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Params(query): Params<HistoryQuery>,
+) -> ApiResult<Response> {
+    let id = path_id(&id)?;
+    let mut filter = query.filter()?;
+    filter.agreement_id = Some(id.clone());
+    let page = state.store.history(&filter).await?;
+    if page.items.is_empty() && filter.before_seq.is_none() {
+        return Err(ApiError::not_found(format!(
+            "agreement {id:?} has no history"
+        )));
+    }
+    Ok(axum::Json(ListBody::from(page)).into_response())
+}

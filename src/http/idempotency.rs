@@ -1,0 +1,154 @@
+//! Idempotent POSTs: a retry that carries the same `Idempotency-Key` and body
+//! gets the first answer again and creates nothing; the same key with another
+//! body is a 422. Keys are per API key and kept 48 hours.
+
+use axum::body::{Body, to_bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
+
+use super::AppState;
+use crate::auth::Caller;
+use crate::domain::FieldError;
+use crate::error::ApiError;
+use crate::store::{Reservation, StoredResponse};
+
+const IDEMPOTENCY_KEY: &str = "idempotency-key";
+const REPLAYED: &str = "idempotent-replayed";
+/// Response headers a replay must repeat.
+const KEPT_HEADERS: &[&str] = &["content-type", "location", "etag"];
+/// Responses are small JSON documents; anything larger is not kept.
+const MAX_KEPT_BODY: usize = 4 * 1024 * 1024;
+
+pub async fn idempotent_post(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if request.method() != Method::POST {
+        return next.run(request).await;
+    }
+    let Some(key) = request.headers().get(IDEMPOTENCY_KEY).cloned() else {
+        return next.run(request).await;
+    };
+    match run_once(&state, key, request, next).await {
+        Ok(response) | Err(response) => response,
+    }
+}
+
+fn well_formed(key: &HeaderValue) -> Option<String> {
+    let text = key.to_str().ok()?.trim();
+    ((1..=255).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_graphic()))
+        .then(|| text.to_owned())
+}
+
+async fn run_once(
+    state: &AppState,
+    key: HeaderValue,
+    request: Request,
+    next: Next,
+) -> Result<Response, Response> {
+    let key = well_formed(&key).ok_or_else(|| {
+        ApiError::BadRequest("Idempotency-Key must be 1 to 255 visible ASCII characters".into())
+            .into_response()
+    })?;
+    let Some(caller) = request.extensions().get::<Caller>().cloned() else {
+        return Ok(next.run(request).await);
+    };
+    let (parts, body) = request.into_parts();
+    let bytes = to_bytes(body, state.options.body_limit)
+        .await
+        .map_err(|_| {
+            ApiError::PayloadTooLarge("the request body is larger than the configured limit".into())
+                .into_response()
+        })?;
+    let mut hasher = Sha256::new();
+    hasher.update(parts.method.as_str());
+    hasher.update(b" ");
+    hasher.update(parts.uri.to_string());
+    hasher.update(b"\n");
+    hasher.update(&bytes);
+    let request_hash: String = hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+
+    let store = state.store.as_ref();
+    match store
+        .reserve_idempotency_key(&caller.name, &key, &request_hash)
+        .await
+        .map_err(|e| ApiError::from(e).into_response())?
+    {
+        Reservation::Replay(stored) => return Ok(replay(stored)),
+        Reservation::Mismatch => {
+            return Err(ApiError::Validation(vec![FieldError::new(
+                "Idempotency-Key",
+                "was already used with a different request; use a new key for a new request",
+            )])
+            .into_response());
+        }
+        Reservation::InProgress => {
+            return Err(ApiError::Conflict(
+                "the first request with this Idempotency-Key is still running; retry shortly"
+                    .into(),
+            )
+            .into_response());
+        }
+        Reservation::Reserved => {}
+    }
+
+    let response = next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await;
+    let status = response.status();
+    if !status.is_success() {
+        // A failed request may be retried with the same key and run again.
+        let _ = store.release_idempotency_key(&caller.name, &key).await;
+        return Ok(response);
+    }
+    let (parts, body) = response.into_parts();
+    let Ok(bytes) = to_bytes(body, MAX_KEPT_BODY).await else {
+        let _ = store.release_idempotency_key(&caller.name, &key).await;
+        return Err(
+            ApiError::Internal("a response too large to keep for replay".into()).into_response(),
+        );
+    };
+    let stored = StoredResponse {
+        status: status.as_u16(),
+        headers: KEPT_HEADERS
+            .iter()
+            .filter_map(|name| {
+                Some((
+                    name.to_string(),
+                    parts.headers.get(*name)?.to_str().ok()?.to_owned(),
+                ))
+            })
+            .collect(),
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    };
+    if let Err(error) = store
+        .complete_idempotency_key(&caller.name, &key, &stored)
+        .await
+    {
+        tracing::warn!(%error, "could not keep a response for idempotent replay");
+    }
+    Ok(Response::from_parts(parts, Body::from(bytes)))
+}
+
+fn replay(stored: StoredResponse) -> Response {
+    let mut response = Response::new(Body::from(stored.body));
+    *response.status_mut() = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
+    for (name, value) in stored.headers {
+        if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response.headers_mut().insert(
+        HeaderName::from_static(REPLAYED),
+        HeaderValue::from_static("true"),
+    );
+    response
+}

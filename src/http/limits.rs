@@ -1,0 +1,936 @@
+//! Per-client rate limits, CORS, security headers and the request timeout.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderName, HeaderValue, Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+
+use crate::error::ApiError;
+
+/// Requests per second allowed per client for reads (GET/HEAD/OPTIONS) and
+/// writes (everything else); 0 = off.
+#[derive(Debug, Clone)]
+pub struct RateLimits {
+    pub read_per_second: u32,
+    pub write_per_second: u32,
+    /// Peers whose `X-Forwarded-For` is believed (reverse proxies, load balancers).
+    pub trusted_proxies: Vec<IpAddr>,
+}
+
+/// What a client has left after an allowed request, for the RateLimit headers.
+/// A `limit` of 0 means the class is not limited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimitState {
+    pub limit: u32,
+    pub remaining: u32,
+    /// Seconds until the bucket is full again.
+    pub reset_seconds: u64,
+}
+
+/// The IETF draft names (draft-ietf-httpapi-ratelimit-headers).
+const RATELIMIT_LIMIT: &str = "ratelimit-limit";
+const RATELIMIT_REMAINING: &str = "ratelimit-remaining";
+const RATELIMIT_RESET: &str = "ratelimit-reset";
+
+/// Probes and scrapes must never be turned away by a busy client's limit.
+const UNLIMITED_PATHS: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
+
+/// How often idle buckets are swept, so a request rarely pays for a sweep.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(5);
+/// A bucket idle this long is dropped. It refilled completely long ago
+/// (a whole burst comes back within one second), so forgetting it is lossless.
+const IDLE_EVICTION: Duration = Duration::from_secs(60);
+/// Upper bound on remembered buckets, so memory stays bounded under a flood.
+const MAX_BUCKETS: usize = 100_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct BucketKey {
+    client: IpAddr,
+    write: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    updated: Instant,
+}
+
+impl Bucket {
+    /// The tokens the bucket holds at `now`, refilled at `rate` per second up to `burst`.
+    fn tokens_at(&self, now: Instant, rate: f64, burst: f64) -> f64 {
+        let elapsed = now.saturating_duration_since(self.updated).as_secs_f64();
+        (self.tokens + elapsed * rate).min(burst)
+    }
+}
+
+struct Buckets {
+    by_key: HashMap<BucketKey, Bucket>,
+    last_sweep: Instant,
+}
+
+/// In-memory token buckets keyed by (client address, read|write). The burst
+/// equals the per-second rate: a client may spend one second's allowance at once.
+pub struct RateLimiter {
+    limits: RateLimits,
+    buckets: Mutex<Buckets>,
+    max_buckets: usize,
+}
+
+impl std::fmt::Debug for RateLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateLimiter")
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RateLimiter {
+    pub fn new(limits: RateLimits) -> Self {
+        Self {
+            limits,
+            buckets: Mutex::new(Buckets {
+                by_key: HashMap::new(),
+                last_sweep: Instant::now(),
+            }),
+            max_buckets: MAX_BUCKETS,
+        }
+    }
+
+    /// The per-second rate (and burst) of reads or writes; 0 = not limited.
+    pub fn limit(&self, write: bool) -> u32 {
+        if write {
+            self.limits.write_per_second
+        } else {
+            self.limits.read_per_second
+        }
+    }
+
+    /// Ok(remaining) when allowed, Err(seconds until one token is back, at least 1) when not.
+    pub fn check(&self, client: IpAddr, write: bool) -> Result<RateLimitState, u64> {
+        self.check_at(client, write, Instant::now())
+    }
+
+    /// [`Self::check`] with the clock passed in, so tests can move time.
+    fn check_at(&self, client: IpAddr, write: bool, now: Instant) -> Result<RateLimitState, u64> {
+        let limit = self.limit(write);
+        if limit == 0 {
+            return Ok(RateLimitState {
+                limit: 0,
+                remaining: 0,
+                reset_seconds: 0,
+            });
+        }
+        let rate = f64::from(limit);
+        let burst = rate;
+        let key = BucketKey {
+            client: rate_limit_key(client),
+            write,
+        };
+
+        // Nothing below can panic, so a poisoned lock still holds sound buckets.
+        let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
+        if now.saturating_duration_since(buckets.last_sweep) >= SWEEP_INTERVAL {
+            buckets
+                .by_key
+                .retain(|_, bucket| now.saturating_duration_since(bucket.updated) <= IDLE_EVICTION);
+            buckets.last_sweep = now;
+        }
+        if !buckets.by_key.contains_key(&key) && buckets.by_key.len() >= self.max_buckets {
+            // A full bucket behaves exactly like a missing one, so dropping
+            // those loses nothing.
+            buckets
+                .by_key
+                .retain(|_, bucket| bucket.tokens_at(now, rate, burst) < burst);
+        }
+        let tokens = match buckets.by_key.get(&key) {
+            Some(bucket) => bucket.tokens_at(now, rate, burst),
+            None => burst,
+        };
+        if tokens < 1.0 {
+            // Not stored: a refused request must not push the refill further out.
+            let wait = ((1.0 - tokens) / rate).ceil() as u64;
+            return Err(wait.max(1));
+        }
+        let tokens = tokens - 1.0;
+        if buckets.by_key.contains_key(&key) || buckets.by_key.len() < self.max_buckets {
+            // Instants can arrive slightly out of order from concurrent callers.
+            let updated = buckets
+                .by_key
+                .get(&key)
+                .map_or(now, |bucket| bucket.updated.max(now));
+            buckets.by_key.insert(key, Bucket { tokens, updated });
+        } else {
+            // Over the cap with every bucket still in use: more distinct clients
+            // within a second than we remember. Letting the newcomer through
+            // untracked beats refusing every new client for everyone's flood.
+            tracing::warn!(
+                max = self.max_buckets,
+                "rate limiter is full; not tracking a new client"
+            );
+        }
+        Ok(RateLimitState {
+            limit,
+            remaining: tokens.floor() as u32,
+            reset_seconds: ((burst - tokens) / rate).ceil() as u64,
+        })
+    }
+
+    #[cfg(test)]
+    fn bucket_count(&self) -> usize {
+        self.buckets
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .by_key
+            .len()
+    }
+}
+
+/// IPv4-mapped IPv6 peers count as their IPv4 address; an IPv6 client counts
+/// as its /64, since a single host usually holds a whole /64 and could
+/// otherwise get a fresh bucket per address.
+fn rate_limit_key(client: IpAddr) -> IpAddr {
+    match client.to_canonical() {
+        IpAddr::V6(v6) => {
+            let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(Ipv6Addr::from(prefix))
+        }
+        v4 => v4,
+    }
+}
+
+/// The client's address for rate limiting: the TCP peer, unless the peer is
+/// one of `trusted_proxies`, in which case the right-most address in
+/// `X-Forwarded-For` that is not itself a trusted proxy. A forwarded header
+/// from an untrusted peer is ignored, so it cannot be spoofed. Without
+/// `ConnectInfo` (in-process tests) the address is `::`.
+pub fn client_address(request: &Request, trusted_proxies: &[IpAddr]) -> IpAddr {
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED), |ConnectInfo(addr)| {
+            addr.ip().to_canonical()
+        });
+    let is_trusted = |address: IpAddr| {
+        trusted_proxies
+            .iter()
+            .any(|proxy| proxy.to_canonical() == address)
+    };
+    if !is_trusted(peer) {
+        return peer;
+    }
+
+    // Hops are appended left to right, so walk from the right: each trusted
+    // proxy vouches for the hop just before it, and nothing further left.
+    let forwarded: Vec<&[u8]> = request
+        .headers()
+        .get_all("x-forwarded-for")
+        .iter()
+        .map(HeaderValue::as_bytes)
+        .collect();
+    let mut nearest_known = peer;
+    for entry in forwarded
+        .iter()
+        .rev()
+        .flat_map(|value| value.rsplit(|&byte| byte == b','))
+    {
+        let Some(address) = parse_forwarded_address(entry) else {
+            // Garbage from here leftwards: the last hop we trust is our best answer.
+            return nearest_known;
+        };
+        if !is_trusted(address) {
+            return address;
+        }
+        nearest_known = address;
+    }
+    nearest_known
+}
+
+/// One `X-Forwarded-For` entry: an address, as some proxies write it with a port.
+fn parse_forwarded_address(entry: &[u8]) -> Option<IpAddr> {
+    let text = std::str::from_utf8(entry).ok()?.trim();
+    text.parse::<IpAddr>()
+        .or_else(|_| text.parse::<SocketAddr>().map(|socket| socket.ip()))
+        .ok()
+        .map(|address| address.to_canonical())
+}
+
+fn is_write(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+fn insert_rate_limit_headers(response: &mut Response, limit: u32, remaining: u32, reset: u64) {
+    let headers = response.headers_mut();
+    headers.insert(RATELIMIT_LIMIT, HeaderValue::from(limit));
+    headers.insert(RATELIMIT_REMAINING, HeaderValue::from(remaining));
+    headers.insert(RATELIMIT_RESET, HeaderValue::from(reset));
+}
+
+/// axum middleware (state `Arc<RateLimiter>`): refuses a client over its read
+/// or write rate with 429 problem+json and Retry-After; every limited answer
+/// carries `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset`.
+/// `/healthz`, `/readyz` and `/metrics` are never limited.
+pub async fn rate_limit(
+    State(limiter): State<Arc<RateLimiter>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let write = is_write(request.method());
+    let limit = limiter.limit(write);
+    if limit == 0 || UNLIMITED_PATHS.contains(&request.uri().path()) {
+        return next.run(request).await;
+    }
+    let client = client_address(&request, &limiter.limits.trusted_proxies);
+    match limiter.check(client, write) {
+        Ok(state) => {
+            let mut response = next.run(request).await;
+            insert_rate_limit_headers(
+                &mut response,
+                state.limit,
+                state.remaining,
+                state.reset_seconds,
+            );
+            response
+        }
+        Err(retry_after) => {
+            tracing::debug!(%client, write, retry_after, "rate limit reached");
+            let mut response = ApiError::TooManyRequests { retry_after }.into_response();
+            insert_rate_limit_headers(&mut response, limit, 0, retry_after);
+            response
+        }
+    }
+}
+
+/// Response headers a browser script may read.
+fn exposed_headers() -> Vec<HeaderName> {
+    vec![
+        header::ETAG,
+        header::LOCATION,
+        header::LINK,
+        header::RETRY_AFTER,
+        HeaderName::from_static(RATELIMIT_LIMIT),
+        HeaderName::from_static(RATELIMIT_REMAINING),
+        HeaderName::from_static(RATELIMIT_RESET),
+    ]
+}
+
+const CORS_MAX_AGE: Duration = Duration::from_secs(600);
+
+/// CORS from `ACCORDS_CORS_ORIGINS`: `None` when empty. `*` allows any origin
+/// for GET and HEAD only (public reads). A comma-separated list of exact
+/// origins allows those origins to read and write with the API's request
+/// headers. Never credentials: keys travel in the Authorization header, not
+/// cookies. An origin not of the form `scheme://host[:port]` is an error.
+pub fn cors_layer(origins: &str) -> Result<Option<CorsLayer>, String> {
+    let origins = origins.trim();
+    if origins.is_empty() {
+        return Ok(None);
+    }
+    let common = CorsLayer::new()
+        .allow_credentials(false)
+        .expose_headers(exposed_headers())
+        .max_age(CORS_MAX_AGE);
+    if origins == "*" {
+        return Ok(Some(
+            common
+                .allow_origin(Any)
+                .allow_methods([Method::GET, Method::HEAD]),
+        ));
+    }
+    let allowed = origins
+        .split(',')
+        .map(parse_origin)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(
+        common
+            // `list` panics on "*", which parse_origin has already refused.
+            .allow_origin(AllowOrigin::list(allowed))
+            .allow_methods([
+                Method::GET,
+                Method::HEAD,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+                Method::OPTIONS,
+            ])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                header::IF_MATCH,
+                header::IF_NONE_MATCH,
+                HeaderName::from_static("idempotency-key"),
+            ]),
+    ))
+}
+
+/// One configured origin, in the form browsers send it: lower-case, and
+/// without the scheme's default port (otherwise it would never match).
+fn parse_origin(raw: &str) -> Result<HeaderValue, String> {
+    let origin = raw.trim();
+    let invalid = |why: &str| format!("CORS origin {origin:?} is not valid: {why}");
+    if origin.is_empty() {
+        return Err("a CORS origin in the list is empty".into());
+    }
+    if origin == "*" {
+        return Err("\"*\" cannot be combined with other CORS origins".into());
+    }
+    let (scheme, authority) = origin
+        .split_once("://")
+        .ok_or_else(|| invalid("expected scheme://host[:port]"))?;
+    let scheme = scheme.to_ascii_lowercase();
+    let mut scheme_chars = scheme.chars();
+    if !scheme_chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        || !scheme_chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    {
+        return Err(invalid("the scheme must be letters, digits, +, - or ."));
+    }
+    let (host, port) = split_host_port(authority).map_err(invalid)?;
+    let host = host.to_ascii_lowercase();
+    let default_port = match scheme.as_str() {
+        "http" => Some(80),
+        "https" => Some(443),
+        _ => None,
+    };
+    let normalized = match port {
+        Some(port) if Some(port) != default_port => format!("{scheme}://{host}:{port}"),
+        _ => format!("{scheme}://{host}"),
+    };
+    HeaderValue::from_str(&normalized).map_err(|_| invalid("not a valid header value"))
+}
+
+/// Splits `host[:port]` (host may be a bracketed IPv6 literal) and checks both.
+fn split_host_port(authority: &str) -> Result<(&str, Option<u16>), &'static str> {
+    let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
+        let (literal, after) = rest
+            .split_once(']')
+            .ok_or("an IPv6 host needs its closing ]")?;
+        if literal.parse::<Ipv6Addr>().is_err() {
+            return Err("the bracketed host is not an IPv6 address");
+        }
+        let port = match after {
+            "" => None,
+            _ => Some(
+                after
+                    .strip_prefix(':')
+                    .ok_or("expected :port after the host")?,
+            ),
+        };
+        (&authority[..literal.len() + 2], port)
+    } else {
+        match authority.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        }
+    };
+    if host.is_empty() {
+        return Err("the host is empty");
+    }
+    if !host.starts_with('[')
+        && !host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.'))
+    {
+        return Err("no path, query, user or trailing slash; hosts in ASCII (punycode)");
+    }
+    let port = match port {
+        None => None,
+        Some(digits) if !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit()) => Some(
+            digits
+                .parse::<u16>()
+                .map_err(|_| "the port is out of range")?,
+        ),
+        Some(_) => return Err("the port must be digits"),
+    };
+    Ok((host, port))
+}
+
+/// Adds the browser hardening headers every answer should carry, keeping any
+/// the handler chose itself (an HTML page may set its own CSP).
+pub async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; frame-ancestors 'none'",
+        ),
+    ] {
+        headers
+            .entry(name)
+            .or_insert_with(|| HeaderValue::from_static(value));
+    }
+    response
+}
+
+/// Answers 408 problem+json when the rest of the stack takes longer than
+/// `duration` (tower-http's TimeoutLayer answers with an empty body).
+/// `Duration::ZERO` turns the timeout off rather than failing every request.
+pub async fn request_timeout(
+    State(duration): State<Duration>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if duration.is_zero() {
+        return next.run(request).await;
+    }
+    match tokio::time::timeout(duration, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!(?duration, "request timed out");
+            ApiError::RequestTimeout.into_response()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use axum::Router;
+    use axum::body::{Body, to_bytes};
+    use axum::http::StatusCode;
+    use axum::middleware;
+    use axum::routing::get;
+    use tower::ServiceExt;
+
+    use crate::error::PROBLEM_JSON;
+
+    fn limits(read: u32, write: u32, trusted: &[&str]) -> RateLimits {
+        RateLimits {
+            read_per_second: read,
+            write_per_second: write,
+            trusted_proxies: trusted.iter().map(|a| a.parse().unwrap()).collect(),
+        }
+    }
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
+    fn request_from(peer: Option<&str>, forwarded: &[&str]) -> Request {
+        let mut builder = Request::builder().uri("/things");
+        for value in forwarded {
+            builder = builder.header("x-forwarded-for", *value);
+        }
+        let mut request = builder.body(Body::empty()).unwrap();
+        if let Some(peer) = peer {
+            let socket: SocketAddr = peer.parse().unwrap();
+            request.extensions_mut().insert(ConnectInfo(socket));
+        }
+        request
+    }
+
+    #[test]
+    fn bucket_refuses_after_the_burst_and_refills_with_time() {
+        let limiter = RateLimiter::new(limits(3, 0, &[]));
+        let client = ip("192.0.2.1");
+        let start = Instant::now();
+        let remaining: Vec<u32> = (0..3)
+            .map(|_| limiter.check_at(client, false, start).unwrap().remaining)
+            .collect();
+        assert_eq!(remaining, [2, 1, 0]);
+        assert_eq!(limiter.check_at(client, false, start), Err(1));
+
+        // One token comes back every third of a second.
+        let later = start + Duration::from_millis(200);
+        assert_eq!(limiter.check_at(client, false, later), Err(1));
+        let later = start + Duration::from_millis(340);
+        let state = limiter.check_at(client, false, later).unwrap();
+        assert_eq!((state.limit, state.remaining), (3, 0));
+        assert_eq!(state.reset_seconds, 1);
+        assert!(limiter.check_at(client, false, later).is_err());
+
+        // Long idle refills to the burst, never beyond it.
+        let much_later = start + Duration::from_secs(30);
+        let state = limiter.check_at(client, false, much_later).unwrap();
+        assert_eq!(state.remaining, 2);
+    }
+
+    #[test]
+    fn clients_and_classes_have_separate_buckets() {
+        let limiter = RateLimiter::new(limits(1, 1, &[]));
+        let now = Instant::now();
+        assert!(limiter.check_at(ip("192.0.2.1"), false, now).is_ok());
+        assert!(limiter.check_at(ip("192.0.2.1"), false, now).is_err());
+        assert!(limiter.check_at(ip("192.0.2.1"), true, now).is_ok());
+        assert!(limiter.check_at(ip("192.0.2.2"), false, now).is_ok());
+        // The same /64 is one client; another /64 is not.
+        assert!(limiter.check_at(ip("2001:db8::1"), false, now).is_ok());
+        assert!(limiter.check_at(ip("2001:db8::ffff"), false, now).is_err());
+        assert!(limiter.check_at(ip("2001:db8:0:1::1"), false, now).is_ok());
+    }
+
+    #[test]
+    fn unlimited_class_always_passes() {
+        let limiter = RateLimiter::new(limits(0, 1, &[]));
+        let now = Instant::now();
+        for _ in 0..100 {
+            assert_eq!(
+                limiter
+                    .check_at(ip("192.0.2.1"), false, now)
+                    .map(|s| s.limit),
+                Ok(0)
+            );
+        }
+        assert_eq!(limiter.bucket_count(), 0);
+    }
+
+    #[test]
+    fn idle_buckets_are_evicted_and_the_map_is_capped() {
+        let mut limiter = RateLimiter::new(limits(5, 5, &[]));
+        let start = Instant::now();
+        for n in 0..50u8 {
+            let _ = limiter.check_at(IpAddr::from([10, 0, 0, n]), false, start);
+        }
+        assert_eq!(limiter.bucket_count(), 50);
+        let _ = limiter.check_at(ip("10.0.1.1"), false, start + Duration::from_secs(61));
+        assert_eq!(limiter.bucket_count(), 1);
+
+        limiter.max_buckets = 10;
+        let now = start + Duration::from_secs(100);
+        for n in 0..20u8 {
+            assert!(
+                limiter
+                    .check_at(IpAddr::from([10, 0, 2, n]), false, now)
+                    .is_ok()
+            );
+        }
+        assert!(limiter.bucket_count() <= 10);
+        // Once the buckets have refilled they can be dropped to make room.
+        let later = now + Duration::from_secs(2);
+        assert!(limiter.check_at(ip("10.0.3.1"), false, later).is_ok());
+        assert!(limiter.bucket_count() <= 2);
+    }
+
+    #[test]
+    fn client_address_is_the_peer_without_trusted_proxies() {
+        let request = request_from(Some("198.51.100.7:5000"), &["203.0.113.9"]);
+        assert_eq!(client_address(&request, &[]), ip("198.51.100.7"));
+        // A peer not in the list cannot choose its address.
+        assert_eq!(
+            client_address(&request, &[ip("10.0.0.1")]),
+            ip("198.51.100.7")
+        );
+        let request = request_from(None, &["203.0.113.9"]);
+        assert_eq!(
+            client_address(&request, &[]),
+            IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+        );
+        let request = request_from(Some("[::ffff:198.51.100.7]:5000"), &[]);
+        assert_eq!(client_address(&request, &[]), ip("198.51.100.7"));
+    }
+
+    #[test]
+    fn client_address_behind_trusted_proxies() {
+        let trusted = [ip("10.0.0.1"), ip("10.0.0.2")];
+        // The client's own claim (left) is ignored; the proxy's entry wins.
+        let request = request_from(Some("10.0.0.1:443"), &["6.6.6.6, 203.0.113.9"]);
+        assert_eq!(client_address(&request, &trusted), ip("203.0.113.9"));
+        // Chained proxies, across repeated header lines, some with ports.
+        let request = request_from(
+            Some("10.0.0.1:443"),
+            &["6.6.6.6, 203.0.113.9:1234", "10.0.0.2"],
+        );
+        assert_eq!(client_address(&request, &trusted), ip("203.0.113.9"));
+        let request = request_from(Some("10.0.0.1:443"), &["[2001:db8::5]:80"]);
+        assert_eq!(client_address(&request, &trusted), ip("2001:db8::5"));
+        // No header, or garbage: the nearest hop we can vouch for.
+        let request = request_from(Some("10.0.0.1:443"), &[]);
+        assert_eq!(client_address(&request, &trusted), ip("10.0.0.1"));
+        let request = request_from(Some("10.0.0.1:443"), &["203.0.113.9, nonsense, 10.0.0.2"]);
+        assert_eq!(client_address(&request, &trusted), ip("10.0.0.2"));
+    }
+
+    #[test]
+    fn cors_layer_parses_and_refuses() {
+        assert!(cors_layer("").unwrap().is_none());
+        assert!(cors_layer("  ").unwrap().is_none());
+        assert!(cors_layer("*").unwrap().is_some());
+        assert!(
+            cors_layer("https://desk.example.org, https://wall.example.org:8443")
+                .unwrap()
+                .is_some()
+        );
+        assert!(cors_layer("http://[::1]:3000").unwrap().is_some());
+        for bad in [
+            "desk.example.org",
+            "https://desk.example.org/",
+            "https://desk.example.org/path",
+            "https://user@desk.example.org",
+            "https://desk.example.org:99999",
+            "https://desk.example.org:",
+            "https://",
+            "https://desk.example.org,",
+            "https://desk.example.org,*",
+            "https://dé.example.org",
+            "https://desk .example.org",
+            "null",
+            "http://[nothost]:80",
+        ] {
+            let result = cors_layer(bad);
+            assert!(result.is_err(), "{bad:?} should be refused");
+        }
+        assert_eq!(
+            parse_origin("HTTPS://Desk.Example.org:443").unwrap(),
+            "https://desk.example.org"
+        );
+        assert_eq!(
+            parse_origin("http://localhost:8080").unwrap(),
+            "http://localhost:8080"
+        );
+    }
+
+    async fn ok() -> &'static str {
+        "ok"
+    }
+
+    fn limited_app(limiter: Arc<RateLimiter>) -> Router {
+        Router::new()
+            .route("/things", get(ok).post(ok))
+            .route("/healthz", get(ok))
+            .layer(middleware::from_fn_with_state(limiter, rate_limit))
+            .layer(middleware::from_fn(security_headers))
+    }
+
+    fn call(method: Method, path: &str, peer: &str) -> Request {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(path)
+            .body(Body::empty())
+            .unwrap();
+        request
+            .extensions_mut()
+            .insert(ConnectInfo(peer.parse::<SocketAddr>().unwrap()));
+        request
+    }
+
+    #[tokio::test]
+    async fn a_burst_beyond_the_limit_gets_429_problem() {
+        let app = limited_app(Arc::new(RateLimiter::new(limits(2, 1, &[]))));
+        let peer = "192.0.2.10:40000";
+        for expected_remaining in ["1", "0"] {
+            let response = app
+                .clone()
+                .oneshot(call(Method::GET, "/things", peer))
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+            assert_eq!(response.headers()["ratelimit-limit"], "2");
+            assert_eq!(
+                response.headers()["ratelimit-remaining"],
+                expected_remaining
+            );
+            assert!(response.headers().contains_key("ratelimit-reset"));
+        }
+        let refused = app
+            .clone()
+            .oneshot(call(Method::GET, "/things", peer))
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(refused.headers()[header::RETRY_AFTER], "1");
+        assert_eq!(refused.headers()[header::CONTENT_TYPE], PROBLEM_JSON);
+        assert_eq!(refused.headers()["ratelimit-limit"], "2");
+        assert_eq!(refused.headers()["ratelimit-remaining"], "0");
+        assert_eq!(refused.headers()["ratelimit-reset"], "1");
+        assert_eq!(refused.headers()[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+        let body = to_bytes(refused.into_body(), 64 * 1024).await.unwrap();
+        let problem: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(problem["status"], 429);
+
+        // Writes have their own allowance; other clients and probes are untouched.
+        let write = app
+            .clone()
+            .oneshot(call(Method::POST, "/things", peer))
+            .await
+            .unwrap();
+        assert_eq!(write.status(), StatusCode::OK);
+        assert_eq!(write.headers()["ratelimit-limit"], "1");
+        let other = app
+            .clone()
+            .oneshot(call(Method::GET, "/things", "192.0.2.11:40000"))
+            .await
+            .unwrap();
+        assert_eq!(other.status(), StatusCode::OK);
+        for _ in 0..5 {
+            let probe = app
+                .clone()
+                .oneshot(call(Method::GET, "/healthz", peer))
+                .await
+                .unwrap();
+            assert_eq!(probe.status(), StatusCode::OK);
+            assert!(!probe.headers().contains_key("ratelimit-limit"));
+        }
+    }
+
+    #[tokio::test]
+    async fn security_headers_are_added_but_never_overwritten() {
+        async fn page() -> Response {
+            let mut response = "<p>hi</p>".into_response();
+            response.headers_mut().insert(
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static("default-src 'self'"),
+            );
+            response
+        }
+        let app = Router::new()
+            .route("/things", get(ok))
+            .route("/page", get(page))
+            .layer(middleware::from_fn(security_headers));
+        let response = app
+            .clone()
+            .oneshot(call(Method::GET, "/things", "192.0.2.1:1"))
+            .await
+            .unwrap();
+        let headers = response.headers();
+        assert_eq!(headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+        assert_eq!(headers[header::X_FRAME_OPTIONS], "DENY");
+        assert_eq!(headers[header::REFERRER_POLICY], "no-referrer");
+        assert_eq!(
+            headers[header::CONTENT_SECURITY_POLICY],
+            "default-src 'none'; frame-ancestors 'none'"
+        );
+        let response = app
+            .oneshot(call(Method::GET, "/page", "192.0.2.1:1"))
+            .await
+            .unwrap();
+        let csp: Vec<_> = response
+            .headers()
+            .get_all(header::CONTENT_SECURITY_POLICY)
+            .iter()
+            .collect();
+        assert_eq!(csp, ["default-src 'self'"]);
+        assert_eq!(response.headers()[header::X_FRAME_OPTIONS], "DENY");
+    }
+
+    fn preflight(origin: &str, method: &str) -> Request {
+        Request::builder()
+            .method(Method::OPTIONS)
+            .uri("/things")
+            .header(header::ORIGIN, origin)
+            .header(header::ACCESS_CONTROL_REQUEST_METHOD, method)
+            .header(
+                header::ACCESS_CONTROL_REQUEST_HEADERS,
+                "authorization, content-type",
+            )
+            .body(Body::empty())
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn cors_preflight_for_a_listed_origin() {
+        let cors = cors_layer("https://desk.example.org,https://wall.example.org")
+            .unwrap()
+            .unwrap();
+        let app = Router::new().route("/things", get(ok).post(ok)).layer(cors);
+
+        let response = app
+            .clone()
+            .oneshot(preflight("https://desk.example.org", "POST"))
+            .await
+            .unwrap();
+        assert!(response.status().is_success());
+        let headers = response.headers();
+        assert_eq!(
+            headers[header::ACCESS_CONTROL_ALLOW_ORIGIN],
+            "https://desk.example.org"
+        );
+        let methods = headers[header::ACCESS_CONTROL_ALLOW_METHODS]
+            .to_str()
+            .unwrap();
+        assert!(methods.contains("POST") && methods.contains("PATCH"));
+        let allowed = headers[header::ACCESS_CONTROL_ALLOW_HEADERS]
+            .to_str()
+            .unwrap()
+            .to_ascii_lowercase();
+        assert!(allowed.contains("authorization") && allowed.contains("idempotency-key"));
+        assert_eq!(headers[header::ACCESS_CONTROL_MAX_AGE], "600");
+        assert!(!headers.contains_key(header::ACCESS_CONTROL_ALLOW_CREDENTIALS));
+
+        let stranger = app
+            .clone()
+            .oneshot(preflight("https://evil.example.net", "POST"))
+            .await
+            .unwrap();
+        assert!(
+            !stranger
+                .headers()
+                .contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN)
+        );
+
+        // A simple request gets the exposed headers.
+        let request = Request::builder()
+            .uri("/things")
+            .header(header::ORIGIN, "https://wall.example.org")
+            .body(Body::empty())
+            .unwrap();
+        let response = app.oneshot(request).await.unwrap();
+        let exposed = response.headers()[header::ACCESS_CONTROL_EXPOSE_HEADERS]
+            .to_str()
+            .unwrap()
+            .to_ascii_lowercase();
+        for name in [
+            "etag",
+            "location",
+            "link",
+            "retry-after",
+            "ratelimit-remaining",
+        ] {
+            assert!(exposed.contains(name), "{name} not exposed: {exposed}");
+        }
+    }
+
+    #[tokio::test]
+    async fn cors_wildcard_allows_reads_only() {
+        let app = Router::new()
+            .route("/things", get(ok).post(ok))
+            .layer(cors_layer("*").unwrap().unwrap());
+        let response = app
+            .oneshot(preflight("https://anyone.example", "POST"))
+            .await
+            .unwrap();
+        let headers = response.headers();
+        assert_eq!(headers[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
+        let methods = headers[header::ACCESS_CONTROL_ALLOW_METHODS]
+            .to_str()
+            .unwrap();
+        assert!(methods.contains("GET") && !methods.contains("POST"));
+        assert!(!headers.contains_key(header::ACCESS_CONTROL_ALLOW_CREDENTIALS));
+    }
+
+    #[tokio::test]
+    async fn slow_requests_get_408_problem() {
+        async fn slow() -> &'static str {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            "late"
+        }
+        let app = Router::new()
+            .route("/slow", get(slow))
+            .route("/things", get(ok))
+            .layer(middleware::from_fn_with_state(
+                Duration::from_millis(20),
+                request_timeout,
+            ));
+        let response = app
+            .clone()
+            .oneshot(call(Method::GET, "/slow", "192.0.2.1:1"))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
+        assert_eq!(response.headers()[header::CONTENT_TYPE], PROBLEM_JSON);
+        let response = app
+            .oneshot(call(Method::GET, "/things", "192.0.2.1:1"))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+}
