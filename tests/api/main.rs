@@ -8,4 +8,5 @@ mod data;
 mod errors;
 mod partners_areas;
 mod readme;
+mod safe_writes;
 mod server;
