@@ -15,6 +15,7 @@ crate::on_both_backends!(
     racing_editors_on_one_version_one_wins,
     idempotent_retries_create_once,
     history_tells_who_changed_what_and_restores,
+    limits_answer_413_429_and_cors,
 );
 
 fn nz() -> Value {
@@ -469,4 +470,118 @@ async fn history_tells_who_changed_what_and_restores(app: TestApp) {
     assert_eq!(future["items"], json!([]));
     app.get("/v1/history?entity=treaty").await.problem(400);
     app.get("/v1/history?since=yesterday").await.problem(400);
+}
+
+async fn limits_answer_413_429_and_cors(app: TestApp) {
+    // 413: a body over the limit is refused before it is read whole.
+    let huge = json!({"partner": "NZ", "title": "x", "kind": "other", "status": "signed", "summary": "a".repeat(1_100_000)});
+    let reply = app.post("/v1/agreements", &huge).await;
+    reply.problem(413);
+    assert!(
+        app.get_ok("/v1/partners/NZ/agreements").await["items"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    // Security headers on every answer, errors included.
+    for reply in [
+        app.get("/v1/agreements/ua-jp-2024").await,
+        app.get("/v1/nope").await,
+    ] {
+        assert_eq!(reply.header("x-content-type-options"), Some("nosniff"));
+        assert_eq!(reply.header("x-frame-options"), Some("DENY"));
+        assert!(reply.header("content-security-policy").is_some());
+    }
+
+    // 429: two writes a second, then a refusal that says when to return.
+    let limited = TestApp::with_options(
+        app.database.backend,
+        HttpOptions {
+            rate_limits: accords::http::limits::RateLimits {
+                read_per_second: 3,
+                write_per_second: 2,
+                trusted_proxies: Vec::new(),
+            },
+            cors_origins: "https://desk.example.org".into(),
+            ..HttpOptions::default()
+        },
+    )
+    .await
+    .unwrap()
+    .seeded()
+    .await;
+    let mut statuses = Vec::new();
+    for n in 0..3 {
+        let reply = limited
+            .post(
+                "/v1/areas",
+                &json!({"code": format!("rate-{n}"), "name": "Rate"}),
+            )
+            .await;
+        statuses.push(reply.status.as_u16());
+        if reply.status == 429 {
+            let retry_after: u64 = reply.header("retry-after").unwrap().parse().unwrap();
+            assert!(retry_after >= 1);
+            assert_eq!(reply.header("ratelimit-remaining"), Some("0"));
+            reply.problem(429);
+        } else {
+            assert!(reply.header("ratelimit-limit").is_some());
+        }
+    }
+    assert_eq!(statuses, [201, 201, 429]);
+    limited.get("/v1/areas/rate-2").await.problem(404);
+    let reads: Vec<u16> = {
+        let mut reads = Vec::new();
+        for _ in 0..4 {
+            reads.push(limited.get("/v1/areas/rate-0").await.status.as_u16());
+        }
+        reads
+    };
+    // Reads have their own budget of 3: the 404 check above spent one.
+    assert_eq!(reads, [200, 200, 429, 429]);
+
+    // CORS for a listed origin, none for others.
+    let preflight = limited
+        .send_with(
+            "OPTIONS",
+            "/v1/agreements",
+            &[
+                ("Origin", "https://desk.example.org"),
+                ("Access-Control-Request-Method", "PATCH"),
+                (
+                    "Access-Control-Request-Headers",
+                    "authorization,if-match,content-type",
+                ),
+                ("Authorization", ""),
+            ],
+            None,
+            "",
+        )
+        .await;
+    assert!(preflight.status.is_success(), "{}", preflight.status);
+    assert_eq!(
+        preflight.header("access-control-allow-origin"),
+        Some("https://desk.example.org")
+    );
+    assert!(
+        preflight
+            .header("access-control-allow-methods")
+            .unwrap()
+            .contains("PATCH")
+    );
+    assert!(
+        preflight
+            .header("access-control-allow-credentials")
+            .is_none()
+    );
+    let stranger = limited
+        .send_with(
+            "GET",
+            "/healthz",
+            &[("Origin", "https://evil.example"), ("Authorization", "")],
+            None,
+            "",
+        )
+        .await;
+    assert!(stranger.header("access-control-allow-origin").is_none());
 }
