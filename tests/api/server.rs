@@ -153,3 +153,77 @@ async fn sqlite_cli_round_trip() {
 async fn postgres_cli_round_trip() {
     cli_round_trip(Backend::Postgres).await;
 }
+
+/// `accords keys`: the key alone on the last line, listed without its secret,
+/// revoked by name.
+async fn cli_keys(backend: Backend) {
+    let Some(database) = TestDatabase::new(backend).await else {
+        return;
+    };
+    let created = accords(
+        &database.url,
+        &[
+            "keys",
+            "create",
+            "--name",
+            "desk",
+            "--scope",
+            "write",
+            "--expires",
+            "30",
+        ],
+        None,
+    );
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let stdout = String::from_utf8(created.stdout).unwrap();
+    let key = stdout.lines().last().unwrap().to_owned();
+    assert!(accords::auth::split(&key).is_some(), "{key}");
+    let again = accords(
+        &database.url,
+        &["keys", "create", "--name", "desk", "--scope", "admin"],
+        None,
+    );
+    assert!(!again.status.success(), "names are unique");
+    let listed = accords(&database.url, &["keys", "list"], None);
+    let listing = String::from_utf8(listed.stdout).unwrap();
+    assert!(
+        listing.contains("desk") && listing.contains("active"),
+        "{listing}"
+    );
+    assert!(
+        !listing.contains(&key[16..]),
+        "a listing never shows a secret"
+    );
+    let store = database.open().await;
+    let stored = store
+        .find_api_key(accords::auth::split(&key).unwrap().0)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(stored.expires_at.is_some());
+    let revoked = accords(&database.url, &["keys", "revoke", "desk"], None);
+    assert!(revoked.status.success());
+    let listing =
+        String::from_utf8(accords(&database.url, &["keys", "list"], None).stdout).unwrap();
+    assert!(listing.contains("revoked"), "{listing}");
+    assert!(
+        !accords(&database.url, &["keys", "revoke", "nobody"], None)
+            .status
+            .success()
+    );
+    store.close().await;
+}
+
+#[tokio::test]
+async fn sqlite_cli_keys() {
+    cli_keys(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_cli_keys() {
+    cli_keys(Backend::Postgres).await;
+}
