@@ -15,6 +15,9 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 pub enum ApiError {
     #[error("{0}")]
     BadRequest(String),
+    /// Query parameters that cannot be used, each named.
+    #[error("invalid query parameters")]
+    InvalidQuery(Vec<FieldError>),
     #[error("{detail}")]
     NotFound {
         detail: String,
@@ -70,7 +73,7 @@ impl ApiError {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::BadRequest(_) | Self::InvalidQuery(_) => StatusCode::BAD_REQUEST,
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) | Self::VersionConflict { .. } => StatusCode::CONFLICT,
@@ -93,6 +96,7 @@ impl ApiError {
     fn kind(&self) -> &'static str {
         match self {
             Self::BadRequest(_) => "urn:accords:problem:bad-request",
+            Self::InvalidQuery(_) => "urn:accords:problem:invalid-query",
             Self::NotFound { .. } => "urn:accords:problem:not-found",
             Self::MethodNotAllowed => "urn:accords:problem:method-not-allowed",
             Self::Conflict(_) => "urn:accords:problem:conflict",
@@ -116,6 +120,13 @@ impl ApiError {
         match self {
             Self::Validation(errors) => {
                 format!("{} field(s) are not valid; see errors", errors.len())
+            }
+            Self::InvalidQuery(errors) => {
+                let named: Vec<String> = errors
+                    .iter()
+                    .map(|e| format!("{}: {}", e.field, e.message))
+                    .collect();
+                format!("invalid query parameters: {}", named.join("; "))
             }
             Self::MethodNotAllowed => {
                 "this method is not allowed on this resource; see the Allow header".into()
@@ -155,7 +166,7 @@ impl IntoResponse for ApiError {
             status: status.as_u16(),
             detail: self.detail(),
             errors: match &self {
-                Self::Validation(errors) => Some(errors),
+                Self::Validation(errors) | Self::InvalidQuery(errors) => Some(errors),
                 _ => None,
             },
         };

@@ -157,6 +157,21 @@ pub struct Agreement {
 }
 
 impl Agreement {
+    /// The text full-text search looks in, folded: title, summary, area
+    /// details, pledge descriptions and notes, signatories, source titles.
+    pub fn search_text(&self) -> String {
+        let mut parts: Vec<&str> = vec![self.title.as_str()];
+        parts.extend(self.summary.as_deref());
+        parts.extend(self.areas.iter().filter_map(|a| a.detail.as_deref()));
+        for pledge in &self.pledges {
+            parts.extend(pledge.description.as_deref());
+            parts.extend(pledge.note.as_deref());
+        }
+        parts.extend(self.signatories.iter().map(|s| s.name.as_str()));
+        parts.extend(self.sources.iter().map(|s| s.title.as_str()));
+        super::text::fold(&parts.join("\n"))
+    }
+
     pub fn draft(&self) -> AgreementDraft {
         AgreementDraft {
             id: Some(self.id.clone()),

@@ -29,6 +29,8 @@ pub struct Area {
     pub code: AreaCode,
     pub name: String,
     pub description: Option<String>,
+    /// How many agreements cooperate in this area.
+    pub agreement_count: i64,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -57,6 +59,8 @@ pub struct AreaBody {
     pub code: Option<String>,
     pub name: Option<String>,
     pub description: Option<String>,
+    #[serde(default)]
+    pub agreement_count: Option<serde::de::IgnoredAny>,
     #[serde(default)]
     pub version: Option<serde::de::IgnoredAny>,
     #[serde(default)]

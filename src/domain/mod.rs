@@ -8,6 +8,7 @@ pub mod dataset;
 pub mod money;
 pub mod partner;
 pub mod pledge;
+pub mod query;
 pub mod source;
 pub mod text;
 

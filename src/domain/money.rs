@@ -9,12 +9,12 @@ use serde::{Serialize, Serializer};
 
 use super::currency_codes::ISO_4217_CODES;
 
-/// A positive amount with at most two decimal places and at most 18 integer
-/// digits (it fits PostgreSQL's NUMERIC(20, 2)).
+/// A positive amount with at most two decimal places and at most 16 integer
+/// digits, so its minor units (cents) fit a 64-bit integer exactly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Amount(Decimal);
 
-const MAX_INTEGER_DIGITS: usize = 18;
+const MAX_INTEGER_DIGITS: usize = 16;
 
 impl Amount {
     /// Parses the decimal text a client sent: digits, an optional point and
@@ -60,6 +60,18 @@ impl Amount {
 
     pub fn as_decimal(&self) -> Decimal {
         self.0
+    }
+
+    /// The amount in hundredths: exact, since there are at most two decimals.
+    pub fn minor_units(&self) -> i64 {
+        let mut cents = self.0;
+        cents.rescale(2);
+        i64::try_from(cents.mantissa()).unwrap_or(i64::MAX)
+    }
+
+    /// The amount of `minor` hundredths (a sum of minor units, say).
+    pub fn from_minor_units(minor: i64) -> Decimal {
+        Decimal::new(minor, 2).normalize()
     }
 }
 
@@ -136,8 +148,28 @@ mod tests {
         ] {
             assert!(Amount::parse(bad).is_err(), "{bad:?} should be refused");
         }
-        assert!(Amount::parse("1234567890123456789").is_err());
-        assert!(Amount::parse("123456789012345678.99").is_ok());
+        assert!(Amount::parse("12345678901234567").is_err());
+        assert!(Amount::parse("1234567890123456.99").is_ok());
+    }
+
+    #[test]
+    fn minor_units_are_exact() {
+        assert_eq!(
+            Amount::parse("4500000000").unwrap().minor_units(),
+            450_000_000_000
+        );
+        assert_eq!(
+            Amount::parse("1000000.5").unwrap().minor_units(),
+            100_000_050
+        );
+        assert_eq!(
+            Amount::parse("9999999999999999.99").unwrap().minor_units(),
+            999_999_999_999_999_999
+        );
+        assert_eq!(
+            Amount::from_minor_units(100_000_050).to_string(),
+            "1000000.5"
+        );
     }
 
     #[test]

@@ -51,6 +51,10 @@ pub struct Partner {
     pub name: String,
     pub name_uk: Option<String>,
     pub aliases: Vec<String>,
+    /// How many agreements name this partner, and the first and last signing dates.
+    pub agreement_count: i64,
+    pub first_signed_on: Option<chrono::NaiveDate>,
+    pub last_signed_on: Option<chrono::NaiveDate>,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -145,6 +149,12 @@ pub struct PartnerBody {
     pub name_uk: Option<String>,
     pub aliases: Option<Vec<String>>,
     // Read-only fields a client may echo back from a GET; ignored.
+    #[serde(default)]
+    pub agreement_count: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    pub first_signed_on: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    pub last_signed_on: Option<serde::de::IgnoredAny>,
     #[serde(default)]
     pub version: Option<serde::de::IgnoredAny>,
     #[serde(default)]

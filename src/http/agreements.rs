@@ -3,12 +3,13 @@
 
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::Response;
 use axum::routing::{get, post};
 use serde_json::Value;
 
-use super::extract::{IfMatch, JsonBody, ListBody, PageQuery, Params, from_document, merge_patch};
+use super::extract::{IfMatch, JsonBody, from_document, merge_patch};
+use super::listing::{self, Scope};
 use super::partners::resolve_partner;
 use super::{AppState, created, single};
 use crate::auth::Caller;
@@ -16,7 +17,7 @@ use crate::domain::FieldError;
 use crate::domain::agreement::{Agreement, AgreementBody, AgreementDraft, agreement_id};
 use crate::domain::partner::PartnerCode;
 use crate::error::{ApiError, ApiResult};
-use crate::store::{AgreementFilter, Store, StoreError};
+use crate::store::{Store, StoreError};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -69,15 +70,8 @@ fn same_id(draft: &AgreementDraft, id: &str) -> ApiResult<()> {
     }
 }
 
-async fn list(
-    State(state): State<AppState>,
-    Params(query): Params<PageQuery>,
-) -> ApiResult<Response> {
-    let page = state
-        .store
-        .list_agreements(&AgreementFilter::default(), &query.page_request()?)
-        .await?;
-    Ok(axum::Json(ListBody::from(page)).into_response())
+async fn list(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> ApiResult<Response> {
+    listing::respond(&state, &uri, &headers, Scope::All).await
 }
 
 async fn show(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {

@@ -2,19 +2,20 @@
 
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
 
 use super::extract::{IfMatch, JsonBody, ListBody, PageQuery, Params, from_document, merge_patch};
+use super::listing::{self, Scope};
 use super::{AppState, created, single};
 use crate::auth::Caller;
 use crate::domain::FieldError;
 use crate::domain::area::{Area, AreaBody, AreaCode, AreaDraft};
 use crate::domain::text::edit_distance;
 use crate::error::{ApiError, ApiResult};
-use crate::store::{AgreementFilter, PageRequest, Store, StoreError};
+use crate::store::{PageRequest, Store, StoreError};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -99,18 +100,11 @@ async fn show(State(state): State<AppState>, Path(code): Path<String>) -> ApiRes
 async fn agreements(
     State(state): State<AppState>,
     Path(code): Path<String>,
-    Params(query): Params<PageQuery>,
+    uri: Uri,
+    headers: HeaderMap,
 ) -> ApiResult<Response> {
     let area = load(state.store.as_ref(), &code).await?;
-    let filter = AgreementFilter {
-        area: Some(area.code),
-        ..AgreementFilter::default()
-    };
-    let page = state
-        .store
-        .list_agreements(&filter, &query.page_request()?)
-        .await?;
-    Ok(axum::Json(ListBody::from(page)).into_response())
+    listing::respond(&state, &uri, &headers, Scope::Area(area.code)).await
 }
 
 async fn create(

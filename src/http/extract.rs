@@ -241,7 +241,7 @@ pub fn encode_cursor(key: &str) -> String {
     format!("c1{hex}")
 }
 
-fn decode_cursor(cursor: &str) -> Result<String, ApiError> {
+pub fn decode_cursor(cursor: &str) -> Result<String, ApiError> {
     let invalid = || {
         ApiError::BadRequest(
             "cursor is not one this service gave out; start again without it".into(),

@@ -9,9 +9,12 @@ mod history;
 mod idempotency;
 mod import;
 pub mod limits;
+mod listing;
 mod partners;
 mod pledges;
+mod query;
 mod sources;
+mod stats;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -93,6 +96,7 @@ pub fn router(store: Arc<dyn Store>, options: HttpOptions) -> Result<Router, Str
         .merge(pledges::router())
         .merge(sources::router())
         .merge(history::router())
+        .merge(stats::router())
         .merge(import::router().layer(import_limit))
         .fallback(unknown_route)
         // Layers run outside in: the last added sees the request first.

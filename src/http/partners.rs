@@ -2,18 +2,19 @@
 
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
 
 use super::extract::{IfMatch, JsonBody, ListBody, PageQuery, Params, from_document, merge_patch};
+use super::listing::{self, Scope};
 use super::{AppState, created, single};
 use crate::auth::Caller;
 use crate::domain::partner::{Partner, PartnerBody, PartnerCode, PartnerDraft};
 use crate::domain::text::{edit_distance, fold};
 use crate::error::{ApiError, ApiResult};
-use crate::store::{AgreementFilter, KeyMatch, Store};
+use crate::store::{KeyMatch, Store};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -123,18 +124,11 @@ async fn show(State(state): State<AppState>, Path(reference): Path<String>) -> A
 async fn agreements(
     State(state): State<AppState>,
     Path(reference): Path<String>,
-    Params(query): Params<PageQuery>,
+    uri: Uri,
+    headers: HeaderMap,
 ) -> ApiResult<Response> {
     let code = resolve_partner(state.store.as_ref(), &reference).await?;
-    let filter = AgreementFilter {
-        partner: Some(code),
-        ..AgreementFilter::default()
-    };
-    let page = state
-        .store
-        .list_agreements(&filter, &query.page_request()?)
-        .await?;
-    Ok(axum::Json(ListBody::from(page)).into_response())
+    listing::respond(&state, &uri, &headers, Scope::Partner(code)).await
 }
 
 async fn create(

@@ -16,6 +16,9 @@ use crate::domain::area::{Area, AreaCode, AreaDraft};
 use crate::domain::dataset::Dataset;
 use crate::domain::partner::{Partner, PartnerCode, PartnerDraft};
 use crate::domain::pledge::{Pledge, PledgeDraft};
+use crate::domain::query::{
+    AgreementCount, AgreementGroup, AgreementQuery, PledgeGroup, PledgeTotal,
+};
 use crate::domain::source::{Source, SourceDraft};
 
 pub use postgres::PostgresStore;
@@ -57,13 +60,6 @@ pub struct Page<T> {
     pub items: Vec<T>,
     /// The key of the last item when more may follow.
     pub next_after: Option<String>,
-}
-
-/// Which agreements a list holds.
-#[derive(Debug, Clone, Default)]
-pub struct AgreementFilter {
-    pub partner: Option<PartnerCode>,
-    pub area: Option<AreaCode>,
 }
 
 /// What an import did, counted per kind of record.
@@ -135,11 +131,25 @@ pub trait Store: Send + Sync {
         expected_version: Option<i64>,
     ) -> StoreResult<()>;
 
+    /// Agreements matching the query, in its order; `page.after` is a key
+    /// this method gave out as `next_after`.
     async fn list_agreements(
         &self,
-        filter: &AgreementFilter,
+        query: &AgreementQuery,
         page: &PageRequest,
     ) -> StoreResult<Page<Agreement>>;
+    async fn count_agreements(&self, query: &AgreementQuery) -> StoreResult<i64>;
+    /// Exact pledge totals per currency and group, over matching agreements and pledges.
+    async fn pledge_totals(
+        &self,
+        query: &AgreementQuery,
+        groups: &[PledgeGroup],
+    ) -> StoreResult<Vec<PledgeTotal>>;
+    async fn agreement_counts(
+        &self,
+        query: &AgreementQuery,
+        groups: &[AgreementGroup],
+    ) -> StoreResult<Vec<AgreementCount>>;
     async fn get_agreement(&self, id: &str) -> StoreResult<Option<Agreement>>;
     /// Creates an agreement; without an id one is generated from partner and year.
     async fn create_agreement(&self, actor: &str, draft: &AgreementDraft)

@@ -7,6 +7,7 @@ use std::str::FromStr;
 
 use super::StoreOptions;
 use crate::domain::money::Amount;
+use crate::domain::query::SearchTerms;
 
 type Db = sqlx::Postgres;
 const BACKEND: &str = "postgres";
@@ -29,6 +30,7 @@ impl PostgresStore {
         // Several instances may start at once; sqlx serialises migrations with
         // an advisory lock, so they do not race.
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
+        rebuild_search_index_if_stale(&pool).await?;
         Ok(Self { pool })
     }
 }
@@ -40,6 +42,42 @@ async fn begin_write(pool: &PgPool) -> Result<sqlx::Transaction<'static, Db>, sq
 async fn begin_read(pool: &PgPool) -> Result<sqlx::Transaction<'static, Db>, sqlx::Error> {
     pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         .await
+}
+
+/// The signing year of `a`, as a BIGINT.
+const SIGNED_YEAR: &str = "CAST(EXTRACT(YEAR FROM a.signed_on) AS BIGINT)";
+
+/// Joins the full-text matches as `s`, ranked (negated, so lower is better,
+/// as on SQLite). Words are alphanumeric and prefix-matched, so no tsquery
+/// syntax comes from the client.
+fn push_search_join(sql: &mut sqlx::QueryBuilder<'_, Db>, terms: &SearchTerms) {
+    let expression: Vec<String> = terms.words().iter().map(|w| format!("{w}:*")).collect();
+    let expression = expression.join(" & ");
+    sql.push(
+        " JOIN (SELECT agreement_id, CAST(-ts_rank(document, to_tsquery('simple', ",
+    )
+    .push_bind(expression.clone())
+    .push(
+        ")) AS DOUBLE PRECISION) AS rank FROM agreement_search WHERE document @@ to_tsquery('simple', ",
+    )
+    .push_bind(expression)
+    .push(")) s ON s.agreement_id = a.id");
+}
+
+async fn index_search_text(
+    conn: &mut sqlx::PgConnection,
+    agreement_id: &str,
+    text: &str,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO agreement_search (agreement_id, document) VALUES ($1, to_tsvector('simple', $2)) \
+         ON CONFLICT (agreement_id) DO UPDATE SET document = EXCLUDED.document",
+    )
+    .bind(agreement_id)
+    .bind(text)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 fn amount_param(amount: &Amount) -> Decimal {

@@ -26,8 +26,11 @@ macro_rules! shared_sql_store {
         use crate::domain::pledge::{Pledge, PledgeDraft};
         use crate::domain::source::{Source, SourceDraft};
         use crate::auth::ApiKey;
+        use crate::domain::query::{
+            AgreementCount, AgreementGroup, AgreementQuery, GroupValue, Include, PledgeGroup, PledgeTotal, Sort, SortKey,
+        };
         use crate::store::{
-            AgreementFilter, HistoryEntry, HistoryFilter, IDEMPOTENCY_ABANDONED, IDEMPOTENCY_RETENTION,
+            HistoryEntry, HistoryFilter, IDEMPOTENCY_ABANDONED, IDEMPOTENCY_RETENTION,
             ImportSummary, KeyMatch, Page, PageRequest, Reservation, Store, StoreError, StoreResult,
             StoredResponse, now,
         };
@@ -75,8 +78,14 @@ macro_rules! shared_sql_store {
 
         // ---- partners ------------------------------------------------------
 
-        const PARTNER_COLUMNS: &str =
-            "code, iso3, kind, name, name_uk, aliases, version, created_at, updated_at";
+        /// Partners with how many agreements name them and their first and
+        /// last signing dates (index agreements_partner answers each cheaply).
+        const PARTNER_SELECT: &str = "SELECT p.code, p.iso3, p.kind, p.name, p.name_uk, p.aliases, p.version, \
+             p.created_at, p.updated_at, \
+             (SELECT COUNT(*) FROM agreements x WHERE x.partner_code = p.code) AS agreement_count, \
+             (SELECT MIN(x.signed_on) FROM agreements x WHERE x.partner_code = p.code) AS first_signed_on, \
+             (SELECT MAX(x.signed_on) FROM agreements x WHERE x.partner_code = p.code) AS last_signed_on \
+             FROM partners p";
 
         fn partner_from_row(row: &DbRow) -> StoreResult<Partner> {
             let Json(aliases): Json<Vec<String>> = row.try_get("aliases")?;
@@ -87,6 +96,9 @@ macro_rules! shared_sql_store {
                 name: row.try_get("name")?,
                 name_uk: row.try_get("name_uk")?,
                 aliases,
+                agreement_count: row.try_get("agreement_count")?,
+                first_signed_on: row.try_get("first_signed_on")?,
+                last_signed_on: row.try_get("last_signed_on")?,
                 version: row.try_get("version")?,
                 created_at: row.try_get("created_at")?,
                 updated_at: row.try_get("updated_at")?,
@@ -94,7 +106,7 @@ macro_rules! shared_sql_store {
         }
 
         async fn load_partner(conn: &mut Conn, code: &str) -> StoreResult<Option<Partner>> {
-            let sql = format!("SELECT {PARTNER_COLUMNS} FROM partners WHERE code = $1");
+            let sql = format!("{PARTNER_SELECT} WHERE p.code = $1");
             let row = sqlx::query(&sql).bind(code).fetch_optional(&mut *conn).await?;
             row.as_ref().map(partner_from_row).transpose()
         }
@@ -173,13 +185,15 @@ macro_rules! shared_sql_store {
 
         // ---- areas -----------------------------------------------------------
 
-        const AREA_COLUMNS: &str = "code, name, description, version, created_at, updated_at";
+        const AREA_SELECT: &str = "SELECT ar.code, ar.name, ar.description, ar.version, ar.created_at, ar.updated_at, \
+             (SELECT COUNT(*) FROM agreement_areas x WHERE x.area_code = ar.code) AS agreement_count FROM areas ar";
 
         fn area_from_row(row: &DbRow) -> StoreResult<Area> {
             Ok(Area {
                 code: AreaCode::from_trusted(row.try_get("code")?),
                 name: row.try_get("name")?,
                 description: row.try_get("description")?,
+                agreement_count: row.try_get("agreement_count")?,
                 version: row.try_get("version")?,
                 created_at: row.try_get("created_at")?,
                 updated_at: row.try_get("updated_at")?,
@@ -187,7 +201,7 @@ macro_rules! shared_sql_store {
         }
 
         async fn load_area(conn: &mut Conn, code: &str) -> StoreResult<Option<Area>> {
-            let sql = format!("SELECT {AREA_COLUMNS} FROM areas WHERE code = $1");
+            let sql = format!("{AREA_SELECT} WHERE ar.code = $1");
             let row = sqlx::query(&sql).bind(code).fetch_optional(&mut *conn).await?;
             row.as_ref().map(area_from_row).transpose()
         }
@@ -318,62 +332,85 @@ macro_rules! shared_sql_store {
             })
         }
 
-        /// Fills in areas, pledges and sources of `agreements` (sorted by id)
-        /// with one query per kind of child over the id range they span.
-        async fn attach_children(conn: &mut Conn, agreements: &mut [Agreement]) -> StoreResult<()> {
-            let (Some(first), Some(last)) = (agreements.first(), agreements.last()) else {
+        /// Restricts a child query to the listed agreements, or to none when
+        /// `ids` is None (every agreement: an export).
+        fn push_agreement_ids(query: &mut sqlx::QueryBuilder<'_, Db>, column: &str, ids: Option<&[String]>) {
+            match ids {
+                None => {
+                    query.push(" WHERE 1 = 1");
+                }
+                Some(ids) => {
+                    query.push(format!(" WHERE {column} IN ("));
+                    let mut list = query.separated(", ");
+                    for id in ids {
+                        list.push_bind(id.clone());
+                    }
+                    list.push_unseparated(")");
+                }
+            }
+        }
+
+        /// Fills in the children `include` asks for, one query per kind of
+        /// child for the whole page.
+        async fn attach_children(conn: &mut Conn, agreements: &mut [Agreement], include: Include, all: bool) -> StoreResult<()> {
+            if agreements.is_empty() {
                 return Ok(());
-            };
-            let (low, high) = (first.id.clone(), last.id.clone());
+            }
             let index: HashMap<String, usize> =
                 agreements.iter().enumerate().map(|(i, a)| (a.id.clone(), i)).collect();
+            let ids: Vec<String> = agreements.iter().map(|a| a.id.clone()).collect();
+            let ids = (!all).then_some(ids.as_slice());
 
-            let links = sqlx::query(
-                "SELECT l.agreement_id, l.area_code, ar.name, l.detail FROM agreement_areas l \
-                 JOIN areas ar ON ar.code = l.area_code \
-                 WHERE l.agreement_id >= $1 AND l.agreement_id <= $2 ORDER BY l.agreement_id, l.area_code",
-            )
-            .bind(&low)
-            .bind(&high)
-            .fetch_all(&mut *conn)
-            .await?;
-            for row in &links {
-                let agreement_id: &str = row.try_get("agreement_id")?;
-                if let Some(&i) = index.get(agreement_id) {
-                    agreements[i].areas.push(AreaLink {
-                        code: AreaCode::from_trusted(row.try_get("area_code")?),
-                        name: row.try_get("name")?,
-                        detail: row.try_get("detail")?,
-                    });
+            if include.areas {
+                let mut query = sqlx::QueryBuilder::<Db>::new(
+                    "SELECT l.agreement_id, l.area_code, ar.name, l.detail FROM agreement_areas l \
+                     JOIN areas ar ON ar.code = l.area_code",
+                );
+                push_agreement_ids(&mut query, "l.agreement_id", ids);
+                query.push(" ORDER BY l.agreement_id, l.area_code");
+                for row in query.build().fetch_all(&mut *conn).await? {
+                    let agreement_id: &str = row.try_get("agreement_id")?;
+                    if let Some(&i) = index.get(agreement_id) {
+                        agreements[i].areas.push(AreaLink {
+                            code: AreaCode::from_trusted(row.try_get("area_code")?),
+                            name: row.try_get("name")?,
+                            detail: row.try_get("detail")?,
+                        });
+                    }
                 }
             }
-
-            let sql = format!(
-                "SELECT {SOURCE_COLUMNS} FROM sources WHERE agreement_id >= $1 AND agreement_id <= $2 \
-                 ORDER BY agreement_id, position"
-            );
-            let source_rows = sqlx::query(&sql).bind(&low).bind(&high).fetch_all(&mut *conn).await?;
-            let sql = format!(
-                "SELECT {PLEDGE_COLUMNS} FROM pledges WHERE agreement_id >= $1 AND agreement_id <= $2 \
-                 ORDER BY agreement_id, position"
-            );
-            let pledge_rows = sqlx::query(&sql).bind(&low).bind(&high).fetch_all(&mut *conn).await?;
-            for row in &source_rows {
-                let source = source_from_row(row)?;
-                if let Some(&i) = index.get(&source.agreement_id) {
-                    agreements[i].sources.push(source);
+            // A pledge lists its sources, so pledges need the sources loaded.
+            if include.sources || include.pledges {
+                let mut query = sqlx::QueryBuilder::<Db>::new(format!("SELECT {SOURCE_COLUMNS} FROM sources"));
+                push_agreement_ids(&mut query, "agreement_id", ids);
+                query.push(" ORDER BY agreement_id, position");
+                for row in query.build().fetch_all(&mut *conn).await? {
+                    let source = source_from_row(&row)?;
+                    if let Some(&i) = index.get(&source.agreement_id) {
+                        agreements[i].sources.push(source);
+                    }
                 }
             }
-            for row in &pledge_rows {
-                let mut pledge = pledge_from_row(row)?;
-                if let Some(&i) = index.get(&pledge.agreement_id) {
-                    pledge.sources = agreements[i]
-                        .sources
-                        .iter()
-                        .filter(|s| s.pledge_id.as_deref() == Some(pledge.id.as_str()))
-                        .cloned()
-                        .collect();
-                    agreements[i].pledges.push(pledge);
+            if include.pledges {
+                let mut query = sqlx::QueryBuilder::<Db>::new(format!("SELECT {PLEDGE_COLUMNS} FROM pledges"));
+                push_agreement_ids(&mut query, "agreement_id", ids);
+                query.push(" ORDER BY agreement_id, position");
+                for row in query.build().fetch_all(&mut *conn).await? {
+                    let mut pledge = pledge_from_row(&row)?;
+                    if let Some(&i) = index.get(&pledge.agreement_id) {
+                        pledge.sources = agreements[i]
+                            .sources
+                            .iter()
+                            .filter(|s| s.pledge_id.as_deref() == Some(pledge.id.as_str()))
+                            .cloned()
+                            .collect();
+                        agreements[i].pledges.push(pledge);
+                    }
+                }
+            }
+            if !include.sources {
+                for agreement in agreements.iter_mut() {
+                    agreement.sources.clear();
                 }
             }
             Ok(())
@@ -385,30 +422,234 @@ macro_rules! shared_sql_store {
                 return Ok(None);
             };
             let mut agreements = vec![agreement_from_row(&row)?];
-            attach_children(conn, &mut agreements).await?;
+            attach_children(conn, &mut agreements, Include::ALL, false).await?;
             Ok(agreements.pop())
         }
 
-        async fn load_agreements(
-            conn: &mut Conn,
-            filter: &AgreementFilter,
-            page: Option<&PageRequest>,
-        ) -> StoreResult<Vec<Agreement>> {
-            let sql = format!(
-                "{AGREEMENT_SELECT} WHERE ($1 IS NULL OR a.id > $1) AND ($2 IS NULL OR a.partner_code = $2) \
-                 AND ($3 IS NULL OR EXISTS (SELECT 1 FROM agreement_areas l WHERE l.agreement_id = a.id AND l.area_code = $3)) \
-                 ORDER BY a.id LIMIT $4"
-            );
-            let rows = sqlx::query(&sql)
-                .bind(page.and_then(|p| p.after.as_deref()))
-                .bind(filter.partner.as_ref().map(PartnerCode::as_str))
-                .bind(filter.area.as_ref().map(AreaCode::as_str))
-                .bind(page.map_or(i64::MAX, |p| i64::from(p.limit) + 1))
-                .fetch_all(&mut *conn)
-                .await?;
+        /// Every agreement with its children, in id order: an export.
+        async fn load_all_agreements(conn: &mut Conn) -> StoreResult<Vec<Agreement>> {
+            let sql = format!("{AGREEMENT_SELECT} ORDER BY a.id");
+            let rows = sqlx::query(&sql).fetch_all(&mut *conn).await?;
             let mut agreements = rows.iter().map(agreement_from_row).collect::<StoreResult<Vec<_>>>()?;
-            attach_children(conn, &mut agreements).await?;
+            attach_children(conn, &mut agreements, Include::ALL, true).await?;
             Ok(agreements)
+        }
+
+        /// The filters of an agreement query, as `AND ...` conditions on `a`
+        /// (agreements) joined with `p` (partners). Values are always bound.
+        fn push_filters(sql: &mut sqlx::QueryBuilder<'_, Db>, query: &AgreementQuery, pledge_alias: Option<&str>) {
+            fn push_list<T: ToString>(sql: &mut sqlx::QueryBuilder<'_, Db>, column: &str, values: &[T]) {
+                sql.push(format!(" AND {column} IN ("));
+                let mut list = sql.separated(", ");
+                for value in values {
+                    list.push_bind(value.to_string());
+                }
+                list.push_unseparated(")");
+            }
+            if !query.partners.is_empty() {
+                let codes: Vec<&str> = query.partners.iter().map(PartnerCode::as_str).collect();
+                push_list(sql, "a.partner_code", &codes);
+            }
+            for any_of in &query.areas {
+                sql.push(" AND EXISTS (SELECT 1 FROM agreement_areas fa WHERE fa.agreement_id = a.id AND fa.area_code IN (");
+                let mut list = sql.separated(", ");
+                for code in any_of {
+                    list.push_bind(code.as_str().to_owned());
+                }
+                list.push_unseparated("))");
+            }
+            if !query.statuses.is_empty() {
+                let names: Vec<&str> = query.statuses.iter().map(|s| s.as_str()).collect();
+                push_list(sql, "a.status", &names);
+            }
+            if !query.kinds.is_empty() {
+                let names: Vec<&str> = query.kinds.iter().map(|k| k.as_str()).collect();
+                push_list(sql, "a.kind", &names);
+            }
+            if let Some(from) = query.signed_from {
+                sql.push(" AND a.signed_on >= ").push_bind(from);
+            }
+            if let Some(to) = query.signed_to {
+                sql.push(" AND a.signed_on <= ").push_bind(to);
+            }
+            match query.legally_binding {
+                Some(Some(binding)) => {
+                    sql.push(" AND a.legally_binding = ").push_bind(binding);
+                }
+                Some(None) => {
+                    sql.push(" AND a.legally_binding IS NULL");
+                }
+                None => {}
+            }
+            if !query.pledge.is_empty() {
+                // In a statistic the pledges themselves are filtered; in a
+                // list, an agreement needs one pledge that meets them all.
+                let alias = match pledge_alias {
+                    Some(alias) => alias,
+                    None => {
+                        sql.push(" AND EXISTS (SELECT 1 FROM pledges fp WHERE fp.agreement_id = a.id");
+                        "fp"
+                    }
+                };
+                if !query.pledge.kinds.is_empty() {
+                    let names: Vec<&str> = query.pledge.kinds.iter().map(|k| k.as_str()).collect();
+                    push_list(sql, &format!("{alias}.kind"), &names);
+                }
+                if let Some(currency) = &query.pledge.currency {
+                    sql.push(format!(" AND {alias}.currency = ")).push_bind(currency.as_str().to_owned());
+                }
+                if let Some(min) = query.pledge.min_minor {
+                    sql.push(format!(" AND {alias}.amount_minor >= ")).push_bind(min);
+                }
+                if let Some(max) = query.pledge.max_minor {
+                    sql.push(format!(" AND {alias}.amount_minor <= ")).push_bind(max);
+                }
+                if pledge_alias.is_none() {
+                    sql.push(")");
+                }
+            }
+        }
+
+        /// The expression an order sorts on; NULL dates sort as the earliest.
+        fn sort_expression(key: SortKey) -> &'static str {
+            match key {
+                SortKey::Id => "a.id",
+                SortKey::SignedOn => "COALESCE(a.signed_on, '0001-01-01')",
+                SortKey::Partner => "p.name",
+                SortKey::Title => "a.title",
+                SortKey::UpdatedAt => "a.updated_at",
+                SortKey::Relevance => "s.rank",
+            }
+        }
+
+        /// The key a page ends on: the sort value and the id, as JSON.
+        fn page_key(agreement: &Agreement, key: SortKey, rank: Option<f64>) -> String {
+            let value = match key {
+                SortKey::Id => serde_json::Value::Null,
+                SortKey::SignedOn => serde_json::json!(agreement.signed_on.map_or("0001-01-01".to_owned(), |d| d.to_string())),
+                SortKey::Partner => serde_json::json!(agreement.partner.name),
+                SortKey::Title => serde_json::json!(agreement.title),
+                SortKey::UpdatedAt => serde_json::json!(agreement.updated_at),
+                SortKey::Relevance => serde_json::json!(rank.unwrap_or_default()),
+            };
+            serde_json::json!([value, agreement.id]).to_string()
+        }
+
+        /// Continues after a page key: `(sort value, id)` beyond the last seen.
+        fn push_keyset(sql: &mut sqlx::QueryBuilder<'_, Db>, sort: Sort, after: &str) -> StoreResult<()> {
+            let bad = || StoreError::Invalid(vec![FieldError::new("cursor", "is not one this service gave out for this sort")]);
+            let (value, id): (serde_json::Value, String) = serde_json::from_str(after).map_err(|_| bad())?;
+            let op = if sort.descending { "<" } else { ">" };
+            let expression = sort_expression(sort.key);
+            if sort.key == SortKey::Id {
+                sql.push(format!(" AND a.id {op} ")).push_bind(id);
+                return Ok(());
+            }
+            sql.push(format!(" AND ({expression}, a.id) {op} ("));
+            match (sort.key, value) {
+                (SortKey::SignedOn, serde_json::Value::String(text)) => {
+                    let date: NaiveDate = text.parse().map_err(|_| bad())?;
+                    sql.push_bind(date);
+                }
+                (SortKey::UpdatedAt, serde_json::Value::String(text)) => {
+                    let at: DateTime<Utc> = text.parse().map_err(|_| bad())?;
+                    sql.push_bind(at);
+                }
+                (SortKey::Partner | SortKey::Title, serde_json::Value::String(text)) => {
+                    sql.push_bind(text);
+                }
+                (SortKey::Relevance, serde_json::Value::Number(n)) => {
+                    sql.push_bind(n.as_f64().ok_or_else(bad)?);
+                }
+                _ => return Err(bad()),
+            }
+            sql.push(", ").push_bind(id).push(")");
+            Ok(())
+        }
+
+        async fn load_agreements(conn: &mut Conn, query: &AgreementQuery, page: &PageRequest) -> StoreResult<Page<Agreement>> {
+            let relevance = query.search.is_some();
+            let mut sql = sqlx::QueryBuilder::<Db>::new(AGREEMENT_SELECT.replace(" FROM agreements a", if relevance { ", s.rank AS rank FROM agreements a" } else { " FROM agreements a" }));
+            if let Some(terms) = &query.search {
+                push_search_join(&mut sql, terms);
+            }
+            sql.push(" WHERE 1 = 1");
+            push_filters(&mut sql, query, None);
+            if let Some(after) = &page.after {
+                push_keyset(&mut sql, query.sort, after)?;
+            }
+            let direction = if query.sort.descending { "DESC" } else { "ASC" };
+            sql.push(format!(" ORDER BY {} {direction}, a.id {direction} LIMIT ", sort_expression(query.sort.key)));
+            sql.push_bind(i64::from(page.limit) + 1);
+            let rows = sql.build().fetch_all(&mut *conn).await?;
+            let mut agreements = Vec::with_capacity(rows.len());
+            let mut ranks = Vec::with_capacity(rows.len());
+            for row in &rows {
+                agreements.push(agreement_from_row(row)?);
+                ranks.push(if relevance { Some(row.try_get::<f64, _>("rank")?) } else { None });
+            }
+            let more = agreements.len() > page.limit as usize;
+            agreements.truncate(page.limit as usize);
+            let next_after = if more {
+                agreements.last().map(|a| page_key(a, query.sort.key, ranks[agreements.len() - 1]))
+            } else {
+                None
+            };
+            attach_children(conn, &mut agreements, query.include, false).await?;
+            Ok(Page { items: agreements, next_after })
+        }
+
+        /// Rewrites the search text of one agreement after it changed.
+        async fn reindex(conn: &mut Conn, agreement_id: &str) -> StoreResult<()> {
+            sqlx::query("DELETE FROM agreement_search WHERE agreement_id = $1")
+                .bind(agreement_id)
+                .execute(&mut *conn)
+                .await?;
+            if let Some(agreement) = load_agreement(conn, agreement_id).await? {
+                index_search_text(conn, agreement_id, &agreement.search_text()).await?;
+            }
+            Ok(())
+        }
+
+        /// Rebuilds the search index when it does not cover every agreement
+        /// (a store from before full-text search, or a restored backup).
+        async fn rebuild_search_index_if_stale(pool: &sqlx::Pool<Db>) -> StoreResult<()> {
+            let mut tx = begin_write(pool).await?;
+            let (indexed, agreements): (i64, i64) = sqlx::query_as(
+                "SELECT (SELECT COUNT(*) FROM agreement_search), (SELECT COUNT(*) FROM agreements)",
+            )
+            .fetch_one(&mut *tx)
+            .await?;
+            if indexed != agreements {
+                sqlx::query("DELETE FROM agreement_search").execute(&mut *tx).await?;
+                for agreement in load_all_agreements(&mut tx).await? {
+                    index_search_text(&mut tx, &agreement.id, &agreement.search_text()).await?;
+                }
+            }
+            tx.commit().await?;
+            Ok(())
+        }
+
+        fn push_group(sql: &mut sqlx::QueryBuilder<'_, Db>, expression: &str, first: bool) {
+            if !first {
+                sql.push(", ");
+            }
+            sql.push(expression);
+        }
+
+        fn group_values(row: &DbRow, years: &[bool]) -> StoreResult<Vec<GroupValue>> {
+            years
+                .iter()
+                .enumerate()
+                .map(|(i, is_year)| {
+                    let column = format!("g{i}");
+                    Ok(if *is_year {
+                        GroupValue::Year(row.try_get::<Option<i64>, _>(column.as_str())?)
+                    } else {
+                        GroupValue::Text(row.try_get::<Option<String>, _>(column.as_str())?)
+                    })
+                })
+                .collect()
         }
 
         async fn load_pledge(conn: &mut Conn, id: &str) -> StoreResult<Option<Pledge>> {
@@ -666,8 +907,8 @@ macro_rules! shared_sql_store {
             for id in child_id_candidates(agreement_id, 'p', draft.id.as_deref()) {
                 let inserted = sqlx::query(
                     "INSERT INTO pledges (id, agreement_id, position, amount, currency, year_from, year_to, kind, \
-                     measure, in_agreement_text, description, note, version, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 1, $13, $13) ON CONFLICT (id) DO NOTHING",
+                     measure, in_agreement_text, description, note, version, created_at, updated_at, amount_minor) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 1, $13, $13, $14) ON CONFLICT (id) DO NOTHING",
                 )
                 .bind(&id)
                 .bind(agreement_id)
@@ -682,6 +923,7 @@ macro_rules! shared_sql_store {
                 .bind(draft.description.as_deref())
                 .bind(draft.note.as_deref())
                 .bind(at)
+                .bind(draft.amount.minor_units())
                 .execute(&mut *conn)
                 .await?;
                 if inserted.rows_affected() == 1 {
@@ -702,7 +944,7 @@ macro_rules! shared_sql_store {
             let agreement_id = sqlx::query_scalar::<_, String>(
                 "UPDATE pledges SET position = COALESCE($2, position), amount = $3, currency = $4, year_from = $5, \
                  year_to = $6, kind = $7, measure = $8, in_agreement_text = $9, description = $10, note = $11, \
-                 version = version + 1, updated_at = $12 WHERE id = $1 AND ($13 IS NULL OR version = $13) \
+                 version = version + 1, updated_at = $12, amount_minor = $14 WHERE id = $1 AND ($13 IS NULL OR version = $13) \
                  RETURNING agreement_id",
             )
             .bind(id)
@@ -718,6 +960,7 @@ macro_rules! shared_sql_store {
             .bind(draft.note.as_deref())
             .bind(at)
             .bind(expected_version)
+            .bind(draft.amount.minor_units())
             .fetch_optional(&mut *conn)
             .await?;
             match agreement_id {
@@ -826,7 +1069,7 @@ macro_rules! shared_sql_store {
 
             async fn list_partners(&self, page: &PageRequest) -> StoreResult<Page<Partner>> {
                 let sql = format!(
-                    "SELECT {PARTNER_COLUMNS} FROM partners WHERE ($1 IS NULL OR code > $1) ORDER BY code LIMIT $2"
+                    "{PARTNER_SELECT} WHERE ($1 IS NULL OR p.code > $1) ORDER BY p.code LIMIT $2"
                 );
                 let rows = sqlx::query(&sql)
                     .bind(page.after.as_deref())
@@ -910,7 +1153,7 @@ macro_rules! shared_sql_store {
             }
 
             async fn list_areas(&self, page: &PageRequest) -> StoreResult<Page<Area>> {
-                let sql = format!("SELECT {AREA_COLUMNS} FROM areas WHERE ($1 IS NULL OR code > $1) ORDER BY code LIMIT $2");
+                let sql = format!("{AREA_SELECT} WHERE ($1 IS NULL OR ar.code > $1) ORDER BY ar.code LIMIT $2");
                 let rows = sqlx::query(&sql)
                     .bind(page.after.as_deref())
                     .bind(i64::from(page.limit) + 1)
@@ -977,11 +1220,120 @@ macro_rules! shared_sql_store {
                 Ok(())
             }
 
-            async fn list_agreements(&self, filter: &AgreementFilter, page: &PageRequest) -> StoreResult<Page<Agreement>> {
+            async fn list_agreements(&self, query: &AgreementQuery, page: &PageRequest) -> StoreResult<Page<Agreement>> {
                 let mut tx = begin_read(&self.pool).await?;
-                let items = load_agreements(&mut tx, filter, Some(page)).await?;
+                let page = load_agreements(&mut tx, query, page).await?;
                 tx.commit().await?;
-                Ok(page_of(items, page.limit, |a| a.id.clone()))
+                Ok(page)
+            }
+
+            async fn count_agreements(&self, query: &AgreementQuery) -> StoreResult<i64> {
+                let mut sql = sqlx::QueryBuilder::<Db>::new("SELECT COUNT(*) FROM agreements a JOIN partners p ON p.code = a.partner_code");
+                if let Some(terms) = &query.search {
+                    push_search_join(&mut sql, terms);
+                }
+                sql.push(" WHERE 1 = 1");
+                push_filters(&mut sql, query, None);
+                Ok(sql.build_query_scalar::<i64>().fetch_one(&self.pool).await?)
+            }
+
+            async fn pledge_totals(&self, query: &AgreementQuery, groups: &[PledgeGroup]) -> StoreResult<Vec<PledgeTotal>> {
+                let expressions: Vec<&str> = groups
+                    .iter()
+                    .map(|g| match g {
+                        PledgeGroup::Partner => "a.partner_code",
+                        PledgeGroup::Year => "pl.year_from",
+                        PledgeGroup::Kind => "pl.kind",
+                        PledgeGroup::Measure => "pl.measure",
+                        PledgeGroup::Area => "ga.area_code",
+                    })
+                    .collect();
+                let mut sql = sqlx::QueryBuilder::<Db>::new("SELECT ");
+                for (i, expression) in expressions.iter().enumerate() {
+                    sql.push(format!("{expression} AS g{i}, "));
+                }
+                sql.push(
+                    "pl.currency AS currency, CAST(SUM(pl.amount_minor) AS BIGINT) AS total_minor, COUNT(*) AS n \
+                     FROM pledges pl JOIN agreements a ON a.id = pl.agreement_id JOIN partners p ON p.code = a.partner_code",
+                );
+                if groups.contains(&PledgeGroup::Area) {
+                    sql.push(" JOIN agreement_areas ga ON ga.agreement_id = a.id");
+                }
+                if let Some(terms) = &query.search {
+                    push_search_join(&mut sql, terms);
+                }
+                sql.push(" WHERE 1 = 1");
+                push_filters(&mut sql, query, Some("pl"));
+                sql.push(" GROUP BY ");
+                for (i, expression) in expressions.iter().enumerate() {
+                    push_group(&mut sql, expression, i == 0);
+                }
+                push_group(&mut sql, "pl.currency", expressions.is_empty());
+                // NULL groups (an unknown year) last on both backends.
+                sql.push(" ORDER BY ");
+                for (i, expression) in expressions.iter().enumerate() {
+                    push_group(&mut sql, &format!("({expression} IS NULL), {expression}"), i == 0);
+                }
+                push_group(&mut sql, "pl.currency", expressions.is_empty());
+                let years: Vec<bool> = groups.iter().map(|g| *g == PledgeGroup::Year).collect();
+                let rows = sql.build().fetch_all(&self.pool).await?;
+                rows.iter()
+                    .map(|row| {
+                        let currency: &str = row.try_get("currency")?;
+                        Ok(PledgeTotal {
+                            groups: group_values(row, &years)?,
+                            currency: Currency::parse(currency).map_err(|e| corrupt("currency", e))?,
+                            total_minor: row.try_get("total_minor")?,
+                            count: row.try_get("n")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn agreement_counts(&self, query: &AgreementQuery, groups: &[AgreementGroup]) -> StoreResult<Vec<AgreementCount>> {
+                let expressions: Vec<&str> = groups
+                    .iter()
+                    .map(|g| match g {
+                        AgreementGroup::Year => SIGNED_YEAR,
+                        AgreementGroup::Status => "a.status",
+                        AgreementGroup::Kind => "a.kind",
+                        AgreementGroup::Area => "ga.area_code",
+                        AgreementGroup::Partner => "a.partner_code",
+                    })
+                    .collect();
+                let mut sql = sqlx::QueryBuilder::<Db>::new("SELECT ");
+                for (i, expression) in expressions.iter().enumerate() {
+                    sql.push(format!("{expression} AS g{i}, "));
+                }
+                sql.push("COUNT(DISTINCT a.id) AS n FROM agreements a JOIN partners p ON p.code = a.partner_code");
+                if groups.contains(&AgreementGroup::Area) {
+                    sql.push(" JOIN agreement_areas ga ON ga.agreement_id = a.id");
+                }
+                if let Some(terms) = &query.search {
+                    push_search_join(&mut sql, terms);
+                }
+                sql.push(" WHERE 1 = 1");
+                push_filters(&mut sql, query, None);
+                if !expressions.is_empty() {
+                    sql.push(" GROUP BY ");
+                    for (i, expression) in expressions.iter().enumerate() {
+                        push_group(&mut sql, expression, i == 0);
+                    }
+                    sql.push(" ORDER BY ");
+                    for (i, expression) in expressions.iter().enumerate() {
+                        push_group(&mut sql, &format!("({expression} IS NULL), {expression}"), i == 0);
+                    }
+                }
+                let years: Vec<bool> = groups.iter().map(|g| *g == AgreementGroup::Year).collect();
+                let rows = sql.build().fetch_all(&self.pool).await?;
+                rows.iter()
+                    .map(|row| {
+                        Ok(AgreementCount {
+                            groups: group_values(row, &years)?,
+                            count: row.try_get("n")?,
+                        })
+                    })
+                    .collect()
             }
 
             async fn get_agreement(&self, id: &str) -> StoreResult<Option<Agreement>> {
@@ -996,6 +1348,7 @@ macro_rules! shared_sql_store {
                 let at = now();
                 let id = insert_agreement(&mut tx, draft, at).await?;
                 let agreement = load_agreement(&mut tx, &id).await?.ok_or(StoreError::NotFound)?;
+                index_search_text(&mut tx, &agreement.id, &agreement.search_text()).await?;
                 let change = Change::new("agreement", &id, "create", agreement.version)
                     .of_agreement(&id)
                     .after(&agreement.draft())?;
@@ -1010,6 +1363,7 @@ macro_rules! shared_sql_store {
                 let before = load_agreement(&mut tx, id).await?.ok_or(StoreError::NotFound)?;
                 update_agreement(&mut tx, id, draft, expected_version, at).await?;
                 let agreement = load_agreement(&mut tx, id).await?.ok_or(StoreError::NotFound)?;
+                index_search_text(&mut tx, &agreement.id, &agreement.search_text()).await?;
                 let change = Change::new("agreement", id, "update", agreement.version)
                     .of_agreement(id)
                     .before(&before.draft())?
@@ -1030,6 +1384,7 @@ macro_rules! shared_sql_store {
                 if deleted.rows_affected() == 0 {
                     return Err(missing_or_moved(&mut tx, "agreements", "id", id).await);
                 }
+                sqlx::query("DELETE FROM agreement_search WHERE agreement_id = $1").bind(id).execute(&mut *tx).await?;
                 // The whole agreement, children included, so it can be restored.
                 let change = Change::new("agreement", id, "delete", before.version)
                     .of_agreement(id)
@@ -1066,6 +1421,7 @@ macro_rules! shared_sql_store {
                     .execute(&mut *tx)
                     .await?;
                 let agreement = load_agreement(&mut tx, id).await?.ok_or(StoreError::NotFound)?;
+                index_search_text(&mut tx, &agreement.id, &agreement.search_text()).await?;
                 let change = Change::new("agreement", id, "restore", agreement.version)
                     .of_agreement(id)
                     .after(&agreement.draft())?;
@@ -1092,6 +1448,7 @@ macro_rules! shared_sql_store {
                     .of_agreement(agreement_id)
                     .after(&pledge.draft())?;
                 record(&mut tx, at, actor, change).await?;
+                reindex(&mut tx, &agreement_id).await?;
                 tx.commit().await?;
                 Ok(pledge)
             }
@@ -1108,6 +1465,7 @@ macro_rules! shared_sql_store {
                     .before(&before.draft())?
                     .after(&pledge.draft())?;
                 record(&mut tx, at, actor, change).await?;
+                reindex(&mut tx, &agreement_id).await?;
                 tx.commit().await?;
                 Ok(pledge)
             }
@@ -1131,6 +1489,7 @@ macro_rules! shared_sql_store {
                     .of_agreement(&agreement_id)
                     .before(&before.draft())?;
                 record(&mut tx, at, actor, change).await?;
+                reindex(&mut tx, &agreement_id).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -1152,6 +1511,7 @@ macro_rules! shared_sql_store {
                     .of_agreement(agreement_id)
                     .after(&source.draft())?;
                 record(&mut tx, at, actor, change).await?;
+                reindex(&mut tx, &agreement_id).await?;
                 tx.commit().await?;
                 Ok(source)
             }
@@ -1169,6 +1529,7 @@ macro_rules! shared_sql_store {
                     .before(&before.draft())?
                     .after(&source.draft())?;
                 record(&mut tx, at, actor, change).await?;
+                reindex(&mut tx, &agreement_id).await?;
                 tx.commit().await?;
                 Ok(source)
             }
@@ -1192,17 +1553,18 @@ macro_rules! shared_sql_store {
                     .of_agreement(&agreement_id)
                     .before(&before.draft())?;
                 record(&mut tx, at, actor, change).await?;
+                reindex(&mut tx, &agreement_id).await?;
                 tx.commit().await?;
                 Ok(())
             }
 
             async fn export(&self) -> StoreResult<Dataset> {
                 let mut tx = begin_read(&self.pool).await?;
-                let sql = format!("SELECT {PARTNER_COLUMNS} FROM partners ORDER BY code");
+                let sql = format!("{PARTNER_SELECT} ORDER BY p.code");
                 let partners = sqlx::query(&sql).fetch_all(&mut *tx).await?;
-                let sql = format!("SELECT {AREA_COLUMNS} FROM areas ORDER BY code");
+                let sql = format!("{AREA_SELECT} ORDER BY ar.code");
                 let areas = sqlx::query(&sql).fetch_all(&mut *tx).await?;
-                let agreements = load_agreements(&mut tx, &AgreementFilter::default(), None).await?;
+                let agreements = load_all_agreements(&mut tx).await?;
                 tx.commit().await?;
                 Ok(Dataset {
                     partners: partners.iter().map(|r| partner_from_row(r).map(|p| p.draft())).collect::<StoreResult<_>>()?,
@@ -1262,6 +1624,7 @@ macro_rules! shared_sql_store {
                     };
                     written.map_err(|e| within(&format!("agreements[{i}]"), e))?;
                     let after = load_agreement(&mut tx, id).await?.ok_or(StoreError::NotFound)?;
+                    index_search_text(&mut tx, id, &after.search_text()).await?;
                     let change = Change::imported("agreement", id, before.as_ref().map(Agreement::draft), &after.draft(), after.version)?
                         .of_agreement(id);
                     record(&mut tx, at, actor, change).await?;

@@ -10,6 +10,7 @@ use sqlx::sqlite::{
 
 use super::StoreOptions;
 use crate::domain::money::Amount;
+use crate::domain::query::SearchTerms;
 
 type Db = sqlx::Sqlite;
 const BACKEND: &str = "sqlite";
@@ -38,6 +39,7 @@ impl SqliteStore {
                 StoreError::Unavailable(format!("cannot open the SQLite database: {e}"))
             })?;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
+        rebuild_search_index_if_stale(&pool).await?;
         Ok(Self { pool })
     }
 }
@@ -49,6 +51,38 @@ async fn begin_write(pool: &SqlitePool) -> Result<sqlx::Transaction<'static, Db>
 /// A deferred transaction: one consistent snapshot for a multi-query read.
 async fn begin_read(pool: &SqlitePool) -> Result<sqlx::Transaction<'static, Db>, sqlx::Error> {
     pool.begin().await
+}
+
+/// The signing year of `a`, as an integer.
+const SIGNED_YEAR: &str = "CAST(strftime('%Y', a.signed_on) AS INTEGER)";
+
+/// Joins the FTS5 matches as `s`, ranked by BM25 (lower is better). Every
+/// word is quoted and prefix-matched, so no query syntax reaches FTS5.
+fn push_search_join(sql: &mut sqlx::QueryBuilder<'_, Db>, terms: &SearchTerms) {
+    let expression: Vec<String> = terms.words().iter().map(|w| format!("\"{w}\"*")).collect();
+    sql.push(
+        " JOIN (SELECT agreement_id, bm25(agreement_search) AS rank FROM agreement_search \
+         WHERE agreement_search MATCH ",
+    )
+    .push_bind(expression.join(" "))
+    .push(") s ON s.agreement_id = a.id");
+}
+
+async fn index_search_text(
+    conn: &mut sqlx::SqliteConnection,
+    agreement_id: &str,
+    text: &str,
+) -> StoreResult<()> {
+    sqlx::query("DELETE FROM agreement_search WHERE agreement_id = $1")
+        .bind(agreement_id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("INSERT INTO agreement_search (agreement_id, body) VALUES ($1, $2)")
+        .bind(agreement_id)
+        .bind(text)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 fn amount_param(amount: &Amount) -> String {

@@ -1,0 +1,216 @@
+//! What a list of agreements, or a statistic over them, asks for: filters,
+//! search terms, order and what to embed. Built from the query string by the
+//! HTTP layer; the store turns it into SQL with bound parameters only.
+
+use chrono::NaiveDate;
+
+use super::agreement::{AgreementKind, AgreementStatus};
+use super::area::AreaCode;
+use super::money::Currency;
+use super::partner::PartnerCode;
+use super::pledge::PledgeKind;
+use super::text::fold;
+use super::{Vocabulary, vocabulary};
+
+/// Conditions on one pledge of an agreement: an agreement matches when one of
+/// its pledges meets them all.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PledgeCondition {
+    pub kinds: Vec<PledgeKind>,
+    pub currency: Option<Currency>,
+    /// Inclusive bounds in minor units (cents) of `currency`.
+    pub min_minor: Option<i64>,
+    pub max_minor: Option<i64>,
+}
+
+impl PledgeCondition {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// Search words, folded like the indexed text; each must occur (as a word or
+/// the start of one).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchTerms(Vec<String>);
+
+const MAX_SEARCH_TERMS: usize = 16;
+
+impl SearchTerms {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let folded = fold(text);
+        let words: Vec<String> = folded
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .take(MAX_SEARCH_TERMS)
+            .map(str::to_owned)
+            .collect();
+        if words.is_empty() {
+            Err("needs at least one word to search for".into())
+        } else {
+            Ok(Self(words))
+        }
+    }
+
+    pub fn words(&self) -> &[String] {
+        &self.0
+    }
+}
+
+vocabulary!(
+    /// What a list can be ordered by.
+    SortKey {
+        Id => "id",
+        SignedOn => "signed_on",
+        Partner => "partner",
+        Title => "title",
+        UpdatedAt => "updated_at",
+        Relevance => "relevance",
+    }
+);
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sort {
+    pub key: SortKey,
+    pub descending: bool,
+}
+
+impl Sort {
+    /// `title`, `-signed_on`, ...: a `-` prefix sorts descending.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let (descending, name) = match text.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, text),
+        };
+        let key = SortKey::parse(name).map_err(|e| format!("{name:?}: {e}"))?;
+        Ok(Self { key, descending })
+    }
+}
+
+/// Which children an agreement embeds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Include {
+    pub areas: bool,
+    pub pledges: bool,
+    pub sources: bool,
+}
+
+impl Include {
+    pub const ALL: Include = Include {
+        areas: true,
+        pledges: true,
+        sources: true,
+    };
+}
+
+/// A filtered, ordered selection of agreements.
+#[derive(Debug, Clone)]
+pub struct AgreementQuery {
+    /// Any of these partners.
+    pub partners: Vec<PartnerCode>,
+    /// Every group must match, each by any of its areas.
+    pub areas: Vec<Vec<AreaCode>>,
+    pub statuses: Vec<AgreementStatus>,
+    pub kinds: Vec<AgreementKind>,
+    pub signed_from: Option<NaiveDate>,
+    pub signed_to: Option<NaiveDate>,
+    /// `Some(None)` asks for agreements whose legal nature is unknown.
+    pub legally_binding: Option<Option<bool>>,
+    pub pledge: PledgeCondition,
+    pub search: Option<SearchTerms>,
+    pub sort: Sort,
+    pub include: Include,
+}
+
+impl Default for AgreementQuery {
+    fn default() -> Self {
+        Self {
+            partners: Vec::new(),
+            areas: Vec::new(),
+            statuses: Vec::new(),
+            kinds: Vec::new(),
+            signed_from: None,
+            signed_to: None,
+            legally_binding: None,
+            pledge: PledgeCondition::default(),
+            search: None,
+            sort: Sort {
+                key: SortKey::Id,
+                descending: false,
+            },
+            include: Include::ALL,
+        }
+    }
+}
+
+vocabulary!(
+    /// How pledge totals can be grouped.
+    PledgeGroup {
+        Partner => "partner",
+        Year => "year",
+        Kind => "kind",
+        Measure => "measure",
+        Area => "area",
+    }
+);
+
+vocabulary!(
+    /// How agreement counts can be grouped.
+    AgreementGroup {
+        Year => "year",
+        Status => "status",
+        Kind => "kind",
+        Area => "area",
+        Partner => "partner",
+    }
+);
+
+/// One group of a statistic: its key values in `group_by` order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GroupValue {
+    Text(Option<String>),
+    Year(Option<i64>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PledgeTotal {
+    pub groups: Vec<GroupValue>,
+    pub currency: Currency,
+    /// The exact sum, in minor units.
+    pub total_minor: i64,
+    pub count: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgreementCount {
+    pub groups: Vec<GroupValue>,
+    pub count: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn search_terms_are_folded_words() {
+        let terms = SearchTerms::parse("  Cyber-Security, DÉMINING!! ").unwrap();
+        assert_eq!(terms.words(), ["cyber", "security", "demining"]);
+        assert!(SearchTerms::parse(" ,;- ").is_err());
+        assert!(
+            SearchTerms::parse("\"*:&|'").is_err(),
+            "query syntax never reaches the engine"
+        );
+    }
+
+    #[test]
+    fn sorts_parse_with_direction() {
+        assert_eq!(
+            Sort::parse("-signed_on").unwrap(),
+            Sort {
+                key: SortKey::SignedOn,
+                descending: true
+            }
+        );
+        assert!(Sort::parse("colour").is_err());
+    }
+}

@@ -1,0 +1,526 @@
+//! Agreement lists in every format: JSON pages, and CSV, NDJSON and a plain
+//! text table that stream page by page, so a large export is never built in
+//! memory whole.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, Uri, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use rust_decimal::Decimal;
+use serde_json::{Map, Value, json};
+
+use super::AppState;
+use super::query::{FILTERS, Paging, QueryString, agreement_query, encode_list_cursor, paging};
+use crate::domain::FieldError;
+use crate::domain::agreement::Agreement;
+use crate::domain::area::AreaCode;
+use crate::domain::money::Amount;
+use crate::domain::partner::PartnerCode;
+use crate::domain::query::AgreementQuery;
+use crate::error::{ApiError, ApiResult};
+use crate::store::{PageRequest, Store};
+
+const LIST_OPTIONS: &[&str] = &[
+    "sort", "limit", "cursor", "count", "fields", "include", "format", "rows", "pretty",
+];
+
+const FIELDS: &[&str] = &[
+    "id",
+    "partner",
+    "title",
+    "kind",
+    "status",
+    "signed_on",
+    "signed_at",
+    "signatories",
+    "term_years",
+    "expires_on",
+    "legally_binding",
+    "summary",
+    "text_url",
+    "areas",
+    "pledges",
+    "sources",
+    "version",
+    "created_at",
+    "updated_at",
+];
+
+/// What the path itself fixes: the partner or area of a nested listing.
+pub enum Scope {
+    All,
+    Partner(PartnerCode),
+    Area(AreaCode),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Format {
+    Json,
+    Csv,
+    Ndjson,
+    Text,
+}
+
+/// Pages exported per store query.
+const EXPORT_PAGE: u32 = 500;
+
+fn format_of(query: &QueryString, headers: &HeaderMap, errors: &mut Vec<FieldError>) -> Format {
+    if let Some(name) = query.one("format", errors) {
+        return match name {
+            "json" => Format::Json,
+            "csv" => Format::Csv,
+            "ndjson" => Format::Ndjson,
+            "text" => Format::Text,
+            _ => {
+                errors.push(FieldError::new(
+                    "format",
+                    "must be one of: json, csv, ndjson, text",
+                ));
+                Format::Json
+            }
+        };
+    }
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    for media in accept
+        .split(',')
+        .map(|m| m.split(';').next().unwrap_or("").trim())
+    {
+        match media {
+            "text/csv" => return Format::Csv,
+            "application/x-ndjson" | "application/ndjson" => return Format::Ndjson,
+            "text/plain" => return Format::Text,
+            "application/json" | "*/*" => return Format::Json,
+            _ => {}
+        }
+    }
+    Format::Json
+}
+
+/// Answers a list of agreements as the query string asks.
+pub async fn respond(
+    state: &AppState,
+    uri: &Uri,
+    headers: &HeaderMap,
+    scope: Scope,
+) -> ApiResult<Response> {
+    let filters: Vec<&str> = FILTERS
+        .iter()
+        .copied()
+        .filter(|f| !(matches!(scope, Scope::Partner(_)) && *f == "partner"))
+        .collect();
+    let raw = QueryString::parse(uri.query(), &[&filters, LIST_OPTIONS])?;
+    let mut query = agreement_query(state.store.as_ref(), &raw).await?;
+    match scope {
+        Scope::All => {}
+        Scope::Partner(code) => query.partners = vec![code],
+        Scope::Area(code) => query.areas.push(vec![code]),
+    }
+    let mut errors = Vec::new();
+    let paging = paging(&raw, query.sort, &mut errors);
+    let count = raw.flag("count", &mut errors);
+    let pretty = raw.flag("pretty", &mut errors);
+    let format = format_of(&raw, headers, &mut errors);
+    let pledge_rows = match raw.one("rows", &mut errors) {
+        None | Some("agreements") => false,
+        Some("pledges") if format == Format::Csv => true,
+        Some("pledges") => {
+            errors.push(FieldError::new(
+                "rows",
+                "pledges rows are a CSV export: add format=csv",
+            ));
+            false
+        }
+        Some(_) => {
+            errors.push(FieldError::new("rows", "must be agreements or pledges"));
+            false
+        }
+    };
+    let fields: Option<Vec<String>> = (!raw.all("fields").is_empty()).then(|| {
+        raw.list("fields")
+            .into_iter()
+            .filter(|f| {
+                let known = FIELDS.contains(f);
+                if !known {
+                    errors.push(FieldError::new(
+                        "fields",
+                        format!("{f:?} is not a field; known: {}", FIELDS.join(", ")),
+                    ));
+                }
+                known
+            })
+            .map(str::to_owned)
+            .collect()
+    });
+    if !errors.is_empty() {
+        return Err(ApiError::InvalidQuery(errors));
+    }
+    if pledge_rows {
+        query.include.pledges = true;
+        query.include.sources = true;
+    }
+    match format {
+        Format::Json => {
+            json_page(state, uri, query, &paging, count, fields.as_deref(), pretty).await
+        }
+        export => Ok(stream_export(
+            state.store.clone(),
+            query,
+            &paging,
+            export,
+            pledge_rows,
+        )),
+    }
+}
+
+async fn json_page(
+    state: &AppState,
+    uri: &Uri,
+    query: AgreementQuery,
+    paging: &Paging,
+    count: bool,
+    fields: Option<&[String]>,
+    pretty: bool,
+) -> ApiResult<Response> {
+    let page = state
+        .store
+        .list_agreements(
+            &query,
+            &PageRequest {
+                after: paging.after.clone(),
+                limit: paging.limit,
+            },
+        )
+        .await?;
+    let next_cursor = page
+        .next_after
+        .as_deref()
+        .map(|key| encode_list_cursor(key, query.sort));
+    let items: Vec<Value> = page
+        .items
+        .iter()
+        .map(|a| trimmed(a, &query, fields))
+        .collect();
+    let mut body = Map::new();
+    body.insert("items".into(), Value::Array(items));
+    body.insert("next_cursor".into(), json!(next_cursor));
+    if count {
+        body.insert(
+            "total".into(),
+            json!(state.store.count_agreements(&query).await?),
+        );
+    }
+    let text = if pretty {
+        serde_json::to_string_pretty(&body)
+    } else {
+        serde_json::to_string(&body)
+    }
+    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut response = ([(header::CONTENT_TYPE, "application/json")], text).into_response();
+    if let Some(cursor) = next_cursor {
+        add_next_link(&mut response, uri, &cursor);
+    }
+    Ok(response)
+}
+
+/// `Link: <same query, next cursor>; rel="next"`.
+fn add_next_link(response: &mut Response, uri: &Uri, cursor: &str) {
+    let mut next = form_urlencoded::Serializer::new(String::new());
+    for (name, value) in form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()) {
+        if name != "cursor" {
+            next.append_pair(&name, &value);
+        }
+    }
+    next.append_pair("cursor", cursor);
+    let link = format!("<{}?{}>; rel=\"next\"", uri.path(), next.finish());
+    if let Ok(value) = HeaderValue::from_str(&link) {
+        response.headers_mut().insert(header::LINK, value);
+    }
+}
+
+/// An agreement as JSON without the children left out and the fields not asked for.
+fn trimmed(agreement: &Agreement, query: &AgreementQuery, fields: Option<&[String]>) -> Value {
+    let mut value = serde_json::to_value(agreement).unwrap_or(Value::Null);
+    if let Value::Object(members) = &mut value {
+        for (child, included) in [
+            ("areas", query.include.areas),
+            ("pledges", query.include.pledges),
+            ("sources", query.include.sources),
+        ] {
+            if !included {
+                members.remove(child);
+            }
+        }
+        if let Some(fields) = fields {
+            members.retain(|name, _| fields.iter().any(|f| f == name));
+        }
+    }
+    value
+}
+
+struct Export {
+    store: Arc<dyn Store>,
+    query: AgreementQuery,
+    after: Option<String>,
+    /// A client-chosen limit exports one page; otherwise everything.
+    single_page: Option<u32>,
+    format: Format,
+    pledge_rows: bool,
+    started: bool,
+    finished: bool,
+}
+
+fn stream_export(
+    store: Arc<dyn Store>,
+    query: AgreementQuery,
+    paging: &Paging,
+    format: Format,
+    pledge_rows: bool,
+) -> Response {
+    let export = Export {
+        store,
+        query,
+        after: paging.after.clone(),
+        single_page: paging.explicit_limit.then_some(paging.limit),
+        format,
+        pledge_rows,
+        started: false,
+        finished: false,
+    };
+    let stream = futures_util::stream::unfold(export, |mut export| async move {
+        if export.finished {
+            return None;
+        }
+        let request = PageRequest {
+            after: export.after.take(),
+            limit: export.single_page.unwrap_or(EXPORT_PAGE),
+        };
+        let page = match export.store.list_agreements(&export.query, &request).await {
+            Ok(page) => page,
+            Err(error) => {
+                // The status is sent already: all that is left is to break the stream.
+                tracing::error!(%error, "export stopped");
+                export.finished = true;
+                return Some((Err(std::io::Error::other(error.to_string())), export));
+            }
+        };
+        let mut chunk = String::new();
+        if !export.started {
+            chunk.push_str(&header_of(export.format, export.pledge_rows));
+            export.started = true;
+        }
+        for agreement in &page.items {
+            render(&mut chunk, agreement, export.format, export.pledge_rows);
+        }
+        export.after = page.next_after;
+        export.finished = export.after.is_none() || export.single_page.is_some();
+        Some((Ok::<Bytes, std::io::Error>(Bytes::from(chunk)), export))
+    });
+    let content_type = match format {
+        Format::Csv => "text/csv; charset=utf-8",
+        Format::Ndjson => "application/x-ndjson",
+        Format::Text => "text/plain; charset=utf-8",
+        Format::Json => "application/json",
+    };
+    (
+        [(header::CONTENT_TYPE, content_type)],
+        Body::from_stream(stream),
+    )
+        .into_response()
+}
+
+const AGREEMENT_COLUMNS: &[&str] = &[
+    "id",
+    "partner",
+    "partner_name",
+    "title",
+    "kind",
+    "status",
+    "signed_on",
+    "signed_at",
+    "term_years",
+    "expires_on",
+    "legally_binding",
+    "areas",
+    "pledge_totals",
+    "source_urls",
+    "version",
+    "updated_at",
+];
+
+const PLEDGE_COLUMNS: &[&str] = &[
+    "agreement_id",
+    "partner",
+    "partner_name",
+    "signed_on",
+    "pledge_id",
+    "amount",
+    "currency",
+    "year_from",
+    "year_to",
+    "kind",
+    "measure",
+    "in_agreement_text",
+    "description",
+    "note",
+    "source_urls",
+];
+
+fn header_of(format: Format, pledge_rows: bool) -> String {
+    match format {
+        Format::Csv => {
+            let columns = if pledge_rows {
+                PLEDGE_COLUMNS
+            } else {
+                AGREEMENT_COLUMNS
+            };
+            format!("{}\r\n", columns.join(","))
+        }
+        Format::Text => {
+            let head = format!(
+                "{:<20}  {:<10}  {:<48}  {}",
+                "PARTNER", "SIGNED", "TITLE", "PLEDGES"
+            );
+            format!("{head}\n{}\n", "-".repeat(head.chars().count().max(100)))
+        }
+        Format::Ndjson | Format::Json => String::new(),
+    }
+}
+
+/// RFC 4180: a field with a comma, quote or line break is quoted, quotes doubled.
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\r', '\n']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_owned()
+    }
+}
+
+fn csv_row(out: &mut String, fields: &[String]) {
+    let quoted: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
+    out.push_str(&quoted.join(","));
+    out.push_str("\r\n");
+}
+
+fn text_of<T: ToString>(value: Option<T>) -> String {
+    value.map(|v| v.to_string()).unwrap_or_default()
+}
+
+/// Exact totals per currency, in currency order: "EUR 100; USD 4500000000".
+fn pledge_totals(agreement: &Agreement) -> String {
+    let mut totals: BTreeMap<&str, Decimal> = BTreeMap::new();
+    for pledge in &agreement.pledges {
+        *totals.entry(pledge.currency.as_str()).or_default() += pledge.amount.as_decimal();
+    }
+    totals
+        .into_iter()
+        .map(|(currency, total)| {
+            let shown =
+                Amount::from_decimal(total).map_or_else(|_| total.to_string(), |a| a.to_string());
+            format!("{currency} {shown}")
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn render(out: &mut String, agreement: &Agreement, format: Format, pledge_rows: bool) {
+    match format {
+        Format::Ndjson | Format::Json => {
+            out.push_str(&serde_json::to_string(agreement).unwrap_or_default());
+            out.push('\n');
+        }
+        Format::Csv if pledge_rows => {
+            for pledge in &agreement.pledges {
+                let urls: Vec<&str> = pledge.sources.iter().map(|s| s.url.as_str()).collect();
+                csv_row(
+                    out,
+                    &[
+                        agreement.id.clone(),
+                        agreement.partner.code.as_str().to_owned(),
+                        agreement.partner.name.clone(),
+                        text_of(agreement.signed_on),
+                        pledge.id.clone(),
+                        pledge.amount.to_string(),
+                        pledge.currency.as_str().to_owned(),
+                        text_of(pledge.year_from),
+                        text_of(pledge.year_to),
+                        crate::domain::Vocabulary::as_str(pledge.kind).to_owned(),
+                        text_of(pledge.measure.map(crate::domain::Vocabulary::as_str)),
+                        text_of(pledge.in_agreement_text),
+                        text_of(pledge.description.as_deref()),
+                        text_of(pledge.note.as_deref()),
+                        urls.join(" "),
+                    ],
+                );
+            }
+        }
+        Format::Csv => {
+            let areas: Vec<&str> = agreement.areas.iter().map(|a| a.code.as_str()).collect();
+            let urls: Vec<&str> = agreement.sources.iter().map(|s| s.url.as_str()).collect();
+            csv_row(
+                out,
+                &[
+                    agreement.id.clone(),
+                    agreement.partner.code.as_str().to_owned(),
+                    agreement.partner.name.clone(),
+                    agreement.title.clone(),
+                    crate::domain::Vocabulary::as_str(agreement.kind).to_owned(),
+                    crate::domain::Vocabulary::as_str(agreement.status).to_owned(),
+                    text_of(agreement.signed_on),
+                    text_of(agreement.signed_at.as_deref()),
+                    text_of(agreement.term_years),
+                    text_of(agreement.expires_on),
+                    text_of(agreement.legally_binding),
+                    areas.join(";"),
+                    pledge_totals(agreement),
+                    urls.join(" "),
+                    agreement.version.to_string(),
+                    agreement
+                        .updated_at
+                        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                ],
+            );
+        }
+        Format::Text => {
+            let title: String = if agreement.title.chars().count() > 48 {
+                agreement
+                    .title
+                    .chars()
+                    .take(47)
+                    .chain(std::iter::once('…'))
+                    .collect()
+            } else {
+                agreement.title.clone()
+            };
+            let partner: String = agreement.partner.name.chars().take(20).collect();
+            let totals = pledge_totals(agreement);
+            out.push_str(&format!(
+                "{partner:<20}  {:<10}  {title:<48}  {}\n",
+                text_of(agreement.signed_on),
+                if totals.is_empty() {
+                    "-"
+                } else {
+                    totals.as_str()
+                }
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_fields_are_quoted_as_rfc_4180_says() {
+        assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("two\nlines"), "\"two\nlines\"");
+    }
+}
