@@ -10,7 +10,7 @@ CREATE INDEX pledges_kind ON pledges (kind, agreement_id);
 -- The searchable text of each agreement, folded (lower case, no accents) by
 -- the service, which keeps it in step with every write.
 CREATE TABLE agreement_search (
-    agreement_id TEXT PRIMARY KEY REFERENCES agreements (id) ON DELETE CASCADE,
+    agreement_id TEXT COLLATE "C" PRIMARY KEY REFERENCES agreements (id) ON DELETE CASCADE,
     document     TSVECTOR NOT NULL
 );
 CREATE INDEX agreement_search_document ON agreement_search USING GIN (document);

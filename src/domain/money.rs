@@ -70,8 +70,8 @@ impl Amount {
     }
 
     /// The amount of `minor` hundredths (a sum of minor units, say).
-    pub fn from_minor_units(minor: i64) -> Decimal {
-        Decimal::new(minor, 2).normalize()
+    pub fn from_minor_units(minor: i64) -> Result<Self, String> {
+        Self::from_decimal(Decimal::new(minor, 2))
     }
 }
 
@@ -167,9 +167,10 @@ mod tests {
             999_999_999_999_999_999
         );
         assert_eq!(
-            Amount::from_minor_units(100_000_050).to_string(),
-            "1000000.5"
+            Amount::from_minor_units(100_000_050).unwrap().to_string(),
+            "1000000.50"
         );
+        assert_eq!(Amount::from_minor_units(30).unwrap().to_string(), "0.30");
     }
 
     #[test]

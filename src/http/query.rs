@@ -174,6 +174,7 @@ pub async fn agreement_query(store: &dyn Store, query: &QueryString) -> ApiResul
                         }
                     })
                     .unwrap_or_default();
+                let detail = detail.split("; closest_matches").next().unwrap_or(&detail);
                 errors.push(FieldError::new("partner", format!("{detail}{hint}")));
             }
             Err(other) => return Err(other),

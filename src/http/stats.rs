@@ -73,10 +73,12 @@ async fn pledges(State(state): State<AppState>, uri: Uri) -> ApiResult<Response>
                 item.insert(group.as_str().into(), group_json(value));
             }
             item.insert("currency".into(), json!(total.currency));
-            item.insert(
-                "total".into(),
-                json!(Amount::from_minor_units(total.total_minor).to_string()),
+            // Totals are positive sums of positive amounts; the fallback only guards the type.
+            let exact = Amount::from_minor_units(total.total_minor).map_or_else(
+                |_| rust_decimal::Decimal::new(total.total_minor, 2).to_string(),
+                |a| a.to_string(),
             );
+            item.insert("total".into(), json!(exact));
             item.insert("count".into(), json!(total.count));
             Value::Object(item)
         })

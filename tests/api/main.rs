@@ -7,6 +7,7 @@ mod children;
 mod data;
 mod errors;
 mod partners_areas;
+mod queries;
 mod readme;
 mod safe_writes;
 mod server;
