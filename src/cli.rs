@@ -41,6 +41,15 @@ pub enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Add synthetic agreements (10 pledges each) for benchmarks; deterministic per seed.
+    Generate {
+        /// How many agreements to add.
+        #[arg(long)]
+        agreements: usize,
+        /// The seed: the same seed gives the same data.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -80,6 +89,9 @@ pub async fn run(cli: Cli) -> ExitCode {
         Some(Command::Import { file }) => import(&cli.store, &file).await,
         Some(Command::Export) => export(&cli.store).await,
         Some(Command::Keys(command)) => keys(&cli.store, command).await,
+        Some(Command::Generate { agreements, seed }) => {
+            generate(&cli.store, agreements, seed).await
+        }
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -257,4 +269,38 @@ async fn run_keys(store: &dyn store::Store, command: KeysCommand) -> Result<(), 
             }
         }
     }
+}
+
+/// Agreements written per transaction while generating.
+const GENERATE_CHUNK: usize = 500;
+
+async fn generate(config: &StoreConfig, count: usize, seed: u64) -> Result<(), String> {
+    let store = store::open(&config.options())
+        .await
+        .map_err(|e| e.to_string())?;
+    let started = std::time::Instant::now();
+    let result = async {
+        crate::seed::seed_if_empty(store.as_ref())
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut first = 0;
+        while first < count {
+            let chunk = GENERATE_CHUNK.min(count - first);
+            let dataset =
+                crate::generate::agreements(seed, first, chunk).map_err(|e| format!("{e:?}"))?;
+            store
+                .bulk_insert_agreements(&dataset.agreements)
+                .await
+                .map_err(|e| e.to_string())?;
+            first += chunk;
+            eprintln!(
+                "accords: generated {first}/{count} agreements ({:.1} s)",
+                started.elapsed().as_secs_f64()
+            );
+        }
+        Ok::<(), String>(())
+    }
+    .await;
+    store.close().await;
+    result
 }

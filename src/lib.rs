@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod generate;
 pub mod http;
 pub mod seed;
 pub mod store;

@@ -116,6 +116,26 @@ pub fn derived_expiry(signed_on: Option<NaiveDate>, term_years: Option<i64>) -> 
 }
 
 impl AgreementDraft {
+    /// The text full-text search looks in, folded: title, summary, area
+    /// details, pledge descriptions and notes, signatories, source titles.
+    pub fn search_text(&self) -> String {
+        let mut parts: Vec<&str> = vec![self.title.as_str()];
+        parts.extend(self.summary.as_deref());
+        parts.extend(
+            self.areas
+                .iter()
+                .flatten()
+                .filter_map(|a| a.detail.as_deref()),
+        );
+        for pledge in self.pledges.iter().flatten() {
+            parts.extend(pledge.description.as_deref());
+            parts.extend(pledge.note.as_deref());
+        }
+        parts.extend(self.signatories.iter().map(|s| s.name.as_str()));
+        parts.extend(self.sources.iter().flatten().map(|s| s.title.as_str()));
+        super::text::fold(&parts.join("\n"))
+    }
+
     /// An end date equal to the one signed_on + term_years gives is not
     /// "given": it is dropped so it follows later edits of the term. The same
     /// holds for the derived date a client read from `current` and sent back.
@@ -157,19 +177,9 @@ pub struct Agreement {
 }
 
 impl Agreement {
-    /// The text full-text search looks in, folded: title, summary, area
-    /// details, pledge descriptions and notes, signatories, source titles.
+    /// The text full-text search looks in; see [`AgreementDraft::search_text`].
     pub fn search_text(&self) -> String {
-        let mut parts: Vec<&str> = vec![self.title.as_str()];
-        parts.extend(self.summary.as_deref());
-        parts.extend(self.areas.iter().filter_map(|a| a.detail.as_deref()));
-        for pledge in &self.pledges {
-            parts.extend(pledge.description.as_deref());
-            parts.extend(pledge.note.as_deref());
-        }
-        parts.extend(self.signatories.iter().map(|s| s.name.as_str()));
-        parts.extend(self.sources.iter().map(|s| s.title.as_str()));
-        super::text::fold(&parts.join("\n"))
+        self.draft().search_text()
     }
 
     pub fn draft(&self) -> AgreementDraft {

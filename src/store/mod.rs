@@ -214,6 +214,9 @@ pub trait Store: Send + Sync {
     async fn export(&self) -> StoreResult<Dataset>;
     /// Upserts everything by id in one transaction: all or nothing.
     async fn import(&self, actor: &str, dataset: &Dataset) -> StoreResult<ImportSummary>;
+    /// Inserts new agreements with their children in large batches, without
+    /// history entries: for generated benchmark data only.
+    async fn bulk_insert_agreements(&self, agreements: &[AgreementDraft]) -> StoreResult<()>;
     /// True when no agreement, partner or area is stored yet.
     async fn is_empty(&self) -> StoreResult<bool>;
 

@@ -80,6 +80,14 @@ async fn index_search_text(
     Ok(())
 }
 
+async fn unindex_search_text(conn: &mut sqlx::PgConnection, agreement_id: &str) -> StoreResult<()> {
+    sqlx::query("DELETE FROM agreement_search WHERE agreement_id = $1")
+        .bind(agreement_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
 fn amount_param(amount: &Amount) -> Decimal {
     amount.as_decimal()
 }

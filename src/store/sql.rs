@@ -599,15 +599,33 @@ macro_rules! shared_sql_store {
             Ok(Page { items: agreements, next_after })
         }
 
-        /// Rewrites the search text of one agreement after it changed.
+        /// Rewrites the search text and the partner's pledge totals after one
+        /// agreement or its children changed.
         async fn reindex(conn: &mut Conn, agreement_id: &str) -> StoreResult<()> {
-            sqlx::query("DELETE FROM agreement_search WHERE agreement_id = $1")
-                .bind(agreement_id)
-                .execute(&mut *conn)
-                .await?;
             if let Some(agreement) = load_agreement(conn, agreement_id).await? {
                 index_search_text(conn, agreement_id, &agreement.search_text()).await?;
+                refresh_rollup(conn, agreement.partner.code.as_str()).await?;
             }
+            Ok(())
+        }
+
+        /// Recomputes the pledge totals of one partner (see migration 0004):
+        /// O(that partner's pledges), in the transaction of the change.
+        async fn refresh_rollup(conn: &mut Conn, partner_code: &str) -> StoreResult<()> {
+            sqlx::query("DELETE FROM pledge_rollup WHERE partner_code = $1")
+                .bind(partner_code)
+                .execute(&mut *conn)
+                .await?;
+            sqlx::query(
+                "INSERT INTO pledge_rollup (partner_code, year_key, kind, measure_key, currency, total_minor, n) \
+                 SELECT a.partner_code, COALESCE(pl.year_from, -1), pl.kind, COALESCE(pl.measure, ''), pl.currency, \
+                 SUM(pl.amount_minor), COUNT(*) FROM pledges pl JOIN agreements a ON a.id = pl.agreement_id \
+                 WHERE a.partner_code = $1 \
+                 GROUP BY a.partner_code, COALESCE(pl.year_from, -1), pl.kind, COALESCE(pl.measure, ''), pl.currency",
+            )
+            .bind(partner_code)
+            .execute(&mut *conn)
+            .await?;
             Ok(())
         }
 
@@ -1238,43 +1256,86 @@ macro_rules! shared_sql_store {
             }
 
             async fn pledge_totals(&self, query: &AgreementQuery, groups: &[PledgeGroup]) -> StoreResult<Vec<PledgeTotal>> {
+                // Questions about partners, years, kinds, measures and currencies
+                // only are answered from the rollup; the rest from the pledges.
+                let from_rollup = query.areas.is_empty()
+                    && query.statuses.is_empty()
+                    && query.kinds.is_empty()
+                    && query.signed_from.is_none()
+                    && query.signed_to.is_none()
+                    && query.legally_binding.is_none()
+                    && query.search.is_none()
+                    && query.pledge.min_minor.is_none()
+                    && query.pledge.max_minor.is_none()
+                    && !groups.contains(&PledgeGroup::Area);
                 let expressions: Vec<&str> = groups
                     .iter()
-                    .map(|g| match g {
-                        PledgeGroup::Partner => "a.partner_code",
-                        PledgeGroup::Year => "pl.year_from",
-                        PledgeGroup::Kind => "pl.kind",
-                        PledgeGroup::Measure => "pl.measure",
-                        PledgeGroup::Area => "ga.area_code",
+                    .map(|g| match (g, from_rollup) {
+                        (PledgeGroup::Partner, true) => "r.partner_code",
+                        (PledgeGroup::Year, true) => "NULLIF(r.year_key, -1)",
+                        (PledgeGroup::Kind, true) => "r.kind",
+                        (PledgeGroup::Measure, true) => "NULLIF(r.measure_key, '')",
+                        (PledgeGroup::Partner, false) => "a.partner_code",
+                        (PledgeGroup::Year, false) => "pl.year_from",
+                        (PledgeGroup::Kind, false) => "pl.kind",
+                        (PledgeGroup::Measure, false) => "pl.measure",
+                        (PledgeGroup::Area, _) => "ga.area_code",
                     })
                     .collect();
+                let currency = if from_rollup { "r.currency" } else { "pl.currency" };
                 let mut sql = sqlx::QueryBuilder::<Db>::new("SELECT ");
                 for (i, expression) in expressions.iter().enumerate() {
                     sql.push(format!("{expression} AS g{i}, "));
                 }
-                sql.push(
-                    "pl.currency AS currency, CAST(SUM(pl.amount_minor) AS BIGINT) AS total_minor, COUNT(*) AS n \
-                     FROM pledges pl JOIN agreements a ON a.id = pl.agreement_id JOIN partners p ON p.code = a.partner_code",
-                );
-                if groups.contains(&PledgeGroup::Area) {
-                    sql.push(" JOIN agreement_areas ga ON ga.agreement_id = a.id");
+                if from_rollup {
+                    sql.push(
+                        "r.currency AS currency, CAST(SUM(r.total_minor) AS BIGINT) AS total_minor, \
+                         CAST(SUM(r.n) AS BIGINT) AS n FROM pledge_rollup r WHERE 1 = 1",
+                    );
+                    if !query.partners.is_empty() {
+                        sql.push(" AND r.partner_code IN (");
+                        let mut list = sql.separated(", ");
+                        for code in &query.partners {
+                            list.push_bind(code.as_str().to_owned());
+                        }
+                        list.push_unseparated(")");
+                    }
+                    if !query.pledge.kinds.is_empty() {
+                        sql.push(" AND r.kind IN (");
+                        let mut list = sql.separated(", ");
+                        for kind in &query.pledge.kinds {
+                            list.push_bind(kind.as_str());
+                        }
+                        list.push_unseparated(")");
+                    }
+                    if let Some(wanted) = &query.pledge.currency {
+                        sql.push(" AND r.currency = ").push_bind(wanted.as_str().to_owned());
+                    }
+                } else {
+                    sql.push(
+                        "pl.currency AS currency, CAST(SUM(pl.amount_minor) AS BIGINT) AS total_minor, COUNT(*) AS n \
+                         FROM pledges pl JOIN agreements a ON a.id = pl.agreement_id JOIN partners p ON p.code = a.partner_code",
+                    );
+                    if groups.contains(&PledgeGroup::Area) {
+                        sql.push(" JOIN agreement_areas ga ON ga.agreement_id = a.id");
+                    }
+                    if let Some(terms) = &query.search {
+                        push_search_join(&mut sql, terms);
+                    }
+                    sql.push(" WHERE 1 = 1");
+                    push_filters(&mut sql, query, Some("pl"));
                 }
-                if let Some(terms) = &query.search {
-                    push_search_join(&mut sql, terms);
-                }
-                sql.push(" WHERE 1 = 1");
-                push_filters(&mut sql, query, Some("pl"));
                 sql.push(" GROUP BY ");
                 for (i, expression) in expressions.iter().enumerate() {
                     push_group(&mut sql, expression, i == 0);
                 }
-                push_group(&mut sql, "pl.currency", expressions.is_empty());
+                push_group(&mut sql, currency, expressions.is_empty());
                 // NULL groups (an unknown year) last on both backends.
                 sql.push(" ORDER BY ");
                 for (i, expression) in expressions.iter().enumerate() {
                     push_group(&mut sql, &format!("({expression} IS NULL), {expression}"), i == 0);
                 }
-                push_group(&mut sql, "pl.currency", expressions.is_empty());
+                push_group(&mut sql, currency, expressions.is_empty());
                 let years: Vec<bool> = groups.iter().map(|g| *g == PledgeGroup::Year).collect();
                 let rows = sql.build().fetch_all(&self.pool).await?;
                 rows.iter()
@@ -1349,6 +1410,7 @@ macro_rules! shared_sql_store {
                 let id = insert_agreement(&mut tx, draft, at).await?;
                 let agreement = load_agreement(&mut tx, &id).await?.ok_or(StoreError::NotFound)?;
                 index_search_text(&mut tx, &agreement.id, &agreement.search_text()).await?;
+                refresh_rollup(&mut tx, agreement.partner.code.as_str()).await?;
                 let change = Change::new("agreement", &id, "create", agreement.version)
                     .of_agreement(&id)
                     .after(&agreement.draft())?;
@@ -1364,6 +1426,10 @@ macro_rules! shared_sql_store {
                 update_agreement(&mut tx, id, draft, expected_version, at).await?;
                 let agreement = load_agreement(&mut tx, id).await?.ok_or(StoreError::NotFound)?;
                 index_search_text(&mut tx, &agreement.id, &agreement.search_text()).await?;
+                refresh_rollup(&mut tx, agreement.partner.code.as_str()).await?;
+                if before.partner.code != agreement.partner.code {
+                    refresh_rollup(&mut tx, before.partner.code.as_str()).await?;
+                }
                 let change = Change::new("agreement", id, "update", agreement.version)
                     .of_agreement(id)
                     .before(&before.draft())?
@@ -1376,6 +1442,8 @@ macro_rules! shared_sql_store {
             async fn delete_agreement(&self, actor: &str, id: &str, expected_version: Option<i64>) -> StoreResult<()> {
                 let mut tx = begin_write(&self.pool).await?;
                 let before = load_agreement(&mut tx, id).await?.ok_or(StoreError::NotFound)?;
+                // Before the row goes: SQLite finds the search row by the agreement's rowid.
+                unindex_search_text(&mut tx, id).await?;
                 let deleted = sqlx::query("DELETE FROM agreements WHERE id = $1 AND ($2 IS NULL OR version = $2)")
                     .bind(id)
                     .bind(expected_version)
@@ -1384,7 +1452,7 @@ macro_rules! shared_sql_store {
                 if deleted.rows_affected() == 0 {
                     return Err(missing_or_moved(&mut tx, "agreements", "id", id).await);
                 }
-                sqlx::query("DELETE FROM agreement_search WHERE agreement_id = $1").bind(id).execute(&mut *tx).await?;
+                refresh_rollup(&mut tx, before.partner.code.as_str()).await?;
                 // The whole agreement, children included, so it can be restored.
                 let change = Change::new("agreement", id, "delete", before.version)
                     .of_agreement(id)
@@ -1422,6 +1490,7 @@ macro_rules! shared_sql_store {
                     .await?;
                 let agreement = load_agreement(&mut tx, id).await?.ok_or(StoreError::NotFound)?;
                 index_search_text(&mut tx, &agreement.id, &agreement.search_text()).await?;
+                refresh_rollup(&mut tx, agreement.partner.code.as_str()).await?;
                 let change = Change::new("agreement", id, "restore", agreement.version)
                     .of_agreement(id)
                     .after(&agreement.draft())?;
@@ -1611,6 +1680,7 @@ macro_rules! shared_sql_store {
                     record(&mut tx, at, actor, change).await?;
                     summary.count(before.is_none());
                 }
+                let mut partners_changed: HashSet<String> = HashSet::new();
                 for (i, draft) in dataset.agreements.iter().enumerate() {
                     let id = draft.id.as_deref().unwrap_or_default();
                     let before = load_agreement(&mut tx, id).await?;
@@ -1625,13 +1695,162 @@ macro_rules! shared_sql_store {
                     written.map_err(|e| within(&format!("agreements[{i}]"), e))?;
                     let after = load_agreement(&mut tx, id).await?.ok_or(StoreError::NotFound)?;
                     index_search_text(&mut tx, id, &after.search_text()).await?;
+                    partners_changed.extend(before.iter().map(|b| b.partner.code.as_str().to_owned()));
+                    partners_changed.insert(after.partner.code.as_str().to_owned());
                     let change = Change::imported("agreement", id, before.as_ref().map(Agreement::draft), &after.draft(), after.version)?
                         .of_agreement(id);
                     record(&mut tx, at, actor, change).await?;
                     summary.count(before.is_none());
                 }
+                for partner in &partners_changed {
+                    refresh_rollup(&mut tx, partner).await?;
+                }
                 tx.commit().await?;
                 Ok(summary)
+            }
+
+            async fn bulk_insert_agreements(&self, agreements: &[AgreementDraft]) -> StoreResult<()> {
+                let mut tx = begin_write(&self.pool).await?;
+                let at = now();
+                // Batches stay under SQLite's limit of bound parameters per statement.
+                for batch in agreements.chunks(200) {
+                    let mut sql = sqlx::QueryBuilder::<Db>::new(
+                        "INSERT INTO agreements (id, partner_code, title, kind, status, signed_on, signed_at, signatories, \
+                         term_years, expires_on, legally_binding, summary, text_url, version, created_at, updated_at) ",
+                    );
+                    sql.push_values(batch, |mut row, d| {
+                        row.push_bind(d.id.clone().unwrap_or_default())
+                            .push_bind(d.partner.as_str().to_owned())
+                            .push_bind(d.title.clone())
+                            .push_bind(d.kind.as_str())
+                            .push_bind(d.status.as_str())
+                            .push_bind(d.signed_on)
+                            .push_bind(d.signed_at.clone())
+                            .push_bind(Json(d.signatories.clone()))
+                            .push_bind(d.term_years)
+                            .push_bind(d.expires_on)
+                            .push_bind(d.legally_binding)
+                            .push_bind(d.summary.clone())
+                            .push_bind(d.text_url.clone())
+                            .push_bind(1_i64)
+                            .push_bind(at)
+                            .push_bind(at);
+                    });
+                    sql.build().execute(&mut *tx).await?;
+
+                    let links: Vec<(&str, &AreaLinkDraft)> = batch
+                        .iter()
+                        .flat_map(|d| d.areas.iter().flatten().map(move |l| (d.id.as_deref().unwrap_or_default(), l)))
+                        .collect();
+                    for links in links.chunks(1000) {
+                        let mut sql = sqlx::QueryBuilder::<Db>::new("INSERT INTO agreement_areas (agreement_id, area_code, detail) ");
+                        sql.push_values(links, |mut row, (id, link)| {
+                            row.push_bind(id.to_string()).push_bind(link.code.as_str().to_owned()).push_bind(link.detail.clone());
+                        });
+                        sql.build().execute(&mut *tx).await?;
+                    }
+
+                    let pledges: Vec<(&str, usize, &PledgeDraft)> = batch
+                        .iter()
+                        .flat_map(|d| {
+                            d.pledges.iter().flatten().enumerate().map(move |(i, p)| (d.id.as_deref().unwrap_or_default(), i, p))
+                        })
+                        .collect();
+                    for pledges in pledges.chunks(500) {
+                        let mut sql = sqlx::QueryBuilder::<Db>::new(
+                            "INSERT INTO pledges (id, agreement_id, position, amount, currency, year_from, year_to, kind, measure, \
+                             in_agreement_text, description, note, version, created_at, updated_at, amount_minor) ",
+                        );
+                        sql.push_values(pledges, |mut row, (agreement_id, position, p)| {
+                            row.push_bind(p.id.clone().unwrap_or_default())
+                                .push_bind(agreement_id.to_string())
+                                .push_bind(*position as i64)
+                                .push_bind(amount_param(&p.amount))
+                                .push_bind(p.currency.as_str().to_owned())
+                                .push_bind(p.year_from)
+                                .push_bind(p.year_to)
+                                .push_bind(p.kind.as_str())
+                                .push_bind(p.measure.map(Vocabulary::as_str))
+                                .push_bind(p.in_agreement_text)
+                                .push_bind(p.description.clone())
+                                .push_bind(p.note.clone())
+                                .push_bind(1_i64)
+                                .push_bind(at)
+                                .push_bind(at)
+                                .push_bind(p.amount.minor_units());
+                        });
+                        sql.build().execute(&mut *tx).await?;
+                    }
+
+                    let sources: Vec<(&str, usize, &SourceDraft)> = batch
+                        .iter()
+                        .flat_map(|d| {
+                            d.sources.iter().flatten().enumerate().map(move |(i, s)| (d.id.as_deref().unwrap_or_default(), i, s))
+                        })
+                        .collect();
+                    for sources in sources.chunks(500) {
+                        let mut sql = sqlx::QueryBuilder::<Db>::new(
+                            "INSERT INTO sources (id, agreement_id, pledge_id, position, url, title, publisher, published_on, \
+                             version, created_at, updated_at) ",
+                        );
+                        sql.push_values(sources, |mut row, (agreement_id, position, s)| {
+                            row.push_bind(s.id.clone().unwrap_or_default())
+                                .push_bind(agreement_id.to_string())
+                                .push_bind(s.pledge_id.clone())
+                                .push_bind(*position as i64)
+                                .push_bind(s.url.clone())
+                                .push_bind(s.title.clone())
+                                .push_bind(s.publisher.clone())
+                                .push_bind(s.published_on)
+                                .push_bind(1_i64)
+                                .push_bind(at)
+                                .push_bind(at);
+                        });
+                        sql.build().execute(&mut *tx).await?;
+                    }
+
+                    for draft in batch {
+                        index_search_text(&mut tx, draft.id.as_deref().unwrap_or_default(), &draft.search_text()).await?;
+                    }
+                }
+                // New rows only: the rollup grows by their sums, without re-reading old pledges.
+                let mut sums: HashMap<(&str, i64, &str, &str, &str), (i64, i64)> = HashMap::new();
+                for draft in agreements {
+                    for pledge in draft.pledges.iter().flatten() {
+                        let key = (
+                            draft.partner.as_str(),
+                            pledge.year_from.unwrap_or(-1),
+                            pledge.kind.as_str(),
+                            pledge.measure.map_or("", Vocabulary::as_str),
+                            pledge.currency.as_str(),
+                        );
+                        let entry = sums.entry(key).or_default();
+                        entry.0 += pledge.amount.minor_units();
+                        entry.1 += 1;
+                    }
+                }
+                let sums: Vec<_> = sums.into_iter().collect();
+                for sums in sums.chunks(500) {
+                    let mut sql = sqlx::QueryBuilder::<Db>::new(
+                        "INSERT INTO pledge_rollup (partner_code, year_key, kind, measure_key, currency, total_minor, n) ",
+                    );
+                    sql.push_values(sums, |mut row, ((partner, year, kind, measure, currency), (total, n))| {
+                        row.push_bind(partner.to_string())
+                            .push_bind(*year)
+                            .push_bind(kind.to_string())
+                            .push_bind(measure.to_string())
+                            .push_bind(currency.to_string())
+                            .push_bind(*total)
+                            .push_bind(*n);
+                    });
+                    sql.push(
+                        " ON CONFLICT (partner_code, year_key, kind, measure_key, currency) DO UPDATE SET \
+                         total_minor = pledge_rollup.total_minor + excluded.total_minor, n = pledge_rollup.n + excluded.n",
+                    );
+                    sql.build().execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(())
             }
 
             async fn is_empty(&self) -> StoreResult<bool> {

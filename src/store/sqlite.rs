@@ -68,20 +68,35 @@ fn push_search_join(sql: &mut sqlx::QueryBuilder<'_, Db>, terms: &SearchTerms) {
     .push(") s ON s.agreement_id = a.id");
 }
 
+/// The search row shares its agreement's rowid: FTS5 finds a row by rowid
+/// directly, while a lookup by the UNINDEXED agreement_id would scan them all.
 async fn index_search_text(
     conn: &mut sqlx::SqliteConnection,
     agreement_id: &str,
     text: &str,
 ) -> StoreResult<()> {
-    sqlx::query("DELETE FROM agreement_search WHERE agreement_id = $1")
-        .bind(agreement_id)
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query("INSERT INTO agreement_search (agreement_id, body) VALUES ($1, $2)")
-        .bind(agreement_id)
-        .bind(text)
-        .execute(&mut *conn)
-        .await?;
+    unindex_search_text(conn, agreement_id).await?;
+    sqlx::query(
+        "INSERT INTO agreement_search (rowid, agreement_id, body) \
+         SELECT rowid, id, $2 FROM agreements WHERE id = $1",
+    )
+    .bind(agreement_id)
+    .bind(text)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn unindex_search_text(
+    conn: &mut sqlx::SqliteConnection,
+    agreement_id: &str,
+) -> StoreResult<()> {
+    sqlx::query(
+        "DELETE FROM agreement_search WHERE rowid = (SELECT rowid FROM agreements WHERE id = $1)",
+    )
+    .bind(agreement_id)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 

@@ -528,6 +528,35 @@ async fn stats_match_hand_computed_sums(app: TestApp) {
         json!([{"partner": "NZ", "currency": "NZD", "total": "0.30", "count": 2}])
     );
 
+    // The rollup follows an agreement that moves to another partner.
+    let moved = app
+        .patch("/v1/agreements/ua-nz-2030", &json!({"partner": "AU"}))
+        .await;
+    assert_eq!(moved.status, 200, "{}", moved.text);
+    assert_eq!(
+        app.get_ok("/v1/stats/pledges?group_by=partner&partner=NZ")
+            .await["items"],
+        json!([])
+    );
+    let au = app
+        .get_ok("/v1/stats/pledges?group_by=partner&partner=AU")
+        .await;
+    assert_eq!(au["items"][0]["total"], "0.30");
+    // Answers from the rollup equal answers from the pledges themselves
+    // (naming every status forces the second path without changing the set).
+    let every_status = "status=negotiating,signed,ratified,in_force,expired,terminated";
+    for groups in ["partner,year", "kind,measure", "year"] {
+        let rolled = app
+            .get_ok(&format!("/v1/stats/pledges?group_by={groups}"))
+            .await;
+        let direct = app
+            .get_ok(&format!(
+                "/v1/stats/pledges?group_by={groups}&{every_status}"
+            ))
+            .await;
+        assert_eq!(rolled, direct, "{groups}");
+    }
+
     let mut by_year: BTreeMap<Option<String>, i64> = BTreeMap::new();
     for draft in all_drafts(&app).await {
         *by_year
