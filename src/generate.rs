@@ -101,7 +101,7 @@ pub fn agreements(seed: u64, first: usize, count: usize) -> Result<Dataset, Vec<
     let mut agreements = Vec::with_capacity(count);
     for n in first..first + count {
         let mut random = Random(seed ^ (n as u64).wrapping_mul(0x2545_F491_4F6C_DD1D));
-        let partner = PartnerCode::parse(*random.pick(PARTNERS))
+        let partner = PartnerCode::parse(random.pick::<&str>(PARTNERS))
             .map_err(|m| vec![FieldError::new("partner", m)])?;
         let id = format!("ua-{}-gen-{n:07}", partner.as_str().to_ascii_lowercase());
         let signed_on = NaiveDate::from_ymd_opt(
@@ -117,7 +117,7 @@ pub fn agreements(seed: u64, first: usize, count: usize) -> Result<Dataset, Vec<
         summary.push_str(&format!(" codename{n}"));
         let mut areas: Vec<AreaLinkDraft> = Vec::new();
         for _ in 0..3 {
-            let code = AreaCode::parse(*random.pick(AREAS))
+            let code = AreaCode::parse(random.pick::<&str>(AREAS))
                 .map_err(|m| vec![FieldError::new("areas", m)])?;
             if !areas.iter().any(|a| a.code == code) {
                 areas.push(AreaLinkDraft {
@@ -133,7 +133,7 @@ pub fn agreements(seed: u64, first: usize, count: usize) -> Result<Dataset, Vec<
                 Ok(PledgeDraft {
                     id: Some(format!("{id}-p{p}")),
                     amount: amount(&mut random),
-                    currency: Currency::parse(*random.pick(CURRENCIES))
+                    currency: Currency::parse(random.pick::<&str>(CURRENCIES))
                         .map_err(|m| vec![FieldError::new("currency", m)])?,
                     year_from: Some(year_from),
                     year_to: Some(year_from + random.below(3) as i64),
