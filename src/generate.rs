@@ -40,9 +40,27 @@ const PARTNERS: &[&str] = &[
     "GB", "GR", "HR", "HU", "IE", "IS", "IT", "JP", "KR", "LT", "LU", "LV", "ME", "MK", "MT", "NL",
     "NO", "NZ", "PL", "PT", "RO", "SE", "SI", "SK", "TR", "US",
 ];
-const CURRENCIES: &[&str] = &[
-    "EUR", "USD", "GBP", "JPY", "CAD", "NOK", "SEK", "DKK", "CHF", "PLN",
-];
+/// Partners pledge in their own currency, now and then in dollars.
+fn currency_of(partner: &str) -> &'static str {
+    match partner {
+        "US" | "KR" => "USD",
+        "GB" => "GBP",
+        "JP" => "JPY",
+        "CA" => "CAD",
+        "AU" => "AUD",
+        "NZ" => "NZD",
+        "NO" => "NOK",
+        "SE" => "SEK",
+        "DK" => "DKK",
+        "CH" => "CHF",
+        "PL" => "PLN",
+        "CZ" => "CZK",
+        "HU" => "HUF",
+        "IS" => "ISK",
+        "TR" => "TRY",
+        _ => "EUR",
+    }
+}
 const AREAS: &[&str] = &[
     "air-defence",
     "cyber-security",
@@ -133,8 +151,12 @@ pub fn agreements(seed: u64, first: usize, count: usize) -> Result<Dataset, Vec<
                 Ok(PledgeDraft {
                     id: Some(format!("{id}-p{p}")),
                     amount: amount(&mut random),
-                    currency: Currency::parse(random.pick::<&str>(CURRENCIES))
-                        .map_err(|m| vec![FieldError::new("currency", m)])?,
+                    currency: Currency::parse(if random.below(10) == 0 {
+                        "USD"
+                    } else {
+                        currency_of(partner.as_str())
+                    })
+                    .map_err(|m| vec![FieldError::new("currency", m)])?,
                     year_from: Some(year_from),
                     year_to: Some(year_from + random.below(3) as i64),
                     kind: *random.pick(PledgeKind::ALL),

@@ -609,28 +609,67 @@ macro_rules! shared_sql_store {
             Ok(())
         }
 
-        /// Recomputes the pledge totals of one partner (see migration 0004):
-        /// O(that partner's pledges), in the transaction of the change.
+        /// The combinations of pledge year, kind and measure the rollup keeps
+        /// (see migration 0004), each with its set_key.
+        const ROLLUP_SETS: [(bool, bool, bool); 8] = [
+            (false, false, false),
+            (true, false, false),
+            (false, true, false),
+            (false, false, true),
+            (true, true, false),
+            (true, false, true),
+            (false, true, true),
+            (true, true, true),
+        ];
+
+        fn rollup_set_key((year, kind, measure): (bool, bool, bool)) -> String {
+            let mut names = Vec::new();
+            if year {
+                names.push("year");
+            }
+            if kind {
+                names.push("kind");
+            }
+            if measure {
+                names.push("measure");
+            }
+            names.join(",")
+        }
+
+        /// Recomputes the pledge totals of one partner: O(that partner's
+        /// pledges), in the transaction of the change.
         async fn refresh_rollup(conn: &mut Conn, partner_code: &str) -> StoreResult<()> {
             sqlx::query("DELETE FROM pledge_rollup WHERE partner_code = $1")
                 .bind(partner_code)
                 .execute(&mut *conn)
                 .await?;
-            sqlx::query(
-                "INSERT INTO pledge_rollup (partner_code, year_key, kind, measure_key, currency, total_minor, n) \
-                 SELECT a.partner_code, COALESCE(pl.year_from, -1), pl.kind, COALESCE(pl.measure, ''), pl.currency, \
-                 SUM(pl.amount_minor), COUNT(*) FROM pledges pl JOIN agreements a ON a.id = pl.agreement_id \
-                 WHERE a.partner_code = $1 \
-                 GROUP BY a.partner_code, COALESCE(pl.year_from, -1), pl.kind, COALESCE(pl.measure, ''), pl.currency",
-            )
-            .bind(partner_code)
-            .execute(&mut *conn)
-            .await?;
+            for set in ROLLUP_SETS {
+                let (year, kind, measure) = set;
+                let year_expression = if year { "COALESCE(pl.year_from, -1)" } else { "-2" };
+                let kind_expression = if kind { "pl.kind" } else { "'*'" };
+                let measure_expression = if measure { "COALESCE(pl.measure, '')" } else { "'*'" };
+                let mut grouped = vec!["a.partner_code", "pl.currency"];
+                grouped.extend(year.then_some("COALESCE(pl.year_from, -1)"));
+                grouped.extend(kind.then_some("pl.kind"));
+                grouped.extend(measure.then_some("COALESCE(pl.measure, '')"));
+                let sql = format!(
+                    "INSERT INTO pledge_rollup (set_key, partner_code, year_key, kind, measure_key, currency, total_minor, n) \
+                     SELECT $2, a.partner_code, {year_expression}, {kind_expression}, {measure_expression}, pl.currency, \
+                     SUM(pl.amount_minor), COUNT(*) FROM pledges pl JOIN agreements a ON a.id = pl.agreement_id \
+                     WHERE a.partner_code = $1 GROUP BY {}",
+                    grouped.join(", ")
+                );
+                sqlx::query(&sql)
+                    .bind(partner_code)
+                    .bind(rollup_set_key(set))
+                    .execute(&mut *conn)
+                    .await?;
+            }
             Ok(())
         }
 
-        /// Rebuilds the search index when it does not cover every agreement
-        /// (a store from before full-text search, or a restored backup).
+        /// Rebuilds the search index and the pledge rollup when they do not
+        /// cover the data (a store from before they existed, a restored backup).
         async fn rebuild_search_index_if_stale(pool: &sqlx::Pool<Db>) -> StoreResult<()> {
             let mut tx = begin_write(pool).await?;
             let (indexed, agreements): (i64, i64) = sqlx::query_as(
@@ -642,6 +681,18 @@ macro_rules! shared_sql_store {
                 sqlx::query("DELETE FROM agreement_search").execute(&mut *tx).await?;
                 for agreement in load_all_agreements(&mut tx).await? {
                     index_search_text(&mut tx, &agreement.id, &agreement.search_text()).await?;
+                }
+            }
+            let (rolled, pledged): (i64, i64) =
+                sqlx::query_as("SELECT (SELECT COUNT(*) FROM pledge_rollup), (SELECT COUNT(*) FROM pledges)")
+                    .fetch_one(&mut *tx)
+                    .await?;
+            if rolled == 0 && pledged > 0 {
+                let partners: Vec<String> = sqlx::query_scalar("SELECT DISTINCT partner_code FROM agreements")
+                    .fetch_all(&mut *tx)
+                    .await?;
+                for partner in partners {
+                    refresh_rollup(&mut tx, &partner).await?;
                 }
             }
             tx.commit().await?;
@@ -1258,6 +1309,10 @@ macro_rules! shared_sql_store {
             async fn pledge_totals(&self, query: &AgreementQuery, groups: &[PledgeGroup]) -> StoreResult<Vec<PledgeTotal>> {
                 // Questions about partners, years, kinds, measures and currencies
                 // only are answered from the rollup; the rest from the pledges.
+                let needs = |dimension: PledgeGroup| {
+                    groups.contains(&dimension) || (dimension == PledgeGroup::Kind && !query.pledge.kinds.is_empty())
+                };
+                let set_key = rollup_set_key((needs(PledgeGroup::Year), needs(PledgeGroup::Kind), needs(PledgeGroup::Measure)));
                 let from_rollup = query.areas.is_empty()
                     && query.statuses.is_empty()
                     && query.kinds.is_empty()
@@ -1290,8 +1345,9 @@ macro_rules! shared_sql_store {
                 if from_rollup {
                     sql.push(
                         "r.currency AS currency, CAST(SUM(r.total_minor) AS BIGINT) AS total_minor, \
-                         CAST(SUM(r.n) AS BIGINT) AS n FROM pledge_rollup r WHERE 1 = 1",
+                         CAST(SUM(r.n) AS BIGINT) AS n FROM pledge_rollup r WHERE r.set_key = ",
                     );
+                    sql.push_bind(set_key);
                     if !query.partners.is_empty() {
                         sql.push(" AND r.partner_code IN (");
                         let mut list = sql.separated(", ");
@@ -1814,28 +1870,33 @@ macro_rules! shared_sql_store {
                     }
                 }
                 // New rows only: the rollup grows by their sums, without re-reading old pledges.
-                let mut sums: HashMap<(&str, i64, &str, &str, &str), (i64, i64)> = HashMap::new();
+                let mut sums: HashMap<(String, &str, i64, &str, &str, &str), (i64, i64)> = HashMap::new();
                 for draft in agreements {
                     for pledge in draft.pledges.iter().flatten() {
-                        let key = (
-                            draft.partner.as_str(),
-                            pledge.year_from.unwrap_or(-1),
-                            pledge.kind.as_str(),
-                            pledge.measure.map_or("", Vocabulary::as_str),
-                            pledge.currency.as_str(),
-                        );
-                        let entry = sums.entry(key).or_default();
-                        entry.0 += pledge.amount.minor_units();
-                        entry.1 += 1;
+                        for set in ROLLUP_SETS {
+                            let (year, kind, measure) = set;
+                            let key = (
+                                rollup_set_key(set),
+                                draft.partner.as_str(),
+                                if year { pledge.year_from.unwrap_or(-1) } else { -2 },
+                                if kind { pledge.kind.as_str() } else { "*" },
+                                if measure { pledge.measure.map_or("", Vocabulary::as_str) } else { "*" },
+                                pledge.currency.as_str(),
+                            );
+                            let entry = sums.entry(key).or_default();
+                            entry.0 += pledge.amount.minor_units();
+                            entry.1 += 1;
+                        }
                     }
                 }
                 let sums: Vec<_> = sums.into_iter().collect();
                 for sums in sums.chunks(500) {
                     let mut sql = sqlx::QueryBuilder::<Db>::new(
-                        "INSERT INTO pledge_rollup (partner_code, year_key, kind, measure_key, currency, total_minor, n) ",
+                        "INSERT INTO pledge_rollup (set_key, partner_code, year_key, kind, measure_key, currency, total_minor, n) ",
                     );
-                    sql.push_values(sums, |mut row, ((partner, year, kind, measure, currency), (total, n))| {
-                        row.push_bind(partner.to_string())
+                    sql.push_values(sums, |mut row, ((set_key, partner, year, kind, measure, currency), (total, n))| {
+                        row.push_bind(set_key.clone())
+                            .push_bind(partner.to_string())
                             .push_bind(*year)
                             .push_bind(kind.to_string())
                             .push_bind(measure.to_string())
@@ -1844,12 +1905,15 @@ macro_rules! shared_sql_store {
                             .push_bind(*n);
                     });
                     sql.push(
-                        " ON CONFLICT (partner_code, year_key, kind, measure_key, currency) DO UPDATE SET \
+                        " ON CONFLICT (set_key, partner_code, year_key, kind, measure_key, currency) DO UPDATE SET \
                          total_minor = pledge_rollup.total_minor + excluded.total_minor, n = pledge_rollup.n + excluded.n",
                     );
                     sql.build().execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
+                // Fresh statistics, so the planner walks indexes in order
+                // instead of sorting what a filter matched.
+                sqlx::query("ANALYZE").execute(&self.pool).await?;
                 Ok(())
             }
 

@@ -40,6 +40,10 @@ impl SqliteStore {
             })?;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
         rebuild_search_index_if_stale(&pool).await?;
+        // Keeps the planner's statistics current (cheap when they are).
+        sqlx::query("PRAGMA optimize=0x10002")
+            .execute(&pool)
+            .await?;
         Ok(Self { pool })
     }
 }
