@@ -298,7 +298,7 @@ async fn generate(config: &StoreConfig, count: usize, seed: u64) -> Result<(), S
                 started.elapsed().as_secs_f64()
             );
         }
-        Ok::<(), String>(())
+        store.analyze().await.map_err(|e| e.to_string())
     }
     .await;
     store.close().await;

@@ -315,7 +315,13 @@ fn stream_export(
             export.started = true;
         }
         for agreement in &page.items {
-            render(&mut chunk, agreement, export.format, export.pledge_rows);
+            render(
+                &mut chunk,
+                agreement,
+                &export.query,
+                export.format,
+                export.pledge_rows,
+            );
         }
         export.after = page.next_after;
         export.finished = export.after.is_none() || export.single_page.is_some();
@@ -428,10 +434,16 @@ fn pledge_totals(agreement: &Agreement) -> String {
         .join("; ")
 }
 
-fn render(out: &mut String, agreement: &Agreement, format: Format, pledge_rows: bool) {
+fn render(
+    out: &mut String,
+    agreement: &Agreement,
+    query: &AgreementQuery,
+    format: Format,
+    pledge_rows: bool,
+) {
     match format {
         Format::Ndjson | Format::Json => {
-            out.push_str(&serde_json::to_string(agreement).unwrap_or_default());
+            out.push_str(&trimmed(agreement, query, None).to_string());
             out.push('\n');
         }
         Format::Csv if pledge_rows => {

@@ -217,6 +217,9 @@ pub trait Store: Send + Sync {
     /// Inserts new agreements with their children in large batches, without
     /// history entries: for generated benchmark data only.
     async fn bulk_insert_agreements(&self, agreements: &[AgreementDraft]) -> StoreResult<()>;
+    /// Refreshes the planner's statistics after a large load, so plans walk
+    /// indexes in order instead of sorting what a filter matched.
+    async fn analyze(&self) -> StoreResult<()>;
     /// True when no agreement, partner or area is stored yet.
     async fn is_empty(&self) -> StoreResult<bool>;
 

@@ -88,6 +88,10 @@ async fn unindex_search_text(conn: &mut sqlx::PgConnection, agreement_id: &str) 
     Ok(())
 }
 
+async fn prepare_bulk_load(_conn: &mut sqlx::PgConnection) -> StoreResult<()> {
+    Ok(())
+}
+
 fn amount_param(amount: &Amount) -> Decimal {
     amount.as_decimal()
 }

@@ -1767,6 +1767,7 @@ macro_rules! shared_sql_store {
 
             async fn bulk_insert_agreements(&self, agreements: &[AgreementDraft]) -> StoreResult<()> {
                 let mut tx = begin_write(&self.pool).await?;
+                prepare_bulk_load(&mut tx).await?;
                 let at = now();
                 // Batches stay under SQLite's limit of bound parameters per statement.
                 for batch in agreements.chunks(200) {
@@ -1911,8 +1912,10 @@ macro_rules! shared_sql_store {
                     sql.build().execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
-                // Fresh statistics, so the planner walks indexes in order
-                // instead of sorting what a filter matched.
+                Ok(())
+            }
+
+            async fn analyze(&self) -> StoreResult<()> {
                 sqlx::query("ANALYZE").execute(&self.pool).await?;
                 Ok(())
             }

@@ -104,6 +104,15 @@ async fn unindex_search_text(
     Ok(())
 }
 
+/// A bulk load touches index pages all over the file: a large page cache on
+/// the loading connection keeps them in memory instead of re-reading them.
+async fn prepare_bulk_load(conn: &mut sqlx::SqliteConnection) -> StoreResult<()> {
+    sqlx::query("PRAGMA cache_size = -262144")
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
 fn amount_param(amount: &Amount) -> String {
     amount.to_string()
 }

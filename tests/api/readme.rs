@@ -74,7 +74,7 @@ async fn readme_examples_work(backend: Backend) {
     );
     for example in examples {
         let command = example.command.replace("http://localhost:8080", &base);
-        let shell = format!("{command} -w '\\n%{{http_code}}'");
+        let shell = format!("{command} -w '\\n%{{http_code}} %{{content_type}}'");
         let key = key.clone();
         let output = tokio::task::spawn_blocking(move || {
             Command::new("sh")
@@ -87,9 +87,12 @@ async fn readme_examples_work(backend: Backend) {
         .unwrap()
         .expect("curl runs");
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-        let (body, status) = stdout.rsplit_once('\n').unwrap_or(("", stdout.as_str()));
-        let status: u16 = status
+        let (body, trailer) = stdout.rsplit_once('\n').unwrap_or(("", stdout.as_str()));
+        let (status, content_type) = trailer
             .trim()
+            .split_once(' ')
+            .unwrap_or((trailer.trim(), ""));
+        let status: u16 = status
             .parse()
             .unwrap_or_else(|_| panic!("{}: no status in {stdout:?}", example.command));
         match example.expected {
@@ -100,12 +103,25 @@ async fn readme_examples_work(backend: Backend) {
                 example.command
             ),
         }
-        if status != 204 {
-            assert!(
+        // Every answer is what its Content-Type says.
+        match content_type {
+            "application/json" | "application/problem+json" => assert!(
                 serde_json::from_str::<serde_json::Value>(body).is_ok(),
                 "{}: not JSON: {body}",
                 example.command
-            );
+            ),
+            "application/x-ndjson" => assert!(
+                body.lines()
+                    .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()),
+                "{}: not NDJSON",
+                example.command
+            ),
+            "text/csv; charset=utf-8" => {
+                assert!(body.starts_with("id,") || body.starts_with("agreement_id,"))
+            }
+            "text/plain; charset=utf-8" => assert!(body.starts_with("PARTNER")),
+            "" => assert_eq!(status, 204, "{}: no Content-Type", example.command),
+            other => panic!("{}: unexpected Content-Type {other}", example.command),
         }
     }
     stop.send(()).unwrap();

@@ -1,0 +1,211 @@
+//! Observability: a request id on every request and answer, one log span per
+//! request, and the counters behind GET /metrics (Prometheus text format).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::time::Instant;
+
+use axum::body::{Body, to_bytes};
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderName, HeaderValue, Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use tracing::Instrument;
+
+use super::AppState;
+use crate::error::PROBLEM_JSON;
+
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Upper bounds of the latency histogram, in seconds.
+const BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
+
+#[derive(Default)]
+struct Histogram {
+    counts: [u64; BUCKETS.len()],
+    sum: f64,
+    total: u64,
+}
+
+/// What the process counts about itself; read by GET /metrics.
+#[derive(Default)]
+pub struct Metrics {
+    /// (route, method, status) -> requests.
+    requests: Mutex<BTreeMap<(String, String, u16), u64>>,
+    /// route -> latency.
+    latency: Mutex<BTreeMap<String, Histogram>>,
+    in_flight: AtomicI64,
+    /// Set when the process has been asked to stop: /readyz turns 503.
+    pub shutting_down: AtomicBool,
+}
+
+impl Metrics {
+    fn record(&self, route: &str, method: &Method, status: u16, seconds: f64) {
+        if let Ok(mut requests) = self.requests.lock() {
+            *requests.entry((route.to_owned(), method.to_string(), status)).or_default() += 1;
+        }
+        if let Ok(mut latency) = self.latency.lock() {
+            let histogram = latency.entry(route.to_owned()).or_default();
+            for (count, bound) in histogram.counts.iter_mut().zip(BUCKETS) {
+                if seconds <= bound {
+                    *count += 1;
+                }
+            }
+            histogram.sum += seconds;
+            histogram.total += 1;
+        }
+    }
+
+    /// Requests answered with one of these statuses, over all routes.
+    fn count_status(&self, wanted: impl Fn(u16) -> bool, writes_only: bool) -> u64 {
+        self.requests
+            .lock()
+            .map(|requests| {
+                requests
+                    .iter()
+                    .filter(|((_, method, status), _)| wanted(*status) && (!writes_only || !is_read(method)))
+                    .map(|(_, n)| *n)
+                    .sum()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The Prometheus text exposition of everything counted, plus the pool.
+    pub fn render(&self, pool: crate::store::PoolStatus) -> String {
+        let mut out = String::new();
+        out.push_str("# HELP accords_http_requests_total HTTP requests answered, by matched route, method and status.\n");
+        out.push_str("# TYPE accords_http_requests_total counter\n");
+        if let Ok(requests) = self.requests.lock() {
+            for ((route, method, status), n) in requests.iter() {
+                let _ = writeln!(
+                    out,
+                    "accords_http_requests_total{{route=\"{route}\",method=\"{method}\",status=\"{status}\"}} {n}"
+                );
+            }
+        }
+        out.push_str("# HELP accords_http_request_duration_seconds Time to answer, by matched route.\n");
+        out.push_str("# TYPE accords_http_request_duration_seconds histogram\n");
+        if let Ok(latency) = self.latency.lock() {
+            for (route, histogram) in latency.iter() {
+                for (count, bound) in histogram.counts.iter().zip(BUCKETS) {
+                    let _ = writeln!(
+                        out,
+                        "accords_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{bound}\"}} {count}"
+                    );
+                }
+                let _ = writeln!(
+                    out,
+                    "accords_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}",
+                    histogram.total
+                );
+                let _ = writeln!(out, "accords_http_request_duration_seconds_sum{{route=\"{route}\"}} {}", histogram.sum);
+                let _ = writeln!(out, "accords_http_request_duration_seconds_count{{route=\"{route}\"}} {}", histogram.total);
+            }
+        }
+        let gauges = [
+            ("accords_http_requests_in_flight", "Requests being answered now.", "gauge", self.in_flight.load(Ordering::Relaxed) as u64),
+            ("accords_db_pool_connections", "Open database connections.", "gauge", u64::from(pool.size)),
+            ("accords_db_pool_idle_connections", "Open database connections not in use.", "gauge", pool.idle as u64),
+            (
+                "accords_db_unavailable_total",
+                "Requests answered 503 because no database connection or lock came in time.",
+                "counter",
+                self.count_status(|s| s == 503, false),
+            ),
+            (
+                "accords_rate_limited_total",
+                "Requests refused with 429 by the per-client rate limits.",
+                "counter",
+                self.count_status(|s| s == 429, false),
+            ),
+            (
+                "accords_write_transactions_total",
+                "Writes that committed (2xx answers to POST, PUT, PATCH and DELETE).",
+                "counter",
+                self.count_status(|s| (200..300).contains(&s), true),
+            ),
+            (
+                "accords_write_conflicts_total",
+                "Writes refused for a conflict or a stale If-Match (409, 412).",
+                "counter",
+                self.count_status(|s| s == 409 || s == 412, true),
+            ),
+        ];
+        for (name, help, kind, value) in gauges {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
+        }
+        out
+    }
+}
+
+fn is_read(method: &str) -> bool {
+    matches!(method, "GET" | "HEAD" | "OPTIONS")
+}
+
+/// The client's X-Request-Id when it is sensible, else a new random one.
+fn request_id(request: &Request) -> String {
+    let given = request
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| (1..=128).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_graphic()));
+    match given {
+        Some(id) => id.to_owned(),
+        None => {
+            let mut bytes = [0u8; 16];
+            let _ = getrandom::fill(&mut bytes);
+            bytes.iter().map(|b| format!("{b:02x}")).collect()
+        }
+    }
+}
+
+/// Gives the request an id, logs it in one span with its method, matched
+/// route, status and latency, counts it, and echoes the id in the answer
+/// (and in a problem body). Headers are never logged, so no key leaks.
+pub async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let id = request_id(&request);
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched".to_owned(), |p| p.as_str().to_owned());
+    let span = tracing::info_span!("request", %method, %route, request_id = %id, status = tracing::field::Empty, latency_ms = tracing::field::Empty);
+    state.metrics.in_flight.fetch_add(1, Ordering::Relaxed);
+    let mut response = next.run(request).instrument(span.clone()).await;
+    state.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
+    let status = response.status().as_u16();
+    let seconds = started.elapsed().as_secs_f64();
+    state.metrics.record(&route, &method, status, seconds);
+    span.record("status", status);
+    span.record("latency_ms", (seconds * 1000.0 * 100.0).round() / 100.0);
+    span.in_scope(|| tracing::info!("answered"));
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
+    if is_problem {
+        response = with_request_id(response, &id).await;
+    }
+    response
+}
+
+/// Adds `request_id` to a problem body, so a reader can quote it.
+async fn with_request_id(response: Response, id: &str) -> Response {
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = to_bytes(body, 1024 * 1024).await else {
+        return parts.into_response();
+    };
+    let mut problem: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+    if let Some(members) = problem.as_object_mut() {
+        members.insert("request_id".into(), serde_json::json!(id));
+    }
+    let text = problem.to_string();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(text))
+}
