@@ -102,6 +102,14 @@ pub struct ServeConfig {
     #[arg(long, env = "ACCORDS_CORS_ORIGINS", default_value = "")]
     pub cors_origins: String,
 
+    /// Seconds requests in flight may take to finish after SIGINT or SIGTERM.
+    #[arg(long, env = "ACCORDS_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
+    pub shutdown_grace_secs: u64,
+
+    /// Seconds to keep trying an unreachable database at start; 0 fails at once.
+    #[arg(long, env = "ACCORDS_WAIT_FOR_DB_SECS", default_value_t = 0)]
+    pub wait_for_db_secs: u64,
+
     /// Seconds a request may run before it is answered 408.
     #[arg(long, env = "ACCORDS_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
     pub request_timeout_secs: u64,
@@ -112,6 +120,14 @@ pub struct ServeConfig {
 }
 
 impl ServeConfig {
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace_secs)
+    }
+
+    pub fn wait_for_db(&self) -> Duration {
+        Duration::from_secs(self.wait_for_db_secs)
+    }
+
     pub fn http_options(&self) -> Result<HttpOptions, String> {
         Ok(HttpOptions {
             body_limit: self.body_limit,

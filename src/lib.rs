@@ -27,7 +27,7 @@ use crate::store::Store;
 
 /// The whole API for a store; fails only on invalid settings.
 pub fn app(store: Arc<dyn Store>, options: HttpOptions) -> Result<Router, String> {
-    http::router(store, options)
+    http::router(store, options, Arc::default())
 }
 
 /// A bound, not yet running server; binding to port 0 lets tests run many.
@@ -35,6 +35,7 @@ pub struct Server {
     listener: TcpListener,
     router: Router,
     store: Arc<dyn Store>,
+    metrics: Arc<http::observe::Metrics>,
 }
 
 impl Server {
@@ -43,7 +44,8 @@ impl Server {
         store: Arc<dyn Store>,
         options: HttpOptions,
     ) -> Result<Self, String> {
-        let router = app(store.clone(), options)?;
+        let metrics = Arc::new(http::observe::Metrics::default());
+        let router = http::router(store.clone(), options, metrics.clone())?;
         let listener = TcpListener::bind(address)
             .await
             .map_err(|e| format!("cannot listen on {address}: {e}"))?;
@@ -51,6 +53,7 @@ impl Server {
             listener,
             router,
             store,
+            metrics,
         })
     }
 
@@ -58,21 +61,60 @@ impl Server {
         self.listener.local_addr()
     }
 
-    /// Serves until `shutdown` resolves, lets in-flight requests finish, then
-    /// closes the store's connections.
+    /// Serves until `shutdown` resolves. Then /readyz answers 503, no new
+    /// connection is taken, and requests in flight get up to `grace` to
+    /// finish; then the store's connections are closed.
     pub async fn run(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+        grace: std::time::Duration,
     ) -> std::io::Result<()> {
+        let (stopping, mut stopped) = tokio::sync::watch::channel(false);
+        let metrics = self.metrics.clone();
+        let signal = async move {
+            shutdown.await;
+            metrics
+                .shutting_down
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+            let _ = stopping.send(true);
+        };
         // The peer address feeds the per-client rate limits.
         let service = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();
-        let result = axum::serve(self.listener, service)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let serving = axum::serve(self.listener, service).with_graceful_shutdown(signal);
+        let grace_over = async move {
+            let _ = stopped.wait_for(|stopping| *stopping).await;
+            tokio::time::sleep(grace).await;
+        };
+        let result = tokio::select! {
+            result = serving.into_future() => result,
+            () = grace_over => {
+                tracing::warn!(?grace, "grace period over: closing the connections still open");
+                Ok(())
+            }
+        };
         self.store.close().await;
         result
+    }
+}
+
+/// Opens the store; with `wait` set, keeps trying while the database cannot
+/// be reached (a container starting next to its database), else fails at once.
+async fn open_store(
+    config: &StoreConfig,
+    wait: std::time::Duration,
+) -> Result<Arc<dyn Store>, String> {
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        match store::open(&config.options()).await {
+            Ok(store) => return Ok(store),
+            Err(store::StoreError::Unavailable(reason)) if std::time::Instant::now() < deadline => {
+                tracing::warn!(%reason, "waiting for the database");
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+            Err(error) => return Err(error.to_string()),
+        }
     }
 }
 
@@ -80,9 +122,7 @@ impl Server {
 /// bundled dataset, and serve until SIGINT or SIGTERM.
 pub async fn serve(store_config: &StoreConfig, config: &ServeConfig) -> Result<(), String> {
     cli::init_tracing(config.log_format);
-    let store = store::open(&store_config.options())
-        .await
-        .map_err(|e| e.to_string())?;
+    let store = open_store(store_config, config.wait_for_db()).await?;
     if !config.no_seed
         && let Some(summary) = seed::seed_if_empty(store.as_ref())
             .await
@@ -97,7 +137,7 @@ pub async fn serve(store_config: &StoreConfig, config: &ServeConfig) -> Result<(
     let address = server.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(%address, backend = store.backend(), "accords is listening");
     server
-        .run(shutdown_signal())
+        .run(shutdown_signal(), config.shutdown_grace())
         .await
         .map_err(|e| e.to_string())?;
     tracing::info!("accords stopped");

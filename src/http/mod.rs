@@ -10,6 +10,7 @@ mod idempotency;
 mod import;
 pub mod limits;
 mod listing;
+pub mod observe;
 mod partners;
 mod pledges;
 mod query;
@@ -27,7 +28,6 @@ use axum::routing::get;
 use axum::{Json, Router, middleware};
 use serde::Serialize;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::trace::TraceLayer;
 
 use crate::error::{ApiError, ApiResult, PROBLEM_JSON};
 use crate::store::Store;
@@ -39,6 +39,7 @@ pub use extract::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub options: Arc<HttpOptions>,
+    pub metrics: Arc<observe::Metrics>,
 }
 
 /// Settings of the HTTP layer itself.
@@ -80,16 +81,24 @@ impl Default for HttpOptions {
 }
 
 /// Builds the whole API from its state; tests drive it in-process.
-pub fn router(store: Arc<dyn Store>, options: HttpOptions) -> Result<Router, String> {
+/// `metrics` also carries the shutdown flag that turns /readyz to 503.
+pub fn router(
+    store: Arc<dyn Store>,
+    options: HttpOptions,
+    metrics: Arc<observe::Metrics>,
+) -> Result<Router, String> {
     let cors = limits::cors_layer(&options.cors_origins)?;
     let limiter = Arc::new(limits::RateLimiter::new(options.rate_limits.clone()));
     let state = AppState {
         store,
         options: Arc::new(options),
+        metrics,
     };
     let import_limit = DefaultBodyLimit::max(state.options.import_body_limit);
     let api = Router::new()
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(prometheus))
         .merge(agreements::router())
         .merge(partners::router())
         .merge(areas::router())
@@ -100,6 +109,7 @@ pub fn router(store: Arc<dyn Store>, options: HttpOptions) -> Result<Router, Str
         .merge(import::router().layer(import_limit))
         .fallback(unknown_route)
         // Layers run outside in: the last added sees the request first.
+        .layer(middleware::from_fn(observe::label_route))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             idempotency::idempotent_post,
@@ -124,11 +134,42 @@ pub fn router(store: Arc<dyn Store>, options: HttpOptions) -> Result<Router, Str
         Some(cors) => api.layer(cors),
         None => api,
     };
-    Ok(api.layer(TraceLayer::new_for_http()))
+    Ok(api.layer(middleware::from_fn_with_state(state, observe::observe)))
 }
 
+/// The process is up.
 async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({"status": "ok"}))
+}
+
+/// The process can serve: the store answers and is migrated, and no
+/// shutdown has begun (a load balancer then stops sending requests here).
+async fn readyz(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> ApiResult<Json<serde_json::Value>> {
+    if state
+        .metrics
+        .shutting_down
+        .load(std::sync::atomic::Ordering::Relaxed)
+    {
+        return Err(ApiError::Unavailable("shutting down".into()));
+    }
+    state.store.ready().await?;
+    Ok(Json(
+        serde_json::json!({"status": "ready", "backend": state.store.backend()}),
+    ))
+}
+
+async fn prometheus(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
+    let text = state.metrics.render(state.store.pool_status());
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
 }
 
 async fn unknown_route(method: Method, uri: Uri) -> ApiError {

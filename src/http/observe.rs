@@ -20,7 +20,9 @@ use crate::error::PROBLEM_JSON;
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Upper bounds of the latency histogram, in seconds.
-const BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
+const BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
 
 #[derive(Default)]
 struct Histogram {
@@ -44,7 +46,9 @@ pub struct Metrics {
 impl Metrics {
     fn record(&self, route: &str, method: &Method, status: u16, seconds: f64) {
         if let Ok(mut requests) = self.requests.lock() {
-            *requests.entry((route.to_owned(), method.to_string(), status)).or_default() += 1;
+            *requests
+                .entry((route.to_owned(), method.to_string(), status))
+                .or_default() += 1;
         }
         if let Ok(mut latency) = self.latency.lock() {
             let histogram = latency.entry(route.to_owned()).or_default();
@@ -65,7 +69,9 @@ impl Metrics {
             .map(|requests| {
                 requests
                     .iter()
-                    .filter(|((_, method, status), _)| wanted(*status) && (!writes_only || !is_read(method)))
+                    .filter(|((_, method, status), _)| {
+                        wanted(*status) && (!writes_only || !is_read(method))
+                    })
                     .map(|(_, n)| *n)
                     .sum()
             })
@@ -85,7 +91,9 @@ impl Metrics {
                 );
             }
         }
-        out.push_str("# HELP accords_http_request_duration_seconds Time to answer, by matched route.\n");
+        out.push_str(
+            "# HELP accords_http_request_duration_seconds Time to answer, by matched route.\n",
+        );
         out.push_str("# TYPE accords_http_request_duration_seconds histogram\n");
         if let Ok(latency) = self.latency.lock() {
             for (route, histogram) in latency.iter() {
@@ -100,14 +108,37 @@ impl Metrics {
                     "accords_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}",
                     histogram.total
                 );
-                let _ = writeln!(out, "accords_http_request_duration_seconds_sum{{route=\"{route}\"}} {}", histogram.sum);
-                let _ = writeln!(out, "accords_http_request_duration_seconds_count{{route=\"{route}\"}} {}", histogram.total);
+                let _ = writeln!(
+                    out,
+                    "accords_http_request_duration_seconds_sum{{route=\"{route}\"}} {}",
+                    histogram.sum
+                );
+                let _ = writeln!(
+                    out,
+                    "accords_http_request_duration_seconds_count{{route=\"{route}\"}} {}",
+                    histogram.total
+                );
             }
         }
         let gauges = [
-            ("accords_http_requests_in_flight", "Requests being answered now.", "gauge", self.in_flight.load(Ordering::Relaxed) as u64),
-            ("accords_db_pool_connections", "Open database connections.", "gauge", u64::from(pool.size)),
-            ("accords_db_pool_idle_connections", "Open database connections not in use.", "gauge", pool.idle as u64),
+            (
+                "accords_http_requests_in_flight",
+                "Requests being answered now.",
+                "gauge",
+                self.in_flight.load(Ordering::Relaxed) as u64,
+            ),
+            (
+                "accords_db_pool_connections",
+                "Open database connections.",
+                "gauge",
+                u64::from(pool.size),
+            ),
+            (
+                "accords_db_pool_idle_connections",
+                "Open database connections not in use.",
+                "gauge",
+                pool.idle as u64,
+            ),
             (
                 "accords_db_unavailable_total",
                 "Requests answered 503 because no database connection or lock came in time.",
@@ -134,7 +165,10 @@ impl Metrics {
             ),
         ];
         for (name, help, kind, value) in gauges {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+            );
         }
         out
     }
@@ -142,6 +176,23 @@ impl Metrics {
 
 fn is_read(method: &str) -> bool {
     matches!(method, "GET" | "HEAD" | "OPTIONS")
+}
+
+/// The route that matched, carried out of the router for the outer layer.
+#[derive(Clone)]
+struct RouteLabel(String);
+
+/// Inside the router, where the matched route is known: hands it outward.
+pub async fn label_route(request: Request, next: Next) -> Response {
+    let label = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| RouteLabel(p.as_str().to_owned()));
+    let mut response = next.run(request).await;
+    if let Some(label) = label {
+        response.extensions_mut().insert(label);
+    }
+    response
 }
 
 /// The client's X-Request-Id when it is sensible, else a new random one.
@@ -168,17 +219,27 @@ pub async fn observe(State(state): State<AppState>, request: Request, next: Next
     let started = Instant::now();
     let id = request_id(&request);
     let method = request.method().clone();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched".to_owned(), |p| p.as_str().to_owned());
-    let span = tracing::info_span!("request", %method, %route, request_id = %id, status = tracing::field::Empty, latency_ms = tracing::field::Empty);
+    let span = tracing::info_span!(
+        "request",
+        %method,
+        request_id = %id,
+        route = tracing::field::Empty,
+        status = tracing::field::Empty,
+        latency_ms = tracing::field::Empty
+    );
     state.metrics.in_flight.fetch_add(1, Ordering::Relaxed);
     let mut response = next.run(request).instrument(span.clone()).await;
     state.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
     let status = response.status().as_u16();
     let seconds = started.elapsed().as_secs_f64();
+    // Requests that never reached a route (unknown paths, refusals before
+    // routing) share one label, so a scan cannot blow up the metrics.
+    let route = response
+        .extensions()
+        .get::<RouteLabel>()
+        .map_or("unmatched".to_owned(), |label| label.0.clone());
     state.metrics.record(&route, &method, status, seconds);
+    span.record("route", route.as_str());
     span.record("status", status);
     span.record("latency_ms", (seconds * 1000.0 * 100.0).round() / 100.0);
     span.in_scope(|| tracing::info!("answered"));
@@ -201,11 +262,15 @@ async fn with_request_id(response: Response, id: &str) -> Response {
     let Ok(bytes) = to_bytes(body, 1024 * 1024).await else {
         return parts.into_response();
     };
-    let mut problem: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
-    if let Some(members) = problem.as_object_mut() {
-        members.insert("request_id".into(), serde_json::json!(id));
-    }
-    let text = problem.to_string();
+    let Ok(serde_json::Value::Object(mut members)) =
+        serde_json::from_slice::<serde_json::Value>(&bytes)
+    else {
+        return Response::from_parts(parts, Body::from(bytes));
+    };
+    members.insert("request_id".into(), serde_json::json!(id));
     parts.headers.remove(header::CONTENT_LENGTH);
-    Response::from_parts(parts, Body::from(text))
+    Response::from_parts(
+        parts,
+        Body::from(serde_json::Value::Object(members).to_string()),
+    )
 }

@@ -93,6 +93,9 @@ pub trait Store: Send + Sync {
     /// Name of the backend, for logs and health output.
     fn backend(&self) -> &'static str;
     async fn ping(&self) -> StoreResult<()>;
+    /// Reachable, and every migration this binary carries has been applied.
+    async fn ready(&self) -> StoreResult<()>;
+    fn pool_status(&self) -> PoolStatus;
     async fn close(&self);
 
     async fn list_partners(&self, page: &PageRequest) -> StoreResult<Page<Partner>>;
@@ -250,6 +253,13 @@ pub trait Store: Send + Sync {
     ) -> StoreResult<()>;
     /// Frees a key whose request failed, so a retry runs again.
     async fn release_idempotency_key(&self, caller: &str, key: &str) -> StoreResult<()>;
+}
+
+/// The connection pool right now, for /metrics.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PoolStatus {
+    pub size: u32,
+    pub idle: usize,
 }
 
 /// One recorded change.

@@ -12,11 +12,19 @@ use crate::domain::query::SearchTerms;
 type Db = sqlx::Postgres;
 const BACKEND: &str = "postgres";
 
+/// The migrations compiled into the binary.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
 pub struct PostgresStore {
     pool: PgPool,
 }
 
 impl PostgresStore {
+    /// The pool itself, for tests that must hold or starve its connections.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
     pub async fn connect(options: &StoreOptions) -> StoreResult<Self> {
         let connect = PgConnectOptions::from_str(&options.database_url)
             .map_err(|e| StoreError::Internal(format!("invalid PostgreSQL URL: {e}")))?
@@ -29,7 +37,7 @@ impl PostgresStore {
             .map_err(|e| StoreError::Unavailable(format!("cannot connect to PostgreSQL: {e}")))?;
         // Several instances may start at once; sqlx serialises migrations with
         // an advisory lock, so they do not race.
-        sqlx::migrate!("migrations/postgres").run(&pool).await?;
+        MIGRATOR.run(&pool).await?;
         rebuild_search_index_if_stale(&pool).await?;
         Ok(Self { pool })
     }

@@ -1132,6 +1132,24 @@ macro_rules! shared_sql_store {
                 Ok(())
             }
 
+            async fn ready(&self) -> StoreResult<()> {
+                let applied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
+                    .fetch_one(&self.pool)
+                    .await?;
+                let carried = MIGRATOR.iter().count() as i64;
+                if applied < carried {
+                    return Err(StoreError::Unavailable(format!("{applied} of {carried} migrations applied")));
+                }
+                Ok(())
+            }
+
+            fn pool_status(&self) -> crate::store::PoolStatus {
+                crate::store::PoolStatus {
+                    size: self.pool.size(),
+                    idle: self.pool.num_idle(),
+                }
+            }
+
             async fn close(&self) {
                 self.pool.close().await;
             }

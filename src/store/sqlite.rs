@@ -15,11 +15,19 @@ use crate::domain::query::SearchTerms;
 type Db = sqlx::Sqlite;
 const BACKEND: &str = "sqlite";
 
+/// The migrations compiled into the binary.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+
 pub struct SqliteStore {
     pool: SqlitePool,
 }
 
 impl SqliteStore {
+    /// The pool itself, for tests that must hold or starve its connections.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
     pub async fn connect(options: &StoreOptions) -> StoreResult<Self> {
         let connect = SqliteConnectOptions::from_str(&options.database_url)
             .map_err(|e| StoreError::Internal(format!("invalid SQLite URL: {e}")))?
@@ -38,7 +46,7 @@ impl SqliteStore {
             .map_err(|e| {
                 StoreError::Unavailable(format!("cannot open the SQLite database: {e}"))
             })?;
-        sqlx::migrate!("migrations/sqlite").run(&pool).await?;
+        MIGRATOR.run(&pool).await?;
         rebuild_search_index_if_stale(&pool).await?;
         // Keeps the planner's statistics current (cheap when they are).
         sqlx::query("PRAGMA optimize=0x10002")

@@ -36,9 +36,12 @@ async fn serves_over_tcp(backend: Backend) {
     .unwrap();
     let address = server.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(server.run(async {
-        let _ = stopped.await;
-    }));
+    let running = tokio::spawn(server.run(
+        async {
+            let _ = stopped.await;
+        },
+        std::time::Duration::from_secs(5),
+    ));
     let (status, body) = exchange(
         address,
         "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
