@@ -44,5 +44,5 @@ pub async fn seed_if_empty(store: &dyn Store) -> Result<Option<ImportSummary>, S
         return Ok(None);
     }
     let dataset = bundled_dataset().map_err(StoreError::Internal)?;
-    store.import(SEED_ACTOR, &dataset).await.map(Some)
+    store.seed(SEED_ACTOR, &dataset).await
 }

@@ -223,6 +223,9 @@ pub trait Store: Send + Sync {
     /// Refreshes the planner's statistics after a large load, so plans walk
     /// indexes in order instead of sorting what a filter matched.
     async fn analyze(&self) -> StoreResult<()>;
+    /// Imports `dataset` only into a store that holds nothing yet, in one
+    /// transaction, safe against other instances seeding at the same time.
+    async fn seed(&self, actor: &str, dataset: &Dataset) -> StoreResult<Option<ImportSummary>>;
     /// True when no agreement, partner or area is stored yet.
     async fn is_empty(&self) -> StoreResult<bool>;
 

@@ -100,6 +100,14 @@ async fn prepare_bulk_load(_conn: &mut sqlx::PgConnection) -> StoreResult<()> {
     Ok(())
 }
 
+/// A transaction-scoped advisory lock: one seeding instance at a time.
+async fn lock_for_seed(conn: &mut sqlx::PgConnection) -> StoreResult<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock(7231020224)")
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
 fn amount_param(amount: &Amount) -> Decimal {
     amount.as_decimal()
 }

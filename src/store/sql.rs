@@ -1119,6 +1119,72 @@ macro_rules! shared_sql_store {
             Ok(())
         }
 
+        /// Upserts a dataset inside the caller's transaction.
+        async fn import_into(tx: &mut Conn, actor: &str, dataset: &Dataset) -> StoreResult<ImportSummary> {
+            let at = now();
+            let mut summary = ImportSummary::default();
+            for (i, draft) in dataset.partners.iter().enumerate() {
+                let code = draft.code.as_str();
+                let before = load_partner(&mut *tx, code).await?;
+                if before.as_ref().is_some_and(|b| b.draft() == *draft) {
+                    summary.unchanged += 1;
+                    continue;
+                }
+                let written = match &before {
+                    None => insert_partner(&mut *tx, draft, at).await,
+                    Some(_) => update_partner(&mut *tx, draft, None, at).await,
+                };
+                written.map_err(|e| within(&format!("partners[{i}]"), e))?;
+                let after = load_partner(&mut *tx, code).await?.ok_or(StoreError::NotFound)?;
+                let change = Change::imported("partner", code, before.as_ref().map(Partner::draft), &after.draft(), after.version)?;
+                record(&mut *tx, at, actor, change).await?;
+                summary.count(before.is_none());
+            }
+            for (i, draft) in dataset.areas.iter().enumerate() {
+                let code = draft.code.as_str();
+                let before = load_area(&mut *tx, code).await?;
+                if before.as_ref().is_some_and(|b| b.draft() == *draft) {
+                    summary.unchanged += 1;
+                    continue;
+                }
+                let written = match &before {
+                    None => insert_area(&mut *tx, draft, at).await,
+                    Some(_) => update_area(&mut *tx, draft, None, at).await,
+                };
+                written.map_err(|e| within(&format!("areas[{i}]"), e))?;
+                let after = load_area(&mut *tx, code).await?.ok_or(StoreError::NotFound)?;
+                let change = Change::imported("area", code, before.as_ref().map(Area::draft), &after.draft(), after.version)?;
+                record(&mut *tx, at, actor, change).await?;
+                summary.count(before.is_none());
+            }
+            let mut partners_changed: HashSet<String> = HashSet::new();
+            for (i, draft) in dataset.agreements.iter().enumerate() {
+                let id = draft.id.as_deref().unwrap_or_default();
+                let before = load_agreement(&mut *tx, id).await?;
+                if before.as_ref().is_some_and(|b| same_agreement(&b.draft(), draft)) {
+                    summary.unchanged += 1;
+                    continue;
+                }
+                let written = match &before {
+                    None => insert_agreement(&mut *tx, draft, at).await.map(|_| ()),
+                    Some(_) => update_agreement(&mut *tx, id, draft, None, at).await,
+                };
+                written.map_err(|e| within(&format!("agreements[{i}]"), e))?;
+                let after = load_agreement(&mut *tx, id).await?.ok_or(StoreError::NotFound)?;
+                index_search_text(&mut *tx, id, &after.search_text()).await?;
+                partners_changed.extend(before.iter().map(|b| b.partner.code.as_str().to_owned()));
+                partners_changed.insert(after.partner.code.as_str().to_owned());
+                let change = Change::imported("agreement", id, before.as_ref().map(Agreement::draft), &after.draft(), after.version)?
+                    .of_agreement(id);
+                record(&mut *tx, at, actor, change).await?;
+                summary.count(before.is_none());
+            }
+            for partner in &partners_changed {
+                refresh_rollup(&mut *tx, partner).await?;
+            }
+            Ok(summary)
+        }
+
         // ---- the store -----------------------------------------------------
 
         #[async_trait]
@@ -1718,69 +1784,26 @@ macro_rules! shared_sql_store {
 
             async fn import(&self, actor: &str, dataset: &Dataset) -> StoreResult<ImportSummary> {
                 let mut tx = begin_write(&self.pool).await?;
-                let at = now();
-                let mut summary = ImportSummary::default();
-                for (i, draft) in dataset.partners.iter().enumerate() {
-                    let code = draft.code.as_str();
-                    let before = load_partner(&mut tx, code).await?;
-                    if before.as_ref().is_some_and(|b| b.draft() == *draft) {
-                        summary.unchanged += 1;
-                        continue;
-                    }
-                    let written = match &before {
-                        None => insert_partner(&mut tx, draft, at).await,
-                        Some(_) => update_partner(&mut tx, draft, None, at).await,
-                    };
-                    written.map_err(|e| within(&format!("partners[{i}]"), e))?;
-                    let after = load_partner(&mut tx, code).await?.ok_or(StoreError::NotFound)?;
-                    let change = Change::imported("partner", code, before.as_ref().map(Partner::draft), &after.draft(), after.version)?;
-                    record(&mut tx, at, actor, change).await?;
-                    summary.count(before.is_none());
-                }
-                for (i, draft) in dataset.areas.iter().enumerate() {
-                    let code = draft.code.as_str();
-                    let before = load_area(&mut tx, code).await?;
-                    if before.as_ref().is_some_and(|b| b.draft() == *draft) {
-                        summary.unchanged += 1;
-                        continue;
-                    }
-                    let written = match &before {
-                        None => insert_area(&mut tx, draft, at).await,
-                        Some(_) => update_area(&mut tx, draft, None, at).await,
-                    };
-                    written.map_err(|e| within(&format!("areas[{i}]"), e))?;
-                    let after = load_area(&mut tx, code).await?.ok_or(StoreError::NotFound)?;
-                    let change = Change::imported("area", code, before.as_ref().map(Area::draft), &after.draft(), after.version)?;
-                    record(&mut tx, at, actor, change).await?;
-                    summary.count(before.is_none());
-                }
-                let mut partners_changed: HashSet<String> = HashSet::new();
-                for (i, draft) in dataset.agreements.iter().enumerate() {
-                    let id = draft.id.as_deref().unwrap_or_default();
-                    let before = load_agreement(&mut tx, id).await?;
-                    if before.as_ref().is_some_and(|b| same_agreement(&b.draft(), draft)) {
-                        summary.unchanged += 1;
-                        continue;
-                    }
-                    let written = match &before {
-                        None => insert_agreement(&mut tx, draft, at).await.map(|_| ()),
-                        Some(_) => update_agreement(&mut tx, id, draft, None, at).await,
-                    };
-                    written.map_err(|e| within(&format!("agreements[{i}]"), e))?;
-                    let after = load_agreement(&mut tx, id).await?.ok_or(StoreError::NotFound)?;
-                    index_search_text(&mut tx, id, &after.search_text()).await?;
-                    partners_changed.extend(before.iter().map(|b| b.partner.code.as_str().to_owned()));
-                    partners_changed.insert(after.partner.code.as_str().to_owned());
-                    let change = Change::imported("agreement", id, before.as_ref().map(Agreement::draft), &after.draft(), after.version)?
-                        .of_agreement(id);
-                    record(&mut tx, at, actor, change).await?;
-                    summary.count(before.is_none());
-                }
-                for partner in &partners_changed {
-                    refresh_rollup(&mut tx, partner).await?;
-                }
+                let summary = import_into(&mut tx, actor, dataset).await?;
                 tx.commit().await?;
                 Ok(summary)
+            }
+
+            async fn seed(&self, actor: &str, dataset: &Dataset) -> StoreResult<Option<ImportSummary>> {
+                let mut tx = begin_write(&self.pool).await?;
+                // Instances starting together on one empty database: one seeds, the others see it done.
+                lock_for_seed(&mut tx).await?;
+                let rows: i64 = sqlx::query_scalar(
+                    "SELECT (SELECT COUNT(*) FROM partners) + (SELECT COUNT(*) FROM areas) + (SELECT COUNT(*) FROM agreements)",
+                )
+                .fetch_one(&mut *tx)
+                .await?;
+                if rows > 0 {
+                    return Ok(None);
+                }
+                let summary = import_into(&mut tx, actor, dataset).await?;
+                tx.commit().await?;
+                Ok(Some(summary))
             }
 
             async fn bulk_insert_agreements(&self, agreements: &[AgreementDraft]) -> StoreResult<()> {

@@ -121,6 +121,11 @@ async fn prepare_bulk_load(conn: &mut sqlx::SqliteConnection) -> StoreResult<()>
     Ok(())
 }
 
+/// BEGIN IMMEDIATE already keeps every other writer out.
+async fn lock_for_seed(_conn: &mut sqlx::SqliteConnection) -> StoreResult<()> {
+    Ok(())
+}
+
 fn amount_param(amount: &Amount) -> String {
     amount.to_string()
 }
