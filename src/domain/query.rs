@@ -122,6 +122,21 @@ pub struct AgreementQuery {
     pub include: Include,
 }
 
+impl AgreementQuery {
+    /// Whether both select the same agreements apart from search, order and
+    /// embedding: used to spot a query that filters by nothing but `q`.
+    pub fn filters_equal(&self, other: &AgreementQuery) -> bool {
+        self.partners == other.partners
+            && self.areas == other.areas
+            && self.statuses == other.statuses
+            && self.kinds == other.kinds
+            && self.signed_from == other.signed_from
+            && self.signed_to == other.signed_to
+            && self.legally_binding == other.legally_binding
+            && self.pledge == other.pledge
+    }
+}
+
 impl Default for AgreementQuery {
     fn default() -> Self {
         Self {

@@ -58,7 +58,7 @@ const SIGNED_YEAR: &str = "CAST(EXTRACT(YEAR FROM a.signed_on) AS BIGINT)";
 /// Joins the full-text matches as `s`, ranked (negated, so lower is better,
 /// as on SQLite). Words are alphanumeric and prefix-matched, so no tsquery
 /// syntax comes from the client.
-fn push_search_join(sql: &mut sqlx::QueryBuilder<'_, Db>, terms: &SearchTerms) {
+fn push_search_join(sql: &mut sqlx::QueryBuilder<'_, Db>, terms: &SearchTerms, top: Option<i64>) {
     let expression: Vec<String> = terms.words().iter().map(|w| format!("{w}:*")).collect();
     let expression = expression.join(" & ");
     sql.push(
@@ -69,7 +69,13 @@ fn push_search_join(sql: &mut sqlx::QueryBuilder<'_, Db>, terms: &SearchTerms) {
         ")) AS DOUBLE PRECISION) AS rank FROM agreement_search WHERE document @@ to_tsquery('simple', ",
     )
     .push_bind(expression)
-    .push(")) s ON s.agreement_id = a.id");
+    .push(")");
+    // The best matches only: ranked and cut before the join.
+    if let Some(limit) = top {
+        sql.push(" ORDER BY rank, agreement_id LIMIT ")
+            .push_bind(limit);
+    }
+    sql.push(") s ON s.agreement_id = a.id");
 }
 
 async fn index_search_text(

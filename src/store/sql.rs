@@ -571,7 +571,18 @@ macro_rules! shared_sql_store {
             let relevance = query.search.is_some();
             let mut sql = sqlx::QueryBuilder::<Db>::new(AGREEMENT_SELECT.replace(" FROM agreements a", if relevance { ", s.rank AS rank FROM agreements a" } else { " FROM agreements a" }));
             if let Some(terms) = &query.search {
-                push_search_join(&mut sql, terms);
+                // The first page of a plain search ranks inside the index and
+                // joins only the best matches, not every one.
+                let search_only = query.sort.key == SortKey::Relevance
+                    && page.after.is_none()
+                    && AgreementQuery {
+                        search: None,
+                        sort: query.sort,
+                        include: query.include,
+                        ..AgreementQuery::default()
+                    }
+                    .filters_equal(query);
+                push_search_join(&mut sql, terms, search_only.then_some(i64::from(page.limit) + 1));
             }
             sql.push(" WHERE 1 = 1");
             push_filters(&mut sql, query, None);
@@ -1383,7 +1394,7 @@ macro_rules! shared_sql_store {
             async fn count_agreements(&self, query: &AgreementQuery) -> StoreResult<i64> {
                 let mut sql = sqlx::QueryBuilder::<Db>::new("SELECT COUNT(*) FROM agreements a JOIN partners p ON p.code = a.partner_code");
                 if let Some(terms) = &query.search {
-                    push_search_join(&mut sql, terms);
+                    push_search_join(&mut sql, terms, None);
                 }
                 sql.push(" WHERE 1 = 1");
                 push_filters(&mut sql, query, None);
@@ -1460,7 +1471,7 @@ macro_rules! shared_sql_store {
                         sql.push(" JOIN agreement_areas ga ON ga.agreement_id = a.id");
                     }
                     if let Some(terms) = &query.search {
-                        push_search_join(&mut sql, terms);
+                        push_search_join(&mut sql, terms, None);
                     }
                     sql.push(" WHERE 1 = 1");
                     push_filters(&mut sql, query, Some("pl"));
@@ -1511,7 +1522,7 @@ macro_rules! shared_sql_store {
                     sql.push(" JOIN agreement_areas ga ON ga.agreement_id = a.id");
                 }
                 if let Some(terms) = &query.search {
-                    push_search_join(&mut sql, terms);
+                    push_search_join(&mut sql, terms, None);
                 }
                 sql.push(" WHERE 1 = 1");
                 push_filters(&mut sql, query, None);

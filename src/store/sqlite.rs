@@ -69,15 +69,27 @@ async fn begin_read(pool: &SqlitePool) -> Result<sqlx::Transaction<'static, Db>,
 const SIGNED_YEAR: &str = "CAST(strftime('%Y', a.signed_on) AS INTEGER)";
 
 /// Joins the FTS5 matches as `s`, ranked by BM25 (lower is better). Every
-/// word is quoted and prefix-matched, so no query syntax reaches FTS5.
-fn push_search_join(sql: &mut sqlx::QueryBuilder<'_, Db>, terms: &SearchTerms) {
+/// word is quoted and prefix-matched, so no query syntax reaches FTS5. With
+/// `top`, only that many best matches, ranked by FTS5 itself (its `rank`
+/// column with ORDER BY ... LIMIT is its fast path).
+fn push_search_join(sql: &mut sqlx::QueryBuilder<'_, Db>, terms: &SearchTerms, top: Option<i64>) {
     let expression: Vec<String> = terms.words().iter().map(|w| format!("\"{w}\"*")).collect();
-    sql.push(
-        " JOIN (SELECT agreement_id, bm25(agreement_search) AS rank FROM agreement_search \
-         WHERE agreement_search MATCH ",
-    )
-    .push_bind(expression.join(" "))
-    .push(") s ON s.agreement_id = a.id");
+    match top {
+        Some(limit) => {
+            sql.push(" JOIN (SELECT agreement_id, rank FROM agreement_search WHERE agreement_search MATCH ")
+                .push_bind(expression.join(" "))
+                .push(" ORDER BY rank, agreement_id LIMIT ")
+                .push_bind(limit);
+        }
+        None => {
+            sql.push(
+                " JOIN (SELECT agreement_id, bm25(agreement_search) AS rank FROM agreement_search \
+                 WHERE agreement_search MATCH ",
+            )
+            .push_bind(expression.join(" "));
+        }
+    }
+    sql.push(") s ON s.agreement_id = a.id");
 }
 
 /// The search row shares its agreement's rowid: FTS5 finds a row by rowid
