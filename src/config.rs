@@ -110,6 +110,10 @@ pub struct ServeConfig {
     #[arg(long, env = "ACCORDS_WAIT_FOR_DB_SECS", default_value_t = 0)]
     pub wait_for_db_secs: u64,
 
+    /// Cache-Control of every read; `no-cache` makes clients revalidate (cheaply, with If-None-Match).
+    #[arg(long, env = "ACCORDS_CACHE_CONTROL", default_value = "no-cache")]
+    pub cache_control: String,
+
     /// Seconds a request may run before it is answered 408.
     #[arg(long, env = "ACCORDS_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
     pub request_timeout_secs: u64,
@@ -141,6 +145,7 @@ impl ServeConfig {
             },
             cors_origins: self.cors_origins.clone(),
             request_timeout: Duration::from_secs(self.request_timeout_secs.max(1)),
+            cache_control: self.cache_control.clone(),
         })
     }
 }

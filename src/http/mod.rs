@@ -10,6 +10,7 @@ mod idempotency;
 mod import;
 pub mod limits;
 mod listing;
+mod live;
 pub mod observe;
 mod partners;
 mod pledges;
@@ -40,6 +41,7 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub options: Arc<HttpOptions>,
     pub metrics: Arc<observe::Metrics>,
+    pub live: Arc<live::Live>,
 }
 
 /// Settings of the HTTP layer itself.
@@ -58,6 +60,8 @@ pub struct HttpOptions {
     pub cors_origins: String,
     /// A request running longer is answered 408.
     pub request_timeout: Duration,
+    /// Cache-Control of every read (default: revalidate each time).
+    pub cache_control: String,
 }
 
 impl Default for HttpOptions {
@@ -76,6 +80,7 @@ impl Default for HttpOptions {
             },
             cors_origins: String::new(),
             request_timeout: Duration::from_secs(30),
+            cache_control: "no-cache".into(),
         }
     }
 }
@@ -93,6 +98,7 @@ pub fn router(
         store,
         options: Arc::new(options),
         metrics,
+        live: Arc::default(),
     };
     let import_limit = DefaultBodyLimit::max(state.options.import_body_limit);
     let api = Router::new()
@@ -106,9 +112,14 @@ pub fn router(
         .merge(sources::router())
         .merge(history::router())
         .merge(stats::router())
+        .merge(live::router())
         .merge(import::router().layer(import_limit))
         .fallback(unknown_route)
         // Layers run outside in: the last added sees the request first.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            live::conditional,
+        ))
         .layer(middleware::from_fn(observe::label_route))
         .layer(middleware::from_fn_with_state(
             state.clone(),

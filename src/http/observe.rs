@@ -39,6 +39,8 @@ pub struct Metrics {
     /// route -> latency.
     latency: Mutex<BTreeMap<String, Histogram>>,
     in_flight: AtomicI64,
+    /// Open Server-Sent Event streams.
+    pub sse_clients: AtomicI64,
     /// Set when the process has been asked to stop: /readyz turns 503.
     pub shutting_down: AtomicBool,
 }
@@ -126,6 +128,12 @@ impl Metrics {
                 "Requests being answered now.",
                 "gauge",
                 self.in_flight.load(Ordering::Relaxed) as u64,
+            ),
+            (
+                "accords_sse_clients",
+                "Open event streams (GET /v1/events).",
+                "gauge",
+                self.sse_clients.load(Ordering::Relaxed).max(0) as u64,
             ),
             (
                 "accords_db_pool_connections",
@@ -239,6 +247,9 @@ pub async fn observe(State(state): State<AppState>, request: Request, next: Next
         .get::<RouteLabel>()
         .map_or("unmatched".to_owned(), |label| label.0.clone());
     state.metrics.record(&route, &method, status, seconds);
+    if !is_read(method.as_str()) && (200..300).contains(&status) {
+        state.live.written();
+    }
     span.record("route", route.as_str());
     span.record("status", status);
     span.record("latency_ms", (seconds * 1000.0 * 100.0).round() / 100.0);

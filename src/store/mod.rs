@@ -220,6 +220,14 @@ pub trait Store: Send + Sync {
     /// Inserts new agreements with their children in large batches, without
     /// history entries: for generated benchmark data only.
     async fn bulk_insert_agreements(&self, agreements: &[AgreementDraft]) -> StoreResult<()>;
+    /// The store-wide revision: the number of the latest change. It moves
+    /// with every committed write, so a list's ETag can be checked cheaply.
+    async fn revision(&self) -> StoreResult<i64>;
+    /// The change feed after `filter.since`, in order.
+    async fn changes(&self, filter: &ChangeFilter) -> StoreResult<Vec<ChangeEntry>>;
+    /// A signal for every write committed by any instance, where the backend
+    /// can send one (PostgreSQL LISTEN/NOTIFY); None where it cannot.
+    async fn change_notifications(&self) -> Option<tokio::sync::mpsc::Receiver<()>>;
     /// Refreshes the planner's statistics after a large load, so plans walk
     /// indexes in order instead of sorting what a filter matched.
     async fn analyze(&self) -> StoreResult<()>;
@@ -263,6 +271,27 @@ pub trait Store: Send + Sync {
 pub struct PoolStatus {
     pub size: u32,
     pub idle: usize,
+}
+
+/// One entry of the change feed.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ChangeEntry {
+    pub seq: i64,
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub entity: String,
+    pub id: String,
+    pub agreement_id: Option<String>,
+    pub partner: Option<String>,
+    pub op: String,
+    pub version: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ChangeFilter {
+    pub since: i64,
+    pub entity: Option<String>,
+    pub partner: Option<PartnerCode>,
+    pub limit: u32,
 }
 
 /// One recorded change.

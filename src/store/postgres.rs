@@ -114,6 +114,49 @@ async fn lock_for_seed(conn: &mut sqlx::PgConnection) -> StoreResult<()> {
     Ok(())
 }
 
+/// The channel every instance listens on; a notification is delivered at commit.
+const CHANGES_CHANNEL: &str = "accords_changes";
+
+async fn notify_change(conn: &mut sqlx::PgConnection, seq: i64) -> StoreResult<()> {
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(CHANGES_CHANNEL)
+        .bind(seq.to_string())
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Listens for other instances' writes on a connection of its own, and
+/// reconnects when it drops; the receiver only learns "something changed".
+async fn listen_for_changes(pool: &PgPool) -> Option<tokio::sync::mpsc::Receiver<()>> {
+    let (sender, receiver) = tokio::sync::mpsc::channel(64);
+    let pool = pool.clone();
+    tokio::spawn(async move {
+        loop {
+            match sqlx::postgres::PgListener::connect_with(&pool).await {
+                Ok(mut listener) => {
+                    if listener.listen(CHANGES_CHANNEL).await.is_ok() {
+                        // A reconnect may have missed notifications: wake the reader once.
+                        let _ = sender.try_send(());
+                        while listener.recv().await.is_ok() {
+                            if sender.is_closed() {
+                                return;
+                            }
+                            let _ = sender.try_send(());
+                        }
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "cannot listen for changes"),
+            }
+            if sender.is_closed() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
+    });
+    Some(receiver)
+}
+
 fn amount_param(amount: &Amount) -> Decimal {
     amount.as_decimal()
 }

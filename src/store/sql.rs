@@ -30,7 +30,7 @@ macro_rules! shared_sql_store {
             AgreementCount, AgreementGroup, AgreementQuery, GroupValue, Include, PledgeGroup, PledgeTotal, Sort, SortKey,
         };
         use crate::store::{
-            HistoryEntry, HistoryFilter, IDEMPOTENCY_ABANDONED, IDEMPOTENCY_RETENTION,
+            ChangeEntry, ChangeFilter, HistoryEntry, HistoryFilter, IDEMPOTENCY_ABANDONED, IDEMPOTENCY_RETENTION,
             ImportSummary, KeyMatch, Page, PageRequest, Reservation, Store, StoreError, StoreResult,
             StoredResponse, now,
         };
@@ -1607,6 +1607,7 @@ macro_rules! shared_sql_store {
                 // The whole agreement, children included, so it can be restored.
                 let change = Change::new("agreement", id, "delete", before.version)
                     .of_agreement(id)
+                    .of_partner(before.partner.code.as_str())
                     .before(&before.draft())?;
                 record(&mut tx, now(), actor, change).await?;
                 tx.commit().await?;
@@ -1963,8 +1964,47 @@ macro_rules! shared_sql_store {
                     );
                     sql.build().execute(&mut *tx).await?;
                 }
+                // One entry for the batch: the feed and the revision move on.
+                let count = agreements.len().to_string();
+                record(&mut tx, at, "generate", Change::new("dataset", &count, "bulk_insert", 1)).await?;
                 tx.commit().await?;
                 Ok(())
+            }
+
+            async fn revision(&self) -> StoreResult<i64> {
+                Ok(sqlx::query_scalar("SELECT seq FROM revision WHERE id = 1").fetch_one(&self.pool).await?)
+            }
+
+            async fn changes(&self, filter: &ChangeFilter) -> StoreResult<Vec<ChangeEntry>> {
+                let rows = sqlx::query(
+                    "SELECT feed_seq, at, entity, entity_id, agreement_id, partner_code, op, version FROM history \
+                     WHERE feed_seq > $1 AND ($2 IS NULL OR entity = $2) AND ($3 IS NULL OR partner_code = $3) \
+                     ORDER BY feed_seq LIMIT $4",
+                )
+                .bind(filter.since)
+                .bind(filter.entity.as_deref())
+                .bind(filter.partner.as_ref().map(PartnerCode::as_str))
+                .bind(i64::from(filter.limit))
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|row| {
+                        Ok(ChangeEntry {
+                            seq: row.try_get("feed_seq")?,
+                            at: row.try_get("at")?,
+                            entity: row.try_get("entity")?,
+                            id: row.try_get("entity_id")?,
+                            agreement_id: row.try_get("agreement_id")?,
+                            partner: row.try_get("partner_code")?,
+                            op: row.try_get("op")?,
+                            version: row.try_get("version")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn change_notifications(&self) -> Option<tokio::sync::mpsc::Receiver<()>> {
+                listen_for_changes(&self.pool).await
             }
 
             async fn analyze(&self) -> StoreResult<()> {
@@ -2160,6 +2200,8 @@ macro_rules! shared_sql_store {
             entity: &'a str,
             id: &'a str,
             agreement_id: Option<&'a str>,
+            /// The partner, when its agreement is gone by the time of recording.
+            partner: Option<&'a str>,
             op: &'a str,
             version: i64,
             before: Option<serde_json::Value>,
@@ -2172,7 +2214,7 @@ macro_rules! shared_sql_store {
 
         impl<'a> Change<'a> {
             fn new(entity: &'a str, id: &'a str, op: &'a str, version: i64) -> Self {
-                Self { entity, id, agreement_id: None, op, version, before: None, after: None }
+                Self { entity, id, agreement_id: None, partner: None, op, version, before: None, after: None }
             }
 
             fn imported<T: serde::Serialize>(entity: &'a str, id: &'a str, before: Option<T>, after: &T, version: i64) -> StoreResult<Self> {
@@ -2189,6 +2231,11 @@ macro_rules! shared_sql_store {
                 self
             }
 
+            fn of_partner(mut self, partner: &'a str) -> Self {
+                self.partner = Some(partner);
+                self
+            }
+
             fn before<T: serde::Serialize>(mut self, value: &T) -> StoreResult<Self> {
                 self.before = Some(as_json(value)?);
                 Ok(self)
@@ -2200,10 +2247,20 @@ macro_rules! shared_sql_store {
             }
         }
 
+        /// Writes one history entry with the next number of the change feed.
+        /// Taking the number locks the counter's row until commit, so feed
+        /// numbers become visible in order, without gaps.
         async fn record(conn: &mut Conn, at: DateTime<Utc>, actor: &str, change: Change<'_>) -> StoreResult<()> {
+            let seq: i64 = sqlx::query_scalar("UPDATE revision SET seq = seq + 1 WHERE id = 1 RETURNING seq")
+                .fetch_one(&mut *conn)
+                .await?;
+            let partner = match change.entity {
+                "partner" => Some(change.id),
+                _ => change.partner,
+            };
             sqlx::query(
-                "INSERT INTO history (at, actor, entity, entity_id, agreement_id, op, version, before, after) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                "INSERT INTO history (at, actor, entity, entity_id, agreement_id, op, version, before, after, feed_seq, partner_code) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, COALESCE($11, (SELECT partner_code FROM agreements WHERE id = $5)))",
             )
             .bind(at)
             .bind(actor)
@@ -2214,9 +2271,11 @@ macro_rules! shared_sql_store {
             .bind(change.version)
             .bind(change.before.map(Json))
             .bind(change.after.map(Json))
+            .bind(seq)
+            .bind(partner)
             .execute(&mut *conn)
             .await?;
-            Ok(())
+            notify_change(conn, seq).await
         }
 
         /// The draft a deletion kept, ready to be inserted again.

@@ -138,6 +138,15 @@ async fn lock_for_seed(_conn: &mut sqlx::SqliteConnection) -> StoreResult<()> {
     Ok(())
 }
 
+/// SQLite has no notifications: instances learn of changes by polling the feed.
+async fn notify_change(_conn: &mut sqlx::SqliteConnection, _seq: i64) -> StoreResult<()> {
+    Ok(())
+}
+
+async fn listen_for_changes(_pool: &SqlitePool) -> Option<tokio::sync::mpsc::Receiver<()>> {
+    None
+}
+
 fn amount_param(amount: &Amount) -> String {
     amount.to_string()
 }

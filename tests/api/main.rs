@@ -6,6 +6,7 @@ mod agreements;
 mod children;
 mod data;
 mod errors;
+mod live;
 mod operations;
 mod partners_areas;
 mod queries;

@@ -123,6 +123,9 @@ async fn readme_examples_work(backend: Backend) {
                 assert!(body.starts_with("id,") || body.starts_with("agreement_id,"))
             }
             "text/plain; charset=utf-8" => assert!(body.starts_with("PARTNER")),
+            "text/plain; version=0.0.4; charset=utf-8" => {
+                assert!(body.contains("accords_http_requests_total"))
+            }
             "" => assert_eq!(status, 204, "{}: no Content-Type", example.command),
             other => panic!("{}: unexpected Content-Type {other}", example.command),
         }
