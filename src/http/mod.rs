@@ -4,6 +4,7 @@
 mod agreements;
 mod areas;
 mod auth;
+mod dashboard;
 mod extract;
 mod history;
 mod idempotency;
@@ -113,6 +114,7 @@ pub fn router(
         .merge(history::router())
         .merge(stats::router())
         .merge(live::router())
+        .merge(dashboard::router())
         .merge(import::router().layer(import_limit))
         .fallback(unknown_route)
         // Layers run outside in: the last added sees the request first.

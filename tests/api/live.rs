@@ -314,3 +314,48 @@ async fn events_cross_instances_within_a_second(app: TestApp) {
     assert_eq!(event["id"], "across");
     assert!(written.elapsed() <= limit, "{:?}", written.elapsed());
 }
+
+/// The dashboard is served from the binary: no CDN, its own strict policy.
+#[tokio::test]
+async fn the_dashboard_is_built_in_and_offline() {
+    let app = TestApp::new(Backend::Sqlite).await.unwrap();
+    let page = app.get("/").await;
+    assert_eq!(page.status, 200);
+    assert_eq!(
+        page.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    let policy = page.header("content-security-policy").unwrap();
+    assert!(
+        policy.contains("default-src 'self'") && policy.contains("script-src 'self'"),
+        "{policy}"
+    );
+    assert!(page.text.contains("<script src=\"/dashboard/app.js\""));
+    assert!(page.text.contains("/dashboard/style.css"));
+    for (path, kind) in [
+        ("/dashboard/app.js", "text/javascript"),
+        ("/dashboard/style.css", "text/css"),
+    ] {
+        let asset = app.get(path).await;
+        assert_eq!(asset.status, 200, "{path}");
+        assert!(asset.header("content-type").unwrap().starts_with(kind));
+        // Offline: nothing is fetched from elsewhere (the SVG namespace is a name, not a fetch).
+        let external: Vec<&str> = asset
+            .text
+            .match_indices("://")
+            .map(|(i, _)| &asset.text[i.saturating_sub(5)..(i + 30).min(asset.text.len())])
+            .filter(|u| !u.contains("//www.w3.org/2000/svg"))
+            .collect();
+        assert!(external.is_empty(), "{path} reaches out: {external:?}");
+    }
+    // It uses the public API only: the endpoints it calls exist.
+    let script = app.get("/dashboard/app.js").await.text;
+    for endpoint in [
+        "/v1/agreements",
+        "/v1/stats/pledges",
+        "/v1/events",
+        "/v1/areas",
+    ] {
+        assert!(script.contains(endpoint), "{endpoint}");
+    }
+}
