@@ -103,8 +103,15 @@ async fn agreements(
     uri: Uri,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let area = load(state.store.as_ref(), &code).await?;
-    listing::respond(&state, &uri, &headers, Scope::Area(area.code)).await
+    // Existence only: the area's agreement count is not needed here.
+    let known = match AreaCode::parse(&code) {
+        Ok(parsed) if state.store.area_exists(&parsed).await? => Some(parsed),
+        _ => None,
+    };
+    match known {
+        Some(area) => listing::respond(&state, &uri, &headers, Scope::Area(area)).await,
+        None => Err(unknown_area(state.store.as_ref(), &code).await),
+    }
 }
 
 async fn create(

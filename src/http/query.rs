@@ -189,9 +189,9 @@ pub async fn agreement_query(store: &dyn Store, query: &QueryString) -> ApiResul
             .filter(|c| !c.is_empty())
         {
             match AreaCode::parse(code) {
-                Ok(parsed_code) => match store.get_area(&parsed_code).await? {
-                    Some(_) => any_of.push(parsed_code),
-                    None => errors.push(FieldError::new(
+                Ok(parsed_code) => match store.area_exists(&parsed_code).await? {
+                    true => any_of.push(parsed_code),
+                    false => errors.push(FieldError::new(
                         "area",
                         format!("{code:?} is not a known cooperation area; see /v1/areas"),
                     )),

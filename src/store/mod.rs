@@ -120,6 +120,8 @@ pub trait Store: Send + Sync {
 
     async fn list_areas(&self, page: &PageRequest) -> StoreResult<Page<Area>>;
     async fn get_area(&self, code: &AreaCode) -> StoreResult<Option<Area>>;
+    /// Whether the area exists, without counting its agreements.
+    async fn area_exists(&self, code: &AreaCode) -> StoreResult<bool>;
     async fn create_area(&self, actor: &str, draft: &AreaDraft) -> StoreResult<Area>;
     async fn replace_area(
         &self,

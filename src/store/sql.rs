@@ -1183,6 +1183,7 @@ macro_rules! shared_sql_store {
                 written.map_err(|e| within(&format!("agreements[{i}]"), e))?;
                 let after = load_agreement(&mut *tx, id).await?.ok_or(StoreError::NotFound)?;
                 index_search_text(&mut *tx, id, &after.search_text()).await?;
+                agreement_moved(&mut *tx, before.as_ref(), Some(&after)).await?;
                 partners_changed.extend(before.iter().map(|b| b.partner.code.as_str().to_owned()));
                 partners_changed.insert(after.partner.code.as_str().to_owned());
                 let change = Change::imported("agreement", id, before.as_ref().map(Agreement::draft), &after.draft(), after.version)?
@@ -1194,6 +1195,59 @@ macro_rules! shared_sql_store {
                 refresh_rollup(&mut *tx, partner).await?;
             }
             Ok(summary)
+        }
+
+        /// A partner or area embeds figures drawn from its agreements (counts,
+        /// first and last signing dates), and an agreement embeds its partner's
+        /// and areas' names: when one side changes, the other's version moves
+        /// too, so its ETag never lets a client keep a stale copy.
+        async fn agreement_moved(conn: &mut Conn, before: Option<&Agreement>, after: Option<&Agreement>) -> StoreResult<()> {
+            let partner_of = |a: Option<&Agreement>| a.map(|a| (a.partner.code.as_str().to_owned(), a.signed_on));
+            let mut partners: Vec<String> = Vec::new();
+            if partner_of(before) != partner_of(after) {
+                partners.extend(before.iter().chain(after.iter()).map(|a| a.partner.code.as_str().to_owned()));
+            }
+            partners.sort();
+            partners.dedup();
+            for code in partners {
+                sqlx::query("UPDATE partners SET version = version + 1 WHERE code = $1")
+                    .bind(code)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            let areas_of = |a: Option<&Agreement>| -> HashSet<String> {
+                a.map(|a| a.areas.iter().map(|l| l.code.as_str().to_owned()).collect()).unwrap_or_default()
+            };
+            let (old, new) = (areas_of(before), areas_of(after));
+            for code in old.symmetric_difference(&new) {
+                sqlx::query("UPDATE areas SET version = version + 1 WHERE code = $1")
+                    .bind(code)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            Ok(())
+        }
+
+        /// A renamed partner or area changes every agreement that shows it.
+        async fn embedding_agreements_changed(conn: &mut Conn, partner: Option<&str>, area: Option<&str>, at: DateTime<Utc>) -> StoreResult<()> {
+            if let Some(code) = partner {
+                sqlx::query("UPDATE agreements SET version = version + 1, updated_at = $2 WHERE partner_code = $1")
+                    .bind(code)
+                    .bind(at)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            if let Some(code) = area {
+                sqlx::query(
+                    "UPDATE agreements SET version = version + 1, updated_at = $2 \
+                     WHERE id IN (SELECT agreement_id FROM agreement_areas WHERE area_code = $1)",
+                )
+                .bind(code)
+                .bind(at)
+                .execute(&mut *conn)
+                .await?;
+            }
+            Ok(())
         }
 
         // ---- the store -----------------------------------------------------
@@ -1281,6 +1335,10 @@ macro_rules! shared_sql_store {
                 let before = load_partner(&mut tx, draft.code.as_str()).await?.ok_or(StoreError::NotFound)?;
                 update_partner(&mut tx, draft, expected_version, at).await?;
                 let partner = load_partner(&mut tx, draft.code.as_str()).await?.ok_or(StoreError::NotFound)?;
+                let shown = |p: &Partner| (p.iso3.clone(), p.kind, p.name.clone(), p.name_uk.clone());
+                if shown(&before) != shown(&partner) {
+                    embedding_agreements_changed(&mut tx, Some(partner.code.as_str()), None, at).await?;
+                }
                 let change = Change::new("partner", partner.code.as_str(), "update", partner.version)
                     .before(&before.draft())?
                     .after(&partner.draft())?;
@@ -1332,6 +1390,14 @@ macro_rules! shared_sql_store {
                 load_area(&mut conn, code.as_str()).await
             }
 
+            async fn area_exists(&self, code: &AreaCode) -> StoreResult<bool> {
+                let found: Option<String> = sqlx::query_scalar("SELECT code FROM areas WHERE code = $1")
+                    .bind(code.as_str())
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(found.is_some())
+            }
+
             async fn create_area(&self, actor: &str, draft: &AreaDraft) -> StoreResult<Area> {
                 let mut tx = begin_write(&self.pool).await?;
                 let at = now();
@@ -1349,6 +1415,9 @@ macro_rules! shared_sql_store {
                 let before = load_area(&mut tx, draft.code.as_str()).await?.ok_or(StoreError::NotFound)?;
                 update_area(&mut tx, draft, expected_version, at).await?;
                 let area = load_area(&mut tx, draft.code.as_str()).await?.ok_or(StoreError::NotFound)?;
+                if before.name != area.name {
+                    embedding_agreements_changed(&mut tx, None, Some(area.code.as_str()), at).await?;
+                }
                 let change = Change::new("area", area.code.as_str(), "update", area.version)
                     .before(&before.draft())?
                     .after(&area.draft())?;
@@ -1562,6 +1631,7 @@ macro_rules! shared_sql_store {
                 let agreement = load_agreement(&mut tx, &id).await?.ok_or(StoreError::NotFound)?;
                 index_search_text(&mut tx, &agreement.id, &agreement.search_text()).await?;
                 refresh_rollup(&mut tx, agreement.partner.code.as_str()).await?;
+                agreement_moved(&mut tx, None, Some(&agreement)).await?;
                 let change = Change::new("agreement", &id, "create", agreement.version)
                     .of_agreement(&id)
                     .after(&agreement.draft())?;
@@ -1581,6 +1651,7 @@ macro_rules! shared_sql_store {
                 if before.partner.code != agreement.partner.code {
                     refresh_rollup(&mut tx, before.partner.code.as_str()).await?;
                 }
+                agreement_moved(&mut tx, Some(&before), Some(&agreement)).await?;
                 let change = Change::new("agreement", id, "update", agreement.version)
                     .of_agreement(id)
                     .before(&before.draft())?
@@ -1604,6 +1675,7 @@ macro_rules! shared_sql_store {
                     return Err(missing_or_moved(&mut tx, "agreements", "id", id).await);
                 }
                 refresh_rollup(&mut tx, before.partner.code.as_str()).await?;
+                agreement_moved(&mut tx, Some(&before), None).await?;
                 // The whole agreement, children included, so it can be restored.
                 let change = Change::new("agreement", id, "delete", before.version)
                     .of_agreement(id)
@@ -1643,6 +1715,7 @@ macro_rules! shared_sql_store {
                 let agreement = load_agreement(&mut tx, id).await?.ok_or(StoreError::NotFound)?;
                 index_search_text(&mut tx, &agreement.id, &agreement.search_text()).await?;
                 refresh_rollup(&mut tx, agreement.partner.code.as_str()).await?;
+                agreement_moved(&mut tx, None, Some(&agreement)).await?;
                 let change = Change::new("agreement", id, "restore", agreement.version)
                     .of_agreement(id)
                     .after(&agreement.draft())?;
