@@ -4,6 +4,7 @@
 mod agreements;
 mod areas;
 mod auth;
+mod children;
 mod dashboard;
 mod extract;
 mod history;
@@ -14,9 +15,7 @@ mod listing;
 mod live;
 pub mod observe;
 mod partners;
-mod pledges;
 mod query;
-mod sources;
 mod stats;
 
 use std::future::Future;
@@ -109,8 +108,7 @@ pub fn router(
         .merge(agreements::router())
         .merge(partners::router())
         .merge(areas::router())
-        .merge(pledges::router())
-        .merge(sources::router())
+        .merge(children::router())
         .merge(history::router())
         .merge(stats::router())
         .merge(live::router())

@@ -92,7 +92,6 @@ pub struct KeyMatch {
 pub trait Store: Send + Sync {
     /// Name of the backend, for logs and health output.
     fn backend(&self) -> &'static str;
-    async fn ping(&self) -> StoreResult<()>;
     /// Reachable, and every migration this binary carries has been applied.
     async fn ready(&self) -> StoreResult<()>;
     fn pool_status(&self) -> PoolStatus;

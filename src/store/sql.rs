@@ -1258,11 +1258,6 @@ macro_rules! shared_sql_store {
                 BACKEND
             }
 
-            async fn ping(&self) -> StoreResult<()> {
-                sqlx::query("SELECT 1").execute(&self.pool).await?;
-                Ok(())
-            }
-
             async fn ready(&self) -> StoreResult<()> {
                 let applied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
                     .fetch_one(&self.pool)

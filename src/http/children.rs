@@ -1,0 +1,373 @@
+//! Pledges and sources: the children of an agreement, each reachable under
+//! its agreement (/v1/agreements/{id}/pledges) and on its own
+//! (/v1/pledges/{id}). Both behave the same, so one set of handlers serves
+//! both through the [`Child`] trait.
+
+use std::future::Future;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::agreements::load as load_agreement;
+use super::extract::{IfMatch, JsonBody, ListBody, from_document, merge_patch};
+use super::{AppState, created, single};
+use crate::auth::Caller;
+use crate::domain::FieldError;
+use crate::domain::agreement::Agreement;
+use crate::domain::pledge::{Pledge, PledgeBody, PledgeDraft, child_id};
+use crate::domain::source::{Source, SourceBody, SourceDraft};
+use crate::error::{ApiError, ApiResult};
+use crate::store::{Store, StoreError, StoreResult};
+
+/// What the handlers need to know of a kind of child.
+pub trait Child: Serialize + Sized + Send + Sync + 'static {
+    type Body: DeserializeOwned + Send + 'static;
+    type Draft: Serialize + Send + Sync + 'static;
+    /// "pledge", "source": for messages.
+    const NAME: &'static str;
+
+    fn id(&self) -> &str;
+    fn agreement_id(&self) -> &str;
+    fn version(&self) -> i64;
+    fn draft(&self) -> Self::Draft;
+    fn of_agreement(agreement: Agreement) -> Vec<Self>;
+    /// The id and agreement a body names, if it names them.
+    fn body_ids(body: &Self::Body) -> (Option<&str>, Option<&str>);
+    fn parse(body: Self::Body) -> Result<Self::Draft, Vec<FieldError>>;
+
+    fn get<'a>(
+        store: &'a dyn Store,
+        id: &'a str,
+    ) -> impl Future<Output = StoreResult<Option<Self>>> + Send + 'a;
+    fn create<'a>(
+        store: &'a dyn Store,
+        actor: &'a str,
+        agreement_id: &'a str,
+        draft: &'a Self::Draft,
+    ) -> impl Future<Output = StoreResult<Self>> + Send + 'a;
+    fn replace<'a>(
+        store: &'a dyn Store,
+        actor: &'a str,
+        id: &'a str,
+        draft: &'a Self::Draft,
+        expected: Option<i64>,
+    ) -> impl Future<Output = StoreResult<Self>> + Send + 'a;
+    fn delete<'a>(
+        store: &'a dyn Store,
+        actor: &'a str,
+        id: &'a str,
+        expected: Option<i64>,
+    ) -> impl Future<Output = StoreResult<()>> + Send + 'a;
+}
+
+impl Child for Pledge {
+    type Body = PledgeBody;
+    type Draft = PledgeDraft;
+    const NAME: &'static str = "pledge";
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn agreement_id(&self) -> &str {
+        &self.agreement_id
+    }
+    fn version(&self) -> i64 {
+        self.version
+    }
+    fn draft(&self) -> PledgeDraft {
+        Pledge::draft(self)
+    }
+    fn of_agreement(agreement: Agreement) -> Vec<Self> {
+        agreement.pledges
+    }
+    fn body_ids(body: &PledgeBody) -> (Option<&str>, Option<&str>) {
+        (body.id.as_deref(), body.agreement_id.as_deref())
+    }
+    fn parse(body: PledgeBody) -> Result<PledgeDraft, Vec<FieldError>> {
+        body.parse()
+    }
+    fn get<'a>(
+        store: &'a dyn Store,
+        id: &'a str,
+    ) -> impl Future<Output = StoreResult<Option<Self>>> + Send + 'a {
+        store.get_pledge(id)
+    }
+    fn create<'a>(
+        store: &'a dyn Store,
+        actor: &'a str,
+        agreement_id: &'a str,
+        draft: &'a PledgeDraft,
+    ) -> impl Future<Output = StoreResult<Self>> + Send + 'a {
+        store.create_pledge(actor, agreement_id, draft)
+    }
+    fn replace<'a>(
+        store: &'a dyn Store,
+        actor: &'a str,
+        id: &'a str,
+        draft: &'a PledgeDraft,
+        expected: Option<i64>,
+    ) -> impl Future<Output = StoreResult<Self>> + Send + 'a {
+        store.replace_pledge(actor, id, draft, expected)
+    }
+    fn delete<'a>(
+        store: &'a dyn Store,
+        actor: &'a str,
+        id: &'a str,
+        expected: Option<i64>,
+    ) -> impl Future<Output = StoreResult<()>> + Send + 'a {
+        store.delete_pledge(actor, id, expected)
+    }
+}
+
+impl Child for Source {
+    type Body = SourceBody;
+    type Draft = SourceDraft;
+    const NAME: &'static str = "source";
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn agreement_id(&self) -> &str {
+        &self.agreement_id
+    }
+    fn version(&self) -> i64 {
+        self.version
+    }
+    fn draft(&self) -> SourceDraft {
+        Source::draft(self)
+    }
+    fn of_agreement(agreement: Agreement) -> Vec<Self> {
+        agreement.sources
+    }
+    fn body_ids(body: &SourceBody) -> (Option<&str>, Option<&str>) {
+        (body.id.as_deref(), body.agreement_id.as_deref())
+    }
+    fn parse(body: SourceBody) -> Result<SourceDraft, Vec<FieldError>> {
+        body.parse()
+    }
+    fn get<'a>(
+        store: &'a dyn Store,
+        id: &'a str,
+    ) -> impl Future<Output = StoreResult<Option<Self>>> + Send + 'a {
+        store.get_source(id)
+    }
+    fn create<'a>(
+        store: &'a dyn Store,
+        actor: &'a str,
+        agreement_id: &'a str,
+        draft: &'a SourceDraft,
+    ) -> impl Future<Output = StoreResult<Self>> + Send + 'a {
+        store.create_source(actor, agreement_id, draft)
+    }
+    fn replace<'a>(
+        store: &'a dyn Store,
+        actor: &'a str,
+        id: &'a str,
+        draft: &'a SourceDraft,
+        expected: Option<i64>,
+    ) -> impl Future<Output = StoreResult<Self>> + Send + 'a {
+        store.replace_source(actor, id, draft, expected)
+    }
+    fn delete<'a>(
+        store: &'a dyn Store,
+        actor: &'a str,
+        id: &'a str,
+        expected: Option<i64>,
+    ) -> impl Future<Output = StoreResult<()>> + Send + 'a {
+        store.delete_source(actor, id, expected)
+    }
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/v1/agreements/{id}/pledges",
+            get(list::<Pledge>).post(create::<Pledge>),
+        )
+        .route(
+            "/v1/pledges/{id}",
+            get(show::<Pledge>)
+                .put(replace::<Pledge>)
+                .patch(patch::<Pledge>)
+                .delete(remove::<Pledge>),
+        )
+        .route(
+            "/v1/agreements/{id}/sources",
+            get(list::<Source>).post(create::<Source>),
+        )
+        .route(
+            "/v1/sources/{id}",
+            get(show::<Source>)
+                .put(replace::<Source>)
+                .patch(patch::<Source>)
+                .delete(remove::<Source>),
+        )
+}
+
+fn not_found<C: Child>(id: &str) -> ApiError {
+    ApiError::not_found(format!("no {} {id:?}", C::NAME))
+}
+
+async fn load<C: Child>(store: &dyn Store, id: &str) -> ApiResult<C> {
+    let id = child_id(id).map_err(|_| not_found::<C>(id))?;
+    C::get(store, &id).await?.ok_or_else(|| not_found::<C>(&id))
+}
+
+/// A body may repeat its child's id and agreement, but not change them.
+fn parse_for<C: Child>(body: C::Body, current: &C) -> ApiResult<C::Draft> {
+    let mut errors = Vec::new();
+    let (id, agreement_id) = C::body_ids(&body);
+    if agreement_id.is_some_and(|a| a != current.agreement_id()) {
+        errors.push(FieldError::new(
+            "agreement_id",
+            format!(
+                "cannot be changed; create the {} under the other agreement",
+                C::NAME
+            ),
+        ));
+    }
+    if id.is_some_and(|i| i != current.id()) {
+        errors.push(FieldError::new(
+            "id",
+            format!("cannot be changed (this {} is {})", C::NAME, current.id()),
+        ));
+    }
+    match C::parse(body) {
+        Ok(draft) if errors.is_empty() => Ok(draft),
+        Ok(_) => Err(ApiError::Validation(errors)),
+        Err(more) => Err(ApiError::Validation(
+            errors.into_iter().chain(more).collect(),
+        )),
+    }
+}
+
+async fn list<C: Child>(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let agreement = load_agreement(state.store.as_ref(), &id).await?;
+    let body = ListBody {
+        items: C::of_agreement(agreement),
+        next_cursor: None,
+    };
+    Ok(axum::Json(body).into_response())
+}
+
+async fn create<C: Child>(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<C::Body>,
+) -> ApiResult<Response> {
+    let agreement = load_agreement(state.store.as_ref(), &id).await?;
+    let (given_id, given_agreement) = C::body_ids(&body);
+    if given_agreement.is_some_and(|a| a != agreement.id) {
+        return Err(ApiError::Validation(vec![FieldError::new(
+            "agreement_id",
+            format!(
+                "must be {} (the agreement in the path) or left out",
+                agreement.id
+            ),
+        )]));
+    }
+    let given_id = given_id.map(str::to_owned).unwrap_or_default();
+    let draft = C::parse(body).map_err(ApiError::Validation)?;
+    let child = C::create(state.store.as_ref(), &caller.name, &agreement.id, &draft)
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => ApiError::not_found(format!("no agreement {:?}", agreement.id)),
+            StoreError::Invalid(errors) if errors.iter().all(|e| e.field == "id") => {
+                ApiError::Conflict(format!("a {} with id {given_id:?} already exists", C::NAME))
+            }
+            other => other.into(),
+        })?;
+    let plural = format!("{}s", C::NAME);
+    Ok(created(
+        &format!("/v1/{plural}/{}", child.id()),
+        &child,
+        child.version(),
+    ))
+}
+
+async fn show<C: Child>(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let child: C = load(state.store.as_ref(), &id).await?;
+    Ok(single(&child, child.version()))
+}
+
+async fn replace<C: Child>(
+    State(state): State<AppState>,
+    caller: Caller,
+    if_match: IfMatch,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<C::Body>,
+) -> ApiResult<Response> {
+    let current: C = load(state.store.as_ref(), &id).await?;
+    let expected = if_match.expected(current.version())?;
+    let draft = parse_for(body, &current)?;
+    let child = C::replace(
+        state.store.as_ref(),
+        &caller.name,
+        current.id(),
+        &draft,
+        expected,
+    )
+    .await
+    .map_err(|e| if_match.on_error(e))?;
+    Ok(single(&child, child.version()))
+}
+
+async fn patch<C: Child>(
+    State(state): State<AppState>,
+    caller: Caller,
+    if_match: IfMatch,
+    Path(id): Path<String>,
+    JsonBody(patch): JsonBody<Value>,
+) -> ApiResult<Response> {
+    super::retry_on_version_race(|| async {
+        let current: C = load(state.store.as_ref(), &id).await?;
+        let expected = if_match
+            .expected(current.version())?
+            .unwrap_or(current.version());
+        let mut document =
+            serde_json::to_value(current.draft()).map_err(|e| ApiError::Internal(e.to_string()))?;
+        merge_patch(&mut document, &patch);
+        let draft = parse_for(from_document(document)?, &current)?;
+        let child = C::replace(
+            state.store.as_ref(),
+            &caller.name,
+            current.id(),
+            &draft,
+            Some(expected),
+        )
+        .await
+        .map_err(|e| if_match.on_error(e))?;
+        Ok(single(&child, child.version()))
+    })
+    .await
+}
+
+async fn remove<C: Child>(
+    State(state): State<AppState>,
+    caller: Caller,
+    if_match: IfMatch,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let current: C = load(state.store.as_ref(), &id).await?;
+    let expected = if_match.expected(current.version())?;
+    C::delete(state.store.as_ref(), &caller.name, current.id(), expected)
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => not_found::<C>(current.id()),
+            other => if_match.on_error(other),
+        })?;
+    Ok(StatusCode::NO_CONTENT)
+}
