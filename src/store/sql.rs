@@ -612,12 +612,53 @@ macro_rules! shared_sql_store {
 
         /// Rewrites the search text and the partner's pledge totals after one
         /// agreement or its children changed.
-        async fn reindex(conn: &mut Conn, agreement_id: &str) -> StoreResult<()> {
+        async fn reindex(conn: &mut Conn, agreement_id: &str, pledges_changed: bool) -> StoreResult<()> {
             if let Some(agreement) = load_agreement(conn, agreement_id).await? {
                 index_search_text(conn, agreement_id, &agreement.search_text()).await?;
-                refresh_rollup(conn, agreement.partner.code.as_str()).await?;
+                // Sources carry no amounts: only pledge changes move the totals.
+                if pledges_changed {
+                    refresh_rollup(conn, agreement.partner.code.as_str()).await?;
+                }
             }
             Ok(())
+        }
+
+        /// No partner, area or agreement yet: existence checks, not counts,
+        /// so a large store answers at once.
+        async fn holds_nothing(conn: &mut Conn) -> StoreResult<bool> {
+            let any: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM partners) OR EXISTS (SELECT 1 FROM areas) OR EXISTS (SELECT 1 FROM agreements)",
+            )
+            .fetch_one(&mut *conn)
+            .await?;
+            Ok(!any)
+        }
+
+        /// Deletes a pledge or a source, guarded by its version: its agreement
+        /// changes with it, and the deletion is recorded.
+        async fn delete_child(
+            conn: &mut Conn,
+            actor: &str,
+            (entity, table): (&str, &str),
+            id: &str,
+            expected_version: Option<i64>,
+            (version, before): (i64, serde_json::Value),
+        ) -> StoreResult<()> {
+            let sql = format!("DELETE FROM {table} WHERE id = $1 AND ($2 IS NULL OR version = $2) RETURNING agreement_id");
+            let agreement_id = sqlx::query_scalar::<_, String>(&sql)
+                .bind(id)
+                .bind(expected_version)
+                .fetch_optional(&mut *conn)
+                .await?;
+            let Some(agreement_id) = agreement_id else {
+                return Err(missing_or_moved(conn, table, "id", id).await);
+            };
+            let at = now();
+            touch_agreement(conn, &agreement_id, at).await?;
+            let mut change = Change::new(entity, id, "delete", version).of_agreement(&agreement_id);
+            change.before = Some(before);
+            record(conn, at, actor, change).await?;
+            reindex(conn, &agreement_id, entity == "pledge").await
         }
 
         /// The combinations of pledge year, kind and measure the rollup keeps
@@ -694,11 +735,12 @@ macro_rules! shared_sql_store {
                     index_search_text(&mut tx, &agreement.id, &agreement.search_text()).await?;
                 }
             }
-            let (rolled, pledged): (i64, i64) =
-                sqlx::query_as("SELECT (SELECT COUNT(*) FROM pledge_rollup), (SELECT COUNT(*) FROM pledges)")
-                    .fetch_one(&mut *tx)
-                    .await?;
-            if rolled == 0 && pledged > 0 {
+            let missing: bool = sqlx::query_scalar(
+                "SELECT NOT EXISTS (SELECT 1 FROM pledge_rollup) AND EXISTS (SELECT 1 FROM pledges)",
+            )
+            .fetch_one(&mut *tx)
+            .await?;
+            if missing {
                 let partners: Vec<String> = sqlx::query_scalar("SELECT DISTINCT partner_code FROM agreements")
                     .fetch_all(&mut *tx)
                     .await?;
@@ -1737,7 +1779,7 @@ macro_rules! shared_sql_store {
                     .of_agreement(agreement_id)
                     .after(&pledge.draft())?;
                 record(&mut tx, at, actor, change).await?;
-                reindex(&mut tx, &agreement_id).await?;
+                reindex(&mut tx, &agreement_id, true).await?;
                 tx.commit().await?;
                 Ok(pledge)
             }
@@ -1754,7 +1796,7 @@ macro_rules! shared_sql_store {
                     .before(&before.draft())?
                     .after(&pledge.draft())?;
                 record(&mut tx, at, actor, change).await?;
-                reindex(&mut tx, &agreement_id).await?;
+                reindex(&mut tx, &agreement_id, true).await?;
                 tx.commit().await?;
                 Ok(pledge)
             }
@@ -1762,23 +1804,8 @@ macro_rules! shared_sql_store {
             async fn delete_pledge(&self, actor: &str, id: &str, expected_version: Option<i64>) -> StoreResult<()> {
                 let mut tx = begin_write(&self.pool).await?;
                 let before = load_pledge(&mut tx, id).await?.ok_or(StoreError::NotFound)?;
-                let agreement_id = sqlx::query_scalar::<_, String>(
-                    "DELETE FROM pledges WHERE id = $1 AND ($2 IS NULL OR version = $2) RETURNING agreement_id",
-                )
-                .bind(id)
-                .bind(expected_version)
-                .fetch_optional(&mut *tx)
-                .await?;
-                let Some(agreement_id) = agreement_id else {
-                    return Err(missing_or_moved(&mut tx, "pledges", "id", id).await);
-                };
-                let at = now();
-                touch_agreement(&mut tx, &agreement_id, at).await?;
-                let change = Change::new("pledge", id, "delete", before.version)
-                    .of_agreement(&agreement_id)
-                    .before(&before.draft())?;
-                record(&mut tx, at, actor, change).await?;
-                reindex(&mut tx, &agreement_id).await?;
+                let before = (before.version, as_json(&before.draft())?);
+                delete_child(&mut tx, actor, ("pledge", "pledges"), id, expected_version, before).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -1800,7 +1827,7 @@ macro_rules! shared_sql_store {
                     .of_agreement(agreement_id)
                     .after(&source.draft())?;
                 record(&mut tx, at, actor, change).await?;
-                reindex(&mut tx, &agreement_id).await?;
+                reindex(&mut tx, &agreement_id, false).await?;
                 tx.commit().await?;
                 Ok(source)
             }
@@ -1818,7 +1845,7 @@ macro_rules! shared_sql_store {
                     .before(&before.draft())?
                     .after(&source.draft())?;
                 record(&mut tx, at, actor, change).await?;
-                reindex(&mut tx, &agreement_id).await?;
+                reindex(&mut tx, &agreement_id, false).await?;
                 tx.commit().await?;
                 Ok(source)
             }
@@ -1826,23 +1853,8 @@ macro_rules! shared_sql_store {
             async fn delete_source(&self, actor: &str, id: &str, expected_version: Option<i64>) -> StoreResult<()> {
                 let mut tx = begin_write(&self.pool).await?;
                 let before = load_source(&mut tx, id).await?.ok_or(StoreError::NotFound)?;
-                let agreement_id = sqlx::query_scalar::<_, String>(
-                    "DELETE FROM sources WHERE id = $1 AND ($2 IS NULL OR version = $2) RETURNING agreement_id",
-                )
-                .bind(id)
-                .bind(expected_version)
-                .fetch_optional(&mut *tx)
-                .await?;
-                let Some(agreement_id) = agreement_id else {
-                    return Err(missing_or_moved(&mut tx, "sources", "id", id).await);
-                };
-                let at = now();
-                touch_agreement(&mut tx, &agreement_id, at).await?;
-                let change = Change::new("source", id, "delete", before.version)
-                    .of_agreement(&agreement_id)
-                    .before(&before.draft())?;
-                record(&mut tx, at, actor, change).await?;
-                reindex(&mut tx, &agreement_id).await?;
+                let before = (before.version, as_json(&before.draft())?);
+                delete_child(&mut tx, actor, ("source", "sources"), id, expected_version, before).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -1873,12 +1885,7 @@ macro_rules! shared_sql_store {
                 let mut tx = begin_write(&self.pool).await?;
                 // Instances starting together on one empty database: one seeds, the others see it done.
                 lock_for_seed(&mut tx).await?;
-                let rows: i64 = sqlx::query_scalar(
-                    "SELECT (SELECT COUNT(*) FROM partners) + (SELECT COUNT(*) FROM areas) + (SELECT COUNT(*) FROM agreements)",
-                )
-                .fetch_one(&mut *tx)
-                .await?;
-                if rows > 0 {
+                if !holds_nothing(&mut tx).await? {
                     return Ok(None);
                 }
                 let summary = import_into(&mut tx, actor, dataset).await?;
@@ -2081,12 +2088,8 @@ macro_rules! shared_sql_store {
             }
 
             async fn is_empty(&self) -> StoreResult<bool> {
-                let rows: i64 = sqlx::query_scalar(
-                    "SELECT (SELECT COUNT(*) FROM partners) + (SELECT COUNT(*) FROM areas) + (SELECT COUNT(*) FROM agreements)",
-                )
-                .fetch_one(&self.pool)
-                .await?;
-                Ok(rows == 0)
+                let mut conn = self.pool.acquire().await?;
+                holds_nothing(&mut conn).await
             }
 
             async fn history(&self, filter: &HistoryFilter) -> StoreResult<Page<HistoryEntry>> {
