@@ -344,42 +344,12 @@ impl AgreementBody {
         let areas = self
             .areas
             .map(|areas| parse_area_links(&mut problems, areas));
-        let pledges = self.pledges.map(|pledges| {
-            if pledges.len() > MAX_CHILDREN {
-                problems.add(
-                    "pledges",
-                    format!("must have at most {MAX_CHILDREN} entries"),
-                );
-            }
-            pledges
-                .into_iter()
-                .enumerate()
-                .filter_map(|(i, body)| {
-                    let mut nested = Problems::nested(&format!("pledges[{i}]"));
-                    let draft = body.parse_into(&mut nested);
-                    problems.absorb(nested);
-                    draft
-                })
-                .collect::<Vec<_>>()
-        });
-        let sources = self.sources.map(|sources| {
-            if sources.len() > MAX_CHILDREN {
-                problems.add(
-                    "sources",
-                    format!("must have at most {MAX_CHILDREN} entries"),
-                );
-            }
-            sources
-                .into_iter()
-                .enumerate()
-                .filter_map(|(i, body)| {
-                    let mut nested = Problems::nested(&format!("sources[{i}]"));
-                    let draft = body.parse_into(&mut nested);
-                    problems.absorb(nested);
-                    draft
-                })
-                .collect::<Vec<_>>()
-        });
+        let pledges = self
+            .pledges
+            .map(|bodies| problems.each("pledges", bodies, MAX_CHILDREN, PledgeBody::parse_into));
+        let sources = self
+            .sources
+            .map(|bodies| problems.each("sources", bodies, MAX_CHILDREN, SourceBody::parse_into));
         check_child_ids(&mut problems, pledges.as_deref(), sources.as_deref());
         match (partner, title, kind, status) {
             (Some(partner), Some(title), Some(kind), Some(status)) if problems.is_empty() => {

@@ -85,16 +85,47 @@ impl Problems {
         value
     }
 
-    pub fn absorb(&mut self, other: Problems) {
-        self.errors.extend(other.errors);
-    }
-
     pub fn is_empty(&self) -> bool {
         self.errors.is_empty()
     }
 
     pub fn into_errors(self) -> Vec<FieldError> {
         self.errors
+    }
+
+    /// Parses one body with `parse_into`, all or nothing.
+    pub fn whole<T>(
+        parse_into: impl FnOnce(&mut Problems) -> Option<T>,
+    ) -> Result<T, Vec<FieldError>> {
+        let mut problems = Problems::new();
+        match parse_into(&mut problems) {
+            Some(value) if problems.is_empty() => Ok(value),
+            _ => Err(problems.into_errors()),
+        }
+    }
+
+    /// Parses a list of bodies (`pledges`, `sources`), each with its index
+    /// in the paths of its problems; keeps what parsed.
+    pub fn each<B, T>(
+        &mut self,
+        field: &str,
+        bodies: Vec<B>,
+        max: usize,
+        parse_into: impl Fn(B, &mut Problems) -> Option<T>,
+    ) -> Vec<T> {
+        if bodies.len() > max {
+            self.add(field, format!("must have at most {max} entries"));
+        }
+        bodies
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, body)| {
+                let mut nested = Problems::nested(&self.path(&format!("{field}[{i}]")));
+                let parsed = parse_into(body, &mut nested);
+                self.errors.extend(nested.errors);
+                parsed
+            })
+            .collect()
     }
 }
 

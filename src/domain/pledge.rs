@@ -191,10 +191,6 @@ impl PledgeBody {
     }
 
     pub fn parse(self) -> Result<PledgeDraft, Vec<FieldError>> {
-        let mut problems = Problems::new();
-        match self.parse_into(&mut problems) {
-            Some(draft) if problems.is_empty() => Ok(draft),
-            _ => Err(problems.into_errors()),
-        }
+        Problems::whole(|problems| self.parse_into(problems))
     }
 }

@@ -95,10 +95,6 @@ impl SourceBody {
     }
 
     pub fn parse(self) -> Result<SourceDraft, Vec<FieldError>> {
-        let mut problems = Problems::new();
-        match self.parse_into(&mut problems) {
-            Some(draft) if problems.is_empty() => Ok(draft),
-            _ => Err(problems.into_errors()),
-        }
+        Problems::whole(|problems| self.parse_into(problems))
     }
 }

@@ -8,7 +8,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use serde_json::Value;
 
-use super::extract::{IfMatch, JsonBody, from_document, merge_patch};
+use super::extract::{IfMatch, JsonBody, patched};
 use super::listing::{self, Scope};
 use super::partners::resolve_partner;
 use super::{AppState, created, single};
@@ -126,10 +126,7 @@ async fn patch(
         let expected = if_match
             .expected(current.version)?
             .unwrap_or(current.version);
-        let mut document =
-            serde_json::to_value(current.draft()).map_err(|e| ApiError::Internal(e.to_string()))?;
-        merge_patch(&mut document, &patch);
-        let body = from_document::<AgreementBody>(document)?;
+        let body = patched::<AgreementBody>(&current.draft(), &patch)?;
         let mut draft = parse_body(state.store.as_ref(), body).await?;
         same_id(&draft, &current.id)?;
         draft.settle_expiry(None);

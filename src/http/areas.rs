@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
 
-use super::extract::{IfMatch, JsonBody, ListBody, PageQuery, Params, from_document, merge_patch};
+use super::extract::{IfMatch, JsonBody, ListBody, PageQuery, Params, patched};
 use super::listing::{self, Scope};
 use super::{AppState, created, single};
 use crate::auth::Caller;
@@ -161,10 +161,7 @@ async fn patch(
         let expected = if_match
             .expected(current.version)?
             .unwrap_or(current.version);
-        let mut document =
-            serde_json::to_value(current.draft()).map_err(|e| ApiError::Internal(e.to_string()))?;
-        merge_patch(&mut document, &patch);
-        let draft = from_document::<AreaBody>(document)?
+        let draft = patched::<AreaBody>(&current.draft(), &patch)?
             .parse()
             .map_err(ApiError::Validation)?;
         same_code(&draft, &current)?;

@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::agreements::load as load_agreement;
-use super::extract::{IfMatch, JsonBody, ListBody, from_document, merge_patch};
+use super::extract::{IfMatch, JsonBody, ListBody, patched};
 use super::{AppState, created, single};
 use crate::auth::Caller;
 use crate::domain::FieldError;
@@ -337,10 +337,7 @@ async fn patch<C: Child>(
         let expected = if_match
             .expected(current.version())?
             .unwrap_or(current.version());
-        let mut document =
-            serde_json::to_value(current.draft()).map_err(|e| ApiError::Internal(e.to_string()))?;
-        merge_patch(&mut document, &patch);
-        let draft = parse_for(from_document(document)?, &current)?;
+        let draft = parse_for(patched(&current.draft(), &patch)?, &current)?;
         let child = C::replace(
             state.store.as_ref(),
             &caller.name,

@@ -98,6 +98,18 @@ fn field_error(path: String, error: &impl std::fmt::Display) -> FieldError {
     FieldError::new(field, message)
 }
 
+/// The body a PATCH amounts to: the resource's current draft with the merge
+/// patch applied, read as if the client had sent it whole.
+pub fn patched<B: DeserializeOwned>(
+    current: &impl serde::Serialize,
+    patch: &Value,
+) -> Result<B, ApiError> {
+    let mut document =
+        serde_json::to_value(current).map_err(|e| ApiError::Internal(e.to_string()))?;
+    merge_patch(&mut document, patch);
+    from_document(document)
+}
+
 /// RFC 7396 JSON merge patch: objects merge member by member, `null`
 /// removes a member, anything else replaces.
 pub fn merge_patch(target: &mut Value, patch: &Value) {
