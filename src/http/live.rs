@@ -278,7 +278,8 @@ async fn events(
         buffered: Default::default(),
         last: since,
     };
-    let stream = event_stream(stream_state);
+    // Fused: a stream that ended stays ended, however often it is polled.
+    let stream = futures_util::StreamExt::fuse(event_stream(stream_state));
     Ok(Sse::new(stream)
         .keep_alive(
             KeepAlive::new()

@@ -15,6 +15,7 @@ crate::on_both_backends!(
     the_change_feed_has_no_gaps,
     events_arrive_live_resume_and_filter,
     events_cross_instances_within_a_second,
+    a_client_far_behind_is_cut_off_and_misses_nothing,
 );
 
 async fn revalidation_is_a_304_without_the_query(app: TestApp) {
@@ -358,4 +359,67 @@ async fn the_dashboard_is_built_in_and_offline() {
     ] {
         assert!(script.contains(endpoint), "{endpoint}");
     }
+}
+
+/// More changes than the buffer holds arrive before the client reads: it
+/// gets every one, in order, from the feed, and then its stream ends (the
+/// buffer never grows) — a reconnect with Last-Event-ID carries on.
+async fn a_client_far_behind_is_cut_off_and_misses_nothing(app: TestApp) {
+    let mut slow = subscribe(&app.router, "/v1/events", None).await;
+    let start = app.store.revision().await.unwrap();
+    let areas: Vec<Value> = (0..1100)
+        .map(|n| json!({"code": format!("bulk-{n}"), "name": "Bulk"}))
+        .collect();
+    let admin = format!("Bearer {}", app.admin_key);
+    let reply = app
+        .send_with(
+            "POST",
+            "/v1/import",
+            &[("Authorization", &admin)],
+            Some("application/json"),
+            &json!({"areas": areas}).to_string(),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut seen = Vec::new();
+    while let Some((id, _)) = slow.next(Duration::from_secs(3)).await {
+        seen.push(id);
+    }
+    assert_eq!(
+        seen,
+        (start + 1..=start + 1100).collect::<Vec<_>>(),
+        "every change once, in order"
+    );
+    let frame = tokio::time::timeout(Duration::from_secs(1), slow.body.frame()).await;
+    assert!(matches!(frame, Ok(None)), "the lagging stream was closed");
+    assert_eq!(
+        app.post("/v1/areas", &json!({"code": "after-lag", "name": "After"}))
+            .await
+            .status,
+        201
+    );
+    let mut resumed = subscribe(&app.router, "/v1/events", Some(start + 1100)).await;
+    let (id, event) = resumed
+        .next(Duration::from_secs(3))
+        .await
+        .expect("resumed after the last seen");
+    assert_eq!(
+        (id, event["id"].clone()),
+        (start + 1101, json!("after-lag"))
+    );
+}
+
+/// Idle streams get a heartbeat comment, so proxies keep them open.
+#[tokio::test]
+async fn idle_event_streams_get_heartbeats() {
+    let app = TestApp::new(Backend::Sqlite).await.unwrap();
+    let mut idle = subscribe(&app.router, "/v1/events", None).await;
+    let frame = tokio::time::timeout(Duration::from_secs(17), idle.body.frame())
+        .await
+        .expect("a heartbeat within 15 s")
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8(frame.into_data().unwrap().to_vec()).unwrap();
+    assert_eq!(text.trim(), ": heartbeat");
 }
