@@ -9,6 +9,7 @@ pub mod money;
 pub mod partner;
 pub mod pledge;
 pub mod query;
+pub mod rates;
 pub mod source;
 pub mod text;
 
