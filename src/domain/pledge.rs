@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::money::{Amount, Currency};
+use super::rates::Converted;
 use super::source::Source;
 use super::text::{optional_bounded, slug};
 use super::{FieldError, Problems, Vocabulary, vocabulary};
@@ -58,6 +59,9 @@ pub struct Pledge {
     pub agreement_id: String,
     pub amount: Amount,
     pub currency: Currency,
+    /// Only when a reader asked for it (`?convert=USD`); never stored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub converted: Option<Converted>,
     pub year_from: Option<i64>,
     pub year_to: Option<i64>,
     pub kind: PledgeKind,

@@ -196,6 +196,18 @@ pub struct PledgeTotal {
     pub count: i64,
 }
 
+/// Pledge sums of one group and currency in one conversion year (the
+/// pledge's year_from, else its agreement's signing year; None: neither).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PledgeYearTotal {
+    pub groups: Vec<GroupValue>,
+    pub currency: Currency,
+    pub year: Option<i64>,
+    /// The exact sum, in minor units.
+    pub total_minor: i64,
+    pub count: i64,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct AgreementCount {
     pub groups: Vec<GroupValue>,

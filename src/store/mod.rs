@@ -14,11 +14,13 @@ use crate::domain::FieldError;
 use crate::domain::agreement::{Agreement, AgreementDraft};
 use crate::domain::area::{Area, AreaCode, AreaDraft};
 use crate::domain::dataset::Dataset;
+use crate::domain::money::Currency;
 use crate::domain::partner::{Partner, PartnerCode, PartnerDraft};
 use crate::domain::pledge::{Pledge, PledgeDraft};
 use crate::domain::query::{
-    AgreementCount, AgreementGroup, AgreementQuery, PledgeGroup, PledgeTotal,
+    AgreementCount, AgreementGroup, AgreementQuery, PledgeGroup, PledgeTotal, PledgeYearTotal,
 };
+use crate::domain::rates::{AnnualRate, DailyRate};
 use crate::domain::source::{Source, SourceDraft};
 
 pub use postgres::PostgresStore;
@@ -249,6 +251,40 @@ pub trait Store: Send + Sync {
     /// Revokes the named key; false when there is no such key.
     async fn revoke_api_key(&self, name: &str) -> StoreResult<bool>;
 
+    /// Upserts rates in one transaction (all or nothing) and recomputes the
+    /// annual averages of every (currency, year) they change.
+    async fn load_rates(&self, actor: &str, rates: &[DailyRate]) -> StoreResult<ImportSummary>;
+    /// Daily rates by currency and date, keyset-paged after "CUR/YYYY-MM-DD".
+    async fn list_rates(
+        &self,
+        filter: &RateFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<DailyRate>>;
+    async fn get_rate(
+        &self,
+        currency: &Currency,
+        date: chrono::NaiveDate,
+    ) -> StoreResult<Option<DailyRate>>;
+    /// Creates or replaces one rate.
+    async fn put_rate(&self, actor: &str, rate: &DailyRate) -> StoreResult<RateWrite>;
+    /// Deletes one rate; NotFound when there is none.
+    async fn delete_rate(
+        &self,
+        actor: &str,
+        currency: &Currency,
+        date: chrono::NaiveDate,
+    ) -> StoreResult<()>;
+    /// Annual averages, with the rates revision they were read at.
+    async fn annual_rates(&self, filter: &AnnualFilter) -> StoreResult<AnnualRates>;
+    /// Pledge sums per group, currency and conversion year (the pledge's
+    /// year_from, else its agreement's signing year), under the filters of
+    /// [`Store::pledge_totals`].
+    async fn pledge_year_totals(
+        &self,
+        query: &AgreementQuery,
+        groups: &[PledgeGroup],
+    ) -> StoreResult<Vec<PledgeYearTotal>>;
+
     /// Claims an Idempotency-Key for one request, or tells what became of it.
     async fn reserve_idempotency_key(
         &self,
@@ -325,6 +361,37 @@ pub struct HistoryFilter {
     pub agreement_id: Option<String>,
     pub before_seq: Option<i64>,
     pub limit: u32,
+}
+
+/// Which daily rates to list: any of these currencies (all when empty), in a year.
+#[derive(Debug, Clone, Default)]
+pub struct RateFilter {
+    pub currencies: Vec<Currency>,
+    pub year: Option<i64>,
+}
+
+/// Which annual averages to read: any of these currencies (all when empty)
+/// in any of these years (all when None; none when empty).
+#[derive(Debug, Clone, Default)]
+pub struct AnnualFilter {
+    pub currencies: Vec<Currency>,
+    pub years: Option<Vec<i64>>,
+}
+
+/// Annual averages as of one rates revision.
+#[derive(Debug, Clone, Default)]
+pub struct AnnualRates {
+    /// The change number of the latest rates change (0: none yet).
+    pub revision: i64,
+    pub items: Vec<AnnualRate>,
+}
+
+/// What a PUT of one rate did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateWrite {
+    Created,
+    Updated,
+    Unchanged,
 }
 
 /// A response kept for replaying an idempotent retry.

@@ -8,6 +8,7 @@ use std::str::FromStr;
 use super::StoreOptions;
 use crate::domain::money::Amount;
 use crate::domain::query::SearchTerms;
+use crate::domain::rates::Rate;
 
 type Db = sqlx::Postgres;
 const BACKEND: &str = "postgres";
@@ -163,6 +164,14 @@ fn amount_param(amount: &Amount) -> Decimal {
 
 fn amount_from(value: Decimal) -> Result<Amount, String> {
     Amount::from_decimal(value)
+}
+
+fn rate_param(rate: &Rate) -> Decimal {
+    rate.as_decimal()
+}
+
+fn rate_from(value: Decimal) -> Result<Rate, String> {
+    Rate::from_decimal(value)
 }
 
 super::sql::shared_sql_store!(PostgresStore);

@@ -6,7 +6,7 @@
 
 macro_rules! shared_sql_store {
     ($store:ident) => {
-        use std::collections::{HashMap, HashSet};
+        use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
         use async_trait::async_trait;
         use chrono::{DateTime, NaiveDate, Utc};
@@ -27,12 +27,14 @@ macro_rules! shared_sql_store {
         use crate::domain::source::{Source, SourceDraft};
         use crate::auth::ApiKey;
         use crate::domain::query::{
-            AgreementCount, AgreementGroup, AgreementQuery, GroupValue, Include, PledgeGroup, PledgeTotal, Sort, SortKey,
+            AgreementCount, AgreementGroup, AgreementQuery, GroupValue, Include, PledgeGroup, PledgeTotal,
+            PledgeYearTotal, Sort, SortKey,
         };
+        use crate::domain::rates::{AnnualRate, DailyRate};
         use crate::store::{
-            ChangeEntry, ChangeFilter, HistoryEntry, HistoryFilter, IDEMPOTENCY_ABANDONED, IDEMPOTENCY_RETENTION,
-            ImportSummary, KeyMatch, Page, PageRequest, Reservation, Store, StoreError, StoreResult,
-            StoredResponse, now,
+            AnnualFilter, AnnualRates, ChangeEntry, ChangeFilter, HistoryEntry, HistoryFilter, IDEMPOTENCY_ABANDONED,
+            IDEMPOTENCY_RETENTION, ImportSummary, KeyMatch, Page, PageRequest, RateFilter, RateWrite, Reservation,
+            Store, StoreError, StoreResult, StoredResponse, now,
         };
 
         type Conn = <Db as sqlx::Database>::Connection;
@@ -300,6 +302,7 @@ macro_rules! shared_sql_store {
                 agreement_id: row.try_get("agreement_id")?,
                 amount: amount_from(row.try_get("amount")?).map_err(|e| corrupt("amount", e))?,
                 currency: Currency::parse(currency).map_err(|e| corrupt("currency", e))?,
+                converted: None,
                 year_from: row.try_get("year_from")?,
                 year_to: row.try_get("year_to")?,
                 kind: vocabulary(row.try_get::<&str, _>("kind")?)?,
@@ -1292,6 +1295,162 @@ macro_rules! shared_sql_store {
             Ok(())
         }
 
+        // ---- exchange rates --------------------------------------------------
+
+        const RATE_COLUMNS: &str = "currency, day, rate";
+
+        fn rate_from_row(row: &DbRow) -> StoreResult<DailyRate> {
+            let currency: &str = row.try_get("currency")?;
+            Ok(DailyRate {
+                currency: Currency::parse(currency).map_err(|e| corrupt("currency", e))?,
+                date: row.try_get("day")?,
+                rate: rate_from(row.try_get("rate")?).map_err(|e| corrupt("rate", e))?,
+            })
+        }
+
+        fn annual_from_row(row: &DbRow) -> StoreResult<AnnualRate> {
+            let currency: &str = row.try_get("currency")?;
+            let average: &str = row.try_get("average")?;
+            Ok(AnnualRate {
+                currency: Currency::parse(currency).map_err(|e| corrupt("currency", e))?,
+                year: row.try_get("year")?,
+                average: average
+                    .parse::<rust_decimal::Decimal>()
+                    .map_err(|e| corrupt("annual average", format!("{average:?}: {e}")))?,
+                days: row.try_get("days")?,
+                first_day: row.try_get("first_day")?,
+                last_day: row.try_get("last_day")?,
+            })
+        }
+
+        /// The first and last day of a year.
+        fn year_bounds(year: i64) -> StoreResult<(NaiveDate, NaiveDate)> {
+            i32::try_from(year)
+                .ok()
+                .and_then(|y| Some((NaiveDate::from_ymd_opt(y, 1, 1)?, NaiveDate::from_ymd_opt(y, 12, 31)?)))
+                .ok_or_else(|| invalid("year", "is out of range"))
+        }
+
+        fn year_of(date: NaiveDate) -> i64 {
+            i64::from(chrono::Datelike::year(&date))
+        }
+
+        async fn load_rate(conn: &mut Conn, currency: &Currency, date: NaiveDate) -> StoreResult<Option<DailyRate>> {
+            let sql = format!("SELECT {RATE_COLUMNS} FROM exchange_rates WHERE currency = $1 AND day = $2");
+            let row = sqlx::query(&sql).bind(currency.as_str()).bind(date).fetch_optional(&mut *conn).await?;
+            row.as_ref().map(rate_from_row).transpose()
+        }
+
+        /// Recomputes the annual averages of `currency` in `years` from its
+        /// daily rates: exactly, in Rust; a year left without rates loses its row.
+        async fn refresh_annual(conn: &mut Conn, currency: &Currency, years: &BTreeSet<i64>) -> StoreResult<()> {
+            let sql = format!("SELECT {RATE_COLUMNS} FROM exchange_rates WHERE currency = $1 AND day >= $2 AND day <= $3");
+            for &year in years {
+                let (first, last) = year_bounds(year)?;
+                let rows = sqlx::query(&sql)
+                    .bind(currency.as_str())
+                    .bind(first)
+                    .bind(last)
+                    .fetch_all(&mut *conn)
+                    .await?;
+                let days = rows
+                    .iter()
+                    .map(|row| rate_from_row(row).map(|r| (r.date, r.rate)))
+                    .collect::<StoreResult<Vec<_>>>()?;
+                if days.is_empty() {
+                    sqlx::query("DELETE FROM annual_rates WHERE currency = $1 AND year = $2")
+                        .bind(currency.as_str())
+                        .bind(year)
+                        .execute(&mut *conn)
+                        .await?;
+                    continue;
+                }
+                let annual = AnnualRate::of(currency.clone(), year, &days)
+                    .ok_or_else(|| corrupt("rates", format!("the {} average of {year} does not fit", currency.as_str())))?;
+                sqlx::query(
+                    "INSERT INTO annual_rates (currency, year, average, days, first_day, last_day) \
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (currency, year) DO UPDATE SET \
+                     average = excluded.average, days = excluded.days, first_day = excluded.first_day, \
+                     last_day = excluded.last_day",
+                )
+                .bind(currency.as_str())
+                .bind(year)
+                .bind(annual.average.to_string())
+                .bind(annual.days)
+                .bind(annual.first_day)
+                .bind(annual.last_day)
+                .execute(&mut *conn)
+                .await?;
+            }
+            Ok(())
+        }
+
+        /// Upserts rates, counting what was new, changed or already so, and
+        /// refreshes the annual averages of every (currency, year) changed.
+        async fn write_rates(conn: &mut Conn, rates: &[DailyRate]) -> StoreResult<ImportSummary> {
+            let mut by_currency: BTreeMap<&str, Vec<&DailyRate>> = BTreeMap::new();
+            for rate in rates {
+                by_currency.entry(rate.currency.as_str()).or_default().push(rate);
+            }
+            let mut summary = ImportSummary::default();
+            let mut changed: Vec<&DailyRate> = Vec::new();
+            let sql = format!("SELECT {RATE_COLUMNS} FROM exchange_rates WHERE currency = $1 AND day >= $2 AND day <= $3");
+            for (code, incoming) in &by_currency {
+                let (Some(first), Some(last)) = (incoming.iter().map(|r| r.date).min(), incoming.iter().map(|r| r.date).max()) else {
+                    continue;
+                };
+                let rows = sqlx::query(&sql).bind(*code).bind(first).bind(last).fetch_all(&mut *conn).await?;
+                let stored: HashMap<NaiveDate, crate::domain::rates::Rate> = rows
+                    .iter()
+                    .map(|row| rate_from_row(row).map(|r| (r.date, r.rate)))
+                    .collect::<StoreResult<_>>()?;
+                for rate in incoming {
+                    match stored.get(&rate.date) {
+                        Some(old) if *old == rate.rate => summary.unchanged += 1,
+                        Some(_) => {
+                            summary.updated += 1;
+                            changed.push(rate);
+                        }
+                        None => {
+                            summary.created += 1;
+                            changed.push(rate);
+                        }
+                    }
+                }
+            }
+            // Three parameters a row stay far under SQLite's limit per statement.
+            for batch in changed.chunks(300) {
+                let mut insert = sqlx::QueryBuilder::<Db>::new("INSERT INTO exchange_rates (currency, day, rate) ");
+                insert.push_values(batch, |mut row, rate| {
+                    row.push_bind(rate.currency.as_str().to_owned())
+                        .push_bind(rate.date)
+                        .push_bind(rate_param(&rate.rate));
+                });
+                insert.push(" ON CONFLICT (currency, day) DO UPDATE SET rate = excluded.rate");
+                insert.build().execute(&mut *conn).await?;
+            }
+            let mut touched: BTreeMap<&str, (&Currency, BTreeSet<i64>)> = BTreeMap::new();
+            for rate in &changed {
+                touched
+                    .entry(rate.currency.as_str())
+                    .or_insert_with(|| (&rate.currency, BTreeSet::new()))
+                    .1
+                    .insert(year_of(rate.date));
+            }
+            for (currency, years) in touched.values() {
+                refresh_annual(conn, currency, years).await?;
+            }
+            Ok(summary)
+        }
+
+        /// Records a rates change in the history and the feed, and moves the
+        /// rates revision that converted answers' ETags name.
+        async fn rates_changed(conn: &mut Conn, at: DateTime<Utc>, actor: &str, change: Change<'_>) -> StoreResult<()> {
+            record(conn, at, actor, change).await?;
+            sqlx::query("UPDATE revision SET rates_seq = seq WHERE id = 1").execute(&mut *conn).await?;
+            Ok(())
+        }
+
         // ---- the store -----------------------------------------------------
 
         #[async_trait]
@@ -2172,6 +2331,189 @@ macro_rules! shared_sql_store {
                     .execute(&self.pool)
                     .await?;
                 Ok(revoked.rows_affected() > 0)
+            }
+
+            async fn load_rates(&self, actor: &str, rates: &[DailyRate]) -> StoreResult<ImportSummary> {
+                let mut tx = begin_write(&self.pool).await?;
+                let at = now();
+                let summary = write_rates(&mut tx, rates).await?;
+                if summary.created + summary.updated > 0 {
+                    let mut currencies: Vec<&str> = rates.iter().map(|r| r.currency.as_str()).collect();
+                    currencies.sort_unstable();
+                    currencies.dedup();
+                    let loaded = serde_json::json!({
+                        "created": summary.created,
+                        "updated": summary.updated,
+                        "unchanged": summary.unchanged,
+                        "currencies": currencies,
+                        "first_date": rates.iter().map(|r| r.date).min(),
+                        "last_date": rates.iter().map(|r| r.date).max(),
+                    });
+                    let change = Change::new("rate", "load", "load", 0).after(&loaded)?;
+                    rates_changed(&mut tx, at, actor, change).await?;
+                }
+                tx.commit().await?;
+                Ok(summary)
+            }
+
+            async fn list_rates(&self, filter: &RateFilter, page: &PageRequest) -> StoreResult<Page<DailyRate>> {
+                let mut sql = sqlx::QueryBuilder::<Db>::new(format!("SELECT {RATE_COLUMNS} FROM exchange_rates WHERE 1 = 1"));
+                if !filter.currencies.is_empty() {
+                    sql.push(" AND currency IN (");
+                    let mut list = sql.separated(", ");
+                    for currency in &filter.currencies {
+                        list.push_bind(currency.as_str().to_owned());
+                    }
+                    list.push_unseparated(")");
+                }
+                if let Some(year) = filter.year {
+                    let (first, last) = year_bounds(year)?;
+                    sql.push(" AND day >= ").push_bind(first).push(" AND day <= ").push_bind(last);
+                }
+                if let Some(after) = &page.after {
+                    let bad = || invalid("cursor", "is not one this service gave out");
+                    let (code, date) = after.split_once('/').ok_or_else(bad)?;
+                    let date: NaiveDate = date.parse().map_err(|_| bad())?;
+                    sql.push(" AND (currency, day) > (").push_bind(code.to_owned()).push(", ").push_bind(date).push(")");
+                }
+                sql.push(" ORDER BY currency, day LIMIT ").push_bind(i64::from(page.limit) + 1);
+                let rows = sql.build().fetch_all(&self.pool).await?;
+                let items = rows.iter().map(rate_from_row).collect::<StoreResult<Vec<_>>>()?;
+                Ok(page_of(items, page.limit, |r| format!("{}/{}", r.currency.as_str(), r.date)))
+            }
+
+            async fn get_rate(&self, currency: &Currency, date: NaiveDate) -> StoreResult<Option<DailyRate>> {
+                let mut conn = self.pool.acquire().await?;
+                load_rate(&mut conn, currency, date).await
+            }
+
+            async fn put_rate(&self, actor: &str, rate: &DailyRate) -> StoreResult<RateWrite> {
+                let mut tx = begin_write(&self.pool).await?;
+                let at = now();
+                let before = load_rate(&mut tx, &rate.currency, rate.date).await?;
+                let outcome = match &before {
+                    Some(old) if old.rate == rate.rate => return Ok(RateWrite::Unchanged),
+                    Some(_) => RateWrite::Updated,
+                    None => RateWrite::Created,
+                };
+                write_rates(&mut tx, std::slice::from_ref(rate)).await?;
+                let id = format!("{}/{}", rate.currency.as_str(), rate.date);
+                let op = if before.is_some() { "update" } else { "create" };
+                let mut change = Change::new("rate", &id, op, 0).after(rate)?;
+                if let Some(before) = &before {
+                    change = change.before(before)?;
+                }
+                rates_changed(&mut tx, at, actor, change).await?;
+                tx.commit().await?;
+                Ok(outcome)
+            }
+
+            async fn delete_rate(&self, actor: &str, currency: &Currency, date: NaiveDate) -> StoreResult<()> {
+                let mut tx = begin_write(&self.pool).await?;
+                let at = now();
+                let before = load_rate(&mut tx, currency, date).await?.ok_or(StoreError::NotFound)?;
+                sqlx::query("DELETE FROM exchange_rates WHERE currency = $1 AND day = $2")
+                    .bind(currency.as_str())
+                    .bind(date)
+                    .execute(&mut *tx)
+                    .await?;
+                refresh_annual(&mut tx, currency, &BTreeSet::from([year_of(date)])).await?;
+                let id = format!("{}/{}", currency.as_str(), date);
+                let change = Change::new("rate", &id, "delete", 0).before(&before)?;
+                rates_changed(&mut tx, at, actor, change).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn annual_rates(&self, filter: &AnnualFilter) -> StoreResult<AnnualRates> {
+                let mut tx = begin_read(&self.pool).await?;
+                let revision: i64 = sqlx::query_scalar("SELECT rates_seq FROM revision WHERE id = 1")
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let mut sql = sqlx::QueryBuilder::<Db>::new(
+                    "SELECT currency, year, average, days, first_day, last_day FROM annual_rates WHERE 1 = 1",
+                );
+                if !filter.currencies.is_empty() {
+                    sql.push(" AND currency IN (");
+                    let mut list = sql.separated(", ");
+                    for currency in &filter.currencies {
+                        list.push_bind(currency.as_str().to_owned());
+                    }
+                    list.push_unseparated(")");
+                }
+                match filter.years.as_deref() {
+                    None => {}
+                    Some([]) => {
+                        sql.push(" AND 1 = 0");
+                    }
+                    Some(years) => {
+                        sql.push(" AND year IN (");
+                        let mut list = sql.separated(", ");
+                        for year in years {
+                            list.push_bind(*year);
+                        }
+                        list.push_unseparated(")");
+                    }
+                }
+                sql.push(" ORDER BY currency, year");
+                let rows = sql.build().fetch_all(&mut *tx).await?;
+                tx.commit().await?;
+                let items = rows.iter().map(annual_from_row).collect::<StoreResult<Vec<_>>>()?;
+                Ok(AnnualRates { revision, items })
+            }
+
+            async fn pledge_year_totals(&self, query: &AgreementQuery, groups: &[PledgeGroup]) -> StoreResult<Vec<PledgeYearTotal>> {
+                let expressions: Vec<&str> = groups
+                    .iter()
+                    .map(|g| match g {
+                        PledgeGroup::Partner => "a.partner_code",
+                        PledgeGroup::Year => "pl.year_from",
+                        PledgeGroup::Kind => "pl.kind",
+                        PledgeGroup::Measure => "pl.measure",
+                        PledgeGroup::Area => "ga.area_code",
+                    })
+                    .collect();
+                let year = format!("COALESCE(pl.year_from, {SIGNED_YEAR})");
+                let mut sql = sqlx::QueryBuilder::<Db>::new("SELECT ");
+                for (i, expression) in expressions.iter().enumerate() {
+                    sql.push(format!("{expression} AS g{i}, "));
+                }
+                sql.push(format!(
+                    "pl.currency AS currency, {year} AS conversion_year, CAST(SUM(pl.amount_minor) AS BIGINT) AS total_minor, \
+                     COUNT(*) AS n FROM pledges pl JOIN agreements a ON a.id = pl.agreement_id \
+                     JOIN partners p ON p.code = a.partner_code"
+                ));
+                if groups.contains(&PledgeGroup::Area) {
+                    sql.push(" JOIN agreement_areas ga ON ga.agreement_id = a.id");
+                }
+                if let Some(terms) = &query.search {
+                    push_search_join(&mut sql, terms, None);
+                }
+                sql.push(" WHERE 1 = 1");
+                push_filters(&mut sql, query, Some("pl"));
+                sql.push(" GROUP BY ");
+                for expression in &expressions {
+                    sql.push(format!("{expression}, "));
+                }
+                sql.push(format!("pl.currency, {year} ORDER BY "));
+                for expression in &expressions {
+                    sql.push(format!("({expression} IS NULL), {expression}, "));
+                }
+                sql.push(format!("pl.currency, {year}"));
+                let years: Vec<bool> = groups.iter().map(|g| *g == PledgeGroup::Year).collect();
+                let rows = sql.build().fetch_all(&self.pool).await?;
+                rows.iter()
+                    .map(|row| {
+                        let currency: &str = row.try_get("currency")?;
+                        Ok(PledgeYearTotal {
+                            groups: group_values(row, &years)?,
+                            currency: Currency::parse(currency).map_err(|e| corrupt("currency", e))?,
+                            year: row.try_get("conversion_year")?,
+                            total_minor: row.try_get("total_minor")?,
+                            count: row.try_get("n")?,
+                        })
+                    })
+                    .collect()
             }
 
             async fn reserve_idempotency_key(&self, caller: &str, key: &str, request_hash: &str) -> StoreResult<Reservation> {

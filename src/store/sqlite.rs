@@ -11,6 +11,7 @@ use sqlx::sqlite::{
 use super::StoreOptions;
 use crate::domain::money::Amount;
 use crate::domain::query::SearchTerms;
+use crate::domain::rates::Rate;
 
 type Db = sqlx::Sqlite;
 const BACKEND: &str = "sqlite";
@@ -153,6 +154,14 @@ fn amount_param(amount: &Amount) -> String {
 
 fn amount_from(text: String) -> Result<Amount, String> {
     Amount::parse(&text)
+}
+
+fn rate_param(rate: &Rate) -> String {
+    rate.to_string()
+}
+
+fn rate_from(text: String) -> Result<Rate, String> {
+    Rate::parse(&text)
 }
 
 super::sql::shared_sql_store!(SqliteStore);
