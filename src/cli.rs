@@ -41,6 +41,9 @@ pub enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Manage exchange rates against EUR.
+    #[command(subcommand)]
+    Rates(RatesCommand),
     /// Add synthetic agreements (10 pledges each) for benchmarks; deterministic per seed.
     Generate {
         /// How many agreements to add.
@@ -89,6 +92,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Some(Command::Import { file }) => import(&cli.store, &file).await,
         Some(Command::Export) => export(&cli.store).await,
         Some(Command::Keys(command)) => keys(&cli.store, command).await,
+        Some(Command::Rates(command)) => rates(&cli.store, command).await,
         Some(Command::Generate { agreements, seed }) => {
             generate(&cli.store, agreements, seed).await
         }
@@ -269,6 +273,70 @@ async fn run_keys(store: &dyn store::Store, command: KeysCommand) -> Result<(), 
             }
         }
     }
+}
+
+// ---- exchange rates ------------------------------------------------------
+
+#[derive(Debug, Subcommand)]
+pub enum RatesCommand {
+    /// Load a CSV of rates against EUR — `date,currency,rate`, or the ECB
+    /// layout `Date,USD,JPY,...` — all or nothing; `-` reads stdin.
+    Import {
+        /// The CSV file.
+        file: String,
+    },
+}
+
+async fn rates(config: &StoreConfig, command: RatesCommand) -> Result<(), String> {
+    match command {
+        RatesCommand::Import { file } => import_rates(config, &file).await,
+    }
+}
+
+async fn import_rates(config: &StoreConfig, file: &str) -> Result<(), String> {
+    let mut bytes = Vec::new();
+    let read = if file == "-" {
+        std::io::stdin().read_to_end(&mut bytes).map(|_| ())
+    } else {
+        std::fs::read(file).map(|b| bytes = b)
+    };
+    read.map_err(|e| format!("cannot read {file}: {e}"))?;
+    let name = if file == "-" { "stdin" } else { file };
+    let parsed = crate::domain::rates::RatesFile::parse_csv(&bytes).map_err(|errors| {
+        let lines: Vec<String> = errors
+            .iter()
+            .map(|e| format!("  {}", e.render(name)))
+            .collect();
+        format!(
+            "{name} is not valid, nothing was loaded ({} error(s)):\n{}",
+            errors.len(),
+            lines.join("\n")
+        )
+    })?;
+    let store = store::open(&config.options())
+        .await
+        .map_err(|e| e.to_string())?;
+    let result = store.load_rates(CLI_ACTOR, &parsed.rates).await;
+    store.close().await;
+    let summary = result.map_err(|e| e.to_string())?;
+    let (currencies, first, last) = parsed.extent();
+    let span = match (first, last) {
+        (Some(first), Some(last)) => format!("{first}..{last}"),
+        _ => String::new(),
+    };
+    eprintln!(
+        "accords: loaded {name}: {} rates of {} currencies ({}), {span}: {} created, {} updated, {} unchanged",
+        parsed.rates.len(),
+        currencies.len(),
+        currencies.join(", "),
+        summary.created,
+        summary.updated,
+        summary.unchanged
+    );
+    for (currency, count) in &parsed.skipped {
+        eprintln!("accords: skipped {count} rate(s) of {currency}, a withdrawn currency");
+    }
+    Ok(())
 }
 
 /// Agreements written per transaction while generating.

@@ -18,6 +18,10 @@ pub enum ApiError {
     /// Query parameters that cannot be used, each named.
     #[error("invalid query parameters")]
     InvalidQuery(Vec<FieldError>),
+    /// A body with problems at several places (a rates file's lines), each
+    /// listed; nothing was written.
+    #[error("the request body has errors")]
+    InvalidBody(Vec<FieldError>),
     #[error("{detail}")]
     NotFound {
         detail: String,
@@ -73,7 +77,9 @@ impl ApiError {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::BadRequest(_) | Self::InvalidQuery(_) => StatusCode::BAD_REQUEST,
+            Self::BadRequest(_) | Self::InvalidQuery(_) | Self::InvalidBody(_) => {
+                StatusCode::BAD_REQUEST
+            }
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) | Self::VersionConflict { .. } => StatusCode::CONFLICT,
@@ -95,7 +101,7 @@ impl ApiError {
     /// The problem `type`: a stable URN per kind of problem, listed in the README.
     fn kind(&self) -> &'static str {
         match self {
-            Self::BadRequest(_) => "urn:accords:problem:bad-request",
+            Self::BadRequest(_) | Self::InvalidBody(_) => "urn:accords:problem:bad-request",
             Self::InvalidQuery(_) => "urn:accords:problem:invalid-query",
             Self::NotFound { .. } => "urn:accords:problem:not-found",
             Self::MethodNotAllowed => "urn:accords:problem:method-not-allowed",
@@ -121,6 +127,10 @@ impl ApiError {
             Self::Validation(errors) => {
                 format!("{} field(s) are not valid; see errors", errors.len())
             }
+            Self::InvalidBody(errors) => format!(
+                "{} error(s) in the body; nothing was written; see errors",
+                errors.len()
+            ),
             Self::InvalidQuery(errors) => {
                 let named: Vec<String> = errors
                     .iter()
@@ -166,7 +176,9 @@ impl IntoResponse for ApiError {
             status: status.as_u16(),
             detail: self.detail(),
             errors: match &self {
-                Self::Validation(errors) | Self::InvalidQuery(errors) => Some(errors),
+                Self::Validation(errors)
+                | Self::InvalidQuery(errors)
+                | Self::InvalidBody(errors) => Some(errors),
                 _ => None,
             },
         };

@@ -8,10 +8,12 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use serde_json::Value;
 
+use super::convert::{self, CONVERT, Converter};
 use super::extract::{IfMatch, JsonBody, patched};
 use super::listing::{self, Scope};
 use super::partners::resolve_partner;
-use super::{AppState, created, single};
+use super::query::QueryString;
+use super::{AppState, created, single, single_tagged};
 use crate::auth::Caller;
 use crate::domain::FieldError;
 use crate::domain::agreement::{Agreement, AgreementBody, AgreementDraft, agreement_id};
@@ -74,9 +76,40 @@ async fn list(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Ap
     listing::respond(&state, &uri, &headers, Scope::All).await
 }
 
-async fn show(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
-    let agreement = load(state.store.as_ref(), &id).await?;
-    Ok(single(&agreement, agreement.version))
+/// One agreement; `?convert=USD` adds each pledge's converted amount.
+async fn show(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    uri: Uri,
+) -> ApiResult<Response> {
+    let target = convert_target(&uri)?;
+    let mut agreement = load(state.store.as_ref(), &id).await?;
+    let Some(target) = target else {
+        return Ok(single(&agreement, agreement.version));
+    };
+    let converter = Converter::for_agreements(
+        state.store.as_ref(),
+        target,
+        std::slice::from_ref(&agreement),
+    )
+    .await?;
+    converter.convert_agreement(&mut agreement);
+    Ok(single_tagged(
+        &agreement,
+        &converter.etag(agreement.version),
+    ))
+}
+
+/// The only query parameter of a single pledge-bearing resource: `convert`.
+pub fn convert_target(uri: &Uri) -> ApiResult<Option<crate::domain::money::Currency>> {
+    let raw = QueryString::parse(uri.query(), &[&[CONVERT]])?;
+    let mut errors = Vec::new();
+    let target = convert::target(&raw, &mut errors);
+    if errors.is_empty() {
+        Ok(target)
+    } else {
+        Err(ApiError::InvalidQuery(errors))
+    }
 }
 
 async fn create(

@@ -7,7 +7,7 @@ use std::future::Future;
 
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Serialize;
@@ -15,11 +15,14 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::agreements::load as load_agreement;
+use super::convert::{Converter, pledge_year};
 use super::extract::{IfMatch, JsonBody, ListBody, patched};
-use super::{AppState, created, single};
+use super::query::QueryString;
+use super::{AppState, created, single, single_tagged};
 use crate::auth::Caller;
 use crate::domain::FieldError;
 use crate::domain::agreement::Agreement;
+use crate::domain::money::Currency;
 use crate::domain::pledge::{Pledge, PledgeBody, PledgeDraft, child_id};
 use crate::domain::source::{Source, SourceBody, SourceDraft};
 use crate::error::{ApiError, ApiResult};
@@ -31,6 +34,13 @@ pub trait Child: Serialize + Sized + Send + Sync + 'static {
     type Draft: Serialize + Send + Sync + 'static;
     /// "pledge", "source": for messages.
     const NAME: &'static str;
+    /// Whether `?convert=` applies: only pledges carry amounts.
+    const CONVERTIBLE: bool;
+
+    /// The pledge this child is, if it is one.
+    fn as_pledge_mut(&mut self) -> Option<&mut Pledge> {
+        None
+    }
 
     fn id(&self) -> &str;
     fn agreement_id(&self) -> &str;
@@ -70,6 +80,11 @@ impl Child for Pledge {
     type Body = PledgeBody;
     type Draft = PledgeDraft;
     const NAME: &'static str = "pledge";
+    const CONVERTIBLE: bool = true;
+
+    fn as_pledge_mut(&mut self) -> Option<&mut Pledge> {
+        Some(self)
+    }
 
     fn id(&self) -> &str {
         &self.id
@@ -129,6 +144,7 @@ impl Child for Source {
     type Body = SourceBody;
     type Draft = SourceDraft;
     const NAME: &'static str = "source";
+    const CONVERTIBLE: bool = false;
 
     fn id(&self) -> &str {
         &self.id
@@ -247,11 +263,32 @@ fn parse_for<C: Child>(body: C::Body, current: &C) -> ApiResult<C::Draft> {
     }
 }
 
+/// `?convert=` for pledges; sources take no parameter at all.
+fn convert_target<C: Child>(uri: &Uri) -> ApiResult<Option<Currency>> {
+    if C::CONVERTIBLE {
+        super::agreements::convert_target(uri)
+    } else {
+        QueryString::parse(uri.query(), &[])?;
+        Ok(None)
+    }
+}
+
 async fn list<C: Child>(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    uri: Uri,
 ) -> ApiResult<Response> {
-    let agreement = load_agreement(state.store.as_ref(), &id).await?;
+    let target = convert_target::<C>(&uri)?;
+    let mut agreement = load_agreement(state.store.as_ref(), &id).await?;
+    if let Some(target) = target {
+        let converter = Converter::for_agreements(
+            state.store.as_ref(),
+            target,
+            std::slice::from_ref(&agreement),
+        )
+        .await?;
+        converter.convert_agreement(&mut agreement);
+    }
     let body = ListBody {
         items: C::of_agreement(agreement),
         next_cursor: None,
@@ -298,9 +335,27 @@ async fn create<C: Child>(
 async fn show<C: Child>(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    uri: Uri,
 ) -> ApiResult<Response> {
-    let child: C = load(state.store.as_ref(), &id).await?;
-    Ok(single(&child, child.version()))
+    let target = convert_target::<C>(&uri)?;
+    let mut child: C = load(state.store.as_ref(), &id).await?;
+    let version = child.version();
+    let (Some(target), Some(pledge)) = (target, child.as_pledge_mut()) else {
+        return Ok(single(&child, version));
+    };
+    // Without a year of its own, a pledge converts at its agreement's signing year.
+    let signed_on = match pledge.year_from {
+        Some(_) => None,
+        None => state
+            .store
+            .get_agreement(&pledge.agreement_id)
+            .await?
+            .and_then(|a| a.signed_on),
+    };
+    let need = (pledge.currency.clone(), pledge_year(pledge, signed_on));
+    let converter = Converter::load(state.store.as_ref(), target, [need]).await?;
+    converter.convert_pledge(pledge, signed_on);
+    Ok(single_tagged(&child, &converter.etag(version)))
 }
 
 async fn replace<C: Child>(

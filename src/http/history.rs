@@ -19,7 +19,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/agreements/{id}/history", get(of_agreement))
 }
 
-const ENTITIES: &[&str] = &["agreement", "pledge", "source", "partner", "area"];
+const ENTITIES: &[&str] = &["agreement", "pledge", "source", "partner", "area", "rate"];
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

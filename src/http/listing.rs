@@ -13,18 +13,19 @@ use rust_decimal::Decimal;
 use serde_json::{Map, Value, json};
 
 use super::AppState;
+use super::convert::{self, CONVERT, Converter};
 use super::query::{FILTERS, Paging, QueryString, agreement_query, encode_list_cursor, paging};
 use crate::domain::FieldError;
 use crate::domain::agreement::Agreement;
 use crate::domain::area::AreaCode;
-use crate::domain::money::Amount;
+use crate::domain::money::{Amount, Currency};
 use crate::domain::partner::PartnerCode;
 use crate::domain::query::AgreementQuery;
 use crate::error::{ApiError, ApiResult};
 use crate::store::{PageRequest, Store};
 
 const LIST_OPTIONS: &[&str] = &[
-    "sort", "limit", "cursor", "count", "fields", "include", "format", "rows", "pretty",
+    "sort", "limit", "cursor", "count", "fields", "include", "format", "rows", "pretty", CONVERT,
 ];
 
 const FIELDS: &[&str] = &[
@@ -157,6 +158,13 @@ pub async fn respond(
             .map(str::to_owned)
             .collect()
     });
+    let convert = convert::target(&raw, &mut errors);
+    if convert.is_some() && format != Format::Json {
+        errors.push(FieldError::new(
+            CONVERT,
+            "applies to JSON answers only: leave it out of CSV, NDJSON and text exports",
+        ));
+    }
     if !errors.is_empty() {
         return Err(ApiError::InvalidQuery(errors));
     }
@@ -166,7 +174,13 @@ pub async fn respond(
     }
     match format {
         Format::Json => {
-            json_page(state, uri, query, &paging, count, fields.as_deref(), pretty).await
+            let shape = Shape {
+                count,
+                fields: fields.as_deref(),
+                pretty,
+                convert,
+            };
+            json_page(state, uri, query, &paging, shape).await
         }
         export => Ok(stream_export(
             state.store.clone(),
@@ -178,16 +192,29 @@ pub async fn respond(
     }
 }
 
+/// How a JSON page is shaped beyond the query itself.
+struct Shape<'a> {
+    count: bool,
+    fields: Option<&'a [String]>,
+    pretty: bool,
+    /// `?convert=`: add converted amounts to the pledges.
+    convert: Option<Currency>,
+}
+
 async fn json_page(
     state: &AppState,
     uri: &Uri,
     query: AgreementQuery,
     paging: &Paging,
-    count: bool,
-    fields: Option<&[String]>,
-    pretty: bool,
+    shape: Shape<'_>,
 ) -> ApiResult<Response> {
-    let page = state
+    let Shape {
+        count,
+        fields,
+        pretty,
+        convert,
+    } = shape;
+    let mut page = state
         .store
         .list_agreements(
             &query,
@@ -201,6 +228,13 @@ async fn json_page(
         .next_after
         .as_deref()
         .map(|key| encode_list_cursor(key, query.sort));
+    if let Some(target) = convert {
+        let converter =
+            Converter::for_agreements(state.store.as_ref(), target, &page.items).await?;
+        for agreement in &mut page.items {
+            converter.convert_agreement(agreement);
+        }
+    }
     let items: Vec<Value> = page
         .items
         .iter()

@@ -52,6 +52,7 @@ const ENTITIES: &[&str] = &[
     "partner",
     "area",
     "dataset",
+    "rate",
 ];
 
 impl Default for Live {
@@ -348,14 +349,22 @@ fn matches(if_none_match: &str, etag: &str) -> bool {
         .any(|tag| tag.trim() == "*" || bare(tag) == bare(etag))
 }
 
-/// A short fingerprint of what varies a representation besides its URL.
-fn variant(headers: &HeaderMap) -> String {
-    let accept = headers
+/// A short fingerprint of what varies a representation besides the store's
+/// revision: the Accept header, and the currency of `?convert=` (so a list
+/// converted to USD never shares a tag with the same list unconverted).
+fn variant(headers: &HeaderMap, uri: &Uri) -> String {
+    let mut fingerprint = headers
         .get(header::ACCEPT)
-        .map(|v| v.as_bytes())
+        .map(|v| v.as_bytes().to_vec())
         .unwrap_or_default();
+    for (name, value) in form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()) {
+        if name == "convert" {
+            fingerprint.extend_from_slice(b"\nconvert=");
+            fingerprint.extend_from_slice(value.to_ascii_uppercase().as_bytes());
+        }
+    }
     // FNV-1a: stable across processes and instances, unlike std's hasher.
-    let hash = accept.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+    let hash = fingerprint.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
         (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
     });
     format!("{:08x}", hash as u32)
@@ -389,7 +398,10 @@ pub async fn conditional(State(state): State<AppState>, request: Request, next: 
         None
     } else {
         match state.store.revision().await {
-            Ok(revision) => Some(format!("W/\"r{revision}-{}\"", variant(request.headers()))),
+            Ok(revision) => Some(format!(
+                "W/\"r{revision}-{}\"",
+                variant(request.headers(), request.uri())
+            )),
             Err(error) => return ApiError::from(error).into_response(),
         }
     };

@@ -5,6 +5,7 @@ mod agreements;
 mod areas;
 mod auth;
 mod children;
+mod convert;
 mod dashboard;
 mod extract;
 mod history;
@@ -16,6 +17,7 @@ mod live;
 pub mod observe;
 mod partners;
 mod query;
+mod rates;
 mod stats;
 
 use std::future::Future;
@@ -111,6 +113,8 @@ pub fn router(
         .merge(children::router())
         .merge(history::router())
         .merge(stats::router())
+        .merge(rates::router())
+        .merge(rates::bulk_router().layer(import_limit))
         .merge(live::router())
         .merge(dashboard::router())
         .merge(import::router().layer(import_limit))
@@ -219,6 +223,16 @@ async fn problems_only(response: Response) -> Response {
 pub(crate) fn single<T: Serialize>(resource: &T, version: i64) -> Response {
     let mut response = Json(resource).into_response();
     if let Ok(etag) = HeaderValue::from_str(&format!("\"{version}\"")) {
+        response.headers_mut().insert(header::ETAG, etag);
+    }
+    response
+}
+
+/// A view of a single resource under its own ETag (a converted agreement,
+/// say, whose tag also names the currency and the rates revision).
+pub(crate) fn single_tagged<T: Serialize>(resource: &T, etag: &str) -> Response {
+    let mut response = Json(resource).into_response();
+    if let Ok(etag) = HeaderValue::from_str(etag) {
         response.headers_mut().insert(header::ETAG, etag);
     }
     response

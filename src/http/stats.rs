@@ -8,12 +8,16 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Map, Value, json};
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use super::AppState;
+use super::convert::{self, CONVERT, Converter};
 use super::query::{FILTERS, QueryString, agreement_query, encode_list_cursor, paging};
 use crate::domain::FieldError;
 use crate::domain::Vocabulary;
-use crate::domain::money::Amount;
+use crate::domain::money::{Amount, Currency};
 use crate::domain::query::{AgreementGroup, GroupValue, PledgeGroup, Sort, SortKey};
+use crate::domain::rates;
 use crate::error::{ApiError, ApiResult};
 use crate::store::PageRequest;
 
@@ -57,10 +61,11 @@ fn group_json(value: &GroupValue) -> Value {
 }
 
 async fn pledges(State(state): State<AppState>, uri: Uri) -> ApiResult<Response> {
-    let raw = QueryString::parse(uri.query(), &[FILTERS, &["group_by"]])?;
+    let raw = QueryString::parse(uri.query(), &[FILTERS, &["group_by", CONVERT]])?;
     let query = agreement_query(state.store.as_ref(), &raw).await?;
     let mut errors = Vec::new();
     let groups: Vec<PledgeGroup> = groups(&raw, &mut errors);
+    let target = convert::target(&raw, &mut errors);
     if !errors.is_empty() {
         return Err(ApiError::InvalidQuery(errors));
     }
@@ -83,7 +88,142 @@ async fn pledges(State(state): State<AppState>, uri: Uri) -> ApiResult<Response>
             Value::Object(item)
         })
         .collect();
-    Ok(axum::Json(json!({ "items": items })).into_response())
+    let mut body = json!({ "items": items });
+    if let Some(target) = target {
+        body["converted"] = converted_totals(&state, &query, &groups, target).await?;
+    }
+    Ok(axum::Json(body).into_response())
+}
+
+/// How converted totals are computed, stated in every answer that has them.
+const ROUNDING: &str = "each total is the sum over its pledges of amount × rate, computed exactly and \
+    rounded once, half to even, to the cent; rate = annual average of the target currency against EUR / \
+    annual average of the pledge's currency against EUR, in the pledge's year (year_from, else the \
+    agreement's signing year), rounded half to even to 10 decimal places";
+
+/// One group of converted totals, being summed.
+struct ConvertedGroup {
+    keys: Vec<GroupValue>,
+    /// Σ amount × rate, exact, at 12 decimal places.
+    units: u128,
+    count: i64,
+    unconverted_count: i64,
+    unconverted_minor: BTreeMap<String, i128>,
+    reasons: BTreeSet<String>,
+}
+
+/// Totals across currencies, in `target` only: per group, the exact sum of
+/// every pledge's amount × the rate of its currency and year, rounded once.
+/// Pledges without a usable rate are counted apart, never guessed.
+async fn converted_totals(
+    state: &AppState,
+    query: &crate::domain::query::AgreementQuery,
+    groups: &[PledgeGroup],
+    target: Currency,
+) -> ApiResult<Value> {
+    let store = state.store.as_ref();
+    let rows = store.pledge_year_totals(query, groups).await?;
+    let converter = Converter::load(
+        store,
+        target.clone(),
+        rows.iter()
+            .map(|r| (r.currency.clone(), r.year))
+            .collect::<Vec<_>>(),
+    )
+    .await?;
+    let mut summed: Vec<ConvertedGroup> = Vec::new();
+    let mut rates_used: BTreeMap<(String, i64), (String, String)> = BTreeMap::new();
+    for row in &rows {
+        if summed.last().is_none_or(|g| g.keys != row.groups) {
+            summed.push(ConvertedGroup {
+                keys: row.groups.clone(),
+                units: 0,
+                count: 0,
+                unconverted_count: 0,
+                unconverted_minor: BTreeMap::new(),
+                reasons: BTreeSet::new(),
+            });
+        }
+        let Some(group) = summed.last_mut() else {
+            continue;
+        };
+        let rate = if row.currency == target {
+            Ok(rust_decimal::Decimal::ONE)
+        } else {
+            match row.year {
+                None => Err(rates::NO_YEAR.to_owned()),
+                Some(year) => converter
+                    .table()
+                    .cross(&row.currency, &target, year)
+                    .map(|cross| {
+                        rates_used.insert(
+                            (row.currency.as_str().to_owned(), year),
+                            (cross.rate.to_string(), cross.basis),
+                        );
+                        cross.rate
+                    }),
+            }
+        };
+        let cents = u128::try_from(row.total_minor).unwrap_or_default();
+        let added = rate.and_then(|rate| {
+            rates::product_units(cents, rate)
+                .and_then(|units| group.units.checked_add(units))
+                .ok_or_else(|| "the converted total is too large to compute exactly".to_owned())
+        });
+        match added {
+            Ok(units) => {
+                group.units = units;
+                group.count += row.count;
+            }
+            Err(reason) => {
+                group.unconverted_count += row.count;
+                *group
+                    .unconverted_minor
+                    .entry(row.currency.as_str().to_owned())
+                    .or_default() += i128::from(row.total_minor);
+                group.reasons.insert(reason);
+            }
+        }
+    }
+    let items: Vec<Value> = summed
+        .iter()
+        .map(|group| {
+            let mut item = Map::new();
+            for (name, value) in groups.iter().zip(&group.keys) {
+                item.insert(name.as_str().into(), group_json(value));
+            }
+            let total = rates::cents_of_product_units(group.units).map(rates::money_text);
+            item.insert("total".into(), json!(total));
+            item.insert("count".into(), json!(group.count));
+            item.insert("unconverted_count".into(), json!(group.unconverted_count));
+            let unconverted: Map<String, Value> = group
+                .unconverted_minor
+                .iter()
+                .map(|(currency, minor)| {
+                    let text = rates::money_text(u128::try_from(*minor).unwrap_or_default());
+                    (currency.clone(), json!(text))
+                })
+                .collect();
+            item.insert(
+                "unconverted_total_by_currency".into(),
+                Value::Object(unconverted),
+            );
+            item.insert("unconverted_reasons".into(), json!(group.reasons));
+            Value::Object(item)
+        })
+        .collect();
+    let rates: Vec<Value> = rates_used
+        .into_iter()
+        .map(|((from, year), (rate, basis))| {
+            json!({"from": from, "year": year, "rate": rate, "rate_basis": basis})
+        })
+        .collect();
+    Ok(json!({
+        "currency": target,
+        "rounding": ROUNDING,
+        "rates": rates,
+        "items": items,
+    }))
 }
 
 async fn agreements(State(state): State<AppState>, uri: Uri) -> ApiResult<Response> {

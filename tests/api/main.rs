@@ -10,6 +10,7 @@ mod live;
 mod operations;
 mod partners_areas;
 mod queries;
+mod rates;
 mod readme;
 mod safe_writes;
 mod server;

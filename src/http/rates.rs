@@ -1,0 +1,348 @@
+//! /v1/rates: exchange rates against EUR — loaded in bulk (a CSV file in
+//! the long or the ECB layout, or a JSON list), or one at a time — and the
+//! annual averages that `?convert=` uses.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::extract::{
+    DEFAULT_PAGE_SIZE, JsonBody, ListBody, MAX_PAGE_SIZE, decode_cursor, parse_json,
+};
+use super::query::QueryString;
+use super::{created, single};
+use crate::auth::Caller;
+use crate::domain::FieldError;
+use crate::domain::money::Currency;
+use crate::domain::rates::{
+    DailyRate, Rate, RateItemBody, RatesBody, RatesFile, rate_date, rated_currency,
+};
+use crate::error::{ApiError, ApiResult};
+use crate::store::{AnnualFilter, PageRequest, RateFilter, RateWrite, StoreError};
+
+/// Reading and single-rate writes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/rates", get(list))
+        .route("/v1/rates/annual", get(annual))
+        .route(
+            "/v1/rates/{currency}/{date}",
+            get(show).put(replace).delete(remove),
+        )
+}
+
+/// Bulk loading, under the larger body limit of imports.
+pub fn bulk_router() -> Router<AppState> {
+    Router::new().route("/v1/rates", post(load))
+}
+
+/// `currency=USD,JPY` (or repeated): rated currencies, each checked.
+fn currencies(raw: &QueryString, errors: &mut Vec<FieldError>) -> Vec<Currency> {
+    raw.list("currency")
+        .into_iter()
+        .filter_map(|text| match rated_currency(text) {
+            Ok(currency) => Some(currency),
+            Err(message) => {
+                errors.push(FieldError::new("currency", message));
+                None
+            }
+        })
+        .collect()
+}
+
+fn year(text: &str, errors: &mut Vec<FieldError>) -> Option<i64> {
+    match text.parse::<i64>() {
+        Ok(year) if (1999..=2200).contains(&year) => Some(year),
+        _ => {
+            errors.push(FieldError::new(
+                "year",
+                format!("{text:?} must be a year such as 2024 (from 1999)"),
+            ));
+            None
+        }
+    }
+}
+
+/// GET /v1/rates?currency=&year=&limit=&cursor=: daily rates by currency and
+/// date, keyset-paged.
+async fn list(State(state): State<AppState>, uri: Uri) -> ApiResult<Response> {
+    let raw = QueryString::parse(uri.query(), &[&["currency", "year", "limit", "cursor"]])?;
+    let mut errors = Vec::new();
+    let currencies = currencies(&raw, &mut errors);
+    let year = raw
+        .one("year", &mut errors)
+        .and_then(|t| year(t, &mut errors));
+    let limit = match raw.one("limit", &mut errors) {
+        None => DEFAULT_PAGE_SIZE,
+        Some(text) => match text.parse::<u32>() {
+            Ok(n) if (1..=MAX_PAGE_SIZE).contains(&n) => n,
+            _ => {
+                errors.push(FieldError::new(
+                    "limit",
+                    format!("must be a whole number from 1 to {MAX_PAGE_SIZE}"),
+                ));
+                DEFAULT_PAGE_SIZE
+            }
+        },
+    };
+    let after = raw
+        .one("cursor", &mut errors)
+        .and_then(|cursor| match decode_cursor(cursor) {
+            Ok(key) => Some(key),
+            Err(_) => {
+                errors.push(FieldError::new(
+                    "cursor",
+                    "is not one this service gave out; start again without it",
+                ));
+                None
+            }
+        });
+    if !errors.is_empty() {
+        return Err(ApiError::InvalidQuery(errors));
+    }
+    let page = state
+        .store
+        .list_rates(
+            &RateFilter { currencies, year },
+            &PageRequest { after, limit },
+        )
+        .await
+        .map_err(|e| match e {
+            StoreError::Invalid(errors) => ApiError::InvalidQuery(errors),
+            other => other.into(),
+        })?;
+    Ok(axum::Json(ListBody::from(page)).into_response())
+}
+
+/// GET /v1/rates/annual?currency=&year=: the averages conversion uses, with
+/// how many days each rests on and its first and last date.
+async fn annual(State(state): State<AppState>, uri: Uri) -> ApiResult<Response> {
+    let raw = QueryString::parse(uri.query(), &[&["currency", "year"]])?;
+    let mut errors = Vec::new();
+    let currencies = currencies(&raw, &mut errors);
+    let years: Vec<i64> = raw
+        .list("year")
+        .into_iter()
+        .filter_map(|t| year(t, &mut errors))
+        .collect();
+    if !errors.is_empty() {
+        return Err(ApiError::InvalidQuery(errors));
+    }
+    let annual = state
+        .store
+        .annual_rates(&AnnualFilter {
+            currencies,
+            years: (!years.is_empty()).then_some(years),
+        })
+        .await?;
+    Ok(axum::Json(json!({"items": annual.items, "next_cursor": null})).into_response())
+}
+
+/// The rate a path names; a path that cannot name one is a 404.
+fn path_rate(currency: &str, date: &str) -> ApiResult<(Currency, chrono::NaiveDate)> {
+    let not_found = || ApiError::not_found(format!("no rate of {currency:?} on {date:?}"));
+    let currency = rated_currency(currency).map_err(|_| not_found())?;
+    let date = chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").map_err(|_| not_found())?;
+    Ok((currency, date))
+}
+
+fn location(rate: &DailyRate) -> String {
+    format!("/v1/rates/{}/{}", rate.currency.as_str(), rate.date)
+}
+
+async fn show(
+    State(state): State<AppState>,
+    uri: Uri,
+    Path((currency, date)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    QueryString::parse(uri.query(), &[])?;
+    let (code, day) = path_rate(&currency, &date)?;
+    let rate = state
+        .store
+        .get_rate(&code, day)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no {} rate on {day}", code.as_str())))?;
+    Ok(axum::Json(rate).into_response())
+}
+
+/// PUT /v1/rates/{currency}/{date} `{"rate": "1.0823"}`: creates (201) or
+/// replaces (200) one rate. The body may repeat the path's currency and date.
+async fn replace(
+    State(state): State<AppState>,
+    caller: Caller,
+    uri: Uri,
+    Path((currency, date)): Path<(String, String)>,
+    JsonBody(body): JsonBody<RateItemBody>,
+) -> ApiResult<Response> {
+    QueryString::parse(uri.query(), &[])?;
+    let mut errors = Vec::new();
+    let code = rated_currency(&currency)
+        .map_err(|m| errors.push(FieldError::new("currency", format!("(in the path) {m}"))))
+        .ok();
+    let day = chrono::NaiveDate::parse_from_str(&date, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| rate_date(&d.to_string()).ok())
+        .or_else(|| {
+            errors.push(FieldError::new(
+                "date",
+                format!("(in the path) {date:?} is not a valid date (YYYY-MM-DD, from 1999)"),
+            ));
+            None
+        });
+    let same =
+        |given: &Option<Value>, name: &str, path: Option<String>, errors: &mut Vec<FieldError>| {
+            match (given, path) {
+                (None | Some(Value::Null), _) | (_, None) => {}
+                (Some(Value::String(text)), Some(path)) if text.eq_ignore_ascii_case(&path) => {}
+                (Some(_), Some(path)) => errors.push(FieldError::new(
+                    name,
+                    format!("must be {path} (as in the path) or left out"),
+                )),
+            }
+        };
+    same(
+        &body.currency,
+        "currency",
+        code.as_ref().map(|c| c.as_str().to_owned()),
+        &mut errors,
+    );
+    same(&body.date, "date", day.map(|d| d.to_string()), &mut errors);
+    let rate = match &body.rate {
+        Some(Value::String(text)) => Rate::parse(text)
+            .map_err(|m| errors.push(FieldError::new("rate", m)))
+            .ok(),
+        None | Some(Value::Null) => {
+            errors.push(FieldError::new("rate", "is required"));
+            None
+        }
+        Some(_) => {
+            errors.push(FieldError::new(
+                "rate",
+                "must be a string (rates are decimal strings such as \"1.0823\", never JSON numbers)",
+            ));
+            None
+        }
+    };
+    let (Some(currency), Some(date), Some(rate)) = (code, day, rate) else {
+        return Err(ApiError::Validation(errors));
+    };
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let daily = DailyRate {
+        currency,
+        date,
+        rate,
+    };
+    let written = state.store.put_rate(&caller.name, &daily).await?;
+    let mut response = match written {
+        RateWrite::Created => created(&location(&daily), &daily, 1),
+        RateWrite::Updated | RateWrite::Unchanged => single(&daily, 1),
+    };
+    // Rates have no versions: no ETag to send back in If-Match.
+    response.headers_mut().remove(axum::http::header::ETAG);
+    Ok(response)
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    caller: Caller,
+    uri: Uri,
+    Path((currency, date)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    QueryString::parse(uri.query(), &[])?;
+    let (code, day) = path_rate(&currency, &date)?;
+    state
+        .store
+        .delete_rate(&caller.name, &code, day)
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => {
+                ApiError::not_found(format!("no {} rate on {day}", code.as_str()))
+            }
+            other => other.into(),
+        })?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// What kind of body a bulk load is.
+enum BodyKind {
+    Csv,
+    Json,
+}
+
+fn body_kind(headers: &HeaderMap) -> ApiResult<BodyKind> {
+    let content_type = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let mut parts = content_type.split(';').map(str::trim);
+    let essence = parts.next().unwrap_or("");
+    let charset = parts
+        .filter_map(|p| p.strip_prefix("charset="))
+        .map(|c| c.trim_matches('"'))
+        .next();
+    match essence {
+        "text/csv" | "application/csv" => match charset {
+            None | Some("utf-8") | Some("utf8") | Some("us-ascii") => Ok(BodyKind::Csv),
+            Some(other) => Err(ApiError::UnsupportedMediaType(format!(
+                "send the CSV as UTF-8, not {other}"
+            ))),
+        },
+        "application/json" => Ok(BodyKind::Json),
+        e if e.starts_with("application/") && e.ends_with("+json") => Ok(BodyKind::Json),
+        _ => Err(ApiError::UnsupportedMediaType(format!(
+            "send rates as text/csv (date,currency,rate or the ECB layout) or application/json ({{\"items\": [...]}}), not {:?}",
+            if content_type.is_empty() {
+                "no Content-Type"
+            } else {
+                content_type.as_str()
+            }
+        ))),
+    }
+}
+
+/// POST /v1/rates: a CSV file (`text/csv`, either layout) or `{"items":
+/// [...]}`; upserts all or nothing and answers what it did. Every error is
+/// listed (`line 12, column rate`), and then nothing is written.
+async fn load(
+    State(state): State<AppState>,
+    caller: Caller,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    QueryString::parse(uri.query(), &[])?;
+    let file = match body_kind(&headers)? {
+        BodyKind::Csv => RatesFile::parse_csv(&body).map_err(|errors| {
+            ApiError::InvalidBody(errors.iter().map(|e| e.field_error()).collect())
+        })?,
+        BodyKind::Json => {
+            let items: RatesBody = parse_json(&body).map_err(|e| match e {
+                ApiError::Validation(errors) => ApiError::InvalidBody(errors),
+                other => other,
+            })?;
+            RatesFile::from_items(items).map_err(ApiError::InvalidBody)?
+        }
+    };
+    let summary = state.store.load_rates(&caller.name, &file.rates).await?;
+    let (currencies, first, last) = file.extent();
+    Ok(axum::Json(json!({
+        "rates": file.rates.len(),
+        "created": summary.created,
+        "updated": summary.updated,
+        "unchanged": summary.unchanged,
+        "currencies": currencies,
+        "first_date": first,
+        "last_date": last,
+        "skipped": file.skipped,
+    }))
+    .into_response())
+}
