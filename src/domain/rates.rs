@@ -188,7 +188,8 @@ impl AnnualRate {
 /// sum / count, rounded half to even to 28 significant digits.
 fn mean(sum: Decimal, count: i64) -> Option<Decimal> {
     let count = Decimal::from(count);
-    let whole = divide(sum, count, 0)?;
+    // Truncated, not rounded: 0.85 has no integer digit, though it rounds to 1.
+    let whole = sum.checked_div(count)?.trunc();
     let integer_digits = if whole.is_zero() {
         0
     } else {
@@ -1066,6 +1067,17 @@ mod tests {
             (day(4), Rate::parse("2").unwrap()),
         ];
         let annual = AnnualRate::of(c("USD"), 2024, &thirds).unwrap();
+        let below_one = [
+            (day(2), Rate::parse("0.82918").unwrap()),
+            (day(3), Rate::parse("0.86905").unwrap()),
+            (day(4), Rate::parse("0.8430").unwrap()),
+        ];
+        let annual_below_one = AnnualRate::of(c("GBP"), 2024, &below_one).unwrap();
+        assert_eq!(
+            annual_below_one.average.to_string(),
+            "0.8470766666666666666666666667",
+            "28 decimals below 1"
+        );
         assert_eq!(
             annual.average.to_string(),
             "1.333333333333333333333333333",

@@ -192,7 +192,10 @@ async fn converted_totals(
             for (name, value) in groups.iter().zip(&group.keys) {
                 item.insert(name.as_str().into(), group_json(value));
             }
-            let total = rates::cents_of_product_units(group.units).map(rates::money_text);
+            // Nothing converted: no total at all, rather than a misleading 0.
+            let total = rates::cents_of_product_units(group.units)
+                .filter(|_| group.count > 0)
+                .map(rates::money_text);
             item.insert("total".into(), json!(total));
             item.insert("count".into(), json!(group.count));
             item.insert("unconverted_count".into(), json!(group.unconverted_count));

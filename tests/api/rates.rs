@@ -521,6 +521,24 @@ async fn stats_total_across_currencies_only_in_converted_form(app: TestApp) {
         ])
     );
 
+    // No CHF rate at all: nothing converts, and there is no total, not a 0.
+    let chf = app
+        .get_ok("/v1/stats/pledges?group_by=partner&partner=NZ&convert=CHF")
+        .await;
+    assert_eq!(
+        chf["converted"]["items"],
+        json!([{
+            "partner": "NZ", "total": null, "count": 0, "unconverted_count": 6,
+            "unconverted_total_by_currency": {"EUR": "2000102", "GBP": "500", "JPY": "1000000", "USD": "100"},
+            "unconverted_reasons": [
+                "no CHF rate loaded for 2024",
+                "no GBP or CHF rate loaded for 2024",
+                "the pledge has no year: neither year_from nor a signing date"
+            ]
+        }])
+    );
+    assert_eq!(chf["converted"]["rates"], json!([]));
+
     // Grouped by kind, with a filter: military = the two EUR pledges of 2024
     // (2180002.18) and the unsigned agreement's EUR pledge (no year).
     let by_kind = app
