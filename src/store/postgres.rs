@@ -115,6 +115,15 @@ async fn lock_for_seed(conn: &mut sqlx::PgConnection) -> StoreResult<()> {
     Ok(())
 }
 
+/// Rates writers take turns: each recomputes annual averages from the daily
+/// rates it reads, which must include every write committed before it.
+async fn lock_for_rates(conn: &mut sqlx::PgConnection) -> StoreResult<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock(7231020225)")
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
 /// The channel every instance listens on; a notification is delivered at commit.
 const CHANGES_CHANNEL: &str = "accords_changes";
 

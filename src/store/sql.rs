@@ -2335,6 +2335,7 @@ macro_rules! shared_sql_store {
 
             async fn load_rates(&self, actor: &str, rates: &[DailyRate]) -> StoreResult<ImportSummary> {
                 let mut tx = begin_write(&self.pool).await?;
+                lock_for_rates(&mut tx).await?;
                 let at = now();
                 let summary = write_rates(&mut tx, rates).await?;
                 if summary.created + summary.updated > 0 {
@@ -2389,6 +2390,7 @@ macro_rules! shared_sql_store {
 
             async fn put_rate(&self, actor: &str, rate: &DailyRate) -> StoreResult<RateWrite> {
                 let mut tx = begin_write(&self.pool).await?;
+                lock_for_rates(&mut tx).await?;
                 let at = now();
                 let before = load_rate(&mut tx, &rate.currency, rate.date).await?;
                 let outcome = match &before {
@@ -2410,6 +2412,7 @@ macro_rules! shared_sql_store {
 
             async fn delete_rate(&self, actor: &str, currency: &Currency, date: NaiveDate) -> StoreResult<()> {
                 let mut tx = begin_write(&self.pool).await?;
+                lock_for_rates(&mut tx).await?;
                 let at = now();
                 let before = load_rate(&mut tx, currency, date).await?.ok_or(StoreError::NotFound)?;
                 sqlx::query("DELETE FROM exchange_rates WHERE currency = $1 AND day = $2")

@@ -139,6 +139,11 @@ async fn lock_for_seed(_conn: &mut sqlx::SqliteConnection) -> StoreResult<()> {
     Ok(())
 }
 
+/// BEGIN IMMEDIATE already makes rates writers take turns.
+async fn lock_for_rates(_conn: &mut sqlx::SqliteConnection) -> StoreResult<()> {
+    Ok(())
+}
+
 /// SQLite has no notifications: instances learn of changes by polling the feed.
 async fn notify_change(_conn: &mut sqlx::SqliteConnection, _seq: i64) -> StoreResult<()> {
     Ok(())

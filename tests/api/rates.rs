@@ -10,6 +10,7 @@ use crate::common::{Reply, TestApp};
 crate::on_both_backends!(
     both_layouts_load_and_read_back,
     single_rates_are_written_with_a_key,
+    concurrent_rate_writes_keep_the_average_exact,
     malformed_files_are_refused_whole_with_their_lines,
     conversions_are_exact_and_round_half_to_even,
     stats_total_across_currencies_only_in_converted_form,
@@ -213,6 +214,28 @@ async fn single_rates_are_written_with_a_key(app: TestApp) {
     assert_eq!(
         app.get_ok("/v1/rates/annual?currency=USD").await["items"],
         json!([])
+    );
+}
+
+async fn concurrent_rate_writes_keep_the_average_exact(app: TestApp) {
+    let writes = (1..=20).map(|day| {
+        let app = &app;
+        async move {
+            app.put(
+                &format!("/v1/rates/USD/2024-02-{day:02}"),
+                &json!({"rate": format!("1.{day:02}")}),
+            )
+            .await
+        }
+    });
+    for reply in futures_util::future::join_all(writes).await {
+        assert_eq!(reply.status, 201, "{}", reply.text);
+    }
+    // (1.01 + 1.02 + ... + 1.20) / 20 = 22.1 / 20 = 1.105: every write counted.
+    let annual = app.get_ok("/v1/rates/annual?currency=USD&year=2024").await;
+    assert_eq!(
+        (&annual["items"][0]["days"], &annual["items"][0]["average"]),
+        (&json!(20), &json!("1.105"))
     );
 }
 
