@@ -637,6 +637,15 @@ impl RatesFile {
             let Some(layout) = layout.as_ref().filter(|_| readable) else {
                 continue;
             };
+            // Columns without a name (a trailing comma) must stay empty.
+            for (i, name) in names.iter().enumerate() {
+                if name.is_empty() && !cells[i].is_empty() {
+                    errors.push(error(
+                        Some(&format!("{}", i + 1)),
+                        "has a value but no column name".into(),
+                    ));
+                }
+            }
             match layout {
                 Layout::Long {
                     date,
@@ -729,15 +738,6 @@ impl RatesFile {
                         let cell = cells[*position];
                         if !cell.is_empty() && !cell.eq_ignore_ascii_case("N/A") {
                             *skipped.entry(code.clone()).or_default() += 1;
-                        }
-                    }
-                    // Columns without a name must stay empty.
-                    for (i, name) in names.iter().enumerate() {
-                        if name.is_empty() && !cells[i].is_empty() {
-                            errors.push(error(
-                                Some(&format!("{}", i + 1)),
-                                "has a value but no column name".into(),
-                            ));
                         }
                     }
                 }
@@ -906,14 +906,9 @@ fn layout_of(names: &[String], line: u64, errors: &mut Vec<RateError>) -> Option
     let long = position("currency").is_some() || position("rate").is_some();
     if long {
         for (i, name) in lower.iter().enumerate() {
-            if !["date", "currency", "rate"].contains(&name.as_str()) {
-                let column = if names[i].is_empty() {
-                    format!("{}", i + 1)
-                } else {
-                    names[i].clone()
-                };
+            if !name.is_empty() && !["date", "currency", "rate"].contains(&name.as_str()) {
                 errors.push(error(
-                    Some(&column),
+                    Some(&names[i]),
                     "is not a column of the long layout: date, currency, rate".into(),
                 ));
             }
@@ -1149,6 +1144,18 @@ mod tests {
         .unwrap();
         assert_eq!(long.rates.len(), 2);
         assert_eq!(long.rates[0].currency.as_str(), "USD");
+        let trailing = RatesFile::parse_csv(b"date,currency,rate,\n2024-01-02,USD,1.1,\n").unwrap();
+        assert_eq!(
+            trailing.rates.len(),
+            1,
+            "an empty trailing column is tolerated"
+        );
+        let filled =
+            RatesFile::parse_csv(b"date,currency,rate,\n2024-01-02,USD,1.1,x\n").unwrap_err();
+        assert_eq!(
+            filled[0].render("f"),
+            "f:2: column 4: has a value but no column name"
+        );
         let wide = RatesFile::parse_csv(
             b"Date,USD,JPY,CYP,\n2024-01-03,1.0919,N/A,,\n2024-01-02,1.0956,155.8,0.5851,\n",
         )

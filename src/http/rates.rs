@@ -185,16 +185,13 @@ async fn replace(
     let code = rated_currency(&currency)
         .map_err(|m| errors.push(FieldError::new("currency", format!("(in the path) {m}"))))
         .ok();
-    let day = chrono::NaiveDate::parse_from_str(&date, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| rate_date(&d.to_string()).ok())
-        .or_else(|| {
-            errors.push(FieldError::new(
-                "date",
-                format!("(in the path) {date:?} is not a valid date (YYYY-MM-DD, from 1999)"),
-            ));
-            None
-        });
+    let day = rate_date(&date).ok().or_else(|| {
+        errors.push(FieldError::new(
+            "date",
+            format!("(in the path) {date:?} is not a valid date (YYYY-MM-DD, from 1999)"),
+        ));
+        None
+    });
     let same =
         |given: &Option<Value>, name: &str, path: Option<String>, errors: &mut Vec<FieldError>| {
             match (given, path) {
