@@ -4,6 +4,7 @@
 mod agreements;
 mod areas;
 mod auth;
+mod checks;
 mod children;
 mod dashboard;
 mod extract;
@@ -110,6 +111,7 @@ pub fn router(
         .merge(areas::router())
         .merge(children::router())
         .merge(history::router())
+        .merge(checks::router())
         .merge(stats::router())
         .merge(live::router())
         .merge(dashboard::router())
