@@ -187,14 +187,8 @@ impl ImportInput {
                 files.push((name, bytes));
             }
             files.sort();
-            let (body, locations) = spreadsheet::read(&files)
+            let (dataset, locations) = spreadsheet::parse(&files)
                 .map_err(|errors| errors.iter().map(ToString::to_string).collect::<Vec<_>>())?;
-            let dataset = body.parse().map_err(|errors| {
-                errors
-                    .iter()
-                    .map(|e| locations.locate(&e.field, &e.message).to_string())
-                    .collect::<Vec<_>>()
-            })?;
             return Ok(Self {
                 dataset,
                 locations: Some(locations),

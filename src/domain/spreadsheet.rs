@@ -12,7 +12,7 @@ use std::fmt;
 use serde_json::{Map, Value};
 
 use super::agreement::{AgreementBody, AgreementDraft};
-use super::dataset::DatasetBody;
+use super::dataset::{Dataset, DatasetBody};
 
 /// One CSV file: its name, its columns in order, and for a child file the
 /// agreement's list its rows fill and the column that identifies a row.
@@ -214,11 +214,41 @@ impl Locations {
 /// One file's rows: (line, cells by column); only non-empty cells are kept.
 type Rows = Vec<(u64, Map<String, Value>)>;
 
-/// Reads the files of a CSV import. `agreements.csv` is required; a child
-/// file that is absent leaves those children as they are in the store, while
-/// a present one replaces each listed agreement's rows. Every problem in
-/// every file is reported, each with its file, line and column.
-pub fn read(files: &[(String, Vec<u8>)]) -> Result<(DatasetBody, Locations), Vec<SheetError>> {
+/// Reads the files of a CSV import and parses them into a dataset.
+/// `agreements.csv` is required; a child file that is absent leaves those
+/// children as they are in the store, while a present one replaces each listed
+/// agreement's rows. Every problem in every file is reported at once, each
+/// with its file, line and column; the locations are kept for the errors the
+/// store may still find (unknown partners and areas).
+pub fn parse(files: &[(String, Vec<u8>)]) -> Result<(Dataset, Locations), Vec<SheetError>> {
+    let (body, locations, mut errors) = read(files);
+    match body.parse() {
+        Ok(dataset) if errors.is_empty() => return Ok((dataset, locations)),
+        Ok(_) => {}
+        Err(invalid) => {
+            errors.extend(
+                invalid
+                    .iter()
+                    .map(|e| locations.locate(&e.field, &e.message)),
+            );
+        }
+    }
+    // File by file, top to bottom, as an editor fixes them.
+    let file_order = |file: &str| {
+        TABLES
+            .iter()
+            .position(|t| t.file == file)
+            .unwrap_or(TABLES.len())
+    };
+    errors.sort_by_key(|e| (file_order(&e.file), e.line));
+    Err(errors)
+}
+
+/// Reads the files into the loose body the JSON import parses too, with the
+/// problems found in the files themselves (shape, encoding, types, keys).
+/// Rows with such problems are left out, so that parsing the rest adds only
+/// new problems.
+fn read(files: &[(String, Vec<u8>)]) -> (DatasetBody, Locations, Vec<SheetError>) {
     let mut errors = Vec::new();
     let mut tables: BTreeMap<&'static str, Rows> = BTreeMap::new();
     for (name, bytes) in files {
@@ -245,7 +275,7 @@ pub fn read(files: &[(String, Vec<u8>)]) -> Result<(DatasetBody, Locations), Vec
             None,
             "is missing: a CSV import needs it",
         ));
-        return Err(errors);
+        return (DatasetBody::default(), Locations::default(), errors);
     };
 
     // Agreements by id, each id once.
@@ -272,13 +302,22 @@ pub fn read(files: &[(String, Vec<u8>)]) -> Result<(DatasetBody, Locations), Vec
         }
     }
 
+    // Only the first row of each id goes on; `index` now maps ids to records.
     let mut locations = Locations::default();
-    let mut records: Vec<Map<String, Value>> = Vec::with_capacity(agreements.len());
+    let mut records: Vec<Map<String, Value>> = Vec::with_capacity(index.len());
+    let mut lines: Vec<u64> = Vec::with_capacity(index.len());
     for (i, (line, row)) in agreements.iter().enumerate() {
-        locations
-            .records
-            .insert(format!("agreements[{i}]"), (AGREEMENTS.file, *line));
+        let id = row.get("id").and_then(Value::as_str).unwrap_or_default();
+        if index.get(id) != Some(&i) {
+            continue;
+        }
+        index.insert(id.to_owned(), records.len());
+        locations.records.insert(
+            format!("agreements[{}]", records.len()),
+            (AGREEMENTS.file, *line),
+        );
         records.push(row.clone());
+        lines.push(*line);
     }
     for table in &TABLES[1..] {
         let Some(rows) = tables.remove(table.file) else {
@@ -358,22 +397,18 @@ pub fn read(files: &[(String, Vec<u8>)]) -> Result<(DatasetBody, Locations), Vec
             Ok(body) => bodies.push(body),
             Err(e) => errors.push(SheetError::new(
                 AGREEMENTS.file,
-                Some(agreements[i].0),
+                Some(lines[i]),
                 None,
                 e.to_string(),
             )),
         }
     }
-    if errors.is_empty() {
-        let body = DatasetBody {
-            partners: None,
-            areas: None,
-            agreements: Some(bodies),
-        };
-        Ok((body, locations))
-    } else {
-        Err(errors)
-    }
+    let body = DatasetBody {
+        partners: None,
+        areas: None,
+        agreements: Some(bodies),
+    };
+    (body, locations, errors)
 }
 
 /// Parses one file: its header must name exactly the table's columns (in
@@ -389,7 +424,10 @@ fn read_table(table: &Table, bytes: &[u8], errors: &mut Vec<SheetError>) -> Rows
     let header = match records.next() {
         Some(Ok(header)) => header,
         Some(Err(e)) => {
-            errors.push(csv_error(file, &e));
+            errors.push(SheetError {
+                line: Some(1),
+                ..csv_error(file, &e)
+            });
             return Vec::new();
         }
         None => {
@@ -457,7 +495,9 @@ fn read_table(table: &Table, bytes: &[u8], errors: &mut Vec<SheetError>) -> Rows
                 break;
             }
         };
-        let line = record.position().map_or(0, |p| p.line());
+        // The reader counts a record's line from the end of the one before
+        // (one short, after the header); the line it starts on is one more.
+        let line = record.position().map_or(0, |p| p.line() + 1);
         if record
             .iter()
             .all(|cell| cell.iter().all(u8::is_ascii_whitespace))
@@ -511,7 +551,7 @@ fn typed(column: &str, text: &str) -> Result<Value, String> {
 }
 
 fn csv_error(file: &str, error: &csv::Error) -> SheetError {
-    let line = error.position().map(csv::Position::line);
+    let line = error.position().map(|p| p.line() + 1);
     let message = match error.kind() {
         csv::ErrorKind::UnequalLengths {
             expected_len, len, ..
@@ -522,4 +562,36 @@ fn csv_error(file: &str, error: &csv::Error) -> SheetError {
         _ => error.to_string(),
     };
     SheetError::new(file, line, None, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errors_of(file: &str, text: &[u8]) -> Vec<String> {
+        let files = vec![(file.to_owned(), text.to_vec())];
+        let (_, _, errors) = read(&files);
+        errors.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn lines_count_from_the_header_and_across_quoted_new_lines() {
+        let header = AGREEMENTS.columns.join(",");
+        let text = format!(
+            "{header}\r\nua-a,JP,\"two\nlines\",other,signed,,,,,,,\r\nua-b,JP,t,other,signed,,,x,,,,\r\nua-c,JP\r\n"
+        );
+        assert_eq!(
+            errors_of("agreements.csv", text.as_bytes()),
+            [
+                "agreements.csv line 4, column term_years: must be a whole number, not \"x\"",
+                "agreements.csv line 5: has 2 cells where the header has 12",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_not_part_of_the_first_column() {
+        let text = format!("\u{feff}{}\r\n", AGREEMENTS.columns.join(","));
+        assert!(errors_of("agreements.csv", text.as_bytes()).is_empty());
+    }
 }
