@@ -7,8 +7,11 @@ use clap::{Parser, Subcommand};
 
 use crate::auth::{self, Scope};
 use crate::config::{LogFormat, ServeConfig, StoreConfig};
+use crate::domain::FieldError;
 use crate::domain::Vocabulary;
-use crate::domain::dataset::DatasetBody;
+use crate::domain::checks::{self, Level, Report};
+use crate::domain::dataset::{Dataset, DatasetBody, RowAction, RowChange};
+use crate::domain::spreadsheet::{self, Locations};
 use crate::store;
 
 #[derive(Debug, Parser)]
@@ -31,13 +34,33 @@ pub enum Command {
     Serve(ServeConfig),
     /// Create or update the database schema, then exit.
     Migrate,
-    /// Import a JSON file in the export format (upsert by id, all or nothing); `-` reads stdin.
+    /// Import the export format, all or nothing (upsert by id): a JSON file
+    /// (`-` reads stdin) or a directory of CSV files (agreements.csv and its companions).
     Import {
-        /// The file to import.
-        file: String,
+        /// A JSON file, `-`, or a directory of CSV files.
+        path: String,
+        /// Print what would change, field by field, and change nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
-    /// Write the whole store as JSON to stdout.
-    Export,
+    /// Write the whole store: JSON to stdout or --out FILE, or CSV files into --out DIR.
+    Export {
+        /// json: the whole store in one document; csv: the agreements as five files.
+        #[arg(long, value_parser = ["json", "csv"], default_value = "json")]
+        format: String,
+        /// Where to write: a file for json (default stdout), a directory for csv.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
+    /// Check the data for what an editor should fix; exits 1 when a check at the error level fails.
+    Check {
+        /// error: list only findings at the error level (counts still cover all).
+        #[arg(long, value_parser = ["error", "warning"])]
+        level: Option<String>,
+        /// text for people, json for scripts (the shape of GET /v1/checks).
+        #[arg(long, value_parser = ["text", "json"], default_value = "text")]
+        format: String,
+    },
     /// Manage API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -89,8 +112,11 @@ pub async fn run(cli: Cli) -> ExitCode {
         }
         Some(Command::Serve(serve)) => crate::serve(&cli.store, &serve).await,
         Some(Command::Migrate) => migrate(&cli.store).await,
-        Some(Command::Import { file }) => import(&cli.store, &file).await,
-        Some(Command::Export) => export(&cli.store).await,
+        Some(Command::Import { path, dry_run }) => import(&cli.store, &path, dry_run).await,
+        Some(Command::Export { format, out }) => export(&cli.store, &format, out).await,
+        Some(Command::Check { level, format }) => {
+            return check(&cli.store, level.as_deref(), &format).await;
+        }
         Some(Command::Keys(command)) => keys(&cli.store, command).await,
         Some(Command::Rates(command)) => rates(&cli.store, command).await,
         Some(Command::Generate { agreements, seed }) => {
@@ -139,64 +165,239 @@ async fn migrate(config: &StoreConfig) -> Result<(), String> {
     Ok(())
 }
 
-async fn import(config: &StoreConfig, file: &str) -> Result<(), String> {
-    let mut text = Vec::new();
-    let read = if file == "-" {
-        std::io::stdin().read_to_end(&mut text).map(|_| ())
-    } else {
-        std::fs::read(file).map(|bytes| text = bytes)
-    };
-    read.map_err(|e| format!("cannot read {file}: {e}"))?;
-    let body: DatasetBody = serde_json::from_slice(&text).map_err(|e| format!("{file}: {e}"))?;
-    let dataset = body.parse().map_err(|errors| {
-        let lines: Vec<String> = errors
-            .iter()
-            .map(|e| format!("  {}: {}", e.field, e.message))
-            .collect();
-        format!(
-            "{file} is not valid, nothing was imported:\n{}",
-            lines.join("\n")
-        )
-    })?;
+/// An import read from disk and parsed, with where each record came from
+/// when it was CSV.
+struct ImportInput {
+    dataset: Dataset,
+    locations: Option<Locations>,
+}
+
+impl ImportInput {
+    fn read(path: &str) -> Result<Self, Vec<String>> {
+        let fail = |message: String| vec![message];
+        let directory = path != "-" && std::path::Path::new(path).is_dir();
+        if directory {
+            let mut files = Vec::new();
+            let entries =
+                std::fs::read_dir(path).map_err(|e| fail(format!("cannot read {path}: {e}")))?;
+            for entry in entries {
+                let entry = entry.map_err(|e| fail(format!("cannot read {path}: {e}")))?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if !name.ends_with(".csv") {
+                    continue;
+                }
+                let bytes = std::fs::read(entry.path())
+                    .map_err(|e| fail(format!("cannot read {}: {e}", entry.path().display())))?;
+                files.push((name, bytes));
+            }
+            files.sort();
+            let (dataset, locations) = spreadsheet::parse(&files)
+                .map_err(|errors| errors.iter().map(ToString::to_string).collect::<Vec<_>>())?;
+            return Ok(Self {
+                dataset,
+                locations: Some(locations),
+            });
+        }
+        let mut text = Vec::new();
+        let read = if path == "-" {
+            std::io::stdin().read_to_end(&mut text).map(|_| ())
+        } else {
+            std::fs::read(path).map(|bytes| text = bytes)
+        };
+        read.map_err(|e| fail(format!("cannot read {path}: {e}")))?;
+        let body: DatasetBody = serde_json::from_slice(&text).map_err(|e| fail(e.to_string()))?;
+        let dataset = body.parse().map_err(|errors| {
+            errors
+                .iter()
+                .map(|e| format!("{}: {}", e.field, e.message))
+                .collect::<Vec<_>>()
+        })?;
+        Ok(Self {
+            dataset,
+            locations: None,
+        })
+    }
+
+    fn describe(&self, error: &FieldError) -> String {
+        match &self.locations {
+            Some(locations) => locations.locate(&error.field, &error.message).to_string(),
+            None => format!("{}: {}", error.field, error.message),
+        }
+    }
+}
+
+fn rejected(path: &str, errors: &[String]) -> String {
+    let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
+    format!(
+        "{path} is not valid ({} problem{}), nothing was imported:\n{}",
+        errors.len(),
+        if errors.len() == 1 { "" } else { "s" },
+        lines.join("\n")
+    )
+}
+
+async fn import(config: &StoreConfig, path: &str, dry_run: bool) -> Result<(), String> {
+    let input = ImportInput::read(path).map_err(|errors| rejected(path, &errors))?;
     let store = store::open(&config.options())
         .await
         .map_err(|e| e.to_string())?;
-    let result = store.import(CLI_ACTOR, &dataset).await;
+    let result = store.import(CLI_ACTOR, &input.dataset, dry_run).await;
     store.close().await;
     let summary = result.map_err(|e| match e {
         store::StoreError::Invalid(errors) => {
-            let lines: Vec<String> = errors
-                .iter()
-                .map(|e| format!("  {}: {}", e.field, e.message))
-                .collect();
-            format!(
-                "{file} is not valid, nothing was imported:\n{}",
-                lines.join("\n")
-            )
+            let lines: Vec<String> = errors.iter().map(|e| input.describe(e)).collect();
+            rejected(path, &lines)
         }
         other => other.to_string(),
     })?;
-    eprintln!(
-        "accords: imported {file}: {} created, {} updated, {} unchanged",
-        summary.created, summary.updated, summary.unchanged
-    );
+    let mut out = String::new();
+    for change in &summary.changes {
+        out.push_str(&describe_change(change));
+    }
+    use std::io::Write;
+    std::io::stdout()
+        .lock()
+        .write_all(out.as_bytes())
+        .map_err(|e| format!("cannot write the report: {e}"))?;
+    let counts = if dry_run {
+        format!(
+            "dry run of {path}, nothing was changed: {} to create, {} to update, {} unchanged",
+            summary.created, summary.updated, summary.unchanged
+        )
+    } else {
+        format!(
+            "imported {path}: {} created, {} updated, {} unchanged",
+            summary.created, summary.updated, summary.unchanged
+        )
+    };
+    eprintln!("accords: {counts} (partners, areas and agreements; each agreement with its rows)");
     Ok(())
 }
 
-async fn export(config: &StoreConfig) -> Result<(), String> {
+/// One row of an import report: `+ pledge ua-jp-2024-p3 (agreement ua-jp-2024)`,
+/// then for a changed row each field as `    field: before → after`.
+fn describe_change(change: &RowChange) -> String {
+    let sign = match change.action {
+        RowAction::Added => '+',
+        RowAction::Changed => '~',
+        RowAction::Removed => '-',
+    };
+    let mut text = format!("{sign} {} {}", change.entity, change.id);
+    if let Some(agreement) = &change.agreement_id {
+        text.push_str(&format!(" (agreement {agreement})"));
+    }
+    text.push('\n');
+    for field in &change.fields {
+        text.push_str(&format!(
+            "    {}: {} → {}\n",
+            field.field, field.before, field.after
+        ));
+    }
+    text
+}
+
+async fn export(
+    config: &StoreConfig,
+    format: &str,
+    out: Option<std::path::PathBuf>,
+) -> Result<(), String> {
     let store = store::open(&config.options())
         .await
         .map_err(|e| e.to_string())?;
     let result = store.export().await;
     store.close().await;
     let dataset = result.map_err(|e| e.to_string())?;
+    use std::io::Write;
+    if format == "csv" {
+        let Some(directory) = out else {
+            return Err("a CSV export is several files: name a directory with --out DIR".into());
+        };
+        std::fs::create_dir_all(&directory)
+            .map_err(|e| format!("cannot create {}: {e}", directory.display()))?;
+        for (name, bytes) in spreadsheet::write(&dataset.agreements)? {
+            let path = directory.join(name);
+            std::fs::write(&path, bytes)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        }
+        eprintln!(
+            "accords: wrote {} agreements as {} into {}",
+            dataset.agreements.len(),
+            spreadsheet::TABLES.map(|t| t.file).join(", "),
+            directory.display()
+        );
+        return Ok(());
+    }
     let mut text = serde_json::to_string_pretty(&dataset).map_err(|e| e.to_string())?;
     text.push('\n');
-    use std::io::Write;
-    std::io::stdout()
-        .lock()
-        .write_all(text.as_bytes())
-        .map_err(|e| format!("cannot write the export: {e}"))
+    match out {
+        Some(path) => {
+            std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
+        }
+        None => std::io::stdout()
+            .lock()
+            .write_all(text.as_bytes())
+            .map_err(|e| format!("cannot write the export: {e}")),
+    }
+}
+
+async fn check(config: &StoreConfig, level: Option<&str>, format: &str) -> ExitCode {
+    let outcome = async {
+        let level = level.map(Level::parse).transpose()?;
+        let store = store::open(&config.options())
+            .await
+            .map_err(|e| e.to_string())?;
+        let result = store.export().await;
+        store.close().await;
+        let dataset = result.map_err(|e| e.to_string())?;
+        let today = chrono::Utc::now().date_naive();
+        let findings = checks::run(&dataset.partners, &dataset.agreements, today);
+        Ok::<_, String>(Report::new(findings, level))
+    }
+    .await;
+    let report = match outcome {
+        Ok(report) => report,
+        Err(message) => {
+            eprintln!("accords: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    if format == "json" {
+        match serde_json::to_string_pretty(&report) {
+            Ok(text) => println!("{text}"),
+            Err(e) => {
+                eprintln!("accords: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    } else {
+        for finding in &report.findings {
+            let level = match finding.level {
+                Level::Error => "error",
+                Level::Warning => "warning",
+            };
+            let within = finding
+                .agreement_id
+                .as_ref()
+                .map_or(String::new(), |a| format!(" (agreement {a})"));
+            println!(
+                "{level}: {}: {} {}{within}: {}",
+                finding.check, finding.entity, finding.id, finding.message
+            );
+        }
+        eprintln!(
+            "accords: {}: {} error{}, {} warning{}",
+            if report.passed { "passed" } else { "FAILED" },
+            report.errors,
+            if report.errors == 1 { "" } else { "s" },
+            report.warnings,
+            if report.warnings == 1 { "" } else { "s" },
+        );
+    }
+    if report.passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 async fn keys(config: &StoreConfig, command: KeysCommand) -> Result<(), String> {

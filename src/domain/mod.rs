@@ -3,6 +3,7 @@
 
 pub mod agreement;
 pub mod area;
+pub mod checks;
 mod currency_codes;
 pub mod dataset;
 pub mod money;
@@ -11,6 +12,7 @@ pub mod pledge;
 pub mod query;
 pub mod rates;
 pub mod source;
+pub mod spreadsheet;
 pub mod text;
 
 use serde::Serialize;

@@ -140,9 +140,22 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
         let query = parts.uri.query().unwrap_or("");
-        serde_urlencoded::from_str(query)
+        let pairs = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(pairs)
             .map(Params)
-            .map_err(|e| ApiError::BadRequest(format!("invalid query parameters: {e}")))
+            .map_err(|e| {
+                // A bad value names its parameter; an unknown one is named in the message.
+                let path = e.path().to_string();
+                let field = if path == "." {
+                    "query".to_owned()
+                } else {
+                    path
+                };
+                ApiError::InvalidQuery(vec![crate::domain::FieldError::new(
+                    field,
+                    e.into_inner().to_string(),
+                )])
+            })
     }
 }
 

@@ -1,4 +1,5 @@
 //! POST /v1/import: the export format over HTTP, all or nothing; admin only.
+//! `?dry_run=true` reports what would change and changes nothing.
 
 use axum::Router;
 use axum::extract::State;
@@ -18,16 +19,19 @@ pub fn router() -> Router<AppState> {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ImportQuery {}
+struct ImportQuery {
+    #[serde(default)]
+    dry_run: bool,
+}
 
 async fn import(
     State(state): State<AppState>,
     caller: Caller,
-    Params(ImportQuery {}): Params<ImportQuery>,
+    Params(ImportQuery { dry_run }): Params<ImportQuery>,
     JsonBody(body): JsonBody<DatasetBody>,
 ) -> ApiResult<Response> {
     caller.require_admin()?;
     let dataset = body.parse().map_err(ApiError::Validation)?;
-    let summary = state.store.import(&caller.name, &dataset).await?;
+    let summary = state.store.import(&caller.name, &dataset, dry_run).await?;
     Ok(axum::Json(summary).into_response())
 }

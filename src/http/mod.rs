@@ -4,6 +4,7 @@
 mod agreements;
 mod areas;
 mod auth;
+mod checks;
 mod children;
 mod convert;
 mod dashboard;
@@ -112,6 +113,7 @@ pub fn router(
         .merge(areas::router())
         .merge(children::router())
         .merge(history::router())
+        .merge(checks::router())
         .merge(stats::router())
         .merge(rates::router())
         .merge(rates::bulk_router().layer(import_limit))

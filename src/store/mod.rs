@@ -64,12 +64,15 @@ pub struct Page<T> {
     pub next_after: Option<String>,
 }
 
-/// What an import did, counted per kind of record.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+/// What an import did (or, in a dry run, would do): records counted, and
+/// every row added, changed (field by field) or removed.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct ImportSummary {
+    pub dry_run: bool,
     pub created: usize,
     pub updated: usize,
     pub unchanged: usize,
+    pub changes: Vec<crate::domain::dataset::RowChange>,
 }
 
 impl ImportSummary {
@@ -219,7 +222,13 @@ pub trait Store: Send + Sync {
     /// The whole store, in the import format, in a stable order.
     async fn export(&self) -> StoreResult<Dataset>;
     /// Upserts everything by id in one transaction: all or nothing.
-    async fn import(&self, actor: &str, dataset: &Dataset) -> StoreResult<ImportSummary>;
+    /// A dry run does everything in a transaction it then rolls back.
+    async fn import(
+        &self,
+        actor: &str,
+        dataset: &Dataset,
+        dry_run: bool,
+    ) -> StoreResult<ImportSummary>;
     /// Inserts new agreements with their children in large batches, without
     /// history entries: for generated benchmark data only.
     async fn bulk_insert_agreements(&self, agreements: &[AgreementDraft]) -> StoreResult<()>;

@@ -20,7 +20,7 @@ macro_rules! shared_sql_store {
             generated_agreement_id,
         };
         use crate::domain::area::{Area, AreaCode, AreaDraft};
-        use crate::domain::dataset::Dataset;
+        use crate::domain::dataset::{Dataset, row_changes};
         use crate::domain::money::Currency;
         use crate::domain::partner::{Partner, PartnerCode, PartnerDraft, PartnerSummary};
         use crate::domain::pledge::{Pledge, PledgeDraft};
@@ -1177,6 +1177,7 @@ macro_rules! shared_sql_store {
 
         /// Upserts a dataset inside the caller's transaction.
         async fn import_into(tx: &mut Conn, actor: &str, dataset: &Dataset) -> StoreResult<ImportSummary> {
+            check_import_references(&mut *tx, dataset).await?;
             let at = now();
             let mut summary = ImportSummary::default();
             for (i, draft) in dataset.partners.iter().enumerate() {
@@ -1193,6 +1194,7 @@ macro_rules! shared_sql_store {
                 written.map_err(|e| within(&format!("partners[{i}]"), e))?;
                 let after = load_partner(&mut *tx, code).await?.ok_or(StoreError::NotFound)?;
                 let change = Change::imported("partner", code, before.as_ref().map(Partner::draft), &after.draft(), after.version)?;
+                summary.changes.extend(row_changes("partner", code, change.before.clone(), change.after.clone().unwrap_or_default()));
                 record(&mut *tx, at, actor, change).await?;
                 summary.count(before.is_none());
             }
@@ -1210,6 +1212,7 @@ macro_rules! shared_sql_store {
                 written.map_err(|e| within(&format!("areas[{i}]"), e))?;
                 let after = load_area(&mut *tx, code).await?.ok_or(StoreError::NotFound)?;
                 let change = Change::imported("area", code, before.as_ref().map(Area::draft), &after.draft(), after.version)?;
+                summary.changes.extend(row_changes("area", code, change.before.clone(), change.after.clone().unwrap_or_default()));
                 record(&mut *tx, at, actor, change).await?;
                 summary.count(before.is_none());
             }
@@ -1233,6 +1236,7 @@ macro_rules! shared_sql_store {
                 partners_changed.insert(after.partner.code.as_str().to_owned());
                 let change = Change::imported("agreement", id, before.as_ref().map(Agreement::draft), &after.draft(), after.version)?
                     .of_agreement(id);
+                summary.changes.extend(row_changes("agreement", id, change.before.clone(), change.after.clone().unwrap_or_default()));
                 record(&mut *tx, at, actor, change).await?;
                 summary.count(before.is_none());
             }
@@ -1240,6 +1244,49 @@ macro_rules! shared_sql_store {
                 refresh_rollup(&mut *tx, partner).await?;
             }
             Ok(summary)
+        }
+
+        /// Every partner and area an imported agreement names must exist in
+        /// the store or in the import itself. Checked for all records before
+        /// anything is written, so an editor learns of every bad reference at once.
+        async fn check_import_references(conn: &mut Conn, dataset: &Dataset) -> StoreResult<()> {
+            let mut partners: HashMap<String, bool> =
+                dataset.partners.iter().map(|p| (p.code.as_str().to_owned(), true)).collect();
+            let mut areas: HashMap<String, bool> =
+                dataset.areas.iter().map(|a| (a.code.as_str().to_owned(), true)).collect();
+            let mut errors = Vec::new();
+            for (i, agreement) in dataset.agreements.iter().enumerate() {
+                let code = agreement.partner.as_str();
+                if !partners.contains_key(code) {
+                    let known = sqlx::query("SELECT 1 FROM partners WHERE code = $1")
+                        .bind(code)
+                        .fetch_optional(&mut *conn)
+                        .await?
+                        .is_some();
+                    partners.insert(code.to_owned(), known);
+                }
+                if partners.get(code) == Some(&false) {
+                    errors.push(FieldError::new(format!("agreements[{i}].partner"), "is not a known partner"));
+                }
+                for (j, link) in agreement.areas.iter().flatten().enumerate() {
+                    let code = link.code.as_str();
+                    if !areas.contains_key(code) {
+                        let known = sqlx::query("SELECT 1 FROM areas WHERE code = $1")
+                            .bind(code)
+                            .fetch_optional(&mut *conn)
+                            .await?
+                            .is_some();
+                        areas.insert(code.to_owned(), known);
+                    }
+                    if areas.get(code) == Some(&false) {
+                        errors.push(FieldError::new(
+                            format!("agreements[{i}].areas[{j}].code"),
+                            "is not a known cooperation area",
+                        ));
+                    }
+                }
+            }
+            if errors.is_empty() { Ok(()) } else { Err(StoreError::Invalid(errors)) }
         }
 
         /// A partner or area embeds figures drawn from its agreements (counts,
@@ -2033,10 +2080,15 @@ macro_rules! shared_sql_store {
                 })
             }
 
-            async fn import(&self, actor: &str, dataset: &Dataset) -> StoreResult<ImportSummary> {
+            async fn import(&self, actor: &str, dataset: &Dataset, dry_run: bool) -> StoreResult<ImportSummary> {
                 let mut tx = begin_write(&self.pool).await?;
-                let summary = import_into(&mut tx, actor, dataset).await?;
-                tx.commit().await?;
+                let mut summary = import_into(&mut tx, actor, dataset).await?;
+                if dry_run {
+                    tx.rollback().await?;
+                    summary.dry_run = true;
+                } else {
+                    tx.commit().await?;
+                }
                 Ok(summary)
             }
 

@@ -63,7 +63,7 @@ async fn export_import_export_is_identical(app: TestApp) {
     let store = other.open().await;
     let body: DatasetBody = serde_json::from_str(&first).unwrap();
     let dataset = body.parse().unwrap();
-    let summary = store.import("test", &dataset).await.unwrap();
+    let summary = store.import("test", &dataset, false).await.unwrap();
     assert_eq!(summary.updated, 0);
     assert!(summary.created > 250);
     let second = serde_json::to_string_pretty(&store.export().await.unwrap()).unwrap();
@@ -72,7 +72,7 @@ async fn export_import_export_is_identical(app: TestApp) {
         "export → import → export must be byte-identical"
     );
     // Importing the same again changes nothing.
-    let again = store.import("test", &dataset).await.unwrap();
+    let again = store.import("test", &dataset, false).await.unwrap();
     assert_eq!((again.created, again.updated), (0, 0));
     store.close().await;
     assert!(matches!(backend, Backend::Sqlite | Backend::Postgres));
@@ -88,7 +88,7 @@ async fn import_is_all_or_nothing(app: TestApp) {
                    ]}"#;
     let body: DatasetBody = serde_json::from_str(text).unwrap();
     let dataset = body.parse().unwrap();
-    match app.store.import("test", &dataset).await {
+    match app.store.import("test", &dataset, false).await {
         Err(StoreError::Invalid(errors)) => {
             assert_eq!(errors[0].field, "agreements[1].areas[0].code", "{errors:?}");
         }

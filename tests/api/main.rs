@@ -5,6 +5,7 @@ mod common;
 mod agreements;
 mod children;
 mod data;
+mod desk;
 mod errors;
 mod live;
 mod operations;

@@ -1,7 +1,5 @@
 //! The real server over real TCP, and the binary's subcommands.
 
-use std::process::Command;
-
 use accords::http::HttpOptions;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -80,22 +78,7 @@ async fn postgres_serves_over_tcp() {
     serves_over_tcp(Backend::Postgres).await;
 }
 
-fn accords(database_url: &str, args: &[&str], stdin: Option<&[u8]>) -> std::process::Output {
-    use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_accords"))
-        .args(args)
-        .env("DATABASE_URL", database_url)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    if let Some(input) = stdin {
-        child.stdin.take().unwrap().write_all(input).unwrap();
-    }
-    drop(child.stdin.take());
-    child.wait_with_output().unwrap()
-}
+use crate::common::run_cli as accords;
 
 /// `accords export` → `accords import` into an empty store → `accords export`
 /// gives the same bytes; a bad file imports nothing and says where it is wrong.
