@@ -7,6 +7,7 @@ mod children;
 mod data;
 mod desk;
 mod errors;
+mod freshness;
 mod live;
 mod operations;
 mod partners_areas;

@@ -1,0 +1,193 @@
+//! Speed never at the cost of truth: once a write is acknowledged, the next
+//! read through the same instance shows it — a conditional GET with the old
+//! ETag included, which must be a 200 with the new body, never a 304 — and a
+//! read through another instance on the same store shows it within a second.
+
+use std::time::{Duration, Instant};
+
+use accords::http::HttpOptions;
+use axum::Router;
+use axum::body::Body;
+use axum::http::Request;
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+
+use crate::common::TestApp;
+
+crate::on_both_backends!(acknowledged_writes_are_read_at_once_and_across_instances);
+
+/// The reads a dashboard repeats, each with what a write below changes.
+const SINGLE: &str = "/v1/agreements/ua-jp-2024";
+const PARTNER_LIST: &str = "/v1/partners/japan/agreements?fields=id,signed_at";
+const FILTERED: &str = "/v1/agreements?partner=JP,GB&area=demining&fields=id,signed_at";
+const STATS: &str = "/v1/stats/pledges?group_by=partner";
+
+/// How long another instance may take to show an acknowledged write.
+const ACROSS: Duration = Duration::from_secs(1);
+
+struct Read {
+    status: u16,
+    etag: String,
+    body: Value,
+}
+
+/// One GET through `router`, optionally conditional.
+async fn read(router: &Router, uri: &str, if_none_match: Option<&str>) -> Read {
+    let mut request = Request::builder().method("GET").uri(uri);
+    if let Some(tag) = if_none_match {
+        request = request.header("if-none-match", tag);
+    }
+    let response = tower::ServiceExt::oneshot(router.clone(), request.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let etag = response
+        .headers()
+        .get("etag")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap()
+    };
+    Read { status, etag, body }
+}
+
+fn signed_at_in_list(body: &Value, id: &str) -> Value {
+    body["items"]
+        .as_array()
+        .and_then(|items| items.iter().find(|a| a["id"] == id))
+        .map_or(Value::Null, |a| a["signed_at"].clone())
+}
+
+fn total_of(body: &Value, partner: &str, currency: &str) -> Value {
+    body["items"]
+        .as_array()
+        .and_then(|items| {
+            items
+                .iter()
+                .find(|g| g["partner"] == partner && g["currency"] == currency)
+        })
+        .map_or(Value::Null, |g| g["total"].clone())
+}
+
+/// What every read should show after round `round`'s writes.
+fn shows_round(uri: &str, body: &Value, place: &str, round: usize) -> bool {
+    match uri {
+        SINGLE => body["signed_at"] == place,
+        PARTNER_LIST | FILTERED => signed_at_in_list(body, "ua-jp-2024") == place,
+        STATS => total_of(body, "JP", "CHF") == Value::String((1000 * round).to_string()),
+        search => {
+            let found = body["items"]
+                .as_array()
+                .is_some_and(|items| items.iter().any(|a| a["id"] == "ua-jp-2024"));
+            // Only the latest round's word matches.
+            found == search.ends_with(&format!("round{round}"))
+        }
+    }
+}
+
+/// Reads `uri` through `router` with the tag it had before the writes until
+/// the answer shows them; fails if that takes longer than `within` from the
+/// acknowledgement, or if the old tag is ever answered 304 once it should not.
+async fn reflects(
+    router: &Router,
+    uri: &str,
+    old_etag: &str,
+    place: &str,
+    round: usize,
+    acknowledged: Instant,
+    within: Duration,
+) -> String {
+    loop {
+        let reply = read(router, uri, Some(old_etag)).await;
+        if reply.status == 200 && shows_round(uri, &reply.body, place, round) {
+            assert_ne!(reply.etag, old_etag, "{uri}: new content under the old tag");
+            return reply.etag;
+        }
+        assert!(
+            acknowledged.elapsed() < within,
+            "{uri}: round {round} not shown {:?} after the write was acknowledged: {} {}",
+            acknowledged.elapsed(),
+            reply.status,
+            reply.body
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn acknowledged_writes_are_read_at_once_and_across_instances(app: TestApp) {
+    // Instance B: its own store (own pool) and router on the same database.
+    let other = accords::app(app.database.open().await, HttpOptions::default()).unwrap();
+    let here = app.router.clone();
+    for round in 1..=3 {
+        let place = format!("Tokyo, round {round}");
+        let word = format!("freshnessround{round}");
+        let search = format!("/v1/agreements?q={word}");
+        let mut uris = vec![SINGLE, PARTNER_LIST, FILTERED, STATS, search.as_str()];
+        // The last round's word, which this round's edit takes away.
+        let previous_search = format!("/v1/agreements?q=freshnessround{}", round - 1);
+        if round > 1 {
+            uris.push(&previous_search);
+        }
+
+        // Both instances have answered every read, and hold its tag.
+        let mut tags = Vec::new();
+        for router in [&here, &other] {
+            for &uri in &uris {
+                let reply = read(router, uri, None).await;
+                assert_eq!(reply.status, 200, "{uri}: {}", reply.body);
+                assert!(!reply.etag.is_empty(), "{uri} has no ETag");
+                assert!(!shows_round(uri, &reply.body, &place, round), "{uri}");
+                // And would revalidate it as unchanged.
+                assert_eq!(read(router, uri, Some(&reply.etag)).await.status, 304);
+                tags.push(reply.etag);
+            }
+        }
+
+        // Two acknowledged writes through this instance: fields and search
+        // text of the agreement, and a pledge that moves the stats.
+        let patched = app
+            .patch(
+                SINGLE,
+                &json!({"signed_at": place, "summary": format!("Edited in {word}.")}),
+            )
+            .await;
+        assert_eq!(patched.status, 200, "{}", patched.text);
+        let pledge = app
+            .post(
+                "/v1/agreements/ua-jp-2024/pledges",
+                &json!({"amount": "1000", "currency": "CHF", "year_from": 2025,
+                        "year_to": 2025, "kind": "military"}),
+            )
+            .await;
+        assert_eq!(pledge.status, 201, "{}", pledge.text);
+        let acknowledged = Instant::now();
+
+        // The next read through the same instance: at once, no waiting.
+        let (tags_here, tags_there) = tags.split_at(uris.len());
+        for (uri, old) in uris.iter().zip(tags_here) {
+            let reply = read(&here, uri, Some(old)).await;
+            assert_eq!(
+                reply.status, 200,
+                "{uri}: the old tag {old} must not be answered 304 after a write"
+            );
+            assert!(
+                shows_round(uri, &reply.body, &place, round),
+                "{uri}: round {round} not shown: {}",
+                reply.body
+            );
+            assert_ne!(&reply.etag, old, "{uri}");
+            // The new tag revalidates.
+            assert_eq!(read(&here, uri, Some(&reply.etag)).await.status, 304);
+        }
+        // Through the other instance: within a second.
+        for (uri, old) in uris.iter().zip(tags_there) {
+            let fresh = reflects(&other, uri, old, &place, round, acknowledged, ACROSS).await;
+            assert_eq!(read(&other, uri, Some(&fresh)).await.status, 304);
+        }
+    }
+}
