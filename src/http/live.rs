@@ -1,19 +1,22 @@
 //! Keeping dashboards current: the change feed (GET /v1/changes), live
 //! Server-Sent Events (GET /v1/events), and conditional GETs that answer 304
-//! without running the query.
+//! without running the query, from rendered answers kept per revision.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
-use std::sync::OnceLock;
-use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
 
 use axum::Router;
+use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use chrono::NaiveDate;
 use futures_util::stream::{self, Stream};
 use serde_json::json;
 use tokio::sync::{Notify, broadcast};
@@ -23,7 +26,7 @@ use super::partners::resolve_partner;
 use super::query::QueryString;
 use crate::domain::FieldError;
 use crate::error::{ApiError, ApiResult};
-use crate::store::{ChangeEntry, ChangeFilter};
+use crate::store::{ChangeEntry, ChangeFilter, Store};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -33,11 +36,58 @@ pub fn router() -> Router<AppState> {
 
 /// Changes fanned out to this instance's event streams. One pump task reads
 /// the feed when woken — by a write here, by another instance's NOTIFY, or
-/// every second — and broadcasts each change once.
+/// every second — and broadcasts each change once. Also what this instance
+/// knows of the store's revision, and the answers it rendered at it.
 pub struct Live {
     sender: broadcast::Sender<ChangeEntry>,
     wake: Notify,
     pump: OnceLock<()>,
+    /// Writes answered through this instance (whatever their status): a
+    /// revision read before the latest of them is never trusted again.
+    writes: AtomicU64,
+    revision: Mutex<Option<KnownRevision>>,
+    rendered: Mutex<Rendered>,
+}
+
+/// How long a revision read from the store is trusted without reading it
+/// again. Writes through this instance are seen at once (they renew it);
+/// those through other instances within this, well inside the promised second.
+const REVISION_TTL: Duration = Duration::from_millis(100);
+/// Bounds of the rendered answers kept: in all, and for one answer.
+const RENDERED_BYTES: usize = 8 * 1024 * 1024;
+const RENDERED_ENTRY_BYTES: usize = 1024 * 1024;
+
+#[derive(Clone, Copy)]
+struct KnownRevision {
+    value: i64,
+    /// `Live::writes` when the read began.
+    writes: u64,
+    /// When the read began.
+    at: Instant,
+}
+
+/// What a read answers from: the store's revision, and the UTC day (the data
+/// checks call agreements past their expiry date expired).
+type Era = (i64, NaiveDate);
+
+/// Successful GET answers rendered in one era, by URI and Accept. The
+/// revision moves with every change, so a new one empties them all.
+#[derive(Default)]
+struct Rendered {
+    era: Option<Era>,
+    bytes: usize,
+    answers: HashMap<RenderedKey, RenderedAnswer>,
+}
+
+#[derive(PartialEq, Eq, Hash)]
+struct RenderedKey {
+    uri: String,
+    accept: Option<HeaderValue>,
+}
+
+struct RenderedAnswer {
+    headers: HeaderMap,
+    body: Bytes,
 }
 
 /// Changes a slow client may fall behind by before its stream ends; it then
@@ -61,6 +111,9 @@ impl Default for Live {
             sender: broadcast::channel(BUFFER).0,
             wake: Notify::new(),
             pump: OnceLock::new(),
+            writes: AtomicU64::new(0),
+            revision: Mutex::new(None),
+            rendered: Mutex::new(Rendered::default()),
         }
     }
 }
@@ -69,6 +122,90 @@ impl Live {
     /// A write committed through this instance: deliver it now.
     pub fn written(&self) {
         self.wake.notify_one();
+    }
+
+    /// A write was answered through this instance: the next read here reads
+    /// the revision again, so it sees the write.
+    fn wrote(&self) {
+        self.writes.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// The store's revision: read at most every [`REVISION_TTL`], again
+    /// after any write through this instance, and again when a client shows
+    /// a newer one (`at_least`, from its If-None-Match).
+    async fn revision(&self, store: &dyn Store, at_least: i64) -> ApiResult<i64> {
+        let writes = self.writes.load(Ordering::SeqCst);
+        let known = *self.revision.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(known) = known
+            && known.writes == writes
+            && known.at.elapsed() < REVISION_TTL
+            && known.value >= at_least
+        {
+            return Ok(known.value);
+        }
+        let started = Instant::now();
+        let value = store.revision().await?;
+        let read = KnownRevision {
+            value,
+            writes,
+            at: started,
+        };
+        let mut known = self.revision.lock().unwrap_or_else(PoisonError::into_inner);
+        // Keep the most recent read; a slower, older one never replaces it.
+        if known.is_none_or(|k| (k.writes, k.at) <= (read.writes, read.at)) {
+            *known = Some(read);
+        }
+        Ok(value)
+    }
+
+    /// The answer rendered for `key` in `era`, if there is one.
+    fn rendered(&self, era: Era, key: &RenderedKey) -> Option<Response> {
+        let rendered = self.rendered.lock().unwrap_or_else(PoisonError::into_inner);
+        if rendered.era != Some(era) {
+            return None;
+        }
+        let answer = rendered.answers.get(key)?;
+        let mut response = Response::new(Body::from(answer.body.clone()));
+        *response.headers_mut() = answer.headers.clone();
+        Some(response)
+    }
+
+    /// Keeps a 200 rendered in `era` (its body, complete, no larger than one
+    /// entry may be: never a streamed export); returns it whole.
+    async fn keep(&self, era: Era, key: RenderedKey, response: Response) -> Response {
+        let size = response.body().size_hint().exact();
+        let Some(size) = size.filter(|s| *s as usize <= RENDERED_ENTRY_BYTES) else {
+            return response;
+        };
+        let (parts, body) = response.into_parts();
+        let Ok(body) = axum::body::to_bytes(body, size as usize).await else {
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        };
+        let mut rendered = self.rendered.lock().unwrap_or_else(PoisonError::into_inner);
+        // An answer of an older era than the one kept is only served.
+        if rendered.era < Some(era) {
+            *rendered = Rendered {
+                era: Some(era),
+                ..Rendered::default()
+            };
+        }
+        if rendered.era == Some(era) {
+            let cost = body.len() + key.uri.len();
+            if rendered.bytes + cost > RENDERED_BYTES {
+                rendered.answers.clear();
+                rendered.bytes = 0;
+            }
+            rendered.bytes += cost;
+            let answer = RenderedAnswer {
+                headers: parts.headers.clone(),
+                body: body.clone(),
+            };
+            let uri = key.uri.len();
+            if let Some(replaced) = rendered.answers.insert(key, answer) {
+                rendered.bytes -= replaced.body.len() + uri;
+            }
+        }
+        Response::from_parts(parts, Body::from(body))
     }
 
     fn ensure_pump(&self, state: &AppState) {
@@ -370,21 +507,39 @@ fn variant(headers: &HeaderMap, uri: &Uri) -> String {
     format!("{:08x}", hash as u32)
 }
 
+/// The newest revision named by the list tags of an If-None-Match, if any.
+fn revision_named(if_none_match: &str) -> Option<i64> {
+    if_none_match
+        .split(',')
+        .filter_map(|tag| {
+            let tag = tag.trim().trim_start_matches("W/").strip_prefix("\"r")?;
+            tag.split_once('-')?.0.parse::<i64>().ok()
+        })
+        .max()
+}
+
 /// Conditional GET on every read. Lists, stats, the timeline and exports
 /// carry a weak ETag of the store-wide revision: an If-None-Match that still
-/// matches is answered 304 after one tiny read, without running the query.
-/// Single resources keep their version ETag and answer 304 when it matches.
+/// matches is answered 304 without running the query. Single resources keep
+/// their version ETag and answer 304 when it matches. A GET answered 200 is
+/// kept, rendered, until the revision moves, and served again from memory.
 pub async fn conditional(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_owned());
-    let reads_data = matches!(*request.method(), Method::GET | Method::HEAD)
+    let method = request.method().clone();
+    let reads_data = matches!(method, Method::GET | Method::HEAD)
         && route
             .as_deref()
             .is_some_and(|r| r.starts_with("/v1/") && r != "/v1/events");
     if !reads_data {
-        return next.run(request).await;
+        let response = next.run(request).await;
+        // Before the answer leaves: whoever hears of the write reads after it.
+        if !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS) {
+            state.live.wrote();
+        }
+        return response;
     }
     let cache_control = HeaderValue::from_str(&state.options.cache_control)
         .unwrap_or(HeaderValue::from_static("no-cache"));
@@ -393,24 +548,40 @@ pub async fn conditional(State(state): State<AppState>, request: Request, next: 
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let versioned = route.as_deref().is_some_and(|r| VERSIONED.contains(&r));
-    let list_etag = if versioned {
-        None
-    } else {
-        match state.store.revision().await {
-            Ok(revision) => Some(format!(
-                "W/\"r{revision}-{}\"",
-                variant(request.headers(), request.uri())
-            )),
-            Err(error) => return ApiError::from(error).into_response(),
-        }
+    let at_least = if_none_match
+        .as_deref()
+        .and_then(revision_named)
+        .unwrap_or(0);
+    let revision = match state.live.revision(state.store.as_ref(), at_least).await {
+        Ok(revision) => revision,
+        Err(error) => return error.into_response(),
     };
+    let versioned = route.as_deref().is_some_and(|r| VERSIONED.contains(&r));
+    let list_etag =
+        (!versioned).then(|| format!("W/\"r{revision}-{}\"", variant(request.headers(), request.uri())));
     if let (Some(etag), Some(condition)) = (&list_etag, &if_none_match)
         && matches(condition, etag)
     {
         return not_modified(etag, &cache_control);
     }
-    let mut response = next.run(request).await;
+    let era = (revision, chrono::Utc::now().date_naive());
+    let key = (method == Method::GET).then(|| RenderedKey {
+        uri: request.uri().to_string(),
+        accept: request.headers().get(header::ACCEPT).cloned(),
+    });
+    let kept = key.as_ref().and_then(|key| state.live.rendered(era, key));
+    let mut response = match kept {
+        Some(response) => response,
+        None => {
+            let response = next.run(request).await;
+            match key {
+                Some(key) if response.status() == StatusCode::OK => {
+                    state.live.keep(era, key, response).await
+                }
+                _ => response,
+            }
+        }
+    };
     if response.status() != StatusCode::OK {
         return response;
     }
