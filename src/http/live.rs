@@ -557,8 +557,12 @@ pub async fn conditional(State(state): State<AppState>, request: Request, next: 
         Err(error) => return error.into_response(),
     };
     let versioned = route.as_deref().is_some_and(|r| VERSIONED.contains(&r));
-    let list_etag =
-        (!versioned).then(|| format!("W/\"r{revision}-{}\"", variant(request.headers(), request.uri())));
+    let list_etag = (!versioned).then(|| {
+        format!(
+            "W/\"r{revision}-{}\"",
+            variant(request.headers(), request.uri())
+        )
+    });
     if let (Some(etag), Some(condition)) = (&list_etag, &if_none_match)
         && matches(condition, etag)
     {
