@@ -54,7 +54,7 @@ pub fn generated_agreement_id(partner: &PartnerCode, signed_on: Option<NaiveDate
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Signatory {
     pub name: String,
     pub role: Option<String>,
@@ -75,7 +75,7 @@ pub struct AreaLinkDraft {
 }
 
 /// An area as embedded in an agreement: the vocabulary entry plus this agreement's detail.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AreaLink {
     pub code: AreaCode,
     pub name: String,
@@ -150,7 +150,7 @@ impl AgreementDraft {
 }
 
 /// An agreement as published, embedding everything a lookup needs.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Agreement {
     pub id: String,
     pub partner: PartnerSummary,
@@ -214,48 +214,106 @@ impl Agreement {
 
 /// The loose shape of an agreement in a request body. Everything is optional
 /// here so that every missing field is reported at once.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AgreementBody {
+    #[schema(
+        pattern = r"^[A-Za-z0-9]+(-[A-Za-z0-9]+)*$",
+        max_length = 100,
+        example = "ua-jp-2024"
+    )]
     pub id: Option<String>,
     /// A partner code or any partner reference, or a partner object from a GET.
+    #[schema(value_type = String, required = true, min_length = 1, example = "JP")]
     pub partner: Option<Value>,
+    #[schema(
+        required = true,
+        min_length = 1,
+        max_length = 500,
+        pattern = r"^[^\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f]*$"
+    )]
     pub title: Option<String>,
+    #[schema(value_type = AgreementKind, required = true)]
     pub kind: Option<String>,
+    #[schema(value_type = AgreementStatus, required = true)]
     pub status: Option<String>,
+    #[schema(value_type = Option<String>, format = Date, pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
     pub signed_on: Option<String>,
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f]*$"
+    )]
     pub signed_at: Option<String>,
+    #[schema(max_items = 20)]
     pub signatories: Option<Vec<SignatoryBody>>,
+    #[schema(minimum = 1, maximum = 100)]
     pub term_years: Option<i64>,
+    #[schema(value_type = Option<String>, format = Date, pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
     pub expires_on: Option<String>,
     pub legally_binding: Option<bool>,
+    #[schema(
+        min_length = 1,
+        max_length = 10000,
+        pattern = r"^[^\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f]*$"
+    )]
     pub summary: Option<String>,
+    #[schema(max_length = 2048, pattern = r"^https?://[^\\s/?#]+[^\\s]*$")]
     pub text_url: Option<String>,
+    #[schema(value_type = Option<Vec<AreaLinkBody>>, max_items = 200)]
     pub areas: Option<Vec<Value>>,
+    #[schema(max_items = 200)]
     pub pledges: Option<Vec<PledgeBody>>,
+    #[schema(max_items = 200)]
     pub sources: Option<Vec<SourceBody>>,
+    #[schema(ignore)]
     #[serde(default)]
     pub version: Option<serde::de::IgnoredAny>,
+    #[schema(ignore)]
     #[serde(default)]
     pub created_at: Option<serde::de::IgnoredAny>,
+    #[schema(ignore)]
     #[serde(default)]
     pub updated_at: Option<serde::de::IgnoredAny>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignatoryBody {
+    #[schema(
+        required = true,
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f]*$"
+    )]
     pub name: Option<String>,
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f]*$"
+    )]
     pub role: Option<String>,
+    #[schema(value_type = Side, required = true)]
     pub side: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct AreaLinkBody {
-    code: Option<String>,
-    detail: Option<String>,
+pub struct AreaLinkBody {
+    #[schema(
+        required = true,
+        pattern = r"^[A-Za-z0-9]+(-[A-Za-z0-9]+)*$",
+        max_length = 64
+    )]
+    pub code: Option<String>,
+    #[schema(
+        min_length = 1,
+        max_length = 2000,
+        pattern = r"^[^\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f]*$"
+    )]
+    pub detail: Option<String>,
     // Echoed from a GET; the vocabulary's name wins.
+    #[schema(ignore)]
     #[serde(default)]
     #[allow(dead_code)]
     name: Option<serde::de::IgnoredAny>,

@@ -24,7 +24,7 @@ impl AreaCode {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Area {
     pub code: AreaCode,
     pub name: String,
@@ -53,18 +53,39 @@ impl Area {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AreaBody {
+    #[schema(
+        required = true,
+        pattern = r"^[A-Za-z0-9]+(-[A-Za-z0-9]+)*$",
+        max_length = 64,
+        example = "demining"
+    )]
     pub code: Option<String>,
+    #[schema(
+        required = true,
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f]*$"
+    )]
     pub name: Option<String>,
+    #[schema(
+        min_length = 1,
+        max_length = 2000,
+        pattern = r"^[^\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f]*$"
+    )]
     pub description: Option<String>,
+    #[schema(ignore)]
     #[serde(default)]
     pub agreement_count: Option<serde::de::IgnoredAny>,
+    #[schema(ignore)]
     #[serde(default)]
     pub version: Option<serde::de::IgnoredAny>,
+    #[schema(ignore)]
     #[serde(default)]
     pub created_at: Option<serde::de::IgnoredAny>,
+    #[schema(ignore)]
     #[serde(default)]
     pub updated_at: Option<serde::de::IgnoredAny>,
 }
@@ -94,3 +115,10 @@ impl AreaBody {
         }
     }
 }
+
+super::string_schema!(
+    AreaCode,
+    "^[a-z0-9]+(-[a-z0-9]+)*$",
+    "A cooperation area's code: a slug of at most 64 characters",
+    "demining"
+);

@@ -12,7 +12,7 @@ use super::Vocabulary;
 use super::agreement::{AgreementDraft, AgreementStatus, derived_expiry};
 use super::partner::PartnerDraft;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
     Error,
@@ -30,7 +30,7 @@ impl Level {
 }
 
 /// A check: its name (stable, for scripts), level and what it looks for.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
 pub struct Check {
     pub check: &'static str,
     pub level: Level,
@@ -91,7 +91,7 @@ pub const CHECKS: [Check; 8] = [
 ];
 
 /// One thing to fix, and the record it is about.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Finding {
     pub check: &'static str,
     pub level: Level,
@@ -264,7 +264,7 @@ fn colliding_partner_names(partners: &[PartnerDraft], findings: &mut Vec<Finding
 
 /// The answer of `accords check` and GET /v1/checks: whether the data passes
 /// (no finding at the error level), each check with its count, and the findings.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Report {
     pub passed: bool,
     pub errors: usize,
@@ -273,7 +273,7 @@ pub struct Report {
     pub findings: Vec<Finding>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CheckCount {
     #[serde(flatten)]
     pub check: Check,

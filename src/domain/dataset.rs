@@ -108,7 +108,7 @@ fn duplicates<'a>(problems: &mut Problems, section: &str, keys: impl Iterator<It
 
 /// What an import did to one row: a partner, an area, an agreement, or one of
 /// an agreement's pledges, sources, area links or signatories.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct RowChange {
     /// partner, area, agreement, pledge, source, agreement_area or signatory.
     pub entity: &'static str,
@@ -123,7 +123,7 @@ pub struct RowChange {
     pub fields: Vec<FieldChange>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RowAction {
     Added,
@@ -131,7 +131,7 @@ pub enum RowAction {
     Removed,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct FieldChange {
     pub field: String,
     pub before: serde_json::Value,

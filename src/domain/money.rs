@@ -189,3 +189,11 @@ mod tests {
         assert!(Currency::parse("US").is_err());
     }
 }
+
+super::string_schema!(
+    Amount,
+    r"^[0-9]{1,16}(\.[0-9]{1,2})?$",
+    "An exact decimal amount as a string: up to 16 integer digits and 2 decimals, never a float",
+    "4500000000"
+);
+super::string_schema!(Currency, "^[A-Z]{3}$", "An ISO 4217 currency code", "USD");

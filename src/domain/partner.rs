@@ -43,7 +43,7 @@ vocabulary!(
 );
 
 /// A partner as stored and published.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Partner {
     pub code: PartnerCode,
     pub iso3: Option<String>,
@@ -61,7 +61,7 @@ pub struct Partner {
 }
 
 /// The short form embedded in an agreement.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PartnerSummary {
     pub code: PartnerCode,
     pub iso3: Option<String>,
@@ -139,26 +139,51 @@ impl Partner {
 }
 
 /// The loose shape of a partner in a request body, before parsing.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PartnerBody {
+    #[schema(
+        required = true,
+        pattern = "^[A-Za-z][A-Za-z0-9]{1,7}$",
+        example = "JP"
+    )]
     pub code: Option<String>,
+    #[schema(pattern = "^[A-Za-z]{3}$", example = "JPN")]
     pub iso3: Option<String>,
+    #[schema(value_type = PartnerKind, required = true)]
     pub kind: Option<String>,
+    #[schema(
+        required = true,
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f]*$"
+    )]
     pub name: Option<String>,
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f]*$"
+    )]
     pub name_uk: Option<String>,
+    #[schema(max_items = 50, inline)]
     pub aliases: Option<Vec<String>>,
     // Read-only fields a client may echo back from a GET; ignored.
+    #[schema(ignore)]
     #[serde(default)]
     pub agreement_count: Option<serde::de::IgnoredAny>,
+    #[schema(ignore)]
     #[serde(default)]
     pub first_signed_on: Option<serde::de::IgnoredAny>,
+    #[schema(ignore)]
     #[serde(default)]
     pub last_signed_on: Option<serde::de::IgnoredAny>,
+    #[schema(ignore)]
     #[serde(default)]
     pub version: Option<serde::de::IgnoredAny>,
+    #[schema(ignore)]
     #[serde(default)]
     pub created_at: Option<serde::de::IgnoredAny>,
+    #[schema(ignore)]
     #[serde(default)]
     pub updated_at: Option<serde::de::IgnoredAny>,
 }
@@ -220,3 +245,10 @@ impl PartnerBody {
         }
     }
 }
+
+super::string_schema!(
+    PartnerCode,
+    "^[A-Z][A-Z0-9]{1,7}$",
+    "ISO 3166-1 alpha-2 for a country (JP), or an organisation code (EU)",
+    "JP"
+);

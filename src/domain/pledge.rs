@@ -53,7 +53,7 @@ pub struct PledgeDraft {
 }
 
 /// A pledge as published: every figure comes with the sources that support it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Pledge {
     pub id: String,
     pub agreement_id: String,
@@ -92,26 +92,47 @@ impl Pledge {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PledgeBody {
+    #[schema(pattern = r"^[A-Za-z0-9]+(-[A-Za-z0-9]+)*$", max_length = 120)]
     pub id: Option<String>,
     pub agreement_id: Option<String>,
+    #[schema(value_type = String, required = true, pattern = r"^[0-9]{1,16}(\.[0-9]{1,2})?$", example = "4500000000")]
     pub amount: Option<Value>,
+    #[schema(required = true, pattern = "^[A-Za-z]{3}$", example = "USD")]
     pub currency: Option<String>,
+    #[schema(minimum = 1991, maximum = 2100)]
     pub year_from: Option<i64>,
+    #[schema(minimum = 1991, maximum = 2100)]
     pub year_to: Option<i64>,
+    #[schema(value_type = PledgeKind, required = true)]
     pub kind: Option<String>,
+    #[schema(value_type = Option<PledgeMeasure>)]
     pub measure: Option<String>,
     pub in_agreement_text: Option<bool>,
+    #[schema(
+        min_length = 1,
+        max_length = 2000,
+        pattern = r"^[^\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f]*$"
+    )]
     pub description: Option<String>,
+    #[schema(
+        min_length = 1,
+        max_length = 2000,
+        pattern = r"^[^\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f]*$"
+    )]
     pub note: Option<String>,
+    #[schema(ignore)]
     #[serde(default)]
     pub sources: Option<serde::de::IgnoredAny>,
+    #[schema(ignore)]
     #[serde(default)]
     pub version: Option<serde::de::IgnoredAny>,
+    #[schema(ignore)]
     #[serde(default)]
     pub created_at: Option<serde::de::IgnoredAny>,
+    #[schema(ignore)]
     #[serde(default)]
     pub updated_at: Option<serde::de::IgnoredAny>,
 }

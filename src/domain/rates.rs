@@ -142,7 +142,7 @@ pub fn rate_date(text: &str) -> Result<NaiveDate, String> {
 }
 
 /// One day's rate of one currency.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct DailyRate {
     pub currency: Currency,
     pub date: NaiveDate,
@@ -150,11 +150,12 @@ pub struct DailyRate {
 }
 
 /// The mean of one currency's loaded rates in one year.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct AnnualRate {
     pub currency: Currency,
     pub year: i64,
     #[serde(serialize_with = "decimal_text")]
+    #[schema(value_type = String, pattern = r"^[0-9]+(\.[0-9]+)?$")]
     pub average: Decimal,
     pub days: i64,
     pub first_day: NaiveDate,
@@ -299,7 +300,7 @@ pub struct RateTable {
 }
 
 /// What a pledge is worth in another currency, or why that is not known.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Converted {
     pub currency: Currency,
     pub amount: Option<String>,
@@ -1206,3 +1207,10 @@ mod tests {
         );
     }
 }
+
+super::string_schema!(
+    Rate,
+    r"^[0-9]{1,12}(\.[0-9]{1,10})?$",
+    "Units of a currency per 1 EUR, an exact decimal string",
+    "1.0823"
+);

@@ -18,7 +18,7 @@ pub struct SourceDraft {
     pub pledge_id: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Source {
     pub id: String,
     pub agreement_id: String,
@@ -45,20 +45,42 @@ impl Source {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SourceBody {
+    #[schema(pattern = r"^[A-Za-z0-9]+(-[A-Za-z0-9]+)*$", max_length = 120)]
     pub id: Option<String>,
     pub agreement_id: Option<String>,
+    #[schema(pattern = r"^[A-Za-z0-9]+(-[A-Za-z0-9]+)*$", max_length = 120)]
     pub pledge_id: Option<String>,
+    #[schema(
+        required = true,
+        max_length = 2048,
+        pattern = r"^https?://[^\\s/?#]+[^\\s]*$"
+    )]
     pub url: Option<String>,
+    #[schema(
+        required = true,
+        min_length = 1,
+        max_length = 500,
+        pattern = r"^[^\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f]*$"
+    )]
     pub title: Option<String>,
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f]*$"
+    )]
     pub publisher: Option<String>,
+    #[schema(value_type = Option<String>, format = Date, pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
     pub published_on: Option<String>,
+    #[schema(ignore)]
     #[serde(default)]
     pub version: Option<serde::de::IgnoredAny>,
+    #[schema(ignore)]
     #[serde(default)]
     pub created_at: Option<serde::de::IgnoredAny>,
+    #[schema(ignore)]
     #[serde(default)]
     pub updated_at: Option<serde::de::IgnoredAny>,
 }

@@ -1,12 +1,12 @@
 //! /v1/agreements: the agreements themselves, each embedding its partner,
 //! areas, pledges and sources so that one GET answers a lookup.
 
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
-use axum::routing::{get, post};
 use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::convert::{self, CONVERT, Converter};
 use super::extract::{IfMatch, JsonBody, patched};
@@ -21,14 +21,11 @@ use crate::domain::partner::PartnerCode;
 use crate::error::{ApiError, ApiResult};
 use crate::store::{Store, StoreError};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/agreements", get(list).post(create))
-        .route(
-            "/v1/agreements/{id}",
-            get(show).put(replace).patch(patch).delete(remove),
-        )
-        .route("/v1/agreements/{id}/restore", post(restore))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(show, replace, patch, remove))
+        .routes(routes!(restore))
 }
 
 /// Parses an id from the path; a malformed one cannot exist, so it is a 404.
@@ -72,11 +69,28 @@ fn same_id(draft: &AgreementDraft, id: &str) -> ApiResult<()> {
     }
 }
 
+/// Agreements matching the filters, paged; also CSV, NDJSON or a text table.
+#[utoipa::path(get, path = "/v1/agreements", tag = "agreements",
+    params(crate::http::openapi::AgreementListParams),
+    responses(
+        (status = 200, description = "A page of agreements (JSON), or the whole result as CSV, NDJSON or a text table (streamed)",
+            headers(("ETag" = String, description = "The store revision and this variant"), ("Link" = String, description = "rel=next: the next page")),
+            content(
+                (crate::http::openapi::AgreementPage = "application/json"),
+                (String = "text/csv"),
+                (String = "application/x-ndjson"),
+                (String = "text/plain"),
+            )),
+    ))]
 async fn list(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> ApiResult<Response> {
     listing::respond(&state, &uri, &headers, Scope::All).await
 }
 
 /// One agreement; `?convert=USD` adds each pledge's converted amount.
+#[utoipa::path(get, path = "/v1/agreements/{id}", tag = "agreements",
+    params(("id" = String, Path, description = "The agreement id, e.g. ua-jp-2024"), crate::http::openapi::ConvertParam),
+    responses((status = 200, description = "The agreement with its partner, areas, pledges and sources", body = Agreement,
+        headers(("ETag" = String, description = "The version, e.g. \"3\"")))))]
 async fn show(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -112,6 +126,11 @@ pub fn convert_target(uri: &Uri) -> ApiResult<Option<crate::domain::money::Curre
     }
 }
 
+/// Creates an agreement; without an id it gets one such as `ua-jp-2024`.
+#[utoipa::path(post, path = "/v1/agreements", tag = "agreements",
+    request_body = AgreementBody,
+    responses((status = 201, description = "Created", body = Agreement,
+        headers(("ETag" = String, description = "The version"), ("Location" = String, description = "The new agreement's URL")))))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -127,6 +146,10 @@ async fn create(
     ))
 }
 
+/// Replaces the agreement: child lists left out are kept, given ones replace the old.
+#[utoipa::path(put, path = "/v1/agreements/{id}", tag = "agreements",
+    params(("id" = String, Path, description = "The agreement id, e.g. ua-jp-2024")), request_body = AgreementBody,
+    responses((status = 200, description = "Replaced", body = Agreement, headers(("ETag" = String, description = "The new version")))))]
 async fn replace(
     State(state): State<AppState>,
     caller: Caller,
@@ -147,6 +170,11 @@ async fn replace(
     Ok(single(&agreement, agreement.version))
 }
 
+/// Changes some fields (JSON merge patch, RFC 7396): null clears a field.
+#[utoipa::path(patch, path = "/v1/agreements/{id}", tag = "agreements",
+    params(("id" = String, Path, description = "The agreement id, e.g. ua-jp-2024")),
+    request_body(content = Object, description = "A merge patch of the agreement's fields", content_type = "application/merge-patch+json"),
+    responses((status = 200, description = "Changed", body = Agreement, headers(("ETag" = String, description = "The new version")))))]
 async fn patch(
     State(state): State<AppState>,
     caller: Caller,
@@ -173,6 +201,9 @@ async fn patch(
     .await
 }
 
+/// Deletes the agreement and its pledges and sources (restorable).
+#[utoipa::path(delete, path = "/v1/agreements/{id}", tag = "agreements",
+    params(("id" = String, Path, description = "The agreement id, e.g. ua-jp-2024")), responses((status = 204, description = "Deleted")))]
 async fn remove(
     State(state): State<AppState>,
     caller: Caller,
@@ -193,6 +224,10 @@ async fn remove(
 }
 
 /// Brings a deleted agreement back, with its pledges, areas and sources.
+#[utoipa::path(post, path = "/v1/agreements/{id}/restore", tag = "agreements",
+    params(("id" = String, Path, description = "The agreement id, e.g. ua-jp-2024")),
+    responses((status = 201, description = "Restored", body = Agreement,
+        headers(("ETag" = String, description = "The version"), ("Location" = String, description = "The agreement's URL")))))]
 async fn restore(
     State(state): State<AppState>,
     caller: Caller,

@@ -1,11 +1,11 @@
 //! /v1/areas: the cooperation-area vocabulary and the agreements in each area.
 
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::extract::{IfMatch, JsonBody, ListBody, PageQuery, Params, patched};
 use super::listing::{self, Scope};
@@ -17,14 +17,11 @@ use crate::domain::text::edit_distance;
 use crate::error::{ApiError, ApiResult};
 use crate::store::{PageRequest, Store, StoreError};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/areas", get(list).post(create))
-        .route(
-            "/v1/areas/{code}",
-            get(show).put(replace).patch(patch).delete(remove),
-        )
-        .route("/v1/areas/{code}/agreements", get(agreements))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(show, replace, patch, remove))
+        .routes(routes!(agreements))
 }
 
 /// An unknown area is a 404 naming the nearest codes, so a typo is answered.
@@ -84,6 +81,9 @@ fn same_code(draft: &AreaDraft, area: &Area) -> ApiResult<()> {
     }
 }
 
+#[utoipa::path(get, path = "/v1/areas", tag = "areas", params(super::extract::PageQuery),
+    responses((status = 200, description = "A page of areas", body = crate::http::openapi::AreaPage,
+        headers(("ETag" = String, description = "The store revision"), ("Link" = String, description = "rel=next: the next page")))))]
 async fn list(
     State(state): State<AppState>,
     Params(query): Params<PageQuery>,
@@ -92,11 +92,19 @@ async fn list(
     Ok(axum::Json(ListBody::from(page)).into_response())
 }
 
+#[utoipa::path(get, path = "/v1/areas/{code}", tag = "areas", params(("code" = String, Path, description = "An area code, e.g. demining")),
+    responses((status = 200, description = "The area", body = Area, headers(("ETag" = String, description = "The version")))))]
 async fn show(State(state): State<AppState>, Path(code): Path<String>) -> ApiResult<Response> {
     let area = load(state.store.as_ref(), &code).await?;
     Ok(single(&area, area.version))
 }
 
+/// The agreements that cooperate in one area; the same filters, formats and paging as /v1/agreements.
+#[utoipa::path(get, path = "/v1/areas/{code}/agreements", tag = "agreements",
+    params(("code" = String, Path, description = "An area code, e.g. demining"), crate::http::openapi::AgreementListParams),
+    responses((status = 200, description = "A page of agreements (JSON), or CSV, NDJSON or a text table",
+        headers(("ETag" = String, description = "The store revision and this variant"), ("Link" = String, description = "rel=next: the next page")),
+        content((crate::http::openapi::AgreementPage = "application/json"), (String = "text/csv"), (String = "application/x-ndjson"), (String = "text/plain")))))]
 async fn agreements(
     State(state): State<AppState>,
     Path(code): Path<String>,
@@ -114,6 +122,9 @@ async fn agreements(
     }
 }
 
+#[utoipa::path(post, path = "/v1/areas", tag = "areas", request_body = AreaBody,
+    responses((status = 201, description = "Created", body = Area,
+        headers(("ETag" = String, description = "The version"), ("Location" = String, description = "The new area's URL")))))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -128,6 +139,8 @@ async fn create(
     ))
 }
 
+#[utoipa::path(put, path = "/v1/areas/{code}", tag = "areas", params(("code" = String, Path, description = "An area code, e.g. demining")), request_body = AreaBody,
+    responses((status = 200, description = "Replaced", body = Area, headers(("ETag" = String, description = "The new version")))))]
 async fn replace(
     State(state): State<AppState>,
     caller: Caller,
@@ -149,6 +162,9 @@ async fn replace(
     Ok(single(&area, area.version))
 }
 
+#[utoipa::path(patch, path = "/v1/areas/{code}", tag = "areas", params(("code" = String, Path, description = "An area code, e.g. demining")),
+    request_body(content = Object, description = "A merge patch (RFC 7396)", content_type = "application/merge-patch+json"),
+    responses((status = 200, description = "Changed", body = Area, headers(("ETag" = String, description = "The new version")))))]
 async fn patch(
     State(state): State<AppState>,
     caller: Caller,
@@ -175,6 +191,8 @@ async fn patch(
     .await
 }
 
+/// Only a area no agreement names can be deleted (else 409).
+#[utoipa::path(delete, path = "/v1/areas/{code}", tag = "areas", params(("code" = String, Path, description = "An area code, e.g. demining")), responses((status = 204, description = "Deleted")))]
 async fn remove(
     State(state): State<AppState>,
     caller: Caller,

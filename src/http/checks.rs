@@ -1,10 +1,10 @@
 //! GET /v1/checks: the data checks of `accords check`, over HTTP.
 
-use axum::Router;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
 use super::extract::Params;
@@ -12,8 +12,8 @@ use crate::domain::FieldError;
 use crate::domain::checks::{self, Level, Report};
 use crate::error::{ApiError, ApiResult};
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/checks", get(run_checks))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(run_checks))
 }
 
 #[derive(Debug, Deserialize)]
@@ -23,6 +23,9 @@ struct ChecksQuery {
     level: Option<String>,
 }
 
+/// The data checks: what an editor should fix; `passed` is false when any error-level check finds something.
+#[utoipa::path(get, path = "/v1/checks", tag = "data desk", params(crate::http::openapi::ChecksParams),
+    responses((status = 200, description = "The checks' report", body = crate::domain::checks::Report)))]
 async fn run_checks(
     State(state): State<AppState>,
     Params(query): Params<ChecksQuery>,

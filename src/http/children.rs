@@ -5,14 +5,14 @@
 
 use std::future::Future;
 
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::agreements::load as load_agreement;
 use super::convert::{Converter, pledge_year};
@@ -200,31 +200,126 @@ impl Child for Source {
     }
 }
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/v1/agreements/{id}/pledges",
-            get(list::<Pledge>).post(create::<Pledge>),
-        )
-        .route(
-            "/v1/pledges/{id}",
-            get(show::<Pledge>)
-                .put(replace::<Pledge>)
-                .patch(patch::<Pledge>)
-                .delete(remove::<Pledge>),
-        )
-        .route(
-            "/v1/agreements/{id}/sources",
-            get(list::<Source>).post(create::<Source>),
-        )
-        .route(
-            "/v1/sources/{id}",
-            get(show::<Source>)
-                .put(replace::<Source>)
-                .patch(patch::<Source>)
-                .delete(remove::<Source>),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(pledge::list, pledge::create))
+        .routes(routes!(
+            pledge::show,
+            pledge::replace,
+            pledge::patch,
+            pledge::remove
+        ))
+        .routes(routes!(source::list, source::create))
+        .routes(routes!(
+            source::show,
+            source::replace,
+            source::patch,
+            source::remove
+        ))
 }
+
+/// The documented, concrete handlers of one kind of child: each calls the
+/// generic handler above for its type.
+macro_rules! child_handlers {
+    ($module:ident, $child:ty, $body:ty, $list:literal, $one:literal, $name:literal, $params:ty, $list_schema:ty) => {
+        mod $module {
+            use super::*;
+
+            #[utoipa::path(get, path = $list, tag = "pledges and sources",
+                params(("id" = String, Path, description = "The agreement id"), $params),
+                responses((status = 200, description = "The agreement's items", body = $list_schema,
+                    headers(("ETag" = String, description = "The store revision")))))]
+            pub async fn list(state: State<AppState>, id: Path<String>, uri: Uri) -> ApiResult<Response> {
+                super::list::<$child>(state, id, uri).await
+            }
+
+            #[utoipa::path(post, path = $list, tag = "pledges and sources",
+                params(("id" = String, Path, description = "The agreement id")),
+                request_body = $body,
+                responses((status = 201, description = "Created", body = $child,
+                    headers(("ETag" = String, description = "The version"), ("Location" = String, description = "Its URL")))))]
+            pub async fn create(
+                state: State<AppState>,
+                caller: Caller,
+                id: Path<String>,
+                body: JsonBody<$body>,
+            ) -> ApiResult<Response> {
+                super::create::<$child>(state, caller, id, body).await
+            }
+
+            #[utoipa::path(get, path = $one, tag = "pledges and sources",
+                params(("id" = String, Path, description = $name), $params),
+                responses((status = 200, description = "The item", body = $child,
+                    headers(("ETag" = String, description = "The version")))))]
+            pub async fn show(state: State<AppState>, id: Path<String>, uri: Uri) -> ApiResult<Response> {
+                super::show::<$child>(state, id, uri).await
+            }
+
+            #[utoipa::path(put, path = $one, tag = "pledges and sources",
+                params(("id" = String, Path, description = $name)),
+                request_body = $body,
+                responses((status = 200, description = "Replaced", body = $child,
+                    headers(("ETag" = String, description = "The new version")))))]
+            pub async fn replace(
+                state: State<AppState>,
+                caller: Caller,
+                if_match: IfMatch,
+                id: Path<String>,
+                body: JsonBody<$body>,
+            ) -> ApiResult<Response> {
+                super::replace::<$child>(state, caller, if_match, id, body).await
+            }
+
+            #[utoipa::path(patch, path = $one, tag = "pledges and sources",
+                params(("id" = String, Path, description = $name)),
+                request_body(content = Object, description = "A merge patch (RFC 7396)", content_type = "application/merge-patch+json"),
+                responses((status = 200, description = "Changed", body = $child,
+                    headers(("ETag" = String, description = "The new version")))))]
+            pub async fn patch(
+                state: State<AppState>,
+                caller: Caller,
+                if_match: IfMatch,
+                id: Path<String>,
+                body: JsonBody<Value>,
+            ) -> ApiResult<Response> {
+                super::patch::<$child>(state, caller, if_match, id, body).await
+            }
+
+            #[utoipa::path(delete, path = $one, tag = "pledges and sources",
+                params(("id" = String, Path, description = $name)),
+                responses((status = 204, description = "Deleted")))]
+            pub async fn remove(
+                state: State<AppState>,
+                caller: Caller,
+                if_match: IfMatch,
+                id: Path<String>,
+            ) -> ApiResult<StatusCode> {
+                super::remove::<$child>(state, caller, if_match, id).await
+            }
+        }
+    };
+}
+
+child_handlers!(
+    pledge,
+    Pledge,
+    PledgeBody,
+    "/v1/agreements/{id}/pledges",
+    "/v1/pledges/{id}",
+    "The pledge id, e.g. ua-jp-2024-p1",
+    crate::http::openapi::ConvertParam,
+    crate::http::openapi::PledgeList
+);
+child_handlers!(
+    source,
+    Source,
+    SourceBody,
+    "/v1/agreements/{id}/sources",
+    "/v1/sources/{id}",
+    "The source id, e.g. ua-jp-2024-s1",
+    crate::http::openapi::NoParams,
+    crate::http::openapi::SourceList
+);
 
 fn not_found<C: Child>(id: &str) -> ApiError {
     ApiError::not_found(format!("no {} {id:?}", C::NAME))

@@ -2,10 +2,10 @@
 //! compiled into the binary (no CDN; it works offline). It uses only the
 //! public API, so it doubles as an example for dashboard builders.
 
-use axum::Router;
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
 
@@ -17,20 +17,30 @@ const STYLE: &str = include_str!("dashboard/style.css");
 const POLICY: &str = "default-src 'self'; connect-src 'self'; img-src 'self' data:; style-src 'self'; \
                       script-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/",
-            get(|| async { asset("text/html; charset=utf-8", PAGE) }),
-        )
-        .route(
-            "/dashboard/app.js",
-            get(|| async { asset("text/javascript; charset=utf-8", SCRIPT) }),
-        )
-        .route(
-            "/dashboard/style.css",
-            get(|| async { asset("text/css; charset=utf-8", STYLE) }),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(page))
+        .routes(routes!(script))
+        .routes(routes!(style))
+}
+
+/// The dashboard: a page of agreements, charts and live refresh.
+#[utoipa::path(get, path = "/", tag = "operations",
+    responses((status = 200, description = "The dashboard", body = String, content_type = "text/html")))]
+async fn page() -> Response {
+    asset("text/html; charset=utf-8", PAGE)
+}
+
+#[utoipa::path(get, path = "/dashboard/app.js", tag = "operations",
+    responses((status = 200, description = "The dashboard's script", body = String, content_type = "text/javascript")))]
+async fn script() -> Response {
+    asset("text/javascript; charset=utf-8", SCRIPT)
+}
+
+#[utoipa::path(get, path = "/dashboard/style.css", tag = "operations",
+    responses((status = 200, description = "The dashboard's styles", body = String, content_type = "text/css")))]
+async fn style() -> Response {
+    asset("text/css; charset=utf-8", STYLE)
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {

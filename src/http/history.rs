@@ -1,11 +1,11 @@
 //! The audit history: who changed what, when, and the version it made.
 
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
 use super::agreements::path_id;
@@ -13,10 +13,10 @@ use super::extract::{ListBody, PageQuery, Params};
 use crate::error::{ApiError, ApiResult};
 use crate::store::HistoryFilter;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/history", get(everything))
-        .route("/v1/agreements/{id}/history", get(of_agreement))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(everything))
+        .routes(routes!(of_agreement))
 }
 
 const ENTITIES: &[&str] = &["agreement", "pledge", "source", "partner", "area", "rate"];
@@ -90,6 +90,9 @@ impl HistoryQuery {
     }
 }
 
+/// The audit history of everything: who changed what, when; newest first.
+#[utoipa::path(get, path = "/v1/history", tag = "data desk", params(crate::http::openapi::HistoryParams),
+    responses((status = 200, description = "A page of history entries", body = crate::http::openapi::HistoryPage)))]
 async fn everything(
     State(state): State<AppState>,
     Params(query): Params<HistoryQuery>,
@@ -100,6 +103,10 @@ async fn everything(
 
 /// The agreement's own entries and those of its pledges and sources; also
 /// for a deleted agreement, which stays in history.
+/// One agreement's history, including its pledges and sources.
+#[utoipa::path(get, path = "/v1/agreements/{id}/history", tag = "data desk",
+    params(("id" = String, Path, description = "The agreement id"), crate::http::openapi::HistoryParams),
+    responses((status = 200, description = "A page of history entries", body = crate::http::openapi::HistoryPage)))]
 async fn of_agreement(
     State(state): State<AppState>,
     Path(id): Path<String>,

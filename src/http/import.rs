@@ -1,11 +1,11 @@
 //! POST /v1/import: the export format over HTTP, all or nothing; admin only.
 //! `?dry_run=true` reports what would change and changes nothing.
 
-use axum::Router;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
 use super::extract::{JsonBody, Params};
@@ -13,8 +13,8 @@ use crate::auth::Caller;
 use crate::domain::dataset::DatasetBody;
 use crate::error::{ApiError, ApiResult};
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/import", post(import))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(import))
 }
 
 #[derive(Debug, Deserialize)]
@@ -24,6 +24,10 @@ struct ImportQuery {
     dry_run: bool,
 }
 
+/// Imports the export format, all or nothing (admin key); `dry_run=true` changes nothing.
+#[utoipa::path(post, path = "/v1/import", tag = "data desk", params(crate::http::openapi::ImportParams),
+    request_body(content = Object, description = "The export format: {partners, areas, agreements}, each section optional"),
+    responses((status = 200, description = "What the import did (or would do)", body = crate::store::ImportSummary)))]
 async fn import(
     State(state): State<AppState>,
     caller: Caller,

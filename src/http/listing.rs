@@ -24,7 +24,7 @@ use crate::domain::query::AgreementQuery;
 use crate::error::{ApiError, ApiResult};
 use crate::store::{PageRequest, Store};
 
-const LIST_OPTIONS: &[&str] = &[
+pub const LIST_OPTIONS: &[&str] = &[
     "sort", "limit", "cursor", "count", "fields", "include", "format", "rows", "pretty", CONVERT,
 ];
 

@@ -8,18 +8,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
-use axum::Router;
 use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use chrono::NaiveDate;
 use futures_util::stream::{self, Stream};
 use serde_json::json;
 use tokio::sync::{Notify, broadcast};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
 use super::partners::resolve_partner;
@@ -28,10 +28,10 @@ use crate::domain::FieldError;
 use crate::error::{ApiError, ApiResult};
 use crate::store::{ChangeEntry, ChangeFilter, Store};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/changes", get(changes))
-        .route("/v1/events", get(events))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(changes))
+        .routes(routes!(events))
 }
 
 /// Changes fanned out to this instance's event streams. One pump task reads
@@ -332,6 +332,8 @@ async fn feed_query(
 }
 
 /// GET /v1/changes?since=SEQ&limit=N: what changed after SEQ, oldest first.
+#[utoipa::path(get, path = "/v1/changes", tag = "live", params(crate::http::openapi::ChangeParams),
+    responses((status = 200, description = "Changes after `since`, oldest first", body = crate::http::openapi::ChangePage)))]
 async fn changes(State(state): State<AppState>, uri: Uri) -> ApiResult<Response> {
     let raw = QueryString::parse(uri.query(), &[&["since", "limit", "entity", "partner"]])?;
     let query = feed_query(&state, &raw, 100).await?;
@@ -385,6 +387,9 @@ struct Stream_ {
 /// GET /v1/events: the change feed as Server-Sent Events (`id:` is the
 /// change number). Resumes after `Last-Event-ID` (or `since`); without
 /// either, starts with the next change. Heartbeats every 15 s.
+#[utoipa::path(get, path = "/v1/events", tag = "live",
+    params(crate::http::openapi::EventParams, ("Last-Event-ID" = Option<String>, Header, description = "Resume after this change number")),
+    responses((status = 200, description = "Server-Sent Events: one `change` event per change, id = change number; heartbeats every 15 s", body = String, content_type = "text/event-stream")))]
 async fn events(
     State(state): State<AppState>,
     headers: HeaderMap,

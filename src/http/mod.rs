@@ -16,6 +16,7 @@ pub mod limits;
 mod listing;
 mod live;
 pub mod observe;
+mod openapi;
 mod partners;
 mod query;
 mod rates;
@@ -28,10 +29,12 @@ use std::time::Duration;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use axum::{Json, Router, middleware};
 use serde::Serialize;
 use tower_http::catch_panic::CatchPanicLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::{ApiError, ApiResult, PROBLEM_JSON};
 use crate::store::Store;
@@ -104,10 +107,10 @@ pub fn router(
         live: Arc::default(),
     };
     let import_limit = DefaultBodyLimit::max(state.options.import_body_limit);
-    let api = Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(prometheus))
+    let (routes, spec) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(prometheus))
         .merge(agreements::router())
         .merge(partners::router())
         .merge(areas::router())
@@ -120,6 +123,10 @@ pub fn router(
         .merge(live::router())
         .merge(dashboard::router())
         .merge(import::router().layer(import_limit))
+        .split_for_parts();
+    let spec = openapi::complete(spec);
+    let api = routes
+        .merge(openapi::docs_router(spec))
         .fallback(unknown_route)
         // Layers run outside in: the last added sees the request first.
         .layer(middleware::from_fn_with_state(
@@ -155,12 +162,19 @@ pub fn router(
 }
 
 /// The process is up.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "Up", body = Object, example = json!({"status": "ok"}))))]
 async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({"status": "ok"}))
 }
 
 /// The process can serve: the store answers and is migrated, and no
 /// shutdown has begun (a load balancer then stops sending requests here).
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses(
+        (status = 200, description = "Ready", body = Object, example = json!({"status": "ready", "backend": "sqlite"})),
+        (status = 503, description = "The store cannot be reached, or shutdown has begun", body = openapi::Problem, content_type = "application/problem+json"),
+    ))]
 async fn readyz(
     axum::extract::State(state): axum::extract::State<AppState>,
 ) -> ApiResult<Json<serde_json::Value>> {
@@ -177,6 +191,9 @@ async fn readyz(
     ))
 }
 
+/// Prometheus metrics: requests by route and status, latencies, pool use.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Metrics in the Prometheus text format", body = String, content_type = "text/plain; version=0.0.4")))]
 async fn prometheus(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
     let text = state.metrics.render(state.store.pool_status());
     (

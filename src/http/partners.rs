@@ -1,11 +1,11 @@
 //! /v1/partners: look a partner up by any name it goes by.
 
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::extract::{IfMatch, JsonBody, ListBody, PageQuery, Params, patched};
 use super::listing::{self, Scope};
@@ -16,14 +16,11 @@ use crate::domain::text::{edit_distance, fold};
 use crate::error::{ApiError, ApiResult};
 use crate::store::{KeyMatch, Store};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/partners", get(list).post(create))
-        .route(
-            "/v1/partners/{reference}",
-            get(show).put(replace).patch(patch).delete(remove),
-        )
-        .route("/v1/partners/{reference}/agreements", get(agreements))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(show, replace, patch, remove))
+        .routes(routes!(agreements))
 }
 
 const MAX_SUGGESTIONS: usize = 5;
@@ -105,6 +102,9 @@ async fn unknown_partner(
     }
 }
 
+#[utoipa::path(get, path = "/v1/partners", tag = "partners", params(super::extract::PageQuery),
+    responses((status = 200, description = "A page of partners", body = crate::http::openapi::PartnerPage,
+        headers(("ETag" = String, description = "The store revision"), ("Link" = String, description = "rel=next: the next page")))))]
 async fn list(
     State(state): State<AppState>,
     Params(query): Params<PageQuery>,
@@ -113,6 +113,8 @@ async fn list(
     Ok(axum::Json(ListBody::from(page)).into_response())
 }
 
+#[utoipa::path(get, path = "/v1/partners/{reference}", tag = "partners", params(("reference" = String, Path, description = "A partner code (JP), alpha-3 (JPN), or name or alias in English or Ukrainian, any case or accents")),
+    responses((status = 200, description = "The partner", body = Partner, headers(("ETag" = String, description = "The version")))))]
 async fn show(State(state): State<AppState>, Path(reference): Path<String>) -> ApiResult<Response> {
     let code = resolve_partner(state.store.as_ref(), &reference).await?;
     let partner = state.store.get_partner(&code).await?.ok_or_else(|| {
@@ -121,6 +123,12 @@ async fn show(State(state): State<AppState>, Path(reference): Path<String>) -> A
     Ok(single(&partner, partner.version))
 }
 
+/// The agreements of one partner; the same filters, formats and paging as /v1/agreements.
+#[utoipa::path(get, path = "/v1/partners/{reference}/agreements", tag = "agreements",
+    params(("reference" = String, Path, description = "A partner code (JP), alpha-3 (JPN), or name or alias in English or Ukrainian, any case or accents"), crate::http::openapi::AgreementListParams),
+    responses((status = 200, description = "A page of agreements (JSON), or CSV, NDJSON or a text table",
+        headers(("ETag" = String, description = "The store revision and this variant"), ("Link" = String, description = "rel=next: the next page")),
+        content((crate::http::openapi::AgreementPage = "application/json"), (String = "text/csv"), (String = "application/x-ndjson"), (String = "text/plain")))))]
 async fn agreements(
     State(state): State<AppState>,
     Path(reference): Path<String>,
@@ -131,6 +139,9 @@ async fn agreements(
     listing::respond(&state, &uri, &headers, Scope::Partner(code)).await
 }
 
+#[utoipa::path(post, path = "/v1/partners", tag = "partners", request_body = PartnerBody,
+    responses((status = 201, description = "Created", body = Partner,
+        headers(("ETag" = String, description = "The version"), ("Location" = String, description = "The new partner's URL")))))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -165,6 +176,8 @@ async fn load(store: &dyn Store, reference: &str) -> ApiResult<Partner> {
         .ok_or_else(|| ApiError::not_found(format!("partner {} was just removed", code.as_str())))
 }
 
+#[utoipa::path(put, path = "/v1/partners/{reference}", tag = "partners", params(("reference" = String, Path, description = "A partner code (JP), alpha-3 (JPN), or name or alias in English or Ukrainian, any case or accents")), request_body = PartnerBody,
+    responses((status = 200, description = "Replaced", body = Partner, headers(("ETag" = String, description = "The new version")))))]
 async fn replace(
     State(state): State<AppState>,
     caller: Caller,
@@ -186,6 +199,9 @@ async fn replace(
     Ok(single(&partner, partner.version))
 }
 
+#[utoipa::path(patch, path = "/v1/partners/{reference}", tag = "partners", params(("reference" = String, Path, description = "A partner code (JP), alpha-3 (JPN), or name or alias in English or Ukrainian, any case or accents")),
+    request_body(content = Object, description = "A merge patch (RFC 7396)", content_type = "application/merge-patch+json"),
+    responses((status = 200, description = "Changed", body = Partner, headers(("ETag" = String, description = "The new version")))))]
 async fn patch(
     State(state): State<AppState>,
     caller: Caller,
@@ -213,6 +229,8 @@ async fn patch(
     .await
 }
 
+/// Only a partner no agreement names can be deleted (else 409).
+#[utoipa::path(delete, path = "/v1/partners/{reference}", tag = "partners", params(("reference" = String, Path, description = "A partner code (JP), alpha-3 (JPN), or name or alias in English or Ukrainian, any case or accents")), responses((status = 204, description = "Deleted")))]
 async fn remove(
     State(state): State<AppState>,
     caller: Caller,

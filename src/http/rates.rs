@@ -2,14 +2,14 @@
 //! the long or the ECB layout, or a JSON list), or one at a time — and the
 //! annual averages that `?convert=` uses.
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
 use super::extract::{
@@ -27,19 +27,16 @@ use crate::error::{ApiError, ApiResult};
 use crate::store::{AnnualFilter, PageRequest, RateFilter, RateWrite, StoreError};
 
 /// Reading and single-rate writes.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/rates", get(list))
-        .route("/v1/rates/annual", get(annual))
-        .route(
-            "/v1/rates/{currency}/{date}",
-            get(show).put(replace).delete(remove),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(annual))
+        .routes(routes!(show, replace, remove))
 }
 
 /// Bulk loading, under the larger body limit of imports.
-pub fn bulk_router() -> Router<AppState> {
-    Router::new().route("/v1/rates", post(load))
+pub fn bulk_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(load))
 }
 
 /// `currency=USD,JPY` (or repeated): rated currencies, each checked.
@@ -71,6 +68,8 @@ fn year(text: &str, errors: &mut Vec<FieldError>) -> Option<i64> {
 
 /// GET /v1/rates?currency=&year=&limit=&cursor=: daily rates by currency and
 /// date, keyset-paged.
+#[utoipa::path(get, path = "/v1/rates", tag = "rates", params(crate::http::openapi::RateParams),
+    responses((status = 200, description = "Daily rates against EUR, by currency and date", body = crate::http::openapi::RatePage)))]
 async fn list(State(state): State<AppState>, uri: Uri) -> ApiResult<Response> {
     let raw = QueryString::parse(uri.query(), &[&["currency", "year", "limit", "cursor"]])?;
     let mut errors = Vec::new();
@@ -122,6 +121,9 @@ async fn list(State(state): State<AppState>, uri: Uri) -> ApiResult<Response> {
 
 /// GET /v1/rates/annual?currency=&year=: the averages conversion uses, with
 /// how many days each rests on and its first and last date.
+/// The annual averages conversions use.
+#[utoipa::path(get, path = "/v1/rates/annual", tag = "rates", params(crate::http::openapi::AnnualRateParams),
+    responses((status = 200, description = "Annual averages per currency and year", body = crate::http::openapi::AnnualRatePage)))]
 async fn annual(State(state): State<AppState>, uri: Uri) -> ApiResult<Response> {
     let raw = QueryString::parse(uri.query(), &[&["currency", "year"]])?;
     let mut errors = Vec::new();
@@ -156,6 +158,8 @@ fn location(rate: &DailyRate) -> String {
     format!("/v1/rates/{}/{}", rate.currency.as_str(), rate.date)
 }
 
+#[utoipa::path(get, path = "/v1/rates/{currency}/{date}", tag = "rates", params(("currency" = String, Path, description = "An ISO 4217 code other than EUR"), ("date" = String, Path, description = "The day, YYYY-MM-DD")),
+    responses((status = 200, description = "One day's rate", body = crate::domain::rates::DailyRate)))]
 async fn show(
     State(state): State<AppState>,
     uri: Uri,
@@ -173,6 +177,12 @@ async fn show(
 
 /// PUT /v1/rates/{currency}/{date} `{"rate": "1.0823"}`: creates (201) or
 /// replaces (200) one rate. The body may repeat the path's currency and date.
+#[utoipa::path(put, path = "/v1/rates/{currency}/{date}", tag = "rates", params(("currency" = String, Path, description = "An ISO 4217 code other than EUR"), ("date" = String, Path, description = "The day, YYYY-MM-DD")),
+    request_body(content = crate::http::openapi::RateBody, description = "The rate: units of the currency per 1 EUR"),
+    responses(
+        (status = 200, description = "Replaced", body = crate::domain::rates::DailyRate),
+        (status = 201, description = "Created", body = crate::domain::rates::DailyRate, headers(("Location" = String, description = "Its URL"))),
+    ))]
 async fn replace(
     State(state): State<AppState>,
     caller: Caller,
@@ -247,6 +257,8 @@ async fn replace(
     Ok(response)
 }
 
+#[utoipa::path(delete, path = "/v1/rates/{currency}/{date}", tag = "rates", params(("currency" = String, Path, description = "An ISO 4217 code other than EUR"), ("date" = String, Path, description = "The day, YYYY-MM-DD")),
+    responses((status = 204, description = "Deleted")))]
 async fn remove(
     State(state): State<AppState>,
     caller: Caller,
@@ -309,6 +321,10 @@ fn body_kind(headers: &HeaderMap) -> ApiResult<BodyKind> {
 /// POST /v1/rates: a CSV file (`text/csv`, either layout) or `{"items":
 /// [...]}`; upserts all or nothing and answers what it did. Every error is
 /// listed (`line 12, column rate`), and then nothing is written.
+#[utoipa::path(post, path = "/v1/rates", tag = "rates",
+    request_body(description = "Rates as CSV (date,currency,rate or the ECB's wide layout) or JSON",
+        content((String = "text/csv"), (crate::http::openapi::RateItems = "application/json"))),
+    responses((status = 200, description = "What was loaded", body = Object)))]
 async fn load(
     State(state): State<AppState>,
     caller: Caller,

@@ -1,12 +1,12 @@
 //! Aggregates for charts: exact pledge totals per currency and agreement
 //! counts, grouped, under the same filters as the lists; and the timeline.
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use serde_json::{Map, Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -21,11 +21,11 @@ use crate::domain::rates;
 use crate::error::{ApiError, ApiResult};
 use crate::store::PageRequest;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/stats/pledges", get(pledges))
-        .route("/v1/stats/agreements", get(agreements))
-        .route("/v1/timeline", get(timeline))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(pledges))
+        .routes(routes!(agreements))
+        .routes(routes!(timeline))
 }
 
 /// One or two distinct groups from `group_by`.
@@ -60,6 +60,9 @@ fn group_json(value: &GroupValue) -> Value {
     }
 }
 
+/// Pledge totals per group and currency, exact; never summed across currencies (except converted, with `convert`).
+#[utoipa::path(get, path = "/v1/stats/pledges", tag = "stats", params(crate::http::openapi::PledgeStatsParams),
+    responses((status = 200, description = "Totals per group and currency", body = crate::http::openapi::StatsItems)))]
 async fn pledges(State(state): State<AppState>, uri: Uri) -> ApiResult<Response> {
     let raw = QueryString::parse(uri.query(), &[FILTERS, &["group_by", CONVERT]])?;
     let query = agreement_query(state.store.as_ref(), &raw).await?;
@@ -229,6 +232,9 @@ async fn converted_totals(
     }))
 }
 
+/// Agreement counts per group.
+#[utoipa::path(get, path = "/v1/stats/agreements", tag = "stats", params(crate::http::openapi::AgreementStatsParams),
+    responses((status = 200, description = "Counts per group", body = crate::http::openapi::StatsItems)))]
 async fn agreements(State(state): State<AppState>, uri: Uri) -> ApiResult<Response> {
     let raw = QueryString::parse(uri.query(), &[FILTERS, &["group_by"]])?;
     let query = agreement_query(state.store.as_ref(), &raw).await?;
@@ -254,6 +260,9 @@ async fn agreements(State(state): State<AppState>, uri: Uri) -> ApiResult<Respon
 
 /// Signings and the pledges made with them, as dated events, newest first.
 /// Pages are of agreements: `limit` counts signings, each followed by its pledges.
+/// Agreements signed and pledges made, as dated events, newest first.
+#[utoipa::path(get, path = "/v1/timeline", tag = "stats", params(crate::http::openapi::TimelineParams),
+    responses((status = 200, description = "A page of events", body = crate::http::openapi::TimelinePage)))]
 async fn timeline(State(state): State<AppState>, uri: Uri) -> ApiResult<Response> {
     let raw = QueryString::parse(uri.query(), &[FILTERS, &["limit", "cursor"]])?;
     let mut query = agreement_query(state.store.as_ref(), &raw).await?;

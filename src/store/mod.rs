@@ -66,7 +66,7 @@ pub struct Page<T> {
 
 /// What an import did (or, in a dry run, would do): records counted, and
 /// every row added, changed (field by field) or removed.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct ImportSummary {
     pub dry_run: bool,
     pub created: usize,

@@ -1,0 +1,843 @@
+//! The API's contract: OpenAPI 3.1 built from the handlers' own annotations
+//! and route table (utoipa and utoipa-axum: a route is added together with
+//! its documentation), then completed with what the shared layers add to
+//! every operation — keys, preconditions, retries, limits, and the problems
+//! they answer with. Served at /openapi.json; /docs is Swagger UI, compiled
+//! into the binary.
+
+use axum::response::Response;
+use utoipa::OpenApi;
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::path::{HttpMethod, Operation, ParameterBuilder, ParameterIn};
+use utoipa::openapi::response::ResponseBuilder;
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{Content, Ref, RefOr, Required};
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::domain::FieldError;
+use crate::error::PROBLEM_JSON;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "accords",
+        description = "Ukraine's bilateral security agreements with its partners: who signed what, \
+                       when and where, what each partner pledged (exact amounts, currencies, years, \
+                       kinds of aid), which areas they cooperate in, and where every fact comes from.",
+        license(name = "MIT OR Apache-2.0")
+    ),
+    tags(
+        (name = "agreements", description = "The agreements, each embedding its partner, areas, pledges and sources"),
+        (name = "pledges and sources", description = "An agreement's pledges and sources, one at a time"),
+        (name = "partners", description = "The states and organisations Ukraine signs with"),
+        (name = "areas", description = "The vocabulary of cooperation areas"),
+        (name = "stats", description = "Aggregates for charts"),
+        (name = "rates", description = "Exchange rates against EUR, and converted amounts"),
+        (name = "live", description = "The change feed and live events"),
+        (name = "data desk", description = "History, bulk import and data checks"),
+        (name = "operations", description = "Health, readiness, metrics and this contract"),
+    ),
+    components(schemas(Problem, FieldError))
+)]
+pub struct ApiDoc;
+
+/// The body of every error: RFC 9457 problem details.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct Problem {
+    /// A stable URN per kind of problem, e.g. `urn:accords:problem:validation`.
+    #[schema(rename = "type")]
+    kind: String,
+    title: String,
+    status: u16,
+    detail: String,
+    /// Each invalid field or parameter, for validation and query problems.
+    errors: Option<Vec<FieldError>>,
+    /// The version a stale precondition missed (412, 409).
+    current_version: Option<i64>,
+    /// The id of the request, also in the X-Request-Id header.
+    request_id: Option<String>,
+}
+
+/// Every error status an operation can answer with, and why.
+const PROBLEMS: &[(&str, &str)] = &[
+    (
+        "400",
+        "A malformed or unknown query parameter, header or body",
+    ),
+    ("401", "A key is missing, unknown, revoked or expired"),
+    ("403", "The key's scope does not allow this"),
+    ("404", "No such resource"),
+    ("406", "None of the accepted media types can be produced"),
+    ("408", "The request took longer than the server allows"),
+    (
+        "409",
+        "The resource exists already, or the change conflicts with another",
+    ),
+    ("412", "If-Match names a version that is no longer current"),
+    ("413", "The body is larger than the limit"),
+    ("415", "The body is not in a supported media type"),
+    (
+        "422",
+        "The body is well-formed but not valid; every invalid field is listed",
+    ),
+    ("428", "This server requires If-Match on changes"),
+    ("429", "Too many requests; retry after Retry-After seconds"),
+    (
+        "503",
+        "The store cannot be reached right now; retry shortly",
+    ),
+    ("507", "The store has no room left for this write"),
+];
+
+/// The statuses each kind of operation may answer with, beyond its own.
+fn problem_statuses(method: &HttpMethod, path: &str, has_body: bool) -> Vec<&'static str> {
+    let mut statuses = vec!["400", "406", "408", "429", "503"];
+    if path.contains('{') {
+        statuses.push("404");
+    }
+    if !matches!(method, HttpMethod::Get | HttpMethod::Head) {
+        statuses.extend(["401", "403", "409", "507"]);
+    } else {
+        statuses.push("401");
+    }
+    if matches!(
+        method,
+        HttpMethod::Put | HttpMethod::Patch | HttpMethod::Delete
+    ) {
+        statuses.extend(["412", "428"]);
+    }
+    if has_body {
+        statuses.extend(["413", "415", "422"]);
+    }
+    statuses
+}
+
+fn problem_response(status: &str) -> RefOr<utoipa::openapi::Response> {
+    let (_, description) = PROBLEMS
+        .iter()
+        .find(|(s, _)| *s == status)
+        .copied()
+        .unwrap_or((status, "A problem"));
+    let mut response = ResponseBuilder::new()
+        .description(description)
+        .content(
+            PROBLEM_JSON,
+            Content::new(Some(Ref::from_schema_name("Problem"))),
+        )
+        .header(
+            "X-Request-Id",
+            string_header("The request's id, also in the problem"),
+        );
+    if status == "429" || status == "503" {
+        response = response.header(
+            "Retry-After",
+            string_header("Seconds to wait before retrying"),
+        );
+    }
+    if status == "401" {
+        response = response.header("WWW-Authenticate", string_header("Bearer"));
+    }
+    response.build().into()
+}
+
+fn string_header(description: &str) -> utoipa::openapi::header::Header {
+    HeaderBuilder::new()
+        .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+        .description(Some(description))
+        .build()
+}
+
+fn header_parameter(name: &str, description: &str) -> RefOr<utoipa::openapi::path::Parameter> {
+    RefOr::T(
+        ParameterBuilder::new()
+            .name(name)
+            .parameter_in(ParameterIn::Header)
+            .required(Required::False)
+            .description(Some(description))
+            .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+            .build(),
+    )
+}
+
+/// Adds what the shared layers do to one operation.
+fn complete_operation(method: &HttpMethod, path: &str, operation: &mut Operation) {
+    let has_body = operation.request_body.is_some();
+    let api = path.starts_with("/v1/");
+    let parameters = operation.parameters.get_or_insert_with(Vec::new);
+    let writes = !matches!(method, HttpMethod::Get | HttpMethod::Head);
+    if api && writes {
+        operation.security = Some(vec![SecurityRequirement::new(
+            "bearer",
+            Vec::<String>::new(),
+        )]);
+    }
+    if api && !writes {
+        // Reads are open unless ACCORDS_READ_AUTH=true; then they need a key too.
+        operation.security = Some(vec![
+            SecurityRequirement::default(),
+            SecurityRequirement::new("bearer", Vec::<String>::new()),
+        ]);
+    }
+    match method {
+        HttpMethod::Post if api => parameters.push(header_parameter(
+            "Idempotency-Key",
+            "Makes a retried POST safe: the same key and body within 24 hours replays the first answer; \
+             another body with the same key is a 422",
+        )),
+        HttpMethod::Put | HttpMethod::Patch | HttpMethod::Delete if api => parameters.push(header_parameter(
+            "If-Match",
+            "The ETag (version) this change is based on; a stale one is a 412 and changes nothing",
+        )),
+        HttpMethod::Get if api && path != "/v1/events" => parameters.push(header_parameter(
+            "If-None-Match",
+            "An ETag from an earlier answer; unchanged data is a 304 without a body",
+        )),
+        _ => {}
+    }
+    let responses = &mut operation.responses.responses;
+    if !api {
+        return;
+    }
+    if matches!(method, HttpMethod::Get) && path != "/v1/events" {
+        responses.entry("304".into()).or_insert_with(|| {
+            ResponseBuilder::new()
+                .description("Not modified: the If-None-Match tag is current")
+                .header("ETag", string_header("The current tag"))
+                .build()
+                .into()
+        });
+    }
+    for status in problem_statuses(method, path, has_body) {
+        responses
+            .entry(status.to_owned())
+            .or_insert_with(|| problem_response(status));
+    }
+    for (status, response) in responses.iter_mut() {
+        if let RefOr::T(response) = response
+            && status.starts_with('2')
+        {
+            for (name, description) in [
+                ("X-Request-Id", "The request's id, as logged"),
+                (
+                    "RateLimit-Limit",
+                    "Requests allowed per second for this client (when limits are on)",
+                ),
+                ("RateLimit-Remaining", "Requests left in the current second"),
+                ("RateLimit-Reset", "Seconds until the allowance refills"),
+            ] {
+                response
+                    .headers
+                    .entry(name.to_owned())
+                    .or_insert_with(|| RefOr::T(string_header(description)));
+            }
+        }
+    }
+}
+
+/// The spec of the router's operations, completed with the shared layers'
+/// parameters, responses and the bearer scheme.
+pub fn complete(mut api: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    for (path, item) in api.paths.paths.iter_mut() {
+        for (method, operation) in [
+            (HttpMethod::Get, item.get.as_mut()),
+            (HttpMethod::Put, item.put.as_mut()),
+            (HttpMethod::Post, item.post.as_mut()),
+            (HttpMethod::Delete, item.delete.as_mut()),
+            (HttpMethod::Patch, item.patch.as_mut()),
+        ] {
+            if let Some(operation) = operation {
+                complete_operation(&method, path, operation);
+            }
+        }
+    }
+    let components = api.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(
+        "bearer",
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .description(Some(
+                    "A key from `accords keys create`: write keys edit data, admin keys also import",
+                ))
+                .build(),
+        ),
+    );
+    api
+}
+
+/// GET /openapi.json, and the Swagger UI at /docs: its assets are compiled
+/// into the binary (the `vendored` build), so the docs work offline.
+pub fn docs_router<S: Clone + Send + Sync + 'static>(
+    spec: utoipa::openapi::OpenApi,
+) -> axum::Router<S> {
+    let swagger: axum::Router<S> = SwaggerUi::new("/docs").url("/openapi.json", spec).into();
+    swagger.layer(axum::middleware::map_response(docs_policy))
+}
+
+/// Swagger UI styles itself inline and loads only its own files.
+async fn docs_policy(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        axum::http::header::CONTENT_SECURITY_POLICY,
+        axum::http::HeaderValue::from_static(
+            "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'",
+        ),
+    );
+    response
+}
+
+// ---- query parameters ---------------------------------------------------
+//
+// The agreement lists and statistics read their query strings through
+// allow-lists (src/http/query.rs, listing.rs, stats.rs). Each allowed name is
+// documented here once; a test checks that every allow-list entry has its
+// documentation, so the spec cannot fall behind the parser.
+
+use utoipa::openapi::path::{Parameter, ParameterStyle};
+use utoipa::openapi::schema::{ArrayBuilder, Schema};
+
+use crate::domain::Vocabulary;
+use crate::domain::agreement::{AgreementKind, AgreementStatus};
+use crate::domain::pledge::PledgeKind;
+use crate::domain::query::{AgreementGroup, PledgeGroup, SortKey};
+
+fn words<V: Vocabulary>() -> Vec<&'static str> {
+    V::ALL.iter().map(|v| v.as_str()).collect()
+}
+
+fn text() -> ObjectBuilder {
+    ObjectBuilder::new().schema_type(Type::String)
+}
+
+fn one_of(values: Vec<&'static str>) -> Schema {
+    text().enum_values(Some(values)).build().into()
+}
+
+/// A comma-separated list (`status=signed,ratified`).
+fn list_of(item: Schema) -> Schema {
+    ArrayBuilder::new()
+        .items(RefOr::T(item))
+        .min_items(Some(1))
+        .build()
+        .into()
+}
+
+fn boolean() -> Schema {
+    ObjectBuilder::new()
+        .schema_type(Type::Boolean)
+        .build()
+        .into()
+}
+
+fn integer(min: i64, max: i64) -> Schema {
+    ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .minimum(Some(min))
+        .maximum(Some(max))
+        .build()
+        .into()
+}
+
+fn pattern(regex: &str, example: &str) -> Schema {
+    text()
+        .pattern(Some(regex))
+        .examples([serde_json::json!(example)])
+        .build()
+        .into()
+}
+
+/// The schema and description of a query parameter of the agreement lists
+/// and statistics; None for a name this table does not know.
+pub fn query_parameter_doc(name: &str) -> Option<(Schema, &'static str)> {
+    let date = || {
+        text()
+            .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                utoipa::openapi::KnownFormat::Date,
+            )))
+            .build()
+            .into()
+    };
+    let amount = || pattern(r"^[0-9]{1,16}(\.[0-9]{1,2})?$", "1000000");
+    let mut sorts = Vec::new();
+    for key in words::<SortKey>() {
+        sorts.push(key);
+    }
+    let sort_values: Vec<&'static str> = sorts
+        .iter()
+        .flat_map(|k| {
+            [
+                *k,
+                Box::leak(format!("-{k}").into_boxed_str()) as &'static str,
+            ]
+        })
+        .collect();
+    Some(match name {
+        "partner" => (
+            list_of(text().min_length(Some(1)).build().into()),
+            "Partners, any of them: codes (JP), ISO alpha-3 (JPN), names or aliases in English or Ukrainian; comma-separated or repeated. An unknown one is a 400",
+        ),
+        "area" => (
+            list_of(pattern("^[a-z0-9]+(-[a-z0-9]+)*$", "demining")),
+            "Cooperation areas: comma-separated means any of them; repeating the parameter means all of them",
+        ),
+        "status" => (
+            list_of(one_of(words::<AgreementStatus>())),
+            "Statuses, any of them",
+        ),
+        "kind" => (
+            list_of(one_of(words::<AgreementKind>())),
+            "Kinds, any of them",
+        ),
+        "signed_from" => (date(), "Signed on or after this date (inclusive)"),
+        "signed_to" => (date(), "Signed on or before this date (inclusive)"),
+        "year" => (integer(1900, 2200), "Signed in this year"),
+        "pledge_kind" => (
+            list_of(one_of(words::<PledgeKind>())),
+            "Agreements with a pledge of any of these kinds",
+        ),
+        "currency" => (
+            pattern("^[A-Za-z]{3}$", "USD"),
+            "Agreements with a pledge in this ISO 4217 currency",
+        ),
+        "min_amount" => (
+            amount(),
+            "With a pledge of at least this amount (needs currency)",
+        ),
+        "max_amount" => (
+            amount(),
+            "With a pledge of at most this amount (needs currency)",
+        ),
+        "legally_binding" => (boolean(), "Legally binding or not"),
+        "q" => (
+            text().min_length(Some(1)).build().into(),
+            "Full-text search over titles, summaries, area details, pledge descriptions and notes, signatories and source titles; case- and accent-insensitive; ranked",
+        ),
+        "sort" => (
+            one_of(sort_values),
+            "Order: a `-` prefix is descending; ties break on id. Default: relevance with q, else id",
+        ),
+        "limit" => (integer(1, 500), "Items per page (default 50)"),
+        "cursor" => (
+            text().min_length(Some(1)).build().into(),
+            "The next_cursor of the previous page (also in the Link header)",
+        ),
+        "count" => (boolean(), "Adds `total`, the number of matching items"),
+        "fields" => (
+            list_of(one_of(vec![
+                "id",
+                "partner",
+                "title",
+                "kind",
+                "status",
+                "signed_on",
+                "signed_at",
+                "signatories",
+                "term_years",
+                "expires_on",
+                "legally_binding",
+                "summary",
+                "text_url",
+                "areas",
+                "pledges",
+                "sources",
+                "version",
+                "created_at",
+                "updated_at",
+            ])),
+            "Only these fields of each item",
+        ),
+        "include" => (
+            list_of(one_of(vec!["pledges", "areas", "sources", "none"])),
+            "The children to embed (default all)",
+        ),
+        "format" => (
+            one_of(vec!["json", "csv", "ndjson", "text"]),
+            "The format, instead of the Accept header",
+        ),
+        "rows" => (
+            one_of(vec!["agreements", "pledges"]),
+            "CSV rows: one per agreement (default) or one per pledge (format=csv only)",
+        ),
+        "pretty" => (boolean(), "Indented JSON"),
+        "convert" => (
+            pattern("^[A-Za-z]{3}$", "EUR"),
+            "Adds each pledge's amount converted to this ISO 4217 currency at the annual average rate of its year (JSON only)",
+        ),
+        _ => return None,
+    })
+}
+
+/// The documented query parameters with these names.
+pub fn query_parameters(names: &[&[&str]]) -> Vec<Parameter> {
+    names
+        .iter()
+        .flat_map(|list| list.iter())
+        .filter_map(|name| {
+            let (schema, description) = query_parameter_doc(name)?;
+            let is_list = matches!(&schema, Schema::Array(_));
+            let mut parameter = ParameterBuilder::new()
+                .name(*name)
+                .parameter_in(ParameterIn::Query)
+                .required(Required::False)
+                .description(Some(description))
+                .schema(Some(schema));
+            if is_list {
+                parameter = parameter
+                    .style(Some(ParameterStyle::Form))
+                    .explode(Some(false));
+            }
+            Some(parameter.build())
+        })
+        .collect()
+}
+
+fn group_by(values: Vec<&'static str>) -> Parameter {
+    ParameterBuilder::new()
+        .name("group_by")
+        .parameter_in(ParameterIn::Query)
+        .required(Required::True)
+        .description(Some("One or two groups, comma-separated"))
+        .schema(Some(
+            ArrayBuilder::new()
+                .items(RefOr::T(one_of(values)))
+                .min_items(Some(1))
+                .max_items(Some(2))
+                .unique_items(true)
+                .build(),
+        ))
+        .style(Some(ParameterStyle::Form))
+        .explode(Some(false))
+        .build()
+}
+
+/// Declares a set of query parameters for `#[utoipa::path(params(...))]`.
+macro_rules! query_params {
+    ($name:ident, $build:expr) => {
+        pub struct $name;
+        impl utoipa::IntoParams for $name {
+            fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+                $build
+            }
+        }
+    };
+}
+
+query_params!(
+    AgreementListParams,
+    query_parameters(&[super::query::FILTERS, super::listing::LIST_OPTIONS])
+);
+query_params!(ConvertParam, query_parameters(&[&["convert"]]));
+query_params!(NoParams, Vec::new());
+query_params!(PledgeStatsParams, {
+    let mut params = query_parameters(&[super::query::FILTERS, &["convert"]]);
+    params.push(group_by(words::<PledgeGroup>()));
+    params
+});
+query_params!(AgreementStatsParams, {
+    let mut params = query_parameters(&[super::query::FILTERS]);
+    params.push(group_by(words::<AgreementGroup>()));
+    params
+});
+query_params!(
+    TimelineParams,
+    query_parameters(&[super::query::FILTERS, &["limit", "cursor"]])
+);
+
+// ---- response bodies built by hand in the handlers -------------------------
+//
+// Lists and aggregates are streamed or assembled as JSON by their handlers;
+// these types document those shapes.
+
+use crate::domain::area::Area;
+use crate::domain::partner::Partner;
+use crate::domain::pledge::Pledge;
+use crate::domain::rates::{AnnualRate, DailyRate};
+use crate::domain::source::Source;
+
+/// A page of agreements. Each item has every field of an Agreement unless
+/// `fields` or `include` leave some out.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct AgreementPage {
+    #[schema(value_type = Vec<Object>)]
+    items: Vec<serde_json::Value>,
+    /// The cursor of the next page; null on the last.
+    next_cursor: Option<String>,
+    /// With `count=true`: how many agreements match.
+    #[schema(nullable = false)]
+    total: Option<i64>,
+}
+
+macro_rules! page {
+    ($(#[$meta:meta])* $name:ident, $item:ty) => {
+        $(#[$meta])*
+        #[derive(utoipa::ToSchema)]
+        #[allow(dead_code)]
+        pub struct $name {
+            items: Vec<$item>,
+            /// The cursor of the next page; null on the last.
+            next_cursor: Option<String>,
+        }
+    };
+}
+
+page!(PartnerPage, Partner);
+page!(AreaPage, Area);
+page!(
+    /// An agreement's pledges (one page: an agreement has at most 200).
+    PledgeList,
+    Pledge
+);
+page!(
+    /// An agreement's sources (one page).
+    SourceList,
+    Source
+);
+page!(RatePage, DailyRate);
+page!(AnnualRatePage, AnnualRate);
+page!(HistoryPage, HistoryEntry);
+page!(TimelinePage, TimelineEvent);
+
+/// One change in the audit history.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct HistoryEntry {
+    seq: i64,
+    at: chrono::DateTime<chrono::Utc>,
+    /// The name of the key (or `cli`, `seed`) that made the change.
+    key: String,
+    /// agreement, pledge, source, partner, area or rate.
+    entity: String,
+    id: String,
+    agreement_id: Option<String>,
+    /// create, update, delete or restore.
+    op: String,
+    version: i64,
+    /// The record before the change (null for a creation).
+    #[schema(value_type = Option<Object>)]
+    before: Option<serde_json::Value>,
+    /// The record after the change (null for a deletion).
+    #[schema(value_type = Option<Object>)]
+    after: Option<serde_json::Value>,
+}
+
+/// The change feed: what changed since a sequence number, oldest first.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct ChangePage {
+    items: Vec<ChangeItem>,
+    /// Pass as `since` to get what follows.
+    next_since: i64,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct ChangeItem {
+    seq: i64,
+    at: chrono::DateTime<chrono::Utc>,
+    entity: String,
+    id: String,
+    agreement_id: Option<String>,
+    partner: Option<String>,
+    op: String,
+    version: i64,
+}
+
+/// A dated event: an agreement signed, or a pledge made.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct TimelineEvent {
+    /// signed or pledge.
+    #[schema(rename = "type")]
+    kind: String,
+    date: chrono::NaiveDate,
+    agreement_id: String,
+    #[schema(value_type = Object)]
+    partner: serde_json::Value,
+    title: String,
+    /// The URLs of the event's sources.
+    sources: Vec<String>,
+}
+
+/// Aggregates: one item per group (and currency for pledges).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct StatsItems {
+    /// For pledges: the group keys, `currency`, `total` (an exact decimal
+    /// string) and `count`; for agreements: the group keys and `count`.
+    #[schema(value_type = Vec<Object>)]
+    items: Vec<serde_json::Value>,
+    /// With `convert`: totals across currencies in the target currency only.
+    #[schema(value_type = Option<Object>, nullable = false)]
+    converted: Option<serde_json::Value>,
+}
+
+fn query_param(name: &str, schema: Schema, description: &str) -> Parameter {
+    let is_list = matches!(&schema, Schema::Array(_));
+    let mut parameter = ParameterBuilder::new()
+        .name(name)
+        .parameter_in(ParameterIn::Query)
+        .required(Required::False)
+        .description(Some(description))
+        .schema(Some(schema));
+    if is_list {
+        parameter = parameter
+            .style(Some(ParameterStyle::Form))
+            .explode(Some(false));
+    }
+    parameter.build()
+}
+
+const FEED_ENTITIES: [&str; 6] = ["agreement", "pledge", "source", "partner", "area", "rate"];
+
+query_params!(
+    ChangeParams,
+    vec![
+        query_param(
+            "since",
+            integer(0, i64::MAX),
+            "Changes after this change number (default 0)"
+        ),
+        query_param(
+            "limit",
+            integer(1, 1000),
+            "Changes per answer (default 100)"
+        ),
+        query_param(
+            "entity",
+            one_of(FEED_ENTITIES.to_vec()),
+            "Only changes of this kind of record"
+        ),
+        query_param(
+            "partner",
+            text().min_length(Some(1)).build().into(),
+            "Only changes of this partner's records (any partner reference)"
+        ),
+    ]
+);
+query_params!(
+    EventParams,
+    vec![
+        query_param(
+            "since",
+            integer(0, i64::MAX),
+            "Start after this change number (Last-Event-ID wins)"
+        ),
+        query_param(
+            "entity",
+            one_of(FEED_ENTITIES.to_vec()),
+            "Only changes of this kind of record"
+        ),
+        query_param(
+            "partner",
+            text().min_length(Some(1)).build().into(),
+            "Only changes of this partner's records (any partner reference)"
+        ),
+    ]
+);
+query_params!(
+    HistoryParams,
+    vec![
+        query_param(
+            "since",
+            text().min_length(Some(1)).build().into(),
+            "From this instant (RFC 3339) or date (YYYY-MM-DD)"
+        ),
+        query_param(
+            "until",
+            text().min_length(Some(1)).build().into(),
+            "Before this instant (RFC 3339) or date (YYYY-MM-DD)"
+        ),
+        query_param(
+            "key",
+            text().min_length(Some(1)).build().into(),
+            "Only changes made with this key name (or cli, seed)"
+        ),
+        query_param(
+            "entity",
+            one_of(FEED_ENTITIES.to_vec()),
+            "Only this kind of record"
+        ),
+        query_param(
+            "id",
+            text().min_length(Some(1)).build().into(),
+            "Only this record"
+        ),
+        query_param("limit", integer(1, 500), "Entries per page (default 50)"),
+        query_param(
+            "cursor",
+            text().min_length(Some(1)).build().into(),
+            "The next_cursor of the previous page"
+        ),
+    ]
+);
+fn currency_list() -> Schema {
+    list_of(pattern("^[A-Za-z]{3}$", "USD"))
+}
+query_params!(
+    RateParams,
+    vec![
+        query_param("currency", currency_list(), "Only these currencies"),
+        query_param("year", integer(1999, 2200), "Only this year"),
+        query_param("limit", integer(1, 500), "Rates per page (default 50)"),
+        query_param(
+            "cursor",
+            text().min_length(Some(1)).build().into(),
+            "The next_cursor of the previous page"
+        ),
+    ]
+);
+query_params!(
+    AnnualRateParams,
+    vec![
+        query_param("currency", currency_list(), "Only these currencies"),
+        query_param("year", list_of(integer(1999, 2200)), "Only these years"),
+    ]
+);
+query_params!(
+    ChecksParams,
+    vec![query_param(
+        "level",
+        one_of(vec!["error", "warning"]),
+        "error: list only findings at the error level (the counts always cover all)",
+    )]
+);
+query_params!(
+    ImportParams,
+    vec![query_param(
+        "dry_run",
+        boolean(),
+        "Report what would change, and change nothing",
+    )]
+);
+
+/// The body of PUT /v1/rates/{currency}/{date}.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct RateBody {
+    rate: crate::domain::rates::Rate,
+    /// May repeat the path's currency.
+    #[schema(nullable = false)]
+    currency: Option<String>,
+    /// May repeat the path's date.
+    #[schema(nullable = false)]
+    date: Option<String>,
+}
+
+/// The JSON body of POST /v1/rates.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct RateItems {
+    items: Vec<RateItem>,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct RateItem {
+    #[schema(format = Date)]
+    date: String,
+    #[schema(pattern = "^[A-Za-z]{3}$")]
+    currency: String,
+    rate: crate::domain::rates::Rate,
+}
