@@ -841,3 +841,31 @@ pub struct RateItem {
     currency: String,
     rate: crate::domain::rates::Rate,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use utoipa::IntoParams;
+
+    /// The parser's allow-lists and the documentation cannot drift apart.
+    #[test]
+    fn every_allowed_list_parameter_is_documented() {
+        for name in super::super::query::FILTERS
+            .iter()
+            .chain(super::super::listing::LIST_OPTIONS)
+        {
+            assert!(
+                query_parameter_doc(name).is_some(),
+                "{name} is not documented"
+            );
+        }
+        let documented: Vec<String> = AgreementListParams::into_params(|| None)
+            .into_iter()
+            .map(|p| p.name)
+            .collect();
+        assert_eq!(
+            documented.len(),
+            super::super::query::FILTERS.len() + super::super::listing::LIST_OPTIONS.len()
+        );
+    }
+}

@@ -2,6 +2,8 @@
 
 mod common;
 
+mod contract;
+
 mod agreements;
 mod children;
 mod data;
