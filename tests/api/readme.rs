@@ -123,6 +123,13 @@ async fn readme_examples_work(backend: Backend) {
                 assert!(body.starts_with("id,") || body.starts_with("agreement_id,"))
             }
             "text/plain; charset=utf-8" => assert!(body.starts_with("PARTNER")),
+            html if html.starts_with("text/html") => {
+                assert!(
+                    body.to_ascii_lowercase().contains("<html"),
+                    "{}",
+                    example.command
+                )
+            }
             "text/plain; version=0.0.4; charset=utf-8" => {
                 assert!(body.contains("accords_http_requests_total"))
             }
