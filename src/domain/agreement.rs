@@ -230,7 +230,7 @@ pub struct AgreementBody {
         required = true,
         min_length = 1,
         max_length = 500,
-        pattern = r"^[^\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f]*$"
+        pattern = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x08\x0b-\x1f\x7f-\x9f]*$"
     )]
     pub title: Option<String>,
     #[schema(value_type = AgreementKind, required = true)]
@@ -239,11 +239,7 @@ pub struct AgreementBody {
     pub status: Option<String>,
     #[schema(value_type = Option<String>, format = Date, pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
     pub signed_on: Option<String>,
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^[^\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f]*$"
-    )]
+    #[schema(max_length = 200, pattern = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*$")]
     pub signed_at: Option<String>,
     #[schema(max_items = 20)]
     pub signatories: Option<Vec<SignatoryBody>>,
@@ -252,13 +248,9 @@ pub struct AgreementBody {
     #[schema(value_type = Option<String>, format = Date, pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
     pub expires_on: Option<String>,
     pub legally_binding: Option<bool>,
-    #[schema(
-        min_length = 1,
-        max_length = 10000,
-        pattern = r"^[^\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f]*$"
-    )]
+    #[schema(max_length = 10000, pattern = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*$")]
     pub summary: Option<String>,
-    #[schema(max_length = 2048, pattern = r"^https?://[^\\s/?#]+[^\\s]*$")]
+    #[schema(max_length = 2048, pattern = r"^https?://[^\s/?#]+[^\s]*$")]
     pub text_url: Option<String>,
     #[schema(value_type = Option<Vec<AreaLinkBody>>, max_items = 200)]
     pub areas: Option<Vec<Value>>,
@@ -284,14 +276,10 @@ pub struct SignatoryBody {
         required = true,
         min_length = 1,
         max_length = 200,
-        pattern = r"^[^\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f]*$"
+        pattern = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x08\x0b-\x1f\x7f-\x9f]*$"
     )]
     pub name: Option<String>,
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^[^\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f]*$"
-    )]
+    #[schema(max_length = 200, pattern = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*$")]
     pub role: Option<String>,
     #[schema(value_type = Side, required = true)]
     pub side: Option<String>,
@@ -306,11 +294,7 @@ pub struct AreaLinkBody {
         max_length = 64
     )]
     pub code: Option<String>,
-    #[schema(
-        min_length = 1,
-        max_length = 2000,
-        pattern = r"^[^\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f]*$"
-    )]
+    #[schema(max_length = 2000, pattern = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*$")]
     pub detail: Option<String>,
     // Echoed from a GET; the vocabulary's name wins.
     #[schema(ignore)]

@@ -111,17 +111,9 @@ pub struct PledgeBody {
     #[schema(value_type = Option<PledgeMeasure>)]
     pub measure: Option<String>,
     pub in_agreement_text: Option<bool>,
-    #[schema(
-        min_length = 1,
-        max_length = 2000,
-        pattern = r"^[^\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f]*$"
-    )]
+    #[schema(max_length = 2000, pattern = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*$")]
     pub description: Option<String>,
-    #[schema(
-        min_length = 1,
-        max_length = 2000,
-        pattern = r"^[^\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f]*$"
-    )]
+    #[schema(max_length = 2000, pattern = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*$")]
     pub note: Option<String>,
     #[schema(ignore)]
     #[serde(default)]

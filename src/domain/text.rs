@@ -22,12 +22,13 @@ pub fn fold(text: &str) -> String {
 
 /// Trimmed, non-empty text of at most `max` characters, without control characters.
 pub fn bounded(text: &str, max: usize) -> Result<String, String> {
+    // The limit counts what was sent, spaces included, as the contract says.
+    if text.chars().count() > max {
+        return Err(format!("must be at most {max} characters"));
+    }
     let trimmed = text.trim();
     if trimmed.is_empty() {
         return Err("must not be empty".into());
-    }
-    if trimmed.chars().count() > max {
-        return Err(format!("must be at most {max} characters"));
     }
     if trimmed
         .chars()
@@ -40,8 +41,9 @@ pub fn bounded(text: &str, max: usize) -> Result<String, String> {
 
 /// Optional text: absent, null and blank all mean "unknown".
 pub fn optional_bounded(text: Option<&str>, max: usize) -> Result<Option<String>, String> {
-    match text.map(str::trim) {
-        None | Some("") => Ok(None),
+    match text {
+        None => Ok(None),
+        Some(t) if t.trim().is_empty() && t.chars().count() <= max => Ok(None),
         Some(t) => bounded(t, max).map(Some),
     }
 }
@@ -89,7 +91,9 @@ pub fn web_url(text: &str) -> Result<String, String> {
     let host = rest.map(|r| r.split(['/', '?', '#']).next().unwrap_or(""));
     match host {
         Some(h)
-            if !h.is_empty() && text.len() <= 2048 && !text.chars().any(char::is_whitespace) =>
+            if !h.is_empty()
+                && text.chars().count() <= 2048
+                && !text.chars().any(char::is_whitespace) =>
         {
             Ok(text.to_owned())
         }
