@@ -224,18 +224,19 @@ pub struct AgreementBody {
     )]
     pub id: Option<String>,
     /// A partner code or any partner reference, or a partner object from a GET.
-    #[schema(value_type = String, required = true, min_length = 1, example = "JP")]
+    #[schema(value_type = String, required = true, nullable = false, min_length = 1, example = "JP")]
     pub partner: Option<Value>,
     #[schema(
         required = true,
+        nullable = false,
         min_length = 1,
         max_length = 500,
         pattern = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x08\x0b-\x1f\x7f-\x9f]*$"
     )]
     pub title: Option<String>,
-    #[schema(value_type = AgreementKind, required = true)]
+    #[schema(value_type = AgreementKind, required = true, nullable = false)]
     pub kind: Option<String>,
-    #[schema(value_type = AgreementStatus, required = true)]
+    #[schema(value_type = AgreementStatus, required = true, nullable = false)]
     pub status: Option<String>,
     #[schema(value_type = Option<String>, format = Date, pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
     pub signed_on: Option<String>,
@@ -274,6 +275,7 @@ pub struct AgreementBody {
 pub struct SignatoryBody {
     #[schema(
         required = true,
+        nullable = false,
         min_length = 1,
         max_length = 200,
         pattern = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x08\x0b-\x1f\x7f-\x9f]*$"
@@ -281,7 +283,7 @@ pub struct SignatoryBody {
     pub name: Option<String>,
     #[schema(max_length = 200, pattern = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*$")]
     pub role: Option<String>,
-    #[schema(value_type = Side, required = true)]
+    #[schema(value_type = Side, required = true, nullable = false)]
     pub side: Option<String>,
 }
 
@@ -290,6 +292,7 @@ pub struct SignatoryBody {
 pub struct AreaLinkBody {
     #[schema(
         required = true,
+        nullable = false,
         pattern = r"^[A-Za-z0-9]+(-[A-Za-z0-9]+)*$",
         max_length = 64
     )]

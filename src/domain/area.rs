@@ -58,6 +58,7 @@ impl Area {
 pub struct AreaBody {
     #[schema(
         required = true,
+        nullable = false,
         pattern = r"^[A-Za-z0-9]+(-[A-Za-z0-9]+)*$",
         max_length = 64,
         example = "demining"
@@ -65,6 +66,7 @@ pub struct AreaBody {
     pub code: Option<String>,
     #[schema(
         required = true,
+        nullable = false,
         min_length = 1,
         max_length = 200,
         pattern = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x08\x0b-\x1f\x7f-\x9f]*$"

@@ -144,16 +144,18 @@ impl Partner {
 pub struct PartnerBody {
     #[schema(
         required = true,
+        nullable = false,
         pattern = "^[A-Za-z][A-Za-z0-9]{1,7}$",
         example = "JP"
     )]
     pub code: Option<String>,
     #[schema(pattern = "^[A-Za-z]{3}$", example = "JPN")]
     pub iso3: Option<String>,
-    #[schema(value_type = PartnerKind, required = true)]
+    #[schema(value_type = PartnerKind, required = true, nullable = false)]
     pub kind: Option<String>,
     #[schema(
         required = true,
+        nullable = false,
         min_length = 1,
         max_length = 200,
         pattern = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x08\x0b-\x1f\x7f-\x9f]*$"

@@ -98,15 +98,20 @@ pub struct PledgeBody {
     #[schema(pattern = r"^[A-Za-z0-9]+(-[A-Za-z0-9]+)*$", max_length = 120)]
     pub id: Option<String>,
     pub agreement_id: Option<String>,
-    #[schema(value_type = String, required = true, pattern = r"^[0-9]{1,16}(\.[0-9]{1,2})?$", example = "4500000000")]
+    #[schema(value_type = String, required = true, nullable = false, pattern = r"^[0-9]{1,16}(\.[0-9]{1,2})?$", example = "4500000000")]
     pub amount: Option<Value>,
-    #[schema(required = true, pattern = "^[A-Za-z]{3}$", example = "USD")]
+    #[schema(
+        required = true,
+        nullable = false,
+        pattern = "^[A-Za-z]{3}$",
+        example = "USD"
+    )]
     pub currency: Option<String>,
     #[schema(minimum = 1991, maximum = 2100)]
     pub year_from: Option<i64>,
     #[schema(minimum = 1991, maximum = 2100)]
     pub year_to: Option<i64>,
-    #[schema(value_type = PledgeKind, required = true)]
+    #[schema(value_type = PledgeKind, required = true, nullable = false)]
     pub kind: Option<String>,
     #[schema(value_type = Option<PledgeMeasure>)]
     pub measure: Option<String>,

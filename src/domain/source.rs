@@ -55,12 +55,14 @@ pub struct SourceBody {
     pub pledge_id: Option<String>,
     #[schema(
         required = true,
+        nullable = false,
         max_length = 2048,
         pattern = r"^https?://[^\s/?#]+[^\s]*$"
     )]
     pub url: Option<String>,
     #[schema(
         required = true,
+        nullable = false,
         min_length = 1,
         max_length = 500,
         pattern = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x08\x0b-\x1f\x7f-\x9f]*$"

@@ -161,6 +161,26 @@ fn header_parameter(name: &str, description: &str) -> RefOr<utoipa::openapi::pat
     )
 }
 
+/// Idempotency-Key: 1 to 255 visible ASCII characters.
+fn idempotency_key_parameter(
+    name: &str,
+    description: &str,
+) -> RefOr<utoipa::openapi::path::Parameter> {
+    RefOr::T(
+        ParameterBuilder::new()
+            .name(name)
+            .parameter_in(ParameterIn::Header)
+            .required(Required::False)
+            .description(Some(description))
+            .schema(Some(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some("^[!-~]{1,255}$")),
+            ))
+            .build(),
+    )
+}
+
 /// Adds what the shared layers do to one operation.
 fn complete_operation(method: &HttpMethod, path: &str, operation: &mut Operation) {
     let has_body = operation.request_body.is_some();
@@ -181,7 +201,7 @@ fn complete_operation(method: &HttpMethod, path: &str, operation: &mut Operation
         ]);
     }
     match method {
-        HttpMethod::Post if api => parameters.push(header_parameter(
+        HttpMethod::Post if api => parameters.push(idempotency_key_parameter(
             "Idempotency-Key",
             "Makes a retried POST safe: the same key and body within 24 hours replays the first answer; \
              another body with the same key is a 422",
@@ -252,6 +272,7 @@ pub fn complete(mut api: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
             }
         }
     }
+    replacements_may_leave_out_their_key(&mut api);
     let components = api.components.get_or_insert_with(Default::default);
     components.add_security_scheme(
         "bearer",
@@ -265,6 +286,50 @@ pub fn complete(mut api: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
         ),
     );
     api
+}
+
+/// A PUT names its record in the path, so its body may leave out the key
+/// (`code`) that a POST must carry: PUT bodies get their own schema,
+/// `<Body>Replacement`, the same but for that one requirement.
+fn replacements_may_leave_out_their_key(api: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::schema::Schema;
+    let mut replacements = Vec::new();
+    for item in api.paths.paths.values_mut() {
+        let Some(put) = item.put.as_mut() else {
+            continue;
+        };
+        let Some(RefOr::T(body)) = put.request_body.as_mut() else {
+            continue;
+        };
+        for content in body.content.values_mut() {
+            let RefOr::T(content) = content else { continue };
+            let Some(RefOr::Ref(reference)) = content.schema.as_ref() else {
+                continue;
+            };
+            let Some(name) = reference.ref_location.strip_prefix("#/components/schemas/") else {
+                continue;
+            };
+            let Some(RefOr::T(Schema::Object(object))) =
+                api.components.as_ref().and_then(|c| c.schemas.get(name))
+            else {
+                continue;
+            };
+            if !object.required.iter().any(|r| r == "code") {
+                continue;
+            }
+            let mut replacement = object.clone();
+            replacement.required.retain(|r| r != "code");
+            let replacement_name = format!("{name}Replacement");
+            content.schema = Some(RefOr::Ref(Ref::from_schema_name(&replacement_name)));
+            replacements.push((replacement_name, replacement));
+        }
+    }
+    let components = api.components.get_or_insert_with(Default::default);
+    for (name, schema) in replacements {
+        components
+            .schemas
+            .insert(name, RefOr::T(Schema::Object(schema)));
+    }
 }
 
 /// GET /openapi.json, and the Swagger UI at /docs: its assets are compiled
@@ -321,6 +386,11 @@ fn list_of(item: Schema) -> Schema {
         .min_items(Some(1))
         .build()
         .into()
+}
+
+/// A yes/no switch: `true`, `false`, or the bare name for true.
+fn flag() -> Schema {
+    one_of(vec!["true", "false", ""])
 }
 
 fn boolean() -> Schema {
@@ -408,7 +478,10 @@ pub fn query_parameter_doc(name: &str) -> Option<(Schema, &'static str)> {
             amount(),
             "With a pledge of at most this amount (needs currency)",
         ),
-        "legally_binding" => (boolean(), "Legally binding or not"),
+        "legally_binding" => (
+            one_of(vec!["true", "false", "unknown", "null"]),
+            "Legally binding (true), not (false), or not known (unknown, null)",
+        ),
         "q" => (
             text().min_length(Some(1)).build().into(),
             "Full-text search over titles, summaries, area details, pledge descriptions and notes, signatories and source titles; case- and accent-insensitive; ranked",
@@ -422,7 +495,10 @@ pub fn query_parameter_doc(name: &str) -> Option<(Schema, &'static str)> {
             text().min_length(Some(1)).build().into(),
             "The next_cursor of the previous page (also in the Link header)",
         ),
-        "count" => (boolean(), "Adds `total`, the number of matching items"),
+        "count" => (
+            flag(),
+            "Adds `total`, the number of matching items (`count` alone means true)",
+        ),
         "fields" => (
             list_of(one_of(vec![
                 "id",
@@ -459,7 +535,7 @@ pub fn query_parameter_doc(name: &str) -> Option<(Schema, &'static str)> {
             one_of(vec!["agreements", "pledges"]),
             "CSV rows: one per agreement (default) or one per pledge (format=csv only)",
         ),
-        "pretty" => (boolean(), "Indented JSON"),
+        "pretty" => (flag(), "Indented JSON (`pretty` alone means true)"),
         "convert" => (
             pattern("^[A-Za-z]{3}$", "EUR"),
             "Adds each pledge's amount converted to this ISO 4217 currency at the annual average rate of its year (JSON only)",
@@ -644,20 +720,36 @@ pub struct ChangeItem {
     version: i64,
 }
 
-/// A dated event: an agreement signed, or a pledge made.
+/// A dated event: an agreement signed (with its title and status), or a
+/// pledge made (with its figure).
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)]
 pub struct TimelineEvent {
-    /// signed or pledge.
+    /// `signed` or `pledge`.
     #[schema(rename = "type")]
     kind: String,
     date: chrono::NaiveDate,
     agreement_id: String,
     #[schema(value_type = Object)]
     partner: serde_json::Value,
-    title: String,
     /// The URLs of the event's sources.
     sources: Vec<String>,
+    #[schema(nullable = false)]
+    title: Option<String>,
+    #[schema(value_type = Option<crate::domain::agreement::AgreementStatus>, nullable = false)]
+    status: Option<String>,
+    #[schema(nullable = false)]
+    pledge_id: Option<String>,
+    #[schema(value_type = Option<crate::domain::money::Amount>, nullable = false)]
+    amount: Option<String>,
+    #[schema(value_type = Option<crate::domain::money::Currency>, nullable = false)]
+    currency: Option<String>,
+    /// The pledge's kind.
+    #[schema(rename = "kind", value_type = Option<crate::domain::pledge::PledgeKind>, nullable = false)]
+    pledge_kind: Option<String>,
+    year_from: Option<i64>,
+    year_to: Option<i64>,
+    note: Option<String>,
 }
 
 /// Aggregates: one item per group (and currency for pledges).
