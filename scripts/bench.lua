@@ -9,7 +9,7 @@
 -- with the key BENCH_KEY.
 --
 -- done() prints one line for the script to read:
---   BENCH <requests/s> <p50 ms> <p99 ms> <requests> <errors>
+--   BENCH <requests/s> <p50 ms> <p99 ms> <requests> <errors> <socket errors> <timeouts>
 -- where errors counts socket errors, timeouts and answers of 400 or more.
 
 local reads_spec = os.getenv("BENCH_READS")
@@ -56,10 +56,12 @@ end
 
 function done(summary, latency, requests)
    local e = summary.errors
-   io.write(string.format("BENCH %.1f %.3f %.3f %d %d\n",
+   io.write(string.format("BENCH %.1f %.3f %.3f %d %d %d %d\n",
       summary.requests / (summary.duration / 1e6),
       latency:percentile(50) / 1000,
       latency:percentile(99) / 1000,
       summary.requests,
-      e.connect + e.read + e.write + e.status + e.timeout))
+      e.connect + e.read + e.write + e.status + e.timeout,
+      e.connect + e.read + e.write,
+      e.timeout))
 end
