@@ -218,7 +218,7 @@ impl Agreement {
 #[serde(deny_unknown_fields)]
 pub struct AgreementBody {
     #[schema(
-        pattern = r"^[A-Za-z0-9]+(-[A-Za-z0-9]+)*$",
+        pattern = r"^\s*[A-Za-z0-9]+(-[A-Za-z0-9]+)*\s*$",
         max_length = 100,
         example = "ua-jp-2024"
     )]
@@ -238,7 +238,7 @@ pub struct AgreementBody {
     pub kind: Option<String>,
     #[schema(value_type = AgreementStatus, required = true, nullable = false)]
     pub status: Option<String>,
-    #[schema(value_type = Option<String>, format = Date, pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
+    #[schema(value_type = Option<String>, pattern = r"^\s*([0-9]{4}-[0-9]{2}-[0-9]{2})?\s*$")]
     pub signed_on: Option<String>,
     #[schema(max_length = 200, pattern = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*$")]
     pub signed_at: Option<String>,
@@ -246,12 +246,15 @@ pub struct AgreementBody {
     pub signatories: Option<Vec<SignatoryBody>>,
     #[schema(minimum = 1, maximum = 100)]
     pub term_years: Option<i64>,
-    #[schema(value_type = Option<String>, format = Date, pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
+    #[schema(value_type = Option<String>, pattern = r"^\s*([0-9]{4}-[0-9]{2}-[0-9]{2})?\s*$")]
     pub expires_on: Option<String>,
     pub legally_binding: Option<bool>,
     #[schema(max_length = 10000, pattern = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*$")]
     pub summary: Option<String>,
-    #[schema(max_length = 2048, pattern = r"^https?://[^\s/?#]+[^\s]*$")]
+    #[schema(
+        max_length = 2048,
+        pattern = r"^\s*(https?://([^\s/?#@]*@)?(\[[0-9A-Fa-f:.]+\]|[^\s/?#\[\]:@]+)(:[0-9]{1,5})?([/?#][^\s]*)?)?\s*$"
+    )]
     pub text_url: Option<String>,
     #[schema(value_type = Option<Vec<AreaLinkBody>>, max_items = 200)]
     pub areas: Option<Vec<Value>>,
@@ -293,7 +296,7 @@ pub struct AreaLinkBody {
     #[schema(
         required = true,
         nullable = false,
-        pattern = r"^[A-Za-z0-9]+(-[A-Za-z0-9]+)*$",
+        pattern = r"^\s*[A-Za-z0-9]+(-[A-Za-z0-9]+)*\s*$",
         max_length = 64
     )]
     pub code: Option<String>,

@@ -59,7 +59,7 @@ pub struct AreaBody {
     #[schema(
         required = true,
         nullable = false,
-        pattern = r"^[A-Za-z0-9]+(-[A-Za-z0-9]+)*$",
+        pattern = r"^\s*[A-Za-z0-9]+(-[A-Za-z0-9]+)*\s*$",
         max_length = 64,
         example = "demining"
     )]

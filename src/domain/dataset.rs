@@ -17,7 +17,8 @@ pub struct Dataset {
     pub agreements: Vec<AgreementDraft>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// The body of an import: any section may be left out.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DatasetBody {
     pub partners: Option<Vec<PartnerBody>>,

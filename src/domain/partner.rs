@@ -145,11 +145,11 @@ pub struct PartnerBody {
     #[schema(
         required = true,
         nullable = false,
-        pattern = "^[A-Za-z][A-Za-z0-9]{1,7}$",
+        pattern = r"^\s*[A-Za-z][A-Za-z0-9]{1,7}\s*$",
         example = "JP"
     )]
     pub code: Option<String>,
-    #[schema(pattern = "^[A-Za-z]{3}$", example = "JPN")]
+    #[schema(pattern = r"^\s*([A-Za-z]{3})?\s*$", example = "JPN")]
     pub iso3: Option<String>,
     #[schema(value_type = PartnerKind, required = true, nullable = false)]
     pub kind: Option<String>,
@@ -163,7 +163,7 @@ pub struct PartnerBody {
     pub name: Option<String>,
     #[schema(max_length = 200, pattern = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*$")]
     pub name_uk: Option<String>,
-    #[schema(max_items = 50, inline)]
+    #[schema(max_items = 50, inline, value_type = Option<Vec<AliasText>>)]
     pub aliases: Option<Vec<String>>,
     // Read-only fields a client may echo back from a GET; ignored.
     #[schema(ignore)]
@@ -250,3 +250,12 @@ super::string_schema!(
     "ISO 3166-1 alpha-2 for a country (JP), or an organisation code (EU)",
     "JP"
 );
+
+/// One alias: non-empty text of at most 200 characters.
+#[derive(utoipa::ToSchema)]
+#[schema(
+    min_length = 1,
+    max_length = 200,
+    pattern = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x08\x0b-\x1f\x7f-\x9f]*$"
+)]
+pub struct AliasText(#[allow(dead_code)] String);

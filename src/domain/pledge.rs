@@ -95,7 +95,7 @@ impl Pledge {
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PledgeBody {
-    #[schema(pattern = r"^[A-Za-z0-9]+(-[A-Za-z0-9]+)*$", max_length = 120)]
+    #[schema(pattern = r"^\s*[A-Za-z0-9]+(-[A-Za-z0-9]+)*\s*$", max_length = 120)]
     pub id: Option<String>,
     pub agreement_id: Option<String>,
     #[schema(value_type = String, required = true, nullable = false, pattern = r"^[0-9]{1,16}(\.[0-9]{1,2})?$", example = "4500000000")]
@@ -103,7 +103,7 @@ pub struct PledgeBody {
     #[schema(
         required = true,
         nullable = false,
-        pattern = "^[A-Za-z]{3}$",
+        pattern = r"^\s*[A-Za-z]{3}\s*$",
         example = "USD"
     )]
     pub currency: Option<String>,

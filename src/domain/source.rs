@@ -48,16 +48,16 @@ impl Source {
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SourceBody {
-    #[schema(pattern = r"^[A-Za-z0-9]+(-[A-Za-z0-9]+)*$", max_length = 120)]
+    #[schema(pattern = r"^\s*[A-Za-z0-9]+(-[A-Za-z0-9]+)*\s*$", max_length = 120)]
     pub id: Option<String>,
     pub agreement_id: Option<String>,
-    #[schema(pattern = r"^[A-Za-z0-9]+(-[A-Za-z0-9]+)*$", max_length = 120)]
+    #[schema(pattern = r"^\s*[A-Za-z0-9]+(-[A-Za-z0-9]+)*\s*$", max_length = 120)]
     pub pledge_id: Option<String>,
     #[schema(
         required = true,
         nullable = false,
         max_length = 2048,
-        pattern = r"^https?://[^\s/?#]+[^\s]*$"
+        pattern = r"^\s*(https?://([^\s/?#@]*@)?(\[[0-9A-Fa-f:.]+\]|[^\s/?#\[\]:@]+)(:[0-9]{1,5})?([/?#][^\s]*)?)\s*$"
     )]
     pub url: Option<String>,
     #[schema(
@@ -70,7 +70,7 @@ pub struct SourceBody {
     pub title: Option<String>,
     #[schema(max_length = 200, pattern = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*$")]
     pub publisher: Option<String>,
-    #[schema(value_type = Option<String>, format = Date, pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
+    #[schema(value_type = Option<String>, pattern = r"^\s*([0-9]{4}-[0-9]{2}-[0-9]{2})?\s*$")]
     pub published_on: Option<String>,
     #[schema(ignore)]
     #[serde(default)]

@@ -51,8 +51,9 @@ pub fn optional_bounded(text: Option<&str>, max: usize) -> Result<Option<String>
 /// A lower-case slug such as `ua-jp-2024` or `cyber-security`.
 pub fn slug(text: &str, max: usize) -> Result<String, String> {
     let lower = text.trim().to_ascii_lowercase();
+    // The limit counts what was sent, spaces included.
     let well_formed = !lower.is_empty()
-        && lower.len() <= max
+        && text.chars().count() <= max
         && lower
             .split('-')
             .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_alphanumeric()));
@@ -91,9 +92,9 @@ pub fn web_url(text: &str) -> Result<String, String> {
     let host = rest.map(|r| r.split(['/', '?', '#']).next().unwrap_or(""));
     match host {
         Some(h)
-            if !h.is_empty()
+            if valid_authority(h)
                 && text.chars().count() <= 2048
-                && !text.chars().any(char::is_whitespace) =>
+                && !text.chars().any(|c| c.is_whitespace() || c.is_control()) =>
         {
             Ok(text.to_owned())
         }
@@ -101,6 +102,31 @@ pub fn web_url(text: &str) -> Result<String, String> {
             "must be an absolute http:// or https:// URL without spaces, at most 2048 characters"
                 .into(),
         ),
+    }
+}
+
+/// `host`, `host:port`, `[ipv6]:port`, with optional `user@`: a host a
+/// reader's browser could reach, not just any text after the scheme.
+fn valid_authority(authority: &str) -> bool {
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let valid_port =
+        |p: &str| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit());
+    if let Some(rest) = host_port.strip_prefix('[') {
+        let Some((ip, after)) = rest.split_once(']') else {
+            return false;
+        };
+        ip.parse::<std::net::Ipv6Addr>().is_ok()
+            && (after.is_empty() || after.strip_prefix(':').is_some_and(valid_port))
+    } else {
+        let (host, port) = match host_port.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (host_port, None),
+        };
+        !host.is_empty()
+            && host
+                .chars()
+                .all(|c| c.is_alphanumeric() || matches!(c, '.' | '-' | '_' | '~' | '%'))
+            && port.is_none_or(valid_port)
     }
 }
 
@@ -174,6 +200,11 @@ mod tests {
         assert!(web_url("ftp://example.org").is_err());
         assert!(web_url("https:///path").is_err());
         assert!(web_url("https://example.org/x?y=1").is_ok());
+        assert!(web_url("http://[").is_err());
+        assert!(web_url("http://[0]").is_err());
+        assert!(web_url("http://[::1]:8080/a").is_ok());
+        assert!(web_url("http://example.org:80x").is_err());
+        assert!(web_url("https://user@example.org").is_ok());
     }
 
     #[test]

@@ -61,6 +61,13 @@ impl HistoryQuery {
             .map(|seq| seq.parse::<i64>())
             .transpose()
             .map_err(|_| ApiError::BadRequest("cursor is not one this service gave out".into()))?;
+        for (name, value) in [("key", &self.key), ("id", &self.id)] {
+            if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
+                return Err(ApiError::InvalidQuery(vec![
+                    crate::domain::FieldError::new(name, "must not be empty"),
+                ]));
+            }
+        }
         if let Some(entity) = &self.entity
             && !ENTITIES.contains(&entity.as_str())
         {

@@ -26,7 +26,7 @@ struct ImportQuery {
 
 /// Imports the export format, all or nothing (admin key); `dry_run=true` changes nothing.
 #[utoipa::path(post, path = "/v1/import", tag = "data desk", params(crate::http::openapi::ImportParams),
-    request_body(content = Object, description = "The export format: {partners, areas, agreements}, each section optional"),
+    request_body(content = crate::domain::dataset::DatasetBody, description = "The export format: partners, areas and agreements, each section optional"),
     responses((status = 200, description = "What the import did (or would do)", body = crate::store::ImportSummary)))]
 async fn import(
     State(state): State<AppState>,

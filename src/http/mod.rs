@@ -145,6 +145,7 @@ pub fn router(
         .layer(DefaultBodyLimit::max(state.options.body_limit))
         .with_state(state.clone())
         .layer(middleware::from_fn_with_state(limiter, limits::rate_limit))
+        .layer(middleware::from_fn(no_nul_in_target))
         .layer(middleware::map_response(problems_only))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::Internal("a handler panicked".into()).into_response()
@@ -204,6 +205,21 @@ async fn prometheus(axum::extract::State(state): axum::extract::State<AppState>)
         text,
     )
         .into_response()
+}
+
+/// A NUL character (`%00`) in a path or query string is never part of a
+/// valid value, and PostgreSQL cannot even hold it in text: refused up front.
+async fn no_nul_in_target(request: axum::extract::Request, next: middleware::Next) -> Response {
+    let target = request
+        .uri()
+        .path_and_query()
+        .map_or("", |t| t.as_str())
+        .to_ascii_lowercase();
+    if target.contains("%00") {
+        return ApiError::BadRequest("the URL contains a NUL character (%00)".into())
+            .into_response();
+    }
+    next.run(request).await
 }
 
 async fn unknown_route(method: Method, uri: Uri) -> ApiError {

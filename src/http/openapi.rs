@@ -272,7 +272,10 @@ pub fn complete(mut api: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
             }
         }
     }
+    amounts_may_be_whole_numbers(&mut api);
     replacements_may_leave_out_their_key(&mut api);
+    patches_are_partial_bodies(&mut api);
+    name_operations(&mut api);
     let components = api.components.get_or_insert_with(Default::default);
     components.add_security_scheme(
         "bearer",
@@ -319,6 +322,11 @@ fn replacements_may_leave_out_their_key(api: &mut utoipa::openapi::OpenApi) {
             }
             let mut replacement = object.clone();
             replacement.required.retain(|r| r != "code");
+            // Left out or null: the path names the record.
+            if let Some(RefOr::T(Schema::Object(code))) = replacement.properties.get_mut("code") {
+                code.schema_type =
+                    utoipa::openapi::schema::SchemaType::from_iter([Type::String, Type::Null]);
+            }
             let replacement_name = format!("{name}Replacement");
             content.schema = Some(RefOr::Ref(Ref::from_schema_name(&replacement_name)));
             replacements.push((replacement_name, replacement));
@@ -326,6 +334,114 @@ fn replacements_may_leave_out_their_key(api: &mut utoipa::openapi::OpenApi) {
     }
     let components = api.components.get_or_insert_with(Default::default);
     for (name, schema) in replacements {
+        components
+            .schemas
+            .insert(name, RefOr::T(Schema::Object(schema)));
+    }
+}
+
+/// A pledge's amount is a decimal string; a whole JSON number is exact too
+/// and accepted (a fraction is not: it may already have been a float).
+fn amounts_may_be_whole_numbers(api: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::schema::{OneOfBuilder, Schema};
+    let Some(components) = api.components.as_mut() else {
+        return;
+    };
+    let Some(RefOr::T(Schema::Object(pledge))) = components.schemas.get_mut("PledgeBody") else {
+        return;
+    };
+    let Some(RefOr::T(text)) = pledge.properties.get("amount").cloned() else {
+        return;
+    };
+    let whole = ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .minimum(Some(0))
+        .maximum(Some(9_999_999_999_999_999_i64));
+    let either = OneOfBuilder::new().item(text).item(whole).build();
+    pledge
+        .properties
+        .insert("amount".into(), RefOr::T(Schema::OneOf(either)));
+}
+
+/// Every operation gets a unique id from its method and path
+/// (`get /v1/agreements/{id}` → `getV1AgreementsId`): handlers in different
+/// modules share names such as `list`, and client generators and link
+/// inference need ids that tell operations apart.
+fn name_operations(api: &mut utoipa::openapi::OpenApi) {
+    for (path, item) in api.paths.paths.iter_mut() {
+        let words: String = path
+            .split(['/', '{', '}', '-', '.'])
+            .filter(|w| !w.is_empty())
+            .map(|w| {
+                let mut chars = w.chars();
+                chars
+                    .next()
+                    .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
+                    .unwrap_or_default()
+            })
+            .collect();
+        let words = if words.is_empty() {
+            "Root".to_owned()
+        } else {
+            words
+        };
+        for (method, operation) in [
+            ("get", item.get.as_mut()),
+            ("put", item.put.as_mut()),
+            ("post", item.post.as_mut()),
+            ("delete", item.delete.as_mut()),
+            ("patch", item.patch.as_mut()),
+        ] {
+            if let Some(operation) = operation {
+                operation.operation_id = Some(format!("{method}{words}"));
+            }
+        }
+    }
+}
+
+/// A PATCH body is a JSON merge patch of what the PUT on the same path takes:
+/// the same fields, none required (`<Body>Patch`).
+fn patches_are_partial_bodies(api: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::schema::Schema;
+    let mut patches = Vec::new();
+    for item in api.paths.paths.values_mut() {
+        let put_body = item
+            .put
+            .as_ref()
+            .and_then(|put| put.request_body.as_ref())
+            .and_then(|body| match body {
+                RefOr::T(body) => body.content.get("application/json").cloned(),
+                RefOr::Ref(_) => None,
+            });
+        let Some(RefOr::T(put_content)) = put_body else {
+            continue;
+        };
+        let Some(RefOr::Ref(reference)) = put_content.schema.as_ref() else {
+            continue;
+        };
+        let Some(name) = reference.ref_location.strip_prefix("#/components/schemas/") else {
+            continue;
+        };
+        let name = name.trim_end_matches("Replacement").to_owned();
+        let Some(RefOr::T(Schema::Object(object))) =
+            api.components.as_ref().and_then(|c| c.schemas.get(&name))
+        else {
+            continue;
+        };
+        let mut patch = object.clone();
+        patch.required.clear();
+        let patch_name = format!("{name}Patch");
+        if let Some(RefOr::T(body)) = item.patch.as_mut().and_then(|p| p.request_body.as_mut()) {
+            for content in body.content.values_mut() {
+                if let RefOr::T(content) = content {
+                    content.schema = Some(RefOr::Ref(Ref::from_schema_name(&patch_name)));
+                }
+            }
+        }
+        patches.push((patch_name, patch));
+    }
+    let components = api.components.get_or_insert_with(Default::default);
+    for (name, schema) in patches {
         components
             .schemas
             .insert(name, RefOr::T(Schema::Object(schema)));
@@ -750,6 +866,20 @@ pub struct TimelineEvent {
     year_from: Option<i64>,
     year_to: Option<i64>,
     note: Option<String>,
+}
+
+/// One Server-Sent Event of /v1/events: `id` is the change number, `data`
+/// a change (the shape of a /v1/changes item) as JSON text.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct ChangeEvent {
+    id: String,
+    #[schema(nullable = false)]
+    event: Option<String>,
+    /// A change as JSON; heartbeats are comments, not events.
+    data: String,
+    #[schema(nullable = false)]
+    retry: Option<u64>,
 }
 
 /// Aggregates: one item per group (and currency for pledges).

@@ -148,6 +148,12 @@ fn amount_param(query: &QueryString, name: &str, errors: &mut Vec<FieldError>) -
 pub async fn agreement_query(store: &dyn Store, query: &QueryString) -> ApiResult<AgreementQuery> {
     let mut errors = Vec::new();
     let mut parsed = AgreementQuery::default();
+    // `partner=` with nothing in it is a typo, not "any partner".
+    for name in ["partner", "area", "status", "kind", "pledge_kind"] {
+        if !query.all(name).is_empty() && query.list(name).is_empty() {
+            errors.push(FieldError::new(name, "needs at least one value"));
+        }
+    }
 
     for reference in query.list("partner") {
         match resolve_partner(store, reference).await {

@@ -6,7 +6,8 @@ use crate::common::TestApp;
 
 crate::on_both_backends!(
     invalid_bodies_are_422_and_change_nothing,
-    protocol_errors_are_problems
+    protocol_errors_are_problems,
+    nul_characters_are_refused_not_500
 );
 
 fn valid() -> Value {
@@ -151,4 +152,30 @@ async fn protocol_errors_are_problems(app: TestApp) {
     app.get("/v1/agreements?limit=0").await.problem(400);
     app.get("/v1/agreements?limit=501").await.problem(400);
     app.get("/v1/agreements?cursor=forged").await.problem(400);
+}
+
+/// PostgreSQL cannot hold a NUL character in text: input carrying one is
+/// refused before it reaches the store, never answered with a 5xx. (Found by
+/// the contract tests.)
+async fn nul_characters_are_refused_not_500(app: TestApp) {
+    for uri in [
+        "/v1/agreements?partner=J%00P",
+        "/v1/partners/J%00P",
+        "/v1/history?key=a%00b",
+        "/v1/stats/pledges?group_by=partner&q=a%00",
+    ] {
+        let reply = app.get(uri).await;
+        assert_eq!(reply.problem(400)["status"], 400, "{uri}");
+    }
+    let mut body = valid();
+    body["partner"] = json!("J\u{0}P");
+    let refused = app.post("/v1/agreements", &body).await;
+    assert_eq!(refused.problem(422)["errors"][0]["field"], "partner");
+    let source = app
+        .post(
+            "/v1/agreements/ua-jp-2024/sources",
+            &json!({"url": "https://example.org/a\u{0}b", "title": "NUL"}),
+        )
+        .await;
+    assert_eq!(source.problem(422)["errors"][0]["field"], "url");
 }
