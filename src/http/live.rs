@@ -480,7 +480,7 @@ struct Stream_ {
 /// either, starts with the next change. Heartbeats every 15 s.
 #[utoipa::path(get, path = "/v1/events", tag = "live",
     params(crate::http::openapi::EventParams, ("Last-Event-ID" = Option<String>, Header, description = "Resume after this change number")),
-    responses((status = 200, description = "Server-Sent Events: one `change` event per change, id = change number; heartbeats every 15 s", body = crate::http::openapi::ChangeEvent, content_type = "text/event-stream")))]
+    responses((status = 200, description = "Server-Sent Events: one `change` event per change, id = change number; heartbeats every 15 s", body = String, content_type = "text/event-stream")))]
 async fn events(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -686,7 +686,7 @@ pub async fn conditional(State(state): State<AppState>, request: Request, next: 
         accept: request.headers().get(header::ACCEPT).cloned(),
     });
     let mut found = key.as_ref().map(|key| state.live.find(era, key, true));
-    if let (Some(Found::Rendering(mut waiting)), Some(key)) = (found.take(), &key) {
+    if let (Some(Found::Rendering(waiting)), Some(key)) = (&mut found, &key) {
         // Until the other render is done (its sender dropped), or a while.
         let _ = tokio::time::timeout(RENDER_WAIT, waiting.changed()).await;
         found = Some(state.live.find(era, key, false));

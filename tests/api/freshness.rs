@@ -12,9 +12,12 @@ use axum::http::Request;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 
-use crate::common::TestApp;
+use crate::common::{Backend, TestApp};
 
-crate::on_both_backends!(acknowledged_writes_are_read_at_once_and_across_instances);
+crate::on_both_backends!(
+    acknowledged_writes_are_read_at_once_and_across_instances,
+    repeated_reads_are_answered_from_memory,
+);
 
 /// The reads a dashboard repeats, each with what a write below changes.
 const SINGLE: &str = "/v1/agreements/ua-jp-2024";
@@ -190,4 +193,61 @@ async fn acknowledged_writes_are_read_at_once_and_across_instances(app: TestApp)
             assert_eq!(read(&other, uri, Some(&fresh)).await.status, 304);
         }
     }
+}
+
+/// Runs one statement on the test's database, from outside the service.
+async fn execute(app: &TestApp, sql: &str) {
+    use sqlx::Connection;
+    match app.database.backend {
+        Backend::Sqlite => {
+            let mut c = sqlx::SqliteConnection::connect(&app.database.url)
+                .await
+                .unwrap();
+            sqlx::query(sql).execute(&mut c).await.unwrap();
+        }
+        Backend::Postgres => {
+            let mut c = sqlx::PgConnection::connect(&app.database.url)
+                .await
+                .unwrap();
+            sqlx::query(sql).execute(&mut c).await.unwrap();
+        }
+    }
+}
+
+/// The answers rendered at a revision are kept: while nothing changes, the
+/// same read is answered again without the query — here, while the
+/// agreements table is out of reach — and a write brings the queries back.
+async fn repeated_reads_are_answered_from_memory(app: TestApp) {
+    let here = app.router.clone();
+    let reads = [
+        SINGLE,
+        PARTNER_LIST,
+        FILTERED,
+        STATS,
+        "/v1/agreements?q=cyber",
+    ];
+    let mut first = Vec::new();
+    for uri in reads {
+        let reply = read(&here, uri, None).await;
+        assert_eq!(reply.status, 200, "{uri}: {}", reply.body);
+        first.push(reply);
+    }
+    execute(&app, "ALTER TABLE agreements RENAME TO agreements_hidden").await;
+    for (uri, before) in reads.iter().zip(&first) {
+        let again = read(&here, uri, None).await;
+        assert_eq!(again.status, 200, "{uri} was not kept: {}", again.body);
+        assert_eq!(again.body, before.body, "{uri}");
+        assert_eq!(again.etag, before.etag, "{uri}");
+    }
+    // A different representation of the same list was never rendered.
+    let other = read(&here, &format!("{FILTERED}&limit=1"), None).await;
+    assert_ne!(other.status, 200, "rendered without its table?");
+    execute(&app, "ALTER TABLE agreements_hidden RENAME TO agreements").await;
+
+    let edited = app
+        .patch(SINGLE, &json!({"signed_at": "Kept nowhere"}))
+        .await;
+    assert_eq!(edited.status, 200, "{}", edited.text);
+    let fresh = read(&here, SINGLE, None).await;
+    assert_eq!(fresh.body["signed_at"], "Kept nowhere");
 }
