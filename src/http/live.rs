@@ -480,7 +480,7 @@ struct Stream_ {
 /// either, starts with the next change. Heartbeats every 15 s.
 #[utoipa::path(get, path = "/v1/events", tag = "live",
     params(crate::http::openapi::EventParams, ("Last-Event-ID" = Option<String>, Header, description = "Resume after this change number")),
-    responses((status = 200, description = "Server-Sent Events: one `change` event per change, id = change number; heartbeats every 15 s", body = String, content_type = "text/event-stream")))]
+    responses((status = 200, description = "Server-Sent Events: one `change` event per change, id = change number; heartbeats every 15 s", body = crate::http::openapi::ChangeEvent, content_type = "text/event-stream")))]
 async fn events(
     State(state): State<AppState>,
     headers: HeaderMap,
