@@ -28,7 +28,7 @@ pub const LIST_OPTIONS: &[&str] = &[
     "sort", "limit", "cursor", "count", "fields", "include", "format", "rows", "pretty", CONVERT,
 ];
 
-const FIELDS: &[&str] = &[
+pub const FIELDS: &[&str] = &[
     "id",
     "partner",
     "title",

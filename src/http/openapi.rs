@@ -616,27 +616,7 @@ pub fn query_parameter_doc(name: &str) -> Option<(Schema, &'static str)> {
             "Adds `total`, the number of matching items (`count` alone means true)",
         ),
         "fields" => (
-            list_of(one_of(vec![
-                "id",
-                "partner",
-                "title",
-                "kind",
-                "status",
-                "signed_on",
-                "signed_at",
-                "signatories",
-                "term_years",
-                "expires_on",
-                "legally_binding",
-                "summary",
-                "text_url",
-                "areas",
-                "pledges",
-                "sources",
-                "version",
-                "created_at",
-                "updated_at",
-            ])),
+            list_of(one_of(super::listing::FIELDS.to_vec())),
             "Only these fields of each item",
         ),
         "include" => (
@@ -913,51 +893,47 @@ fn query_param(name: &str, schema: Schema, description: &str) -> Parameter {
 
 const FEED_ENTITIES: [&str; 6] = ["agreement", "pledge", "source", "partner", "area", "rate"];
 
-query_params!(
-    ChangeParams,
-    vec![
+/// The filters the change feed and the event stream share.
+fn feed_filters() -> [Parameter; 2] {
+    [
+        query_param(
+            "entity",
+            one_of(FEED_ENTITIES.to_vec()),
+            "Only changes of this kind of record",
+        ),
+        query_param(
+            "partner",
+            text().min_length(Some(1)).build().into(),
+            "Only changes of this partner's records (any partner reference)",
+        ),
+    ]
+}
+
+query_params!(ChangeParams, {
+    let mut params = vec![
         query_param(
             "since",
             integer(0, i64::MAX),
-            "Changes after this change number (default 0)"
+            "Changes after this change number (default 0)",
         ),
         query_param(
             "limit",
             integer(1, 1000),
-            "Changes per answer (default 100)"
+            "Changes per answer (default 100)",
         ),
-        query_param(
-            "entity",
-            one_of(FEED_ENTITIES.to_vec()),
-            "Only changes of this kind of record"
-        ),
-        query_param(
-            "partner",
-            text().min_length(Some(1)).build().into(),
-            "Only changes of this partner's records (any partner reference)"
-        ),
-    ]
-);
-query_params!(
-    EventParams,
-    vec![
-        query_param(
-            "since",
-            integer(0, i64::MAX),
-            "Start after this change number (Last-Event-ID wins)"
-        ),
-        query_param(
-            "entity",
-            one_of(FEED_ENTITIES.to_vec()),
-            "Only changes of this kind of record"
-        ),
-        query_param(
-            "partner",
-            text().min_length(Some(1)).build().into(),
-            "Only changes of this partner's records (any partner reference)"
-        ),
-    ]
-);
+    ];
+    params.extend(feed_filters());
+    params
+});
+query_params!(EventParams, {
+    let mut params = vec![query_param(
+        "since",
+        integer(0, i64::MAX),
+        "Start after this change number (Last-Event-ID wins)",
+    )];
+    params.extend(feed_filters());
+    params
+});
 query_params!(
     HistoryParams,
     vec![
