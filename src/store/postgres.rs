@@ -45,12 +45,27 @@ impl PostgresStore {
 }
 
 async fn begin_write(pool: &PgPool) -> Result<sqlx::Transaction<'static, Db>, sqlx::Error> {
-    pool.begin().await
+    begin(pool, "BEGIN").await
 }
 
 async fn begin_read(pool: &PgPool) -> Result<sqlx::Transaction<'static, Db>, sqlx::Error> {
-    pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+    begin(pool, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await
+}
+
+/// Begins in a task of its own. sqlx 0.8's PostgreSQL `begin` is not
+/// cancel-safe: a request cancelled (its client gone) after BEGIN was sent
+/// hands its connection back to the pool still inside the transaction, where
+/// the next borrower's writes fail and its reads see an old snapshot. Spawned,
+/// the begin always finishes; a transaction no one waits for any more is
+/// dropped, which rolls it back.
+async fn begin(
+    pool: &PgPool,
+    statement: &'static str,
+) -> Result<sqlx::Transaction<'static, Db>, sqlx::Error> {
+    let pool = pool.clone();
+    tokio::spawn(async move { pool.begin_with(statement).await })
         .await
+        .map_err(|_| sqlx::Error::WorkerCrashed)?
 }
 
 /// The signing year of `a`, as a BIGINT.

@@ -12,7 +12,7 @@ use axum::http::Request;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 
-use crate::common::{Backend, TestApp};
+use crate::common::{Backend, TestApp, TestDatabase, create_key};
 
 crate::on_both_backends!(
     acknowledged_writes_are_read_at_once_and_across_instances,
@@ -250,4 +250,66 @@ async fn repeated_reads_are_answered_from_memory(app: TestApp) {
     assert_eq!(edited.status, 200, "{}", edited.text);
     let fresh = read(&here, SINGLE, None).await;
     assert_eq!(fresh.body["signed_at"], "Kept nowhere");
+}
+
+/// A client that hangs up while its read is beginning leaves no transaction
+/// behind on the pooled connection. (sqlx 0.8's PostgreSQL `begin` is not
+/// cancel-safe: cancelled after BEGIN was sent, it hands the connection back
+/// still inside the read-only snapshot, where the next write fails and the
+/// next read outside a transaction sees the past.) One connection, so every
+/// request reuses it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_cancelled_while_beginning_leave_no_transaction_behind() {
+    use std::future::Future;
+    use std::task::Poll;
+
+    let Some(database) = TestDatabase::new(Backend::Postgres).await else {
+        return;
+    };
+    let store = accords::store::open(&accords::store::StoreOptions {
+        max_connections: 1,
+        ..database.options()
+    })
+    .await
+    .unwrap();
+    accords::seed::seed_if_empty(store.as_ref()).await.unwrap();
+    let key = create_key(store.as_ref(), "editor", accords::auth::Scope::Write, None).await;
+    let router = accords::app(store.clone(), HttpOptions::default()).unwrap();
+    for round in 0..120u32 {
+        // Poll a read a few times, a little apart, then hang up on it.
+        let mut reading = Box::pin(store.get_agreement("ua-jp-2024"));
+        for _ in 0..round % 6 {
+            let ready =
+                std::future::poll_fn(|cx| Poll::Ready(reading.as_mut().poll(cx).is_ready())).await;
+            if ready {
+                break;
+            }
+            std::thread::sleep(Duration::from_micros(u64::from(40 * (round / 6 % 10))));
+        }
+        drop(reading);
+
+        // A write that begins by writing: inside a leftover read-only
+        // snapshot it would fail.
+        let code = format!("cancelled-{round}");
+        let request = Request::builder()
+            .method("POST")
+            .uri("/v1/areas")
+            .header("authorization", format!("Bearer {key}"))
+            .header("content-type", "application/json")
+            .body(Body::from(
+                json!({"code": code, "name": "Cancelled"}).to_string(),
+            ))
+            .unwrap();
+        let response = tower::ServiceExt::oneshot(router.clone(), request)
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(
+            status,
+            201,
+            "round {round}: {}",
+            String::from_utf8_lossy(&bytes)
+        );
+    }
 }
