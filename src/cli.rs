@@ -9,7 +9,7 @@ use crate::auth::{self, Scope};
 use crate::config::{LogFormat, ServeConfig, StoreConfig};
 use crate::domain::FieldError;
 use crate::domain::Vocabulary;
-use crate::domain::checks::{self, Level, Report};
+use crate::domain::checks::{Level, Report};
 use crate::domain::dataset::{Dataset, DatasetBody, RowAction, RowChange};
 use crate::domain::spreadsheet::{self, Locations};
 use crate::store;
@@ -156,10 +156,15 @@ pub fn init_tracing(format: LogFormat) {
     };
 }
 
-async fn migrate(config: &StoreConfig) -> Result<(), String> {
-    let store = store::open(&config.options())
+/// The configured store, or why it cannot be opened.
+async fn open_store(config: &StoreConfig) -> Result<std::sync::Arc<dyn store::Store>, String> {
+    store::open(&config.options())
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| e.to_string())
+}
+
+async fn migrate(config: &StoreConfig) -> Result<(), String> {
+    let store = open_store(config).await?;
     store.close().await;
     eprintln!("accords: the {} schema is up to date", store.backend());
     Ok(())
@@ -238,9 +243,7 @@ fn rejected(path: &str, errors: &[String]) -> String {
 
 async fn import(config: &StoreConfig, path: &str, dry_run: bool) -> Result<(), String> {
     let input = ImportInput::read(path).map_err(|errors| rejected(path, &errors))?;
-    let store = store::open(&config.options())
-        .await
-        .map_err(|e| e.to_string())?;
+    let store = open_store(config).await?;
     let result = store.import(CLI_ACTOR, &input.dataset, dry_run).await;
     store.close().await;
     let summary = result.map_err(|e| match e {
@@ -301,9 +304,7 @@ async fn export(
     format: &str,
     out: Option<std::path::PathBuf>,
 ) -> Result<(), String> {
-    let store = store::open(&config.options())
-        .await
-        .map_err(|e| e.to_string())?;
+    let store = open_store(config).await?;
     let result = store.export().await;
     store.close().await;
     let dataset = result.map_err(|e| e.to_string())?;
@@ -343,15 +344,12 @@ async fn export(
 async fn check(config: &StoreConfig, level: Option<&str>, format: &str) -> ExitCode {
     let outcome = async {
         let level = level.map(Level::parse).transpose()?;
-        let store = store::open(&config.options())
-            .await
-            .map_err(|e| e.to_string())?;
+        let store = open_store(config).await?;
         let result = store.export().await;
         store.close().await;
         let dataset = result.map_err(|e| e.to_string())?;
         let today = chrono::Utc::now().date_naive();
-        let findings = checks::run(&dataset.partners, &dataset.agreements, today);
-        Ok::<_, String>(Report::new(findings, level))
+        Ok::<_, String>(Report::of(&dataset, today, level))
     }
     .await;
     let report = match outcome {
@@ -401,9 +399,7 @@ async fn check(config: &StoreConfig, level: Option<&str>, format: &str) -> ExitC
 }
 
 async fn keys(config: &StoreConfig, command: KeysCommand) -> Result<(), String> {
-    let store = store::open(&config.options())
-        .await
-        .map_err(|e| e.to_string())?;
+    let store = open_store(config).await?;
     let result = run_keys(store.as_ref(), command).await;
     store.close().await;
     result
@@ -514,9 +510,7 @@ async fn import_rates(config: &StoreConfig, file: &str) -> Result<(), String> {
             lines.join("\n")
         )
     })?;
-    let store = store::open(&config.options())
-        .await
-        .map_err(|e| e.to_string())?;
+    let store = open_store(config).await?;
     let result = store.load_rates(CLI_ACTOR, &parsed.rates).await;
     store.close().await;
     let summary = result.map_err(|e| e.to_string())?;
@@ -544,9 +538,7 @@ async fn import_rates(config: &StoreConfig, file: &str) -> Result<(), String> {
 const GENERATE_CHUNK: usize = 500;
 
 async fn generate(config: &StoreConfig, count: usize, seed: u64) -> Result<(), String> {
-    let store = store::open(&config.options())
-        .await
-        .map_err(|e| e.to_string())?;
+    let store = open_store(config).await?;
     let started = std::time::Instant::now();
     let result = async {
         crate::seed::seed_if_empty(store.as_ref())

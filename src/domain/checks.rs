@@ -281,6 +281,11 @@ pub struct CheckCount {
 }
 
 impl Report {
+    /// Runs every check over a whole export.
+    pub fn of(dataset: &super::dataset::Dataset, today: NaiveDate, level: Option<Level>) -> Self {
+        Self::new(run(&dataset.partners, &dataset.agreements, today), level)
+    }
+
     /// Counts every finding; lists only those at `level` or worse when given.
     pub fn new(findings: Vec<Finding>, level: Option<Level>) -> Self {
         let count = |level: Level| findings.iter().filter(|f| f.level == level).count();

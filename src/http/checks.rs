@@ -9,7 +9,7 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::extract::Params;
 use crate::domain::FieldError;
-use crate::domain::checks::{self, Level, Report};
+use crate::domain::checks::{Level, Report};
 use crate::error::{ApiError, ApiResult};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -39,6 +39,5 @@ async fn run_checks(
         .transpose()?;
     let dataset = state.store.export().await?;
     let today = chrono::Utc::now().date_naive();
-    let findings = checks::run(&dataset.partners, &dataset.agreements, today);
-    Ok(axum::Json(Report::new(findings, level)).into_response())
+    Ok(axum::Json(Report::of(&dataset, today, level)).into_response())
 }

@@ -581,11 +581,9 @@ fn names_tag(if_none_match: &str, etag: &str) -> bool {
     if_none_match.split(',').any(|tag| bare(tag) == bare(etag))
 }
 
+/// Whether If-None-Match names this tag or is `*`.
 fn matches(if_none_match: &str, etag: &str) -> bool {
-    let bare = |tag: &str| tag.trim().trim_start_matches("W/").to_owned();
-    if_none_match
-        .split(',')
-        .any(|tag| tag.trim() == "*" || bare(tag) == bare(etag))
+    if_none_match.split(',').any(|tag| tag.trim() == "*") || names_tag(if_none_match, etag)
 }
 
 /// A short fingerprint of what varies a representation besides the store's

@@ -322,9 +322,9 @@ pub struct Paging {
     pub explicit_limit: bool,
 }
 
-pub fn paging(query: &QueryString, sort: Sort, errors: &mut Vec<FieldError>) -> Paging {
+/// `limit`: 1 to MAX_PAGE_SIZE, DEFAULT_PAGE_SIZE when not given; and whether it was given.
+pub fn page_limit(query: &QueryString, errors: &mut Vec<FieldError>) -> (u32, bool) {
     let given = query.one("limit", errors);
-    let explicit_limit = given.is_some();
     let limit = match given {
         None => DEFAULT_PAGE_SIZE,
         Some(text) => match text.parse::<u32>() {
@@ -338,6 +338,11 @@ pub fn paging(query: &QueryString, sort: Sort, errors: &mut Vec<FieldError>) -> 
             }
         },
     };
+    (limit, given.is_some())
+}
+
+pub fn paging(query: &QueryString, sort: Sort, errors: &mut Vec<FieldError>) -> Paging {
+    let (limit, explicit_limit) = page_limit(query, errors);
     let after =
         query
             .one("cursor", errors)

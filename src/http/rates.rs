@@ -12,9 +12,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::extract::{
-    DEFAULT_PAGE_SIZE, JsonBody, ListBody, MAX_PAGE_SIZE, decode_cursor, parse_json,
-};
+use super::extract::{JsonBody, ListBody, decode_cursor, parse_json};
 use super::query::QueryString;
 use super::{created, single};
 use crate::auth::Caller;
@@ -77,19 +75,7 @@ async fn list(State(state): State<AppState>, uri: Uri) -> ApiResult<Response> {
     let year = raw
         .one("year", &mut errors)
         .and_then(|t| year(t, &mut errors));
-    let limit = match raw.one("limit", &mut errors) {
-        None => DEFAULT_PAGE_SIZE,
-        Some(text) => match text.parse::<u32>() {
-            Ok(n) if (1..=MAX_PAGE_SIZE).contains(&n) => n,
-            _ => {
-                errors.push(FieldError::new(
-                    "limit",
-                    format!("must be a whole number from 1 to {MAX_PAGE_SIZE}"),
-                ));
-                DEFAULT_PAGE_SIZE
-            }
-        },
-    };
+    let (limit, _) = super::query::page_limit(&raw, &mut errors);
     let after = raw
         .one("cursor", &mut errors)
         .and_then(|cursor| match decode_cursor(cursor) {

@@ -1250,35 +1250,15 @@ macro_rules! shared_sql_store {
         /// the store or in the import itself. Checked for all records before
         /// anything is written, so an editor learns of every bad reference at once.
         async fn check_import_references(conn: &mut Conn, dataset: &Dataset) -> StoreResult<()> {
-            let mut partners: HashMap<String, bool> =
-                dataset.partners.iter().map(|p| (p.code.as_str().to_owned(), true)).collect();
-            let mut areas: HashMap<String, bool> =
-                dataset.areas.iter().map(|a| (a.code.as_str().to_owned(), true)).collect();
+            let mut partners = KnownCodes::new("SELECT 1 FROM partners WHERE code = $1", dataset.partners.iter().map(|p| p.code.as_str()));
+            let mut areas = KnownCodes::new("SELECT 1 FROM areas WHERE code = $1", dataset.areas.iter().map(|a| a.code.as_str()));
             let mut errors = Vec::new();
             for (i, agreement) in dataset.agreements.iter().enumerate() {
-                let code = agreement.partner.as_str();
-                if !partners.contains_key(code) {
-                    let known = sqlx::query("SELECT 1 FROM partners WHERE code = $1")
-                        .bind(code)
-                        .fetch_optional(&mut *conn)
-                        .await?
-                        .is_some();
-                    partners.insert(code.to_owned(), known);
-                }
-                if partners.get(code) == Some(&false) {
+                if !partners.contain(&mut *conn, agreement.partner.as_str()).await? {
                     errors.push(FieldError::new(format!("agreements[{i}].partner"), "is not a known partner"));
                 }
                 for (j, link) in agreement.areas.iter().flatten().enumerate() {
-                    let code = link.code.as_str();
-                    if !areas.contains_key(code) {
-                        let known = sqlx::query("SELECT 1 FROM areas WHERE code = $1")
-                            .bind(code)
-                            .fetch_optional(&mut *conn)
-                            .await?
-                            .is_some();
-                        areas.insert(code.to_owned(), known);
-                    }
-                    if areas.get(code) == Some(&false) {
+                    if !areas.contain(&mut *conn, link.code.as_str()).await? {
                         errors.push(FieldError::new(
                             format!("agreements[{i}].areas[{j}].code"),
                             "is not a known cooperation area",
@@ -1287,6 +1267,28 @@ macro_rules! shared_sql_store {
                 }
             }
             if errors.is_empty() { Ok(()) } else { Err(StoreError::Invalid(errors)) }
+        }
+
+        /// The codes of one table, each looked up once; those an import brings
+        /// itself count as known.
+        struct KnownCodes {
+            lookup: &'static str,
+            seen: HashMap<String, bool>,
+        }
+
+        impl KnownCodes {
+            fn new<'a>(lookup: &'static str, brought: impl Iterator<Item = &'a str>) -> Self {
+                Self { lookup, seen: brought.map(|code| (code.to_owned(), true)).collect() }
+            }
+
+            async fn contain(&mut self, conn: &mut Conn, code: &str) -> StoreResult<bool> {
+                if let Some(known) = self.seen.get(code) {
+                    return Ok(*known);
+                }
+                let known = sqlx::query(self.lookup).bind(code).fetch_optional(&mut *conn).await?.is_some();
+                self.seen.insert(code.to_owned(), known);
+                Ok(known)
+            }
         }
 
         /// A partner or area embeds figures drawn from its agreements (counts,
