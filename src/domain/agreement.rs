@@ -315,17 +315,24 @@ const MAX_CHILDREN: usize = 200;
 impl AgreementBody {
     /// The partner reference the client wrote, to be resolved before parsing.
     pub fn partner_ref(&self) -> Result<Option<String>, String> {
-        match &self.partner {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(text)) => Ok(Some(text.clone())),
+        let reference = match &self.partner {
+            None | Some(Value::Null) => return Ok(None),
+            Some(Value::String(text)) => text,
             Some(Value::Object(object)) => match object.get("code") {
-                Some(Value::String(code)) => Ok(Some(code.clone())),
-                _ => Err("a partner object needs its \"code\"".into()),
+                Some(Value::String(code)) => code,
+                _ => return Err("a partner object needs its \"code\"".into()),
             },
             Some(_) => {
-                Err("must be a partner code such as \"JP\", or a partner object with a code".into())
+                return Err(
+                    "must be a partner code such as \"JP\", or a partner object with a code".into(),
+                );
             }
+        };
+        // No name has control characters, and PostgreSQL cannot even hold a NUL.
+        if reference.chars().any(char::is_control) {
+            return Err("must not contain control characters".into());
         }
+        Ok(Some(reference.clone()))
     }
 
     /// Parses the body; `partner` is the outcome of resolving [`partner_ref`].

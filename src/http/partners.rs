@@ -29,11 +29,6 @@ const MAX_SUGGESTIONS: usize = 5;
 /// case and accents. An unknown or ambiguous reference is a 404 listing the
 /// closest matches.
 pub async fn resolve_partner(store: &dyn Store, reference: &str) -> ApiResult<PartnerCode> {
-    if reference.contains('\0') {
-        return Err(ApiError::not_found(
-            "no partner is known by a reference with a NUL character",
-        ));
-    }
     let key = fold(reference);
     let matches = if key.is_empty() {
         Vec::new()

@@ -171,6 +171,9 @@ async fn nul_characters_are_refused_not_500(app: TestApp) {
     body["partner"] = json!("J\u{0}P");
     let refused = app.post("/v1/agreements", &body).await;
     assert_eq!(refused.problem(422)["errors"][0]["field"], "partner");
+    body["partner"] = json!({"code": "J\u{0}P"});
+    let refused = app.post("/v1/agreements", &body).await;
+    assert_eq!(refused.problem(422)["errors"][0]["field"], "partner");
     let source = app
         .post(
             "/v1/agreements/ua-jp-2024/sources",
