@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use crate::common::{TestApp, TestDatabase, run_cli};
+use crate::common::{TestApp, TestDatabase, run_cli, unique_name};
 
 crate::on_both_backends!(
     csv_export_import_export_is_identical,
@@ -22,11 +22,7 @@ struct TempDir(PathBuf);
 
 impl TempDir {
     fn new() -> Self {
-        let path = std::env::temp_dir().join(format!(
-            "accords-desk-{}-{}",
-            std::process::id(),
-            rand_suffix()
-        ));
+        let path = std::env::temp_dir().join(unique_name());
         std::fs::create_dir_all(&path).unwrap();
         Self(path)
     }
@@ -48,16 +44,6 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
-}
-
-fn rand_suffix() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    u64::from(nanos) * 1000 + NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 const FILES: [&str; 5] = [
