@@ -114,6 +114,10 @@ pub struct ServeConfig {
     #[arg(long, env = "ACCORDS_CACHE_CONTROL", default_value = "no-cache")]
     pub cache_control: String,
 
+    /// Bytes of rendered read answers kept in memory until the data changes (0: none; every read runs its query).
+    #[arg(long, env = "ACCORDS_RENDER_CACHE_BYTES", default_value_t = 8 * 1024 * 1024)]
+    pub render_cache_bytes: usize,
+
     /// Seconds a request may run before it is answered 408.
     #[arg(long, env = "ACCORDS_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
     pub request_timeout_secs: u64,
@@ -146,6 +150,7 @@ impl ServeConfig {
             cors_origins: self.cors_origins.clone(),
             request_timeout: Duration::from_secs(self.request_timeout_secs.max(1)),
             cache_control: self.cache_control.clone(),
+            render_cache_bytes: self.render_cache_bytes,
         })
     }
 }

@@ -58,8 +58,7 @@ pub struct Live {
 /// again. Writes through this instance are seen at once (they renew it);
 /// those through other instances within this, well inside the promised second.
 const REVISION_TTL: Duration = Duration::from_millis(100);
-/// Bounds of the rendered answers kept: in all, and for one answer.
-const RENDERED_BYTES: usize = 8 * 1024 * 1024;
+/// The largest rendered answer kept (all of them: ACCORDS_RENDER_CACHE_BYTES).
 const RENDERED_ENTRY_BYTES: usize = 1024 * 1024;
 /// The longest a GET waits for another request rendering the same answer
 /// before it renders the answer itself.
@@ -269,9 +268,16 @@ impl Live {
 
     /// Keeps a 200 rendered in `era` (its body, complete, no larger than one
     /// entry may be: never a streamed export); returns it whole.
-    async fn keep(&self, era: Era, key: RenderedKey, response: Response) -> Response {
+    async fn keep(
+        &self,
+        era: Era,
+        key: RenderedKey,
+        response: Response,
+        kept_bytes: usize,
+    ) -> Response {
         let size = response.body().size_hint().exact();
-        let Some(size) = size.filter(|s| *s as usize <= RENDERED_ENTRY_BYTES) else {
+        let Some(size) = size.filter(|s| *s as usize <= RENDERED_ENTRY_BYTES.min(kept_bytes))
+        else {
             return response;
         };
         let (parts, body) = response.into_parts();
@@ -282,7 +288,7 @@ impl Live {
         // An answer of an older era than the one kept is only served.
         if rendered.era == Some(era) {
             let cost = body.len() + key.uri.len();
-            if rendered.bytes + cost > RENDERED_BYTES {
+            if rendered.bytes + cost > kept_bytes {
                 rendered.answers.clear();
                 rendered.bytes = 0;
             }
@@ -679,7 +685,8 @@ pub async fn conditional(State(state): State<AppState>, request: Request, next: 
         return not_modified(etag, &cache_control);
     }
     let era = (revision, chrono::Utc::now().date_naive());
-    let key = (method == Method::GET).then(|| RenderedKey {
+    let kept_bytes = state.options.render_cache_bytes;
+    let key = (method == Method::GET && kept_bytes > 0).then(|| RenderedKey {
         uri: request.uri().to_string(),
         accept: request.headers().get(header::ACCEPT).cloned(),
     });
@@ -695,7 +702,7 @@ pub async fn conditional(State(state): State<AppState>, request: Request, next: 
             let response = next.run(request).await;
             let response = match key {
                 Some(key) if response.status() == StatusCode::OK => {
-                    state.live.keep(era, key, response).await
+                    state.live.keep(era, key, response, kept_bytes).await
                 }
                 _ => response,
             };

@@ -68,6 +68,9 @@ pub struct HttpOptions {
     pub request_timeout: Duration,
     /// Cache-Control of every read (default: revalidate each time).
     pub cache_control: String,
+    /// Bytes of rendered read answers kept until the store's revision
+    /// moves; 0 renders every read afresh.
+    pub render_cache_bytes: usize,
 }
 
 impl Default for HttpOptions {
@@ -87,6 +90,7 @@ impl Default for HttpOptions {
             cors_origins: String::new(),
             request_timeout: Duration::from_secs(30),
             cache_control: "no-cache".into(),
+            render_cache_bytes: 8 * 1024 * 1024,
         }
     }
 }

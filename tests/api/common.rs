@@ -147,6 +147,21 @@ impl TestDatabase {
             .await
             .expect("open the test store")
     }
+
+    /// Runs one statement on the database, from outside the service.
+    pub async fn execute(&self, sql: &str) {
+        use sqlx::Connection;
+        match self.backend {
+            Backend::Sqlite => {
+                let mut c = sqlx::SqliteConnection::connect(&self.url).await.unwrap();
+                sqlx::query(sql).execute(&mut c).await.unwrap();
+            }
+            Backend::Postgres => {
+                let mut c = sqlx::PgConnection::connect(&self.url).await.unwrap();
+                sqlx::query(sql).execute(&mut c).await.unwrap();
+            }
+        }
+    }
 }
 
 /// The API on a fresh, seeded store, with a write key and an admin key.

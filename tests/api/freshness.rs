@@ -195,30 +195,22 @@ async fn acknowledged_writes_are_read_at_once_and_across_instances(app: TestApp)
     }
 }
 
-/// Runs one statement on the test's database, from outside the service.
-async fn execute(app: &TestApp, sql: &str) {
-    use sqlx::Connection;
-    match app.database.backend {
-        Backend::Sqlite => {
-            let mut c = sqlx::SqliteConnection::connect(&app.database.url)
-                .await
-                .unwrap();
-            sqlx::query(sql).execute(&mut c).await.unwrap();
-        }
-        Backend::Postgres => {
-            let mut c = sqlx::PgConnection::connect(&app.database.url)
-                .await
-                .unwrap();
-            sqlx::query(sql).execute(&mut c).await.unwrap();
-        }
-    }
-}
-
 /// The answers rendered at a revision are kept: while nothing changes, the
 /// same read is answered again without the query — here, while the
 /// agreements table is out of reach — and a write brings the queries back.
+/// An instance with ACCORDS_RENDER_CACHE_BYTES=0 keeps nothing: every read
+/// runs its query.
 async fn repeated_reads_are_answered_from_memory(app: TestApp) {
     let here = app.router.clone();
+    let uncached = accords::app(
+        app.database.open().await,
+        HttpOptions {
+            render_cache_bytes: 0,
+            ..HttpOptions::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(read(&uncached, FILTERED, None).await.status, 200);
     let reads = [
         SINGLE,
         PARTNER_LIST,
@@ -232,17 +224,27 @@ async fn repeated_reads_are_answered_from_memory(app: TestApp) {
         assert_eq!(reply.status, 200, "{uri}: {}", reply.body);
         first.push(reply);
     }
-    execute(&app, "ALTER TABLE agreements RENAME TO agreements_hidden").await;
+    app.database
+        .execute("ALTER TABLE agreements RENAME TO agreements_hidden")
+        .await;
     for (uri, before) in reads.iter().zip(&first) {
         let again = read(&here, uri, None).await;
         assert_eq!(again.status, 200, "{uri} was not kept: {}", again.body);
         assert_eq!(again.body, before.body, "{uri}");
         assert_eq!(again.etag, before.etag, "{uri}");
     }
+    let unkept = read(&uncached, FILTERED, None).await;
+    assert_ne!(
+        unkept.status, 200,
+        "kept with the cache off: {}",
+        unkept.body
+    );
     // A different representation of the same list was never rendered.
     let other = read(&here, &format!("{FILTERED}&limit=1"), None).await;
     assert_ne!(other.status, 200, "rendered without its table?");
-    execute(&app, "ALTER TABLE agreements_hidden RENAME TO agreements").await;
+    app.database
+        .execute("ALTER TABLE agreements_hidden RENAME TO agreements")
+        .await;
 
     let edited = app
         .patch(SINGLE, &json!({"signed_at": "Kept nowhere"}))
