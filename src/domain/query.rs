@@ -181,10 +181,39 @@ vocabulary!(
 );
 
 /// One group of a statistic: its key values in `group_by` order.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GroupValue {
     Text(Option<String>),
     Year(Option<i64>),
+}
+
+/// Groups are listed in value order, an unknown value (None) after every
+/// known one; text in byte order, as the PostgreSQL "C" collation and SQLite
+/// compare it.
+impl Ord for GroupValue {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        fn known_first<T: Ord>(a: &Option<T>, b: &Option<T>) -> std::cmp::Ordering {
+            match (a, b) {
+                (Some(a), Some(b)) => a.cmp(b),
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (None, None) => std::cmp::Ordering::Equal,
+            }
+        }
+        match (self, other) {
+            (Self::Text(a), Self::Text(b)) => known_first(a, b),
+            (Self::Year(a), Self::Year(b)) => known_first(a, b),
+            // Never compared: one position of a group key holds one kind.
+            (Self::Text(_), Self::Year(_)) => std::cmp::Ordering::Less,
+            (Self::Year(_), Self::Text(_)) => std::cmp::Ordering::Greater,
+        }
+    }
+}
+
+impl PartialOrd for GroupValue {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

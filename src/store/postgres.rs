@@ -94,6 +94,9 @@ fn push_search_join(sql: &mut sqlx::QueryBuilder<'_, Db>, terms: &SearchTerms, t
     sql.push(") s ON s.agreement_id = a.id");
 }
 
+/// How a search row is found from its agreement.
+const SEARCH_ROW_OF_AGREEMENT: &str = "s.agreement_id = a.id";
+
 async fn index_search_text(
     conn: &mut sqlx::PgConnection,
     agreement_id: &str,

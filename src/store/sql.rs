@@ -727,12 +727,15 @@ macro_rules! shared_sql_store {
         /// cover the data (a store from before they existed, a restored backup).
         async fn rebuild_search_index_if_stale(pool: &sqlx::Pool<Db>) -> StoreResult<()> {
             let mut tx = begin_write(pool).await?;
-            let (indexed, agreements): (i64, i64) = sqlx::query_as(
-                "SELECT (SELECT COUNT(*) FROM agreement_search), (SELECT COUNT(*) FROM agreements)",
-            )
+            // Every agreement indexed once, under its own row (on SQLite,
+            // a rowid a VACUUM may have renumbered).
+            let (indexed, agreements, aligned): (i64, i64, i64) = sqlx::query_as(&format!(
+                "SELECT (SELECT COUNT(*) FROM agreement_search), (SELECT COUNT(*) FROM agreements), \
+                 (SELECT COUNT(*) FROM agreement_search s JOIN agreements a ON {SEARCH_ROW_OF_AGREEMENT})"
+            ))
             .fetch_one(&mut *tx)
             .await?;
-            if indexed != agreements {
+            if indexed != agreements || aligned != agreements {
                 sqlx::query("DELETE FROM agreement_search").execute(&mut *tx).await?;
                 for agreement in load_all_agreements(&mut tx).await? {
                     index_search_text(&mut tx, &agreement.id, &agreement.search_text()).await?;
@@ -1791,19 +1794,37 @@ macro_rules! shared_sql_store {
                     push_filters(&mut sql, query, Some("pl"));
                 }
                 sql.push(" GROUP BY ");
-                for (i, expression) in expressions.iter().enumerate() {
-                    push_group(&mut sql, expression, i == 0);
+                if from_rollup {
+                    // The key's own columns, in its order, so the groups come
+                    // out of one run of the key without a sort. A column of
+                    // the key outside the set holds one placeholder, so
+                    // grouping by it changes nothing once partners are
+                    // grouped; a column inside the set but not asked for is
+                    // summed over.
+                    let partners = groups.contains(&PledgeGroup::Partner);
+                    let mut columns = Vec::new();
+                    for (dimension, column) in [
+                        (PledgeGroup::Partner, "r.partner_code"),
+                        (PledgeGroup::Year, "r.year_key"),
+                        (PledgeGroup::Kind, "r.kind"),
+                        (PledgeGroup::Measure, "r.measure_key"),
+                    ] {
+                        if groups.contains(&dimension) || (partners && !needs(dimension)) {
+                            columns.push(column);
+                        }
+                    }
+                    columns.push("r.currency");
+                    sql.push(columns.join(", "));
+                } else {
+                    for (i, expression) in expressions.iter().enumerate() {
+                        push_group(&mut sql, expression, i == 0);
+                    }
+                    push_group(&mut sql, currency, expressions.is_empty());
                 }
-                push_group(&mut sql, currency, expressions.is_empty());
-                // NULL groups (an unknown year) last on both backends.
-                sql.push(" ORDER BY ");
-                for (i, expression) in expressions.iter().enumerate() {
-                    push_group(&mut sql, &format!("({expression} IS NULL), {expression}"), i == 0);
-                }
-                push_group(&mut sql, currency, expressions.is_empty());
                 let years: Vec<bool> = groups.iter().map(|g| *g == PledgeGroup::Year).collect();
                 let rows = sql.build().fetch_all(&self.pool).await?;
-                rows.iter()
+                let mut totals = rows
+                    .iter()
                     .map(|row| {
                         let currency: &str = row.try_get("currency")?;
                         Ok(PledgeTotal {
@@ -1813,7 +1834,11 @@ macro_rules! shared_sql_store {
                             count: row.try_get("n")?,
                         })
                     })
-                    .collect()
+                    .collect::<StoreResult<Vec<_>>>()?;
+                // Sorted here, the same on both backends: byte order, an
+                // unknown group (year, measure) last, then the currency.
+                totals.sort_by(|a, b| a.groups.cmp(&b.groups).then_with(|| a.currency.as_str().cmp(b.currency.as_str())));
+                Ok(totals)
             }
 
             async fn agreement_counts(&self, query: &AgreementQuery, groups: &[AgreementGroup]) -> StoreResult<Vec<AgreementCount>> {

@@ -70,28 +70,44 @@ async fn begin_read(pool: &SqlitePool) -> Result<sqlx::Transaction<'static, Db>,
 const SIGNED_YEAR: &str = "CAST(strftime('%Y', a.signed_on) AS INTEGER)";
 
 /// Joins the FTS5 matches as `s`, ranked by BM25 (lower is better). Every
-/// word is quoted and prefix-matched, so no query syntax reaches FTS5. With
-/// `top`, only that many best matches, ranked by FTS5 itself (its `rank`
-/// column with ORDER BY ... LIMIT is its fast path).
+/// word is quoted and prefix-matched, so no query syntax reaches FTS5. A
+/// match is joined by the rowid it shares with its agreement: reading its
+/// UNINDEXED agreement_id would cost a lookup in FTS5's content per match.
+///
+/// With `top`, only the best matches are joined: each match is scored once
+/// (kept in a materialized CTE), and those ranked no worse than the
+/// `top`-th are kept. Ties at that cut are all kept, so the caller's
+/// `ORDER BY rank, a.id` chooses among them exactly as the next page's
+/// keyset continues.
 fn push_search_join(sql: &mut sqlx::QueryBuilder<'_, Db>, terms: &SearchTerms, top: Option<i64>) {
     let expression: Vec<String> = terms.words().iter().map(|w| format!("\"{w}\"*")).collect();
     match top {
         Some(limit) => {
-            sql.push(" JOIN (SELECT agreement_id, rank FROM agreement_search WHERE agreement_search MATCH ")
-                .push_bind(expression.join(" "))
-                .push(" ORDER BY rank, agreement_id LIMIT ")
-                .push_bind(limit);
+            sql.push(
+                " JOIN (WITH matches AS MATERIALIZED (SELECT rowid AS search_rowid, rank \
+                 FROM agreement_search WHERE agreement_search MATCH ",
+            )
+            .push_bind(expression.join(" "))
+            .push(
+                ") SELECT search_rowid, rank FROM matches WHERE rank <= \
+                 (SELECT max(rank) FROM (SELECT rank FROM matches ORDER BY rank LIMIT ",
+            )
+            .push_bind(limit)
+            .push("))");
         }
         None => {
             sql.push(
-                " JOIN (SELECT agreement_id, bm25(agreement_search) AS rank FROM agreement_search \
-                 WHERE agreement_search MATCH ",
+                " JOIN (SELECT rowid AS search_rowid, bm25(agreement_search) AS rank \
+                 FROM agreement_search WHERE agreement_search MATCH ",
             )
             .push_bind(expression.join(" "));
         }
     }
-    sql.push(") s ON s.agreement_id = a.id");
+    sql.push(") s ON s.search_rowid = a.rowid");
 }
+
+/// How a search row is found from its agreement (see [`index_search_text`]).
+const SEARCH_ROW_OF_AGREEMENT: &str = "s.rowid = a.rowid AND s.agreement_id = a.id";
 
 /// The search row shares its agreement's rowid: FTS5 finds a row by rowid
 /// directly, while a lookup by the UNINDEXED agreement_id would scan them all.

@@ -7,11 +7,19 @@ use accords::domain::money::Amount;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
-use crate::common::TestApp;
+use accords::http::HttpOptions;
+use axum::body::Body;
+use axum::http::Request;
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+use crate::common::{Backend, TestApp};
 
 crate::on_both_backends!(
     every_filter_matches_the_hand_computed_set,
     search_is_ranked_and_accent_insensitive,
+    equally_ranked_matches_page_in_id_order,
+    a_search_index_out_of_step_is_rebuilt_when_the_store_opens,
     sorts_and_pages_return_everything_once,
     paging_is_stable_under_inserts,
     exports_stream_csv_ndjson_and_text,
@@ -267,6 +275,66 @@ async fn search_is_ranked_and_accent_insensitive(app: TestApp) {
             reply.text
         );
     }
+}
+
+/// Matches of equal rank follow their ids, and small pages of them still
+/// return each exactly once: the best matches are cut after every tie at
+/// the page's end, not at an arbitrary one of the tied rows. Inserted in
+/// reverse id order, so the store's own row order is the wrong one.
+async fn equally_ranked_matches_page_in_id_order(app: TestApp) {
+    let tied: Vec<String> = (1..=7).rev().map(|n| format!("ua-nz-tie-{n}")).collect();
+    for id in &tied {
+        let body = json!({"id": id, "partner": "NZ", "title": "Tiebreakword accord", "kind": "other", "status": "negotiating"});
+        let reply = app.post("/v1/agreements", &body).await;
+        assert_eq!(reply.status, 201, "{}", reply.text);
+    }
+    let best = json!({"id": "ua-nz-tie-9", "partner": "NZ", "title": "Tiebreakword tiebreakword", "kind": "other", "status": "negotiating"});
+    assert_eq!(app.post("/v1/agreements", &best).await.status, 201);
+
+    let mut expected = vec!["ua-nz-tie-9".to_owned()];
+    expected.extend((1..=7).map(|n| format!("ua-nz-tie-{n}")));
+    for limit in [1, 2, 3, 500] {
+        let items = app
+            .all_items(&format!(
+                "/v1/agreements?q=tiebreakword&fields=id&limit={limit}"
+            ))
+            .await;
+        let ids: Vec<&str> = items.iter().map(|a| a["id"].as_str().unwrap()).collect();
+        assert_eq!(ids, expected, "pages of {limit}");
+    }
+}
+
+/// The search index is checked when the store opens: a missing row, or
+/// (SQLite) one under another number than its agreement's, as a VACUUM may
+/// leave it, is indexed again.
+async fn a_search_index_out_of_step_is_rebuilt_when_the_store_opens(app: TestApp) {
+    let edit = json!({"summary": "A xylophonic clause."});
+    assert_eq!(
+        app.patch("/v1/agreements/ua-jp-2024", &edit).await.status,
+        200
+    );
+    let search = "/v1/agreements?q=xylophonic&fields=id";
+    assert_eq!(
+        app.get_ok(search).await["items"],
+        json!([{"id": "ua-jp-2024"}])
+    );
+    app.database
+        .execute(match app.database.backend {
+            Backend::Sqlite => {
+                "UPDATE agreement_search SET rowid = rowid + 1000000 WHERE agreement_id = 'ua-jp-2024'"
+            }
+            Backend::Postgres => "DELETE FROM agreement_search WHERE agreement_id = 'ua-jp-2024'",
+        })
+        .await;
+    let reopened = accords::app(app.database.open().await, HttpOptions::default()).unwrap();
+    let reply = reopened
+        .oneshot(Request::get(search).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 200);
+    let body: Value =
+        serde_json::from_slice(&reply.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!(body["items"], json!([{"id": "ua-jp-2024"}]));
 }
 
 async fn sorts_and_pages_return_everything_once(app: TestApp) {
