@@ -241,7 +241,9 @@ pub trait Store: Send + Sync {
     /// can send one (PostgreSQL LISTEN/NOTIFY); None where it cannot.
     async fn change_notifications(&self) -> Option<tokio::sync::mpsc::Receiver<()>>;
     /// Refreshes the planner's statistics after a large load, so plans walk
-    /// indexes in order instead of sorting what a filter matched.
+    /// indexes in order instead of sorting what a filter matched (and, on
+    /// PostgreSQL, marks the loaded pages all-visible, so index-only scans
+    /// need not visit them).
     async fn analyze(&self) -> StoreResult<()>;
     /// Imports `dataset` only into a store that holds nothing yet, in one
     /// transaction, safe against other instances seeding at the same time.

@@ -68,6 +68,11 @@ async fn begin(
         .map_err(|_| sqlx::Error::WorkerCrashed)?
 }
 
+/// Run once a large load is done: fresh statistics for the planner, and a
+/// visibility map, without which an index-only scan (the pledge rollup's)
+/// still visits every row it reads until autovacuum comes by.
+const AFTER_BULK_LOAD: &str = "VACUUM ANALYZE";
+
 /// The signing year of `a`, as a BIGINT.
 const SIGNED_YEAR: &str = "CAST(EXTRACT(YEAR FROM a.signed_on) AS BIGINT)";
 

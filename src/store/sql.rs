@@ -2321,7 +2321,7 @@ macro_rules! shared_sql_store {
             }
 
             async fn analyze(&self) -> StoreResult<()> {
-                sqlx::query("ANALYZE").execute(&self.pool).await?;
+                sqlx::query(AFTER_BULK_LOAD).execute(&self.pool).await?;
                 Ok(())
             }
 

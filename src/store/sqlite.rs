@@ -66,6 +66,9 @@ async fn begin_read(pool: &SqlitePool) -> Result<sqlx::Transaction<'static, Db>,
     pool.begin().await
 }
 
+/// Run once a large load is done: fresh statistics for the planner.
+const AFTER_BULK_LOAD: &str = "ANALYZE";
+
 /// The signing year of `a`, as an integer.
 const SIGNED_YEAR: &str = "CAST(strftime('%Y', a.signed_on) AS INTEGER)";
 
