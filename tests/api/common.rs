@@ -246,18 +246,26 @@ impl TestApp {
     }
 
     pub async fn with_options(backend: Backend, options: HttpOptions) -> Option<Self> {
-        let database = TestDatabase::new(backend).await?;
+        Some(Self::serving(TestDatabase::new(backend).await?, options).await)
+    }
+
+    /// The service on a database filled elsewhere (e.g. by the binary).
+    pub async fn on(database: TestDatabase) -> Self {
+        Self::serving(database, HttpOptions::default()).await
+    }
+
+    async fn serving(database: TestDatabase, options: HttpOptions) -> Self {
         let store = database.open().await;
         let router = accords::app(store.clone(), options).expect("valid settings");
         let write_key = create_key(store.as_ref(), "editor", Scope::Write, None).await;
         let admin_key = create_key(store.as_ref(), "chief", Scope::Admin, None).await;
-        Some(Self {
+        Self {
             database,
             store,
             router,
             write_key,
             admin_key,
-        })
+        }
     }
 
     /// Loads the bundled dataset, as `accords serve` does into an empty store.
