@@ -57,6 +57,17 @@ pub struct PageRequest {
     pub limit: u32,
 }
 
+/// The matches a page in relevance order can hold: `limit` of them past
+/// `after` (the rank and id that ended the page before), best first unless
+/// `descending`. Every match tied with the last one kept is kept too, so
+/// the order by (rank, id) is decided where the ids are known.
+#[derive(Debug, Clone)]
+pub(crate) struct SearchCut {
+    pub limit: i64,
+    pub descending: bool,
+    pub after: Option<(f64, String)>,
+}
+
 #[derive(Debug, Clone)]
 pub struct Page<T> {
     pub items: Vec<T>,

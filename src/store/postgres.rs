@@ -78,23 +78,45 @@ const SIGNED_YEAR: &str = "CAST(EXTRACT(YEAR FROM a.signed_on) AS BIGINT)";
 
 /// Joins the full-text matches as `s`, ranked (negated, so lower is better,
 /// as on SQLite). Words are alphanumeric and prefix-matched, so no tsquery
-/// syntax comes from the client.
-fn push_search_join(sql: &mut sqlx::QueryBuilder<'_, Db>, terms: &SearchTerms, top: Option<i64>) {
+/// syntax comes from the client. With a `cut`, only the matches the page can
+/// hold: ranked, continued after the last page's (rank, id) and cut before
+/// the join, in the order the caller sorts by.
+fn push_search_join(
+    sql: &mut sqlx::QueryBuilder<'_, Db>,
+    terms: &SearchTerms,
+    cut: Option<SearchCut>,
+) {
     let expression: Vec<String> = terms.words().iter().map(|w| format!("{w}:*")).collect();
     let expression = expression.join(" & ");
-    sql.push(
-        " JOIN (SELECT agreement_id, CAST(-ts_rank(document, to_tsquery('simple', ",
-    )
-    .push_bind(expression.clone())
-    .push(
-        ")) AS DOUBLE PRECISION) AS rank FROM agreement_search WHERE document @@ to_tsquery('simple', ",
-    )
-    .push_bind(expression)
-    .push(")");
-    // The best matches only: ranked and cut before the join.
-    if let Some(limit) = top {
-        sql.push(" ORDER BY rank, agreement_id LIMIT ")
-            .push_bind(limit);
+    let rank = |sql: &mut sqlx::QueryBuilder<'_, Db>| {
+        sql.push("CAST(-ts_rank(document, to_tsquery('simple', ")
+            .push_bind(expression.clone())
+            .push(")) AS DOUBLE PRECISION)");
+    };
+    sql.push(" JOIN (SELECT agreement_id, ");
+    rank(sql);
+    sql.push(" AS rank FROM agreement_search WHERE document @@ to_tsquery('simple', ")
+        .push_bind(expression.clone())
+        .push(")");
+    if let Some(cut) = cut {
+        let (past, order) = if cut.descending {
+            ("<", "DESC")
+        } else {
+            (">", "ASC")
+        };
+        if let Some((after_rank, after_id)) = cut.after {
+            sql.push(" AND (");
+            rank(sql);
+            sql.push(format!(", agreement_id) {past} ("))
+                .push_bind(after_rank)
+                .push(", ")
+                .push_bind(after_id)
+                .push(")");
+        }
+        sql.push(format!(
+            " ORDER BY rank {order}, agreement_id {order} LIMIT "
+        ))
+        .push_bind(cut.limit);
     }
     sql.push(") s ON s.agreement_id = a.id");
 }

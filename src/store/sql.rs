@@ -34,7 +34,7 @@ macro_rules! shared_sql_store {
         use crate::store::{
             AnnualFilter, AnnualRates, ChangeEntry, ChangeFilter, HistoryEntry, HistoryFilter, IDEMPOTENCY_ABANDONED,
             IDEMPOTENCY_RETENTION, ImportSummary, KeyMatch, Page, PageRequest, RateFilter, RateWrite, Reservation,
-            Store, StoreError, StoreResult, StoredResponse, now,
+            SearchCut, Store, StoreError, StoreResult, StoredResponse, now,
         };
 
         type Conn = <Db as sqlx::Database>::Connection;
@@ -538,10 +538,21 @@ macro_rules! shared_sql_store {
             serde_json::json!([value, agreement.id]).to_string()
         }
 
+        fn bad_cursor() -> StoreError {
+            StoreError::Invalid(vec![FieldError::new("cursor", "is not one this service gave out for this sort")])
+        }
+
+        /// The rank and id of a relevance page key.
+        fn relevance_key(after: &str) -> StoreResult<(f64, String)> {
+            match serde_json::from_str(after).map_err(|_| bad_cursor())? {
+                (serde_json::Value::Number(rank), id) => Ok((rank.as_f64().ok_or_else(bad_cursor)?, id)),
+                _ => Err(bad_cursor()),
+            }
+        }
+
         /// Continues after a page key: `(sort value, id)` beyond the last seen.
         fn push_keyset(sql: &mut sqlx::QueryBuilder<'_, Db>, sort: Sort, after: &str) -> StoreResult<()> {
-            let bad = || StoreError::Invalid(vec![FieldError::new("cursor", "is not one this service gave out for this sort")]);
-            let (value, id): (serde_json::Value, String) = serde_json::from_str(after).map_err(|_| bad())?;
+            let (value, id): (serde_json::Value, String) = serde_json::from_str(after).map_err(|_| bad_cursor())?;
             let op = if sort.descending { "<" } else { ">" };
             let expression = sort_expression(sort.key);
             if sort.key == SortKey::Id {
@@ -551,20 +562,20 @@ macro_rules! shared_sql_store {
             sql.push(format!(" AND ({expression}, a.id) {op} ("));
             match (sort.key, value) {
                 (SortKey::SignedOn, serde_json::Value::String(text)) => {
-                    let date: NaiveDate = text.parse().map_err(|_| bad())?;
+                    let date: NaiveDate = text.parse().map_err(|_| bad_cursor())?;
                     sql.push_bind(date);
                 }
                 (SortKey::UpdatedAt, serde_json::Value::String(text)) => {
-                    let at: DateTime<Utc> = text.parse().map_err(|_| bad())?;
+                    let at: DateTime<Utc> = text.parse().map_err(|_| bad_cursor())?;
                     sql.push_bind(at);
                 }
                 (SortKey::Partner | SortKey::Title, serde_json::Value::String(text)) => {
                     sql.push_bind(text);
                 }
                 (SortKey::Relevance, serde_json::Value::Number(n)) => {
-                    sql.push_bind(n.as_f64().ok_or_else(bad)?);
+                    sql.push_bind(n.as_f64().ok_or_else(bad_cursor)?);
                 }
-                _ => return Err(bad()),
+                _ => return Err(bad_cursor()),
             }
             sql.push(", ").push_bind(id).push(")");
             Ok(())
@@ -574,10 +585,9 @@ macro_rules! shared_sql_store {
             let relevance = query.search.is_some();
             let mut sql = sqlx::QueryBuilder::<Db>::new(AGREEMENT_SELECT.replace(" FROM agreements a", if relevance { ", s.rank AS rank FROM agreements a" } else { " FROM agreements a" }));
             if let Some(terms) = &query.search {
-                // The first page of a plain search ranks inside the index and
-                // joins only the best matches, not every one.
+                // A plain search in relevance order ranks inside the index and
+                // joins only the matches its page can hold, not every one.
                 let search_only = query.sort.key == SortKey::Relevance
-                    && page.after.is_none()
                     && AgreementQuery {
                         search: None,
                         sort: query.sort,
@@ -585,7 +595,15 @@ macro_rules! shared_sql_store {
                         ..AgreementQuery::default()
                     }
                     .filters_equal(query);
-                push_search_join(&mut sql, terms, search_only.then_some(i64::from(page.limit) + 1));
+                let cut = match search_only {
+                    true => Some(SearchCut {
+                        limit: i64::from(page.limit) + 1,
+                        descending: query.sort.descending,
+                        after: page.after.as_deref().map(relevance_key).transpose()?,
+                    }),
+                    false => None,
+                };
+                push_search_join(&mut sql, terms, cut);
             }
             sql.push(" WHERE 1 = 1");
             push_filters(&mut sql, query, None);

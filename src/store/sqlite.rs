@@ -77,33 +77,59 @@ const SIGNED_YEAR: &str = "CAST(strftime('%Y', a.signed_on) AS INTEGER)";
 /// match is joined by the rowid it shares with its agreement: reading its
 /// UNINDEXED agreement_id would cost a lookup in FTS5's content per match.
 ///
-/// With `top`, only the best matches are joined: each match is scored once
-/// (kept in a materialized CTE), and those ranked no worse than the
-/// `top`-th are kept. Ties at that cut are all kept, so the caller's
-/// `ORDER BY rank, a.id` chooses among them exactly as the next page's
-/// keyset continues.
-fn push_search_join(sql: &mut sqlx::QueryBuilder<'_, Db>, terms: &SearchTerms, top: Option<i64>) {
+/// With a `cut`, only the matches a page can hold are joined: each match is
+/// scored once (kept in a materialized CTE); those past the last page's rank
+/// and no further than the `limit`-th beyond it are kept, ties at either end
+/// included, and the caller's order by (rank, id) and keyset decide among
+/// them.
+fn push_search_join(
+    sql: &mut sqlx::QueryBuilder<'_, Db>,
+    terms: &SearchTerms,
+    cut: Option<SearchCut>,
+) {
     let expression: Vec<String> = terms.words().iter().map(|w| format!("\"{w}\"*")).collect();
-    match top {
-        Some(limit) => {
-            sql.push(
-                " JOIN (WITH matches AS MATERIALIZED (SELECT rowid AS search_rowid, rank \
-                 FROM agreement_search WHERE agreement_search MATCH ",
-            )
-            .push_bind(expression.join(" "))
-            .push(
-                ") SELECT search_rowid, rank FROM matches WHERE rank <= \
-                 (SELECT max(rank) FROM (SELECT rank FROM matches ORDER BY rank LIMIT ",
-            )
-            .push_bind(limit)
-            .push("))");
+    let Some(cut) = cut else {
+        sql.push(
+            " JOIN (SELECT rowid AS search_rowid, bm25(agreement_search) AS rank \
+             FROM agreement_search WHERE agreement_search MATCH ",
+        )
+        .push_bind(expression.join(" "))
+        .push(") s ON s.search_rowid = a.rowid");
+        return;
+    };
+    // Best first: past the last rank means a larger one, and the page ends
+    // at the largest rank among the next `limit`; the reverse when descending.
+    let (past, end, order, within) = if cut.descending {
+        ("<", "min", "DESC", ">=")
+    } else {
+        (">", "max", "ASC", "<=")
+    };
+    sql.push(
+        " JOIN (WITH matches AS MATERIALIZED (SELECT rowid AS search_rowid, rank \
+         FROM agreement_search WHERE agreement_search MATCH ",
+    )
+    .push_bind(expression.join(" "))
+    .push(") SELECT search_rowid, rank FROM matches WHERE ");
+    match cut.after {
+        Some((rank, _)) => {
+            sql.push(format!("rank {past}= "))
+                .push_bind(rank)
+                .push(format!(
+                    " AND rank {within} COALESCE((SELECT {end}(rank) FROM (SELECT rank FROM matches WHERE rank {past} "
+                ))
+                .push_bind(rank)
+                .push(format!(" ORDER BY rank {order} LIMIT "))
+                .push_bind(cut.limit)
+                .push(")), ")
+                .push_bind(rank)
+                .push(")");
         }
         None => {
-            sql.push(
-                " JOIN (SELECT rowid AS search_rowid, bm25(agreement_search) AS rank \
-                 FROM agreement_search WHERE agreement_search MATCH ",
-            )
-            .push_bind(expression.join(" "));
+            sql.push(format!(
+                "rank {within} (SELECT {end}(rank) FROM (SELECT rank FROM matches ORDER BY rank {order} LIMIT "
+            ))
+            .push_bind(cut.limit)
+            .push("))");
         }
     }
     sql.push(") s ON s.search_rowid = a.rowid");

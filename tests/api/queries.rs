@@ -278,9 +278,10 @@ async fn search_is_ranked_and_accent_insensitive(app: TestApp) {
 }
 
 /// Matches of equal rank follow their ids, and small pages of them still
-/// return each exactly once: the best matches are cut after every tie at
-/// the page's end, not at an arbitrary one of the tied rows. Inserted in
-/// reverse id order, so the store's own row order is the wrong one.
+/// return each exactly once, best first or (`-relevance`) worst first: the
+/// matches a page can hold are cut after every tie at its end, not at an
+/// arbitrary one of the tied rows. Inserted in reverse id order, so the
+/// store's own row order is the wrong one.
 async fn equally_ranked_matches_page_in_id_order(app: TestApp) {
     let tied: Vec<String> = (1..=7).rev().map(|n| format!("ua-nz-tie-{n}")).collect();
     for id in &tied {
@@ -291,16 +292,19 @@ async fn equally_ranked_matches_page_in_id_order(app: TestApp) {
     let best = json!({"id": "ua-nz-tie-9", "partner": "NZ", "title": "Tiebreakword tiebreakword", "kind": "other", "status": "negotiating"});
     assert_eq!(app.post("/v1/agreements", &best).await.status, 201);
 
-    let mut expected = vec!["ua-nz-tie-9".to_owned()];
-    expected.extend((1..=7).map(|n| format!("ua-nz-tie-{n}")));
-    for limit in [1, 2, 3, 500] {
-        let items = app
-            .all_items(&format!(
-                "/v1/agreements?q=tiebreakword&fields=id&limit={limit}"
-            ))
-            .await;
-        let ids: Vec<&str> = items.iter().map(|a| a["id"].as_str().unwrap()).collect();
-        assert_eq!(ids, expected, "pages of {limit}");
+    let mut best_first = vec!["ua-nz-tie-9".to_owned()];
+    best_first.extend((1..=7).map(|n| format!("ua-nz-tie-{n}")));
+    let worst_first: Vec<String> = best_first.iter().rev().cloned().collect();
+    for (sort, expected) in [("relevance", &best_first), ("-relevance", &worst_first)] {
+        for limit in [1, 2, 3, 500] {
+            let items = app
+                .all_items(&format!(
+                    "/v1/agreements?q=tiebreakword&sort={sort}&fields=id&limit={limit}"
+                ))
+                .await;
+            let ids: Vec<&str> = items.iter().map(|a| a["id"].as_str().unwrap()).collect();
+            assert_eq!(&ids, expected, "{sort}, pages of {limit}");
+        }
     }
 }
 
