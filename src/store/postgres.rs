@@ -121,6 +121,12 @@ fn push_search_join(
     sql.push(") s ON s.agreement_id = a.id");
 }
 
+/// ` IN` a list of ids, bound as one array: the same statement for any
+/// number of ids.
+fn push_in_ids(query: &mut sqlx::QueryBuilder<'_, Db>, ids: &[String]) {
+    query.push(" = ANY(").push_bind(ids.to_vec()).push(")");
+}
+
 /// How a search row is found from its agreement.
 const SEARCH_ROW_OF_AGREEMENT: &str = "s.agreement_id = a.id";
 

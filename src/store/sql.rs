@@ -343,12 +343,8 @@ macro_rules! shared_sql_store {
                     query.push(" WHERE 1 = 1");
                 }
                 Some(ids) => {
-                    query.push(format!(" WHERE {column} IN ("));
-                    let mut list = query.separated(", ");
-                    for id in ids {
-                        list.push_bind(id.clone());
-                    }
-                    list.push_unseparated(")");
+                    query.push(format!(" WHERE {column}"));
+                    push_in_ids(query, ids);
                 }
             }
         }

@@ -135,6 +135,17 @@ fn push_search_join(
     sql.push(") s ON s.search_rowid = a.rowid");
 }
 
+/// ` IN` a list of ids, bound as one JSON array: the same statement for any
+/// number of ids, and none of them compared with an indexed column as a
+/// bound value. (SQLite is built with STAT4 here, and re-prepares a
+/// statement on every run when such a value may change its plan.)
+fn push_in_ids(query: &mut sqlx::QueryBuilder<'_, Db>, ids: &[String]) {
+    query
+        .push(" IN (SELECT value FROM json_each(")
+        .push_bind(serde_json::Value::from(ids.to_vec()).to_string())
+        .push("))");
+}
+
 /// How a search row is found from its agreement (see [`index_search_text`]).
 const SEARCH_ROW_OF_AGREEMENT: &str = "s.rowid = a.rowid AND s.agreement_id = a.id";
 
