@@ -59,8 +59,9 @@ pub struct PageRequest {
 
 /// The matches a page in relevance order can hold: `limit` of them past
 /// `after` (the rank and id that ended the page before), best first unless
-/// `descending`. Every match tied with the last one kept is kept too, so
-/// the order by (rank, id) is decided where the ids are known.
+/// `descending`. A backend may join more than `limit` (SQLite keeps every
+/// match tied at either end, its search rows not knowing their ids); the
+/// caller's order by (rank, id) and keyset choose the page among them.
 #[derive(Debug, Clone)]
 pub(crate) struct SearchCut {
     pub limit: i64,

@@ -591,13 +591,14 @@ macro_rules! shared_sql_store {
                         ..AgreementQuery::default()
                     }
                     .filters_equal(query);
-                let cut = match search_only {
-                    true => Some(SearchCut {
+                let cut = if search_only {
+                    Some(SearchCut {
                         limit: i64::from(page.limit) + 1,
                         descending: query.sort.descending,
                         after: page.after.as_deref().map(relevance_key).transpose()?,
-                    }),
-                    false => None,
+                    })
+                } else {
+                    None
                 };
                 push_search_join(&mut sql, terms, cut);
             }
