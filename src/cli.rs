@@ -88,8 +88,8 @@ pub enum KeysCommand {
         /// write: edit data; admin: also bulk operations such as POST /v1/import.
         #[arg(long, value_parser = ["write", "admin"])]
         scope: String,
-        /// Days until the key expires; without it the key does not expire.
-        #[arg(long)]
+        /// Days until the key expires (1 to 36,500); without it the key does not expire.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=36_500))]
         expires: Option<u32>,
     },
     /// List the keys (never their secrets).

@@ -122,6 +122,34 @@ pub struct ServeConfig {
     #[arg(long, env = "ACCORDS_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
     pub request_timeout_secs: u64,
 
+    /// Open client connections in total; over it a new one is answered 503 and closed (0: unlimited, but never more than the open-files limit allows).
+    #[arg(long, env = "ACCORDS_CONNECTION_LIMIT", default_value_t = 512)]
+    pub connection_limit: usize,
+
+    /// Open connections per client address; over it a new one is answered 429 and closed (0: unlimited). Trusted proxies count only in the total.
+    #[arg(long, env = "ACCORDS_CONNECTIONS_PER_CLIENT", default_value_t = 64)]
+    pub connections_per_client: usize,
+
+    /// Seconds a client has to send a request's headers, and the longest a keep-alive connection waits idle for its next request (0: no limit).
+    #[arg(long, env = "ACCORDS_HEADER_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_timeout_secs: u64,
+
+    /// Seconds a connection may pass without a byte read or written before it is closed (0: no limit).
+    #[arg(long, env = "ACCORDS_IDLE_TIMEOUT_SECS", default_value_t = 60)]
+    pub idle_timeout_secs: u64,
+
+    /// Seconds to wait for the next piece of a request body before answering 408.
+    #[arg(long, env = "ACCORDS_BODY_TIMEOUT_SECS", default_value_t = 30)]
+    pub body_timeout_secs: u64,
+
+    /// Open event streams (GET /v1/events) in total; over it 503 (0: unlimited).
+    #[arg(long, env = "ACCORDS_EVENT_STREAM_LIMIT", default_value_t = 256)]
+    pub event_stream_limit: usize,
+
+    /// Open event streams per client; over it 429 (0: unlimited).
+    #[arg(long, env = "ACCORDS_EVENT_STREAMS_PER_CLIENT", default_value_t = 8)]
+    pub event_streams_per_client: usize,
+
     /// Log format.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -151,6 +179,15 @@ impl ServeConfig {
             request_timeout: Duration::from_secs(self.request_timeout_secs.max(1)),
             cache_control: self.cache_control.clone(),
             render_cache_bytes: self.render_cache_bytes,
+            connections: crate::http::ConnectionLimits {
+                total: self.connection_limit,
+                per_client: self.connections_per_client,
+                header_timeout: Duration::from_secs(self.header_timeout_secs),
+                idle_timeout: Duration::from_secs(self.idle_timeout_secs),
+                body_timeout: Duration::from_secs(self.body_timeout_secs.max(1)),
+                event_streams_total: self.event_stream_limit,
+                event_streams_per_client: self.event_streams_per_client,
+            },
         })
     }
 }

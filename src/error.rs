@@ -61,6 +61,10 @@ pub enum ApiError {
     RequestTimeout,
     #[error("the store is unavailable")]
     Unavailable(String),
+    /// The service holds as many of something as it may (connections,
+    /// event streams): 503 with Retry-After.
+    #[error("{0}")]
+    Overloaded(String),
     #[error("the store is full")]
     InsufficientStorage,
     #[error("internal error")]
@@ -92,7 +96,7 @@ impl ApiError {
             Self::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -117,6 +121,7 @@ impl ApiError {
             Self::TooManyRequests { .. } => "urn:accords:problem:too-many-requests",
             Self::RequestTimeout => "urn:accords:problem:request-timeout",
             Self::Unavailable(_) => "urn:accords:problem:unavailable",
+            Self::Overloaded(_) => "urn:accords:problem:overloaded",
             Self::InsufficientStorage => "urn:accords:problem:insufficient-storage",
             Self::Internal(_) => "urn:accords:problem:internal",
         }
@@ -134,9 +139,16 @@ impl ApiError {
             Self::InvalidQuery(errors) => {
                 let named: Vec<String> = errors
                     .iter()
+                    .take(MAX_LISTED_ERRORS)
                     .map(|e| format!("{}: {}", e.field, e.message))
                     .collect();
-                format!("invalid query parameters: {}", named.join("; "))
+                let more = errors.len().saturating_sub(MAX_LISTED_ERRORS);
+                let more = if more > 0 {
+                    format!(" (and {more} more)")
+                } else {
+                    String::new()
+                };
+                format!("invalid query parameters: {}{more}", named.join("; "))
             }
             Self::MethodNotAllowed => {
                 "this method is not allowed on this resource; see the Allow header".into()
@@ -149,6 +161,20 @@ impl ApiError {
             other => other.to_string(),
         }
     }
+}
+
+/// A problem lists at most this many errors, and its detail is cut at
+/// [`MAX_DETAIL_CHARS`]: a request with 30,000 bad parameters gets a short
+/// answer that says how many there were, not a body as big as its request.
+pub const MAX_LISTED_ERRORS: usize = 50;
+pub const MAX_DETAIL_CHARS: usize = 2_000;
+
+fn truncated(mut text: String) -> String {
+    if let Some((cut, _)) = text.char_indices().nth(MAX_DETAIL_CHARS) {
+        text.truncate(cut);
+        text.push_str("… (truncated)");
+    }
+    text
 }
 
 #[derive(Serialize)]
@@ -174,11 +200,11 @@ impl IntoResponse for ApiError {
             kind: self.kind(),
             title: status.canonical_reason().unwrap_or("Error"),
             status: status.as_u16(),
-            detail: self.detail(),
+            detail: truncated(self.detail()),
             errors: match &self {
                 Self::Validation(errors)
                 | Self::InvalidQuery(errors)
-                | Self::InvalidBody(errors) => Some(errors),
+                | Self::InvalidBody(errors) => Some(&errors[..errors.len().min(MAX_LISTED_ERRORS)]),
                 _ => None,
             },
         };
@@ -207,7 +233,7 @@ impl IntoResponse for ApiError {
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         let headers = response.headers_mut();
         match &self {
-            Self::Unavailable(_) => {
+            Self::Unavailable(_) | Self::Overloaded(_) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
             Self::TooManyRequests { retry_after } => {

@@ -13,90 +13,22 @@ pub mod error;
 pub mod generate;
 pub mod http;
 pub mod seed;
+pub mod server;
 pub mod store;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use tokio::net::TcpListener;
 
 use crate::config::{ServeConfig, StoreConfig};
 use crate::http::HttpOptions;
 use crate::store::Store;
 
+pub use server::Server;
+
 /// The whole API for a store; fails only on invalid settings.
 pub fn app(store: Arc<dyn Store>, options: HttpOptions) -> Result<Router, String> {
     http::router(store, options, Arc::default())
-}
-
-/// A bound, not yet running server; binding to port 0 lets tests run many.
-pub struct Server {
-    listener: TcpListener,
-    router: Router,
-    store: Arc<dyn Store>,
-    metrics: Arc<http::observe::Metrics>,
-}
-
-impl Server {
-    pub async fn bind(
-        address: SocketAddr,
-        store: Arc<dyn Store>,
-        options: HttpOptions,
-    ) -> Result<Self, String> {
-        let metrics = Arc::new(http::observe::Metrics::default());
-        let router = http::router(store.clone(), options, metrics.clone())?;
-        let listener = TcpListener::bind(address)
-            .await
-            .map_err(|e| format!("cannot listen on {address}: {e}"))?;
-        Ok(Self {
-            listener,
-            router,
-            store,
-            metrics,
-        })
-    }
-
-    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        self.listener.local_addr()
-    }
-
-    /// Serves until `shutdown` resolves. Then /readyz answers 503, no new
-    /// connection is taken, and requests in flight get up to `grace` to
-    /// finish; then the store's connections are closed.
-    pub async fn run(
-        self,
-        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-        grace: std::time::Duration,
-    ) -> std::io::Result<()> {
-        let (stopping, mut stopped) = tokio::sync::watch::channel(false);
-        let metrics = self.metrics.clone();
-        let signal = async move {
-            shutdown.await;
-            metrics
-                .shutting_down
-                .store(true, std::sync::atomic::Ordering::Relaxed);
-            let _ = stopping.send(true);
-        };
-        // The peer address feeds the per-client rate limits.
-        let service = self
-            .router
-            .into_make_service_with_connect_info::<SocketAddr>();
-        let serving = axum::serve(self.listener, service).with_graceful_shutdown(signal);
-        let grace_over = async move {
-            let _ = stopped.wait_for(|stopping| *stopping).await;
-            tokio::time::sleep(grace).await;
-        };
-        let result = tokio::select! {
-            result = serving.into_future() => result,
-            () = grace_over => {
-                tracing::warn!(?grace, "grace period over: closing the connections still open");
-                Ok(())
-            }
-        };
-        self.store.close().await;
-        result
-    }
 }
 
 /// Opens the store; with `wait` set, keeps trying while the database cannot
@@ -105,11 +37,14 @@ async fn open_store(
     config: &StoreConfig,
     wait: std::time::Duration,
 ) -> Result<Arc<dyn Store>, String> {
-    let deadline = std::time::Instant::now() + wait;
+    // A wait too long to add to the clock is a wait without end.
+    let deadline = std::time::Instant::now().checked_add(wait);
     loop {
         match store::open(&config.options()).await {
             Ok(store) => return Ok(store),
-            Err(store::StoreError::Unavailable(reason)) if std::time::Instant::now() < deadline => {
+            Err(store::StoreError::Unavailable(reason))
+                if deadline.is_none_or(|d| std::time::Instant::now() < d) =>
+            {
                 tracing::warn!(%reason, "waiting for the database");
                 tokio::time::sleep(std::time::Duration::from_millis(500)).await;
             }

@@ -262,9 +262,10 @@ pub struct AgreementBody {
     pub pledges: Option<Vec<PledgeBody>>,
     #[schema(max_items = 200)]
     pub sources: Option<Vec<SourceBody>>,
-    #[schema(ignore)]
+    /// The version you edited (as in its ETag): a precondition exactly
+    /// like If-Match; a stale one is a 412.
     #[serde(default)]
-    pub version: Option<serde::de::IgnoredAny>,
+    pub version: Option<i64>,
     #[schema(ignore)]
     #[serde(default)]
     pub created_at: Option<serde::de::IgnoredAny>,

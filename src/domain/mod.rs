@@ -24,11 +24,23 @@ pub struct FieldError {
     pub message: String,
 }
 
+/// A field name or message longer than this is cut: they may quote what a
+/// client sent, and an answer must not grow with a hostile request.
+const MAX_FIELD_ERROR_CHARS: usize = 300;
+
+fn cut(mut text: String) -> String {
+    if let Some((at, _)) = text.char_indices().nth(MAX_FIELD_ERROR_CHARS) {
+        text.truncate(at);
+        text.push('…');
+    }
+    text
+}
+
 impl FieldError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
-            field: field.into(),
-            message: message.into(),
+            field: cut(field.into()),
+            message: cut(message.into()),
         }
     }
 }

@@ -175,9 +175,10 @@ pub struct PartnerBody {
     #[schema(ignore)]
     #[serde(default)]
     pub last_signed_on: Option<serde::de::IgnoredAny>,
-    #[schema(ignore)]
+    /// The version you edited (as in its ETag): a precondition exactly
+    /// like If-Match; a stale one is a 412.
     #[serde(default)]
-    pub version: Option<serde::de::IgnoredAny>,
+    pub version: Option<i64>,
     #[schema(ignore)]
     #[serde(default)]
     pub created_at: Option<serde::de::IgnoredAny>,
@@ -187,6 +188,8 @@ pub struct PartnerBody {
 }
 
 const MAX_ALIASES: usize = 50;
+/// The longest name, Ukrainian name or alias a partner may have.
+pub const MAX_NAME_CHARS: usize = 200;
 
 impl PartnerBody {
     pub fn parse(self) -> Result<PartnerDraft, Vec<FieldError>> {
@@ -211,9 +214,12 @@ impl PartnerBody {
             .and_then(|k| problems.check("kind", PartnerKind::parse(&k)));
         let name = problems
             .required("name", self.name)
-            .and_then(|n| problems.check("name", bounded(&n, 200)));
+            .and_then(|n| problems.check("name", bounded(&n, MAX_NAME_CHARS)));
         let name_uk = problems
-            .check("name_uk", optional_bounded(self.name_uk.as_deref(), 200))
+            .check(
+                "name_uk",
+                optional_bounded(self.name_uk.as_deref(), MAX_NAME_CHARS),
+            )
             .flatten();
         let raw_aliases = self.aliases.unwrap_or_default();
         if raw_aliases.len() > MAX_ALIASES {
@@ -224,7 +230,8 @@ impl PartnerBody {
         }
         let mut aliases: Vec<String> = Vec::new();
         for (i, alias) in raw_aliases.iter().enumerate() {
-            if let Some(alias) = problems.check(&format!("aliases[{i}]"), bounded(alias, 200))
+            if let Some(alias) =
+                problems.check(&format!("aliases[{i}]"), bounded(alias, MAX_NAME_CHARS))
                 && !aliases.contains(&alias)
             {
                 aliases.push(alias);

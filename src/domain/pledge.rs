@@ -123,9 +123,10 @@ pub struct PledgeBody {
     #[schema(ignore)]
     #[serde(default)]
     pub sources: Option<serde::de::IgnoredAny>,
-    #[schema(ignore)]
+    /// The version you edited (as in its ETag): a precondition exactly
+    /// like If-Match; a stale one is a 412.
     #[serde(default)]
-    pub version: Option<serde::de::IgnoredAny>,
+    pub version: Option<i64>,
     #[schema(ignore)]
     #[serde(default)]
     pub created_at: Option<serde::de::IgnoredAny>,

@@ -72,9 +72,10 @@ pub struct SourceBody {
     pub publisher: Option<String>,
     #[schema(value_type = Option<String>, pattern = r"^\s*([0-9]{4}-[0-9]{2}-[0-9]{2})?\s*$")]
     pub published_on: Option<String>,
-    #[schema(ignore)]
+    /// The version you edited (as in its ETag): a precondition exactly
+    /// like If-Match; a stale one is a 412.
     #[serde(default)]
-    pub version: Option<serde::de::IgnoredAny>,
+    pub version: Option<i64>,
     #[schema(ignore)]
     #[serde(default)]
     pub created_at: Option<serde::de::IgnoredAny>,

@@ -158,6 +158,7 @@ async fn replace(
     JsonBody(body): JsonBody<AgreementBody>,
 ) -> ApiResult<Response> {
     let current = load(state.store.as_ref(), &id).await?;
+    let if_match = if_match.with_body_version(body.version);
     let expected = if_match.expected(current.version)?;
     let mut draft = parse_body(state.store.as_ref(), body).await?;
     same_id(&draft, &current.id)?;
@@ -182,6 +183,7 @@ async fn patch(
     Path(id): Path<String>,
     JsonBody(patch): JsonBody<Value>,
 ) -> ApiResult<Response> {
+    let if_match = if_match.with_patch_version(&patch)?;
     super::retry_on_version_race(|| async {
         let current = load(state.store.as_ref(), &id).await?;
         let expected = if_match

@@ -149,6 +149,7 @@ async fn replace(
     JsonBody(mut body): JsonBody<AreaBody>,
 ) -> ApiResult<Response> {
     let current = load(state.store.as_ref(), &code).await?;
+    let if_match = if_match.with_body_version(body.version);
     let expected = if_match.expected(current.version)?;
     body.code
         .get_or_insert_with(|| current.code.as_str().to_owned());
@@ -172,6 +173,7 @@ async fn patch(
     Path(code): Path<String>,
     JsonBody(patch): JsonBody<Value>,
 ) -> ApiResult<Response> {
+    let if_match = if_match.with_patch_version(&patch)?;
     super::retry_on_version_race(|| async {
         let current = load(state.store.as_ref(), &code).await?;
         let expected = if_match

@@ -49,6 +49,8 @@ pub trait Child: Serialize + Sized + Send + Sync + 'static {
     fn of_agreement(agreement: Agreement) -> Vec<Self>;
     /// The id and agreement a body names, if it names them.
     fn body_ids(body: &Self::Body) -> (Option<&str>, Option<&str>);
+    /// The version a body says it edits (a precondition like If-Match).
+    fn body_version(body: &Self::Body) -> Option<i64>;
     fn parse(body: Self::Body) -> Result<Self::Draft, Vec<FieldError>>;
 
     fn get<'a>(
@@ -81,6 +83,10 @@ impl Child for Pledge {
     type Draft = PledgeDraft;
     const NAME: &'static str = "pledge";
     const CONVERTIBLE: bool = true;
+
+    fn body_version(body: &PledgeBody) -> Option<i64> {
+        body.version
+    }
 
     fn as_pledge_mut(&mut self) -> Option<&mut Pledge> {
         Some(self)
@@ -145,6 +151,10 @@ impl Child for Source {
     type Draft = SourceDraft;
     const NAME: &'static str = "source";
     const CONVERTIBLE: bool = false;
+
+    fn body_version(body: &SourceBody) -> Option<i64> {
+        body.version
+    }
 
     fn id(&self) -> &str {
         &self.id
@@ -461,6 +471,7 @@ async fn replace<C: Child>(
     JsonBody(body): JsonBody<C::Body>,
 ) -> ApiResult<Response> {
     let current: C = load(state.store.as_ref(), &id).await?;
+    let if_match = if_match.with_body_version(C::body_version(&body));
     let expected = if_match.expected(current.version())?;
     let draft = parse_for(body, &current)?;
     let child = C::replace(
@@ -482,6 +493,7 @@ async fn patch<C: Child>(
     Path(id): Path<String>,
     JsonBody(patch): JsonBody<Value>,
 ) -> ApiResult<Response> {
+    let if_match = if_match.with_patch_version(&patch)?;
     super::retry_on_version_race(|| async {
         let current: C = load(state.store.as_ref(), &id).await?;
         let expected = if_match

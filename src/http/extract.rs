@@ -68,15 +68,22 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 /// naming the field (`pledges[0].amount`).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
-    let result: Result<T, _> = serde_path_to_error::deserialize(deserializer);
-    result.map_err(|e| {
+    let result: Result<T, _> = serde_path_to_error::deserialize(&mut *deserializer);
+    let value = result.map_err(|e| {
         let inner = e.inner();
         if inner.is_data() {
             ApiError::Validation(vec![field_error(e.path().to_string(), inner)])
         } else {
             ApiError::BadRequest(format!("the body is not valid JSON: {inner}"))
         }
-    })
+    })?;
+    // Exactly one JSON value: `{...}}}` is a broken client, not a body.
+    deserializer.end().map_err(|e| {
+        ApiError::BadRequest(format!(
+            "the body must be exactly one JSON value; found more after it: {e}"
+        ))
+    })?;
+    Ok(value)
 }
 
 /// Deserialises a document built in the service (a merged PATCH) with the
@@ -206,6 +213,34 @@ impl FromRequestParts<super::AppState> for IfMatch {
 }
 
 impl IfMatch {
+    /// A `version` sent in a write body (as a GET answered it) is a
+    /// precondition exactly like If-Match: the change applies only to that
+    /// version. With both, both must hold.
+    pub fn with_body_version(self, version: Option<i64>) -> IfMatch {
+        match (self, version) {
+            (condition, None) => condition,
+            (IfMatch::Absent | IfMatch::Any, Some(version)) => IfMatch::Versions(vec![version]),
+            (IfMatch::Versions(versions), Some(version)) => {
+                IfMatch::Versions(versions.into_iter().filter(|v| *v == version).collect())
+            }
+        }
+    }
+
+    /// [`Self::with_body_version`] for a merge patch: its `version` member,
+    /// which must be a whole number (or null, meaning none).
+    pub fn with_patch_version(self, patch: &Value) -> Result<IfMatch, ApiError> {
+        let version = match patch.get("version") {
+            None | Some(Value::Null) => None,
+            Some(value) => Some(value.as_i64().ok_or_else(|| {
+                ApiError::Validation(vec![FieldError::new(
+                    "version",
+                    "must be a whole number: the version you edited, as in its ETag",
+                )])
+            })?),
+        };
+        Ok(self.with_body_version(version))
+    }
+
     /// The version a change must be based on, given the current one: None
     /// for an unconditional change, 412 when the precondition already fails.
     pub fn expected(&self, current: i64) -> Result<Option<i64>, ApiError> {
@@ -286,7 +321,13 @@ pub fn decode_cursor(cursor: &str) -> Result<String, ApiError> {
         .map(|i| u8::from_str_radix(hex.get(i..i + 2).unwrap_or("zz"), 16))
         .collect::<Result<Vec<u8>, _>>()
         .map_err(|_| invalid())?;
-    String::from_utf8(bytes).map_err(|_| invalid())
+    let key = String::from_utf8(bytes).map_err(|_| invalid())?;
+    // Keys this service gives out never hold control characters (and
+    // PostgreSQL cannot even compare text holding a NUL).
+    if key.chars().any(char::is_control) {
+        return Err(invalid());
+    }
+    Ok(key)
 }
 
 /// The list envelope: `{"items": [...], "next_cursor": null | "..."}`.
@@ -327,6 +368,21 @@ mod tests {
         assert!(decode_cursor("garbage").is_err());
         assert!(decode_cursor("c1zz").is_err());
         assert!(decode_cursor("c1f").is_err());
+        assert!(decode_cursor("c1610062").is_err(), "a NUL inside");
+    }
+
+    #[test]
+    fn a_body_is_exactly_one_json_value() {
+        assert!(parse_json::<Value>(br#"{"a": 1}"#).is_ok());
+        assert!(parse_json::<Value>(b"{\"a\": 1}  \n").is_ok());
+        assert!(matches!(
+            parse_json::<Value>(br#"{"a": 1}}}"#),
+            Err(ApiError::BadRequest(_))
+        ));
+        assert!(matches!(
+            parse_json::<Value>(br#"{"a": 1} {"b": 2}"#),
+            Err(ApiError::BadRequest(_))
+        ));
     }
 
     #[test]

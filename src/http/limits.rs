@@ -491,6 +491,113 @@ pub async fn request_timeout(
     }
 }
 
+/// Places for long-lived things (connections, event streams) counted in
+/// total and per client, so that neither one client nor all of them
+/// together can hold more than their share of file descriptors and memory.
+#[derive(Debug)]
+pub struct Slots {
+    what: &'static str,
+    total: usize,
+    per_client: usize,
+    taken: Mutex<HashMap<IpAddr, usize>>,
+    open: std::sync::atomic::AtomicUsize,
+}
+
+/// Why a slot was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Every slot is taken: 503, come back later.
+    Full,
+    /// This client holds its share: 429.
+    ClientFull,
+}
+
+impl Refusal {
+    /// The problem a refused request is answered with (Retry-After: 1).
+    pub fn error(self, what: &str) -> ApiError {
+        match self {
+            Refusal::Full => ApiError::Overloaded(format!("too many open {what}; retry shortly")),
+            Refusal::ClientFull => ApiError::TooManyRequests { retry_after: 1 },
+        }
+    }
+}
+
+/// A taken slot; dropping it gives the slot back.
+#[derive(Debug)]
+pub struct Slot {
+    slots: Arc<Slots>,
+    client: IpAddr,
+    counted_for_client: bool,
+}
+
+impl Slots {
+    /// `total` and `per_client` of 0 mean unlimited.
+    pub fn new(what: &'static str, total: usize, per_client: usize) -> Arc<Self> {
+        Arc::new(Self {
+            what,
+            total,
+            per_client,
+            taken: Mutex::new(HashMap::new()),
+            open: std::sync::atomic::AtomicUsize::new(0),
+        })
+    }
+
+    pub fn what(&self) -> &'static str {
+        self.what
+    }
+
+    /// How many are open now.
+    pub fn open(&self) -> usize {
+        self.open.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Takes a slot for `client`; `shared` clients (trusted proxies, which
+    /// carry many readers) count only against the total.
+    pub fn take(self: &Arc<Self>, client: IpAddr, shared: bool) -> Result<Slot, Refusal> {
+        let client = rate_limit_key(client);
+        let mut taken = self.taken.lock().unwrap_or_else(PoisonError::into_inner);
+        let open = self.open.load(std::sync::atomic::Ordering::Relaxed);
+        if self.total > 0 && open >= self.total {
+            return Err(Refusal::Full);
+        }
+        let counted_for_client = !shared && self.per_client > 0;
+        if counted_for_client {
+            let held = taken.entry(client).or_insert(0);
+            if *held >= self.per_client {
+                return Err(Refusal::ClientFull);
+            }
+            *held += 1;
+        }
+        self.open.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(Slot {
+            slots: self.clone(),
+            client,
+            counted_for_client,
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut taken = self
+            .slots
+            .taken
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if self.counted_for_client
+            && let Some(held) = taken.get_mut(&self.client)
+        {
+            *held -= 1;
+            if *held == 0 {
+                taken.remove(&self.client);
+            }
+        }
+        self.slots
+            .open
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -932,5 +1039,27 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(response.status(), StatusCode::OK);
+    }
+
+    #[test]
+    fn slots_count_per_client_and_in_total() {
+        let slots = Slots::new("streams", 3, 2);
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let b: IpAddr = "10.0.0.2".parse().unwrap();
+        let first = slots.take(a, false).unwrap();
+        let _second = slots.take(a, false).unwrap();
+        assert_eq!(slots.take(a, false).unwrap_err(), Refusal::ClientFull);
+        let _third = slots.take(b, false).unwrap();
+        assert_eq!(slots.take(b, false).unwrap_err(), Refusal::Full);
+        assert_eq!(slots.open(), 3);
+        drop(first);
+        assert_eq!(slots.open(), 2);
+        let _again = slots.take(a, false).unwrap();
+        // A shared client (a trusted proxy) counts only in the total.
+        let proxy = Slots::new("connections", 0, 1);
+        let p: IpAddr = "10.0.0.9".parse().unwrap();
+        let _one = proxy.take(p, true).unwrap();
+        let _two = proxy.take(p, true).unwrap();
+        assert_eq!(proxy.open(), 2);
     }
 }

@@ -84,6 +84,18 @@ fn format_of(query: &QueryString, headers: &HeaderMap, errors: &mut Vec<FieldErr
             }
         };
     }
+    match negotiated_media(headers) {
+        "text/csv" => Format::Csv,
+        "application/x-ndjson" => Format::Ndjson,
+        "text/plain" => Format::Text,
+        _ => Format::Json,
+    }
+}
+
+/// The media type the Accept header chooses among those lists are offered
+/// in (the first one named that we have; JSON otherwise). Answers, their
+/// kept copies and their ETags vary by this, never by the raw header.
+pub fn negotiated_media(headers: &HeaderMap) -> &'static str {
     let accept = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -93,14 +105,14 @@ fn format_of(query: &QueryString, headers: &HeaderMap, errors: &mut Vec<FieldErr
         .map(|m| m.split(';').next().unwrap_or("").trim())
     {
         match media {
-            "text/csv" => return Format::Csv,
-            "application/x-ndjson" | "application/ndjson" => return Format::Ndjson,
-            "text/plain" => return Format::Text,
-            "application/json" | "*/*" => return Format::Json,
+            "text/csv" => return "text/csv",
+            "application/x-ndjson" | "application/ndjson" => return "application/x-ndjson",
+            "text/plain" => return "text/plain",
+            "application/json" | "*/*" => return "application/json",
             _ => {}
         }
     }
-    Format::Json
+    "application/json"
 }
 
 /// Answers a list of agreements as the query string asks.

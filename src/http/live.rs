@@ -89,8 +89,12 @@ type Era = (i64, NaiveDate);
 #[derive(Default)]
 struct Rendered {
     era: Option<Era>,
+    /// Everything kept counts: bodies, headers, keys and a fixed overhead.
     bytes: usize,
     answers: HashMap<RenderedKey, RenderedAnswer>,
+    /// Use order: the least recently used answer is the first evicted.
+    uses: std::collections::BTreeMap<u64, RenderedKey>,
+    tick: u64,
     /// Answers being rendered now: who asks for one of them waits for it
     /// (the sender is dropped when it is done), so that after a write the
     /// connections asking for one page render it once, not once each.
@@ -133,15 +137,82 @@ impl Drop for Rendering<'_> {
     }
 }
 
+/// A kept answer is found by its URI and the media type negotiated from
+/// Accept (one of a handful), never by the raw header a client made up.
 #[derive(Clone, PartialEq, Eq, Hash)]
 struct RenderedKey {
     uri: String,
-    accept: Option<HeaderValue>,
+    media: &'static str,
 }
 
 struct RenderedAnswer {
     headers: HeaderMap,
     body: Bytes,
+    /// Its place in `Rendered::uses`.
+    used: u64,
+    /// What it counts against the budget.
+    cost: usize,
+}
+
+/// Bookkeeping of one kept answer (maps, allocations) counted on top of its bytes.
+const RENDERED_OVERHEAD: usize = 256;
+
+impl Rendered {
+    fn cost(key: &RenderedKey, headers: &HeaderMap, body: &Bytes) -> usize {
+        let headers: usize = headers
+            .iter()
+            .map(|(name, value)| name.as_str().len() + value.len() + 32)
+            .sum();
+        RENDERED_OVERHEAD + key.uri.len() + headers + body.len()
+    }
+
+    fn remove(&mut self, key: &RenderedKey) {
+        if let Some(old) = self.answers.remove(key) {
+            self.uses.remove(&old.used);
+            self.bytes -= old.cost;
+        }
+    }
+
+    /// Marks an answer used now; returns a copy of it.
+    fn touch(&mut self, key: &RenderedKey) -> Option<(HeaderMap, Bytes)> {
+        self.tick += 1;
+        let tick = self.tick;
+        let answer = self.answers.get_mut(key)?;
+        self.uses.remove(&answer.used);
+        answer.used = tick;
+        self.uses.insert(tick, key.clone());
+        Some((answer.headers.clone(), answer.body.clone()))
+    }
+
+    /// Keeps an answer within `budget` bytes, evicting the least recently
+    /// used ones to make room (never everything at once).
+    fn insert(&mut self, key: RenderedKey, headers: HeaderMap, body: Bytes, budget: usize) {
+        self.remove(&key);
+        let cost = Self::cost(&key, &headers, &body);
+        if cost > budget {
+            return;
+        }
+        while self.bytes + cost > budget {
+            let Some((_, oldest)) = self.uses.pop_first() else {
+                break;
+            };
+            if let Some(old) = self.answers.remove(&oldest) {
+                self.bytes -= old.cost;
+            }
+        }
+        self.tick += 1;
+        self.uses.insert(self.tick, key.clone());
+        self.bytes += cost;
+        self.answers.insert(
+            key,
+            RenderedAnswer {
+                headers,
+                body,
+                used: self.tick,
+                cost,
+            },
+        );
+    }
 }
 
 /// Changes a slow client may fall behind by before its stream ends; it then
@@ -245,9 +316,9 @@ impl Live {
             };
         }
         if rendered.era == Some(era) {
-            if let Some(answer) = rendered.answers.get(key) {
-                let mut response = Response::new(Body::from(answer.body.clone()));
-                *response.headers_mut() = answer.headers.clone();
+            if let Some((headers, body)) = rendered.touch(key) {
+                let mut response = Response::new(Body::from(body));
+                *response.headers_mut() = headers;
                 return Found::Answer(response);
             }
             if may_wait && let Some(waiting) = rendered.rendering.get(key) {
@@ -287,20 +358,7 @@ impl Live {
         let mut rendered = self.rendered.lock().unwrap_or_else(PoisonError::into_inner);
         // An answer of an older era than the one kept is only served.
         if rendered.era == Some(era) {
-            let cost = body.len() + key.uri.len();
-            if rendered.bytes + cost > kept_bytes {
-                rendered.answers.clear();
-                rendered.bytes = 0;
-            }
-            rendered.bytes += cost;
-            let answer = RenderedAnswer {
-                headers: parts.headers.clone(),
-                body: body.clone(),
-            };
-            let uri = key.uri.len();
-            if let Some(replaced) = rendered.answers.insert(key, answer) {
-                rendered.bytes -= replaced.body.len() + uri;
-            }
+            rendered.insert(key, parts.headers.clone(), body.clone(), kept_bytes);
         }
         Response::from_parts(parts, Body::from(body))
     }
@@ -453,12 +511,19 @@ fn wanted(filter: &ChangeFilter, entry: &ChangeEntry) -> bool {
             .is_none_or(|p| entry.partner.as_deref() == Some(p.as_str()))
 }
 
-/// Counts an open event stream for /metrics while it lives.
-struct Client(AppState);
+/// Counts an open event stream for /metrics, and holds its slot, while it lives.
+struct Client {
+    state: AppState,
+    /// Given back when the stream ends.
+    _slot: super::limits::Slot,
+}
 
 impl Drop for Client {
     fn drop(&mut self) {
-        self.0.metrics.sse_clients.fetch_sub(1, Ordering::Relaxed);
+        self.state
+            .metrics
+            .sse_clients
+            .fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -487,11 +552,16 @@ struct Stream_ {
 #[utoipa::path(get, path = "/v1/events", tag = "live",
     params(crate::http::openapi::EventParams, ("Last-Event-ID" = Option<String>, Header, description = "Resume after this change number")),
     responses((status = 200, description = "Server-Sent Events: one `change` event per change, id = change number; heartbeats every 15 s", body = crate::http::openapi::ChangeEvent, content_type = "text/event-stream")))]
-async fn events(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
-) -> ApiResult<Response> {
+async fn events(State(state): State<AppState>, request: Request) -> ApiResult<Response> {
+    let trusted = &state.options.rate_limits.trusted_proxies;
+    let client = super::limits::client_address(&request, trusted);
+    // Behind a trusted proxy the client is the forwarded address; the
+    // proxy itself is never counted as one client.
+    let slot = state
+        .event_streams
+        .take(client, false)
+        .map_err(|refusal| refusal.error(state.event_streams.what()))?;
+    let (headers, uri) = (request.headers(), request.uri());
     let raw = QueryString::parse(uri.query(), &[&["since", "entity", "partner"]])?;
     let query = feed_query(&state, &raw, PAGE).await?;
     let resume = headers
@@ -508,7 +578,10 @@ async fn events(
     let receiver = state.live.sender.subscribe();
     state.metrics.sse_clients.fetch_add(1, Ordering::Relaxed);
     let stream_state = Stream_ {
-        client: Client(state.clone()),
+        client: Client {
+            state: state.clone(),
+            _slot: slot,
+        },
         receiver,
         filter: ChangeFilter {
             limit: PAGE,
@@ -543,7 +616,7 @@ fn event_stream(state: Stream_) -> impl Stream<Item = Result<Event, Infallible>>
                         since,
                         ..s.filter.clone()
                     };
-                    match s.client.0.store.changes(&filter).await {
+                    match s.client.state.store.changes(&filter).await {
                         Ok(entries) if entries.is_empty() => s.phase = Phase::Live,
                         Ok(entries) => {
                             let next = entries.last().map_or(since, |e| e.seq);
@@ -596,10 +669,9 @@ fn matches(if_none_match: &str, etag: &str) -> bool {
 /// revision: the Accept header, and the currency of `?convert=` (so a list
 /// converted to USD never shares a tag with the same list unconverted).
 fn variant(headers: &HeaderMap, uri: &Uri) -> String {
-    let mut fingerprint = headers
-        .get(header::ACCEPT)
-        .map(|v| v.as_bytes().to_vec())
-        .unwrap_or_default();
+    let mut fingerprint = super::listing::negotiated_media(headers)
+        .as_bytes()
+        .to_vec();
     for (name, value) in form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()) {
         if name == "convert" {
             fingerprint.extend_from_slice(b"\nconvert=");
@@ -682,13 +754,17 @@ pub async fn conditional(State(state): State<AppState>, request: Request, next: 
     if let (Some(etag), Some(condition)) = (&list_etag, &if_none_match)
         && names_tag(condition, etag)
     {
-        return not_modified(etag, &cache_control);
+        let mut response = not_modified(etag, &cache_control);
+        response
+            .headers_mut()
+            .insert(header::VARY, HeaderValue::from_static("Accept"));
+        return response;
     }
     let era = (revision, chrono::Utc::now().date_naive());
     let kept_bytes = state.options.render_cache_bytes;
     let key = (method == Method::GET && kept_bytes > 0).then(|| RenderedKey {
         uri: request.uri().to_string(),
-        accept: request.headers().get(header::ACCEPT).cloned(),
+        media: super::listing::negotiated_media(request.headers()),
     });
     let mut found = key.as_ref().map(|key| state.live.find(era, key, true));
     if let (Some(Found::Rendering(waiting)), Some(key)) = (&mut found, &key) {
@@ -718,6 +794,10 @@ pub async fn conditional(State(state): State<AppState>, request: Request, next: 
         && let Ok(value) = HeaderValue::from_str(etag)
     {
         response.headers_mut().insert(header::ETAG, value);
+        // Lists answer in the format Accept negotiates: caches must know.
+        response
+            .headers_mut()
+            .insert(header::VARY, HeaderValue::from_static("Accept"));
     }
     response
         .headers_mut()

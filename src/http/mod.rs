@@ -48,6 +48,8 @@ pub struct AppState {
     pub options: Arc<HttpOptions>,
     pub metrics: Arc<observe::Metrics>,
     pub live: Arc<live::Live>,
+    /// Open event streams, in total and per client.
+    pub event_streams: Arc<limits::Slots>,
 }
 
 /// Settings of the HTTP layer itself.
@@ -71,6 +73,43 @@ pub struct HttpOptions {
     /// Bytes of rendered read answers kept until the store's revision
     /// moves; 0 renders every read afresh.
     pub render_cache_bytes: usize,
+    /// Caps on connections and event streams, and the connection timeouts.
+    pub connections: ConnectionLimits,
+}
+
+/// What one client, and all of them, may hold open; defaults are safe at
+/// `ulimit -n 1024` (connections stay well under the descriptors left
+/// after the database's).
+#[derive(Debug, Clone)]
+pub struct ConnectionLimits {
+    /// Open connections in total (0: unlimited).
+    pub total: usize,
+    /// Open connections per client address (trusted proxies count only in the total).
+    pub per_client: usize,
+    /// A request's headers must arrive within this (also closes a
+    /// keep-alive connection idle this long before its next request).
+    pub header_timeout: Duration,
+    /// A connection with no byte read or written for this long is closed.
+    pub idle_timeout: Duration,
+    /// The longest wait for the next piece of a request body.
+    pub body_timeout: Duration,
+    /// Open event streams (GET /v1/events) in total and per client.
+    pub event_streams_total: usize,
+    pub event_streams_per_client: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            total: 512,
+            per_client: 64,
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            body_timeout: Duration::from_secs(30),
+            event_streams_total: 256,
+            event_streams_per_client: 8,
+        }
+    }
 }
 
 impl Default for HttpOptions {
@@ -91,6 +130,7 @@ impl Default for HttpOptions {
             request_timeout: Duration::from_secs(30),
             cache_control: "no-cache".into(),
             render_cache_bytes: 8 * 1024 * 1024,
+            connections: ConnectionLimits::default(),
         }
     }
 }
@@ -104,11 +144,18 @@ pub fn router(
 ) -> Result<Router, String> {
     let cors = limits::cors_layer(&options.cors_origins)?;
     let limiter = Arc::new(limits::RateLimiter::new(options.rate_limits.clone()));
+    let event_streams = limits::Slots::new(
+        "event streams",
+        options.connections.event_streams_total,
+        options.connections.event_streams_per_client,
+    );
+    let body_timeout = options.connections.body_timeout;
     let state = AppState {
         store,
         options: Arc::new(options),
         metrics,
         live: Arc::default(),
+        event_streams,
     };
     let import_limit = DefaultBodyLimit::max(state.options.import_body_limit);
     let (routes, spec) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
@@ -147,6 +194,10 @@ pub fn router(
             auth::authenticate,
         ))
         .layer(DefaultBodyLimit::max(state.options.body_limit))
+        // A body that stops arriving is abandoned (408), not waited for.
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            body_timeout,
+        ))
         .with_state(state.clone())
         .layer(middleware::from_fn_with_state(limiter, limits::rate_limit))
         .layer(middleware::from_fn(no_nul_in_target))

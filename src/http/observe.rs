@@ -43,16 +43,61 @@ pub struct Metrics {
     pub sse_clients: AtomicI64,
     /// Set when the process has been asked to stop: /readyz turns 503.
     pub shutting_down: AtomicBool,
+    /// The server's open connections, once it runs.
+    connections: std::sync::OnceLock<std::sync::Arc<super::limits::Slots>>,
+    /// Connections refused at a cap.
+    connections_refused: std::sync::atomic::AtomicU64,
 }
 
+/// The method as a label: the methods HTTP defines, every other token as
+/// one `OTHER` label, so made-up methods cannot add series.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "OTHER",
+    }
+}
+
+/// Upper bound on (route, method, status) series. Routes are the router's
+/// own patterns and methods and statuses are bounded sets, so this is a
+/// backstop: past it, new combinations are counted under one overflow label.
+pub const MAX_SERIES: usize = 2_000;
+const OVERFLOW_ROUTE: &str = "overflow";
+
 impl Metrics {
+    /// Reports the server's open connections in /metrics.
+    pub fn watch_connections(&self, connections: std::sync::Arc<super::limits::Slots>) {
+        let _ = self.connections.set(connections);
+    }
+
+    /// A connection was refused at a cap.
+    pub fn connection_refused(&self) {
+        self.connections_refused.fetch_add(1, Ordering::Relaxed);
+    }
+
     fn record(&self, route: &str, method: &Method, status: u16, seconds: f64) {
+        let method = method_label(method);
+        let mut route = route;
         if let Ok(mut requests) = self.requests.lock() {
-            *requests
-                .entry((route.to_owned(), method.to_string(), status))
-                .or_default() += 1;
+            let mut key = (route.to_owned(), method.to_owned(), status);
+            if !requests.contains_key(&key) && requests.len() >= MAX_SERIES {
+                route = OVERFLOW_ROUTE;
+                key = (OVERFLOW_ROUTE.to_owned(), "OTHER".to_owned(), 0);
+            }
+            *requests.entry(key).or_default() += 1;
         }
         if let Ok(mut latency) = self.latency.lock() {
+            if !latency.contains_key(route) && latency.len() >= MAX_SERIES {
+                route = OVERFLOW_ROUTE;
+            }
             let histogram = latency.entry(route.to_owned()).or_default();
             for (count, bound) in histogram.counts.iter_mut().zip(BUCKETS) {
                 if seconds <= bound {
@@ -134,6 +179,18 @@ impl Metrics {
                 "Open event streams (GET /v1/events).",
                 "gauge",
                 self.sse_clients.load(Ordering::Relaxed).max(0) as u64,
+            ),
+            (
+                "accords_connections_open",
+                "Open client connections.",
+                "gauge",
+                self.connections.get().map_or(0, |c| c.open() as u64),
+            ),
+            (
+                "accords_connections_refused_total",
+                "Connections refused because every place, or the client's share, was taken.",
+                "counter",
+                self.connections_refused.load(Ordering::Relaxed),
             ),
             (
                 "accords_db_pool_connections",

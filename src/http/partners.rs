@@ -25,10 +25,20 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 const MAX_SUGGESTIONS: usize = 5;
 
+/// The longest partner reference looked up: the bound on names and aliases.
+pub const MAX_PARTNER_REFERENCE_CHARS: usize = crate::domain::partner::MAX_NAME_CHARS;
+
 /// Resolves a code, alpha-3, English or Ukrainian name, or alias, ignoring
 /// case and accents. An unknown or ambiguous reference is a 404 listing the
 /// closest matches.
 pub async fn resolve_partner(store: &dyn Store, reference: &str) -> ApiResult<PartnerCode> {
+    // Names and aliases are at most this long, so a longer reference cannot
+    // match: said at once, without searching or computing suggestions.
+    if reference.chars().count() > MAX_PARTNER_REFERENCE_CHARS {
+        return Err(ApiError::BadRequest(format!(
+            "a partner reference is at most {MAX_PARTNER_REFERENCE_CHARS} characters: no partner's code, name or alias is longer"
+        )));
+    }
     let key = fold(reference);
     let matches = if key.is_empty() {
         Vec::new()
@@ -42,7 +52,11 @@ pub async fn resolve_partner(store: &dyn Store, reference: &str) -> ApiResult<Pa
     match best.as_slice() {
         [only] => Ok(only.partner.clone()),
         [] => {
-            let suggestions = closest_partners(&key, &store.all_partner_keys().await?);
+            let keys = store.all_partner_keys().await?;
+            // Edit distances over every key are CPU work: off the async workers.
+            let suggestions = tokio::task::spawn_blocking(move || closest_partners(&key, &keys))
+                .await
+                .map_err(|e| ApiError::Internal(format!("suggestions failed: {e}")))?;
             Err(unknown_partner(store, reference, "no partner is known by", suggestions).await)
         }
         several => {
@@ -55,11 +69,15 @@ pub async fn resolve_partner(store: &dyn Store, reference: &str) -> ApiResult<Pa
 /// Partners whose keys are nearest to `key`: a key that starts with it, or
 /// one within a few edits.
 fn closest_partners(key: &str, keys: &[KeyMatch]) -> Vec<PartnerCode> {
-    let tolerance = (key.chars().count() / 4).max(1);
+    let length = key.chars().count();
+    let tolerance = (length / 4).max(1);
     let mut scored: Vec<(usize, &PartnerCode)> = Vec::new();
     for candidate in keys {
-        let score = if key.chars().count() >= 2 && candidate.key.starts_with(key) {
+        let score = if length >= 2 && candidate.key.starts_with(key) {
             0
+        } else if candidate.key.chars().count().abs_diff(length) > tolerance {
+            // The distance is at least the difference in length.
+            continue;
         } else {
             edit_distance(key, &candidate.key)
         };
@@ -186,6 +204,7 @@ async fn replace(
     JsonBody(mut body): JsonBody<PartnerBody>,
 ) -> ApiResult<Response> {
     let current = load(state.store.as_ref(), &reference).await?;
+    let if_match = if_match.with_body_version(body.version);
     let expected = if_match.expected(current.version)?;
     body.code
         .get_or_insert_with(|| current.code.as_str().to_owned());
@@ -210,6 +229,7 @@ async fn patch(
     JsonBody(patch): JsonBody<Value>,
 ) -> ApiResult<Response> {
     let code = resolve_partner(state.store.as_ref(), &reference).await?;
+    let if_match = if_match.with_patch_version(&patch)?;
     super::retry_on_version_race(|| async {
         let current = load(state.store.as_ref(), code.as_str()).await?;
         let expected = if_match

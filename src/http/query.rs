@@ -40,11 +40,32 @@ pub struct QueryString {
     pairs: Vec<(String, String)>,
 }
 
+/// Bounds on what a query string may hold, so parsing, matching and
+/// suggesting cost a bounded amount per request whatever is sent.
+pub const MAX_QUERY_PAIRS: usize = 64;
+pub const MAX_QUERY_VALUE_CHARS: usize = 1_000;
+/// Values of one list parameter (`partner=a,b,c` and repeats together).
+pub const MAX_LIST_VALUES: usize = 50;
+
 impl QueryString {
     pub fn parse(raw: Option<&str>, accepted: &[&[&str]]) -> ApiResult<Self> {
-        let pairs: Vec<(String, String)> = form_urlencoded::parse(raw.unwrap_or("").as_bytes())
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
+        let mut pairs: Vec<(String, String)> = Vec::new();
+        for (index, (name, value)) in
+            form_urlencoded::parse(raw.unwrap_or("").as_bytes()).enumerate()
+        {
+            if index >= MAX_QUERY_PAIRS {
+                return Err(ApiError::BadRequest(format!(
+                    "the query string has more than {MAX_QUERY_PAIRS} parameters"
+                )));
+            }
+            if value.chars().count() > MAX_QUERY_VALUE_CHARS {
+                return Err(ApiError::InvalidQuery(vec![FieldError::new(
+                    name.into_owned(),
+                    format!("must be at most {MAX_QUERY_VALUE_CHARS} characters"),
+                )]));
+            }
+            pairs.push((name.into_owned(), value.into_owned()));
+        }
         let known = |name: &str| accepted.iter().any(|list| list.contains(&name));
         let unknown: Vec<FieldError> = pairs
             .iter()
@@ -57,10 +78,22 @@ impl QueryString {
                 )
             })
             .collect();
-        if unknown.is_empty() {
-            Ok(Self { pairs })
+        if !unknown.is_empty() {
+            return Err(ApiError::InvalidQuery(unknown));
+        }
+        let parsed = Self { pairs };
+        let too_long: Vec<FieldError> = accepted
+            .iter()
+            .flat_map(|list| list.iter())
+            .filter(|name| **name != "q" && parsed.list(name).len() > MAX_LIST_VALUES)
+            .map(|name| {
+                FieldError::new(*name, format!("may list at most {MAX_LIST_VALUES} values"))
+            })
+            .collect();
+        if too_long.is_empty() {
+            Ok(parsed)
         } else {
-            Err(ApiError::InvalidQuery(unknown))
+            Err(ApiError::InvalidQuery(too_long))
         }
     }
 

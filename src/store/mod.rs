@@ -437,6 +437,10 @@ pub enum Reservation {
     InProgress,
 }
 
+/// The largest total of one currency over the whole store, in minor units:
+/// below `i64::MAX` with room, so every sum the stats compute is exact.
+pub const MAX_TOTAL_MINOR: i64 = 9_000_000_000_000_000_000;
+
 /// How long an Idempotency-Key is remembered (at least the promised 24 hours).
 pub const IDEMPOTENCY_RETENTION: chrono::TimeDelta = chrono::TimeDelta::hours(48);
 /// A reservation older than this belongs to a request that died; it may be taken over.
@@ -483,25 +487,55 @@ pub(crate) fn classify(error: sqlx::Error) -> StoreError {
         }
         E::Database(db) => {
             let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
-            match code.as_str() {
-                // SQLite: SQLITE_BUSY, SQLITE_LOCKED (and their extended codes).
-                c if c == "5"
-                    || c == "6"
-                    || c.parse::<i64>()
-                        .is_ok_and(|n| n & 0xff == 5 || n & 0xff == 6) =>
-                {
-                    StoreError::Unavailable(format!("database is locked: {}", db.message()))
-                }
-                // SQLite: SQLITE_FULL; PostgreSQL: disk_full.
-                "13" | "53100" => StoreError::Full,
-                // PostgreSQL: connection exceptions, shutdown, too many connections.
-                c if c.starts_with("08") || c.starts_with("57P") || c == "53300" => {
-                    StoreError::Unavailable(db.message().to_owned())
-                }
-                _ => StoreError::Internal(format!("database error {code}: {}", db.message())),
+            // Each backend's codes mean something else ("22021" is a
+            // PostgreSQL encoding error whose low byte is SQLite's BUSY), so
+            // each is read only by its own rules.
+            if db
+                .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                .is_some()
+            {
+                classify_postgres(&code, db.message())
+            } else {
+                classify_sqlite(&code, db.message())
             }
         }
         other => StoreError::Internal(other.to_string()),
+    }
+}
+
+/// SQLite's result codes (the low byte of an extended code is its primary code).
+fn classify_sqlite(code: &str, message: &str) -> StoreError {
+    let primary = code.parse::<i64>().map(|n| n & 0xff).unwrap_or(-1);
+    match primary {
+        // SQLITE_BUSY, SQLITE_LOCKED.
+        5 | 6 => StoreError::Unavailable(format!("database is locked: {message}")),
+        // SQLITE_FULL.
+        13 => StoreError::Full,
+        _ => StoreError::Internal(format!("database error {code}: {message}")),
+    }
+}
+
+/// PostgreSQL's SQLSTATE classes.
+fn classify_postgres(code: &str, message: &str) -> StoreError {
+    match code {
+        "53100" => StoreError::Full,
+        // Connection exceptions, shutdown, too many connections, serialization
+        // failures and deadlocks: a retry may succeed.
+        c if c.starts_with("08")
+            || c.starts_with("57P")
+            || c == "53300"
+            || c == "40001"
+            || c == "40P01" =>
+        {
+            StoreError::Unavailable(message.to_owned())
+        }
+        // Data exceptions (a value the column cannot hold: a NUL in text, a
+        // number out of range) come from input the parsers let through.
+        c if c.starts_with("22") => StoreError::Invalid(vec![crate::domain::FieldError::new(
+            "",
+            format!("a value cannot be stored: {message}"),
+        )]),
+        _ => StoreError::Internal(format!("database error {code}: {message}")),
     }
 }
 

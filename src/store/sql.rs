@@ -733,9 +733,52 @@ macro_rules! shared_sql_store {
                     .bind(partner_code)
                     .bind(rollup_set_key(set))
                     .execute(&mut *conn)
-                    .await?;
+                    .await
+                    .map_err(overflow_is_invalid)?;
             }
-            Ok(())
+            totals_fit(conn).await
+        }
+
+        /// Every total the stats can answer is part of one currency's total
+        /// over the whole store: keeping that within [`MAX_TOTAL_MINOR`] in
+        /// the write's transaction means no sum a reader asks for overflows.
+        /// The comparison is made in floating point only to find a total
+        /// near the bound (it never reaches an answer); the totals stay exact.
+        async fn totals_fit(conn: &mut Conn) -> StoreResult<()> {
+            let over: Option<String> = sqlx::query_scalar(
+                "SELECT currency FROM pledge_rollup WHERE set_key = $1 GROUP BY currency \
+                 HAVING SUM(CAST(total_minor AS DOUBLE PRECISION)) > $2 LIMIT 1",
+            )
+            .bind(rollup_set_key((false, false, false)))
+            .bind(crate::store::MAX_TOTAL_MINOR as f64)
+            .fetch_optional(&mut *conn)
+            .await?;
+            match over {
+                Some(currency) => Err(too_large_total(&currency)),
+                None => Ok(()),
+            }
+        }
+
+        fn too_large_total(currency: &str) -> StoreError {
+            invalid(
+                "pledges",
+                &format!(
+                    "the pledges in {currency} would add up to more than the service can total exactly \
+                     ({} in minor units); nothing was written",
+                    crate::store::MAX_TOTAL_MINOR
+                ),
+            )
+        }
+
+        /// A sum past the integer range while totalling (SQLite's "integer
+        /// overflow", PostgreSQL's 22003) is a write to refuse, not a fault.
+        fn overflow_is_invalid(error: sqlx::Error) -> StoreError {
+            if let sqlx::Error::Database(db) = &error
+                && (db.message().contains("integer overflow") || db.code().as_deref() == Some("22003"))
+            {
+                return too_large_total("one currency");
+            }
+            error.into()
         }
 
         /// Rebuilds the search index and the pledge rollup when they do not
@@ -2266,7 +2309,10 @@ macro_rules! shared_sql_store {
                                 pledge.currency.as_str(),
                             );
                             let entry = sums.entry(key).or_default();
-                            entry.0 += pledge.amount.minor_units();
+                            entry.0 = entry
+                                .0
+                                .checked_add(pledge.amount.minor_units())
+                                .ok_or_else(|| too_large_total(pledge.currency.as_str()))?;
                             entry.1 += 1;
                         }
                     }
@@ -2290,8 +2336,9 @@ macro_rules! shared_sql_store {
                         " ON CONFLICT (set_key, partner_code, year_key, kind, measure_key, currency) DO UPDATE SET \
                          total_minor = pledge_rollup.total_minor + excluded.total_minor, n = pledge_rollup.n + excluded.n",
                     );
-                    sql.build().execute(&mut *tx).await?;
+                    sql.build().execute(&mut *tx).await.map_err(overflow_is_invalid)?;
                 }
+                totals_fit(&mut tx).await?;
                 // One entry for the batch: the feed and the revision move on.
                 let count = agreements.len().to_string();
                 record(&mut tx, at, "generate", Change::new("dataset", &count, "bulk_insert", 1)).await?;
