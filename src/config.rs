@@ -78,6 +78,10 @@ pub struct ServeConfig {
     #[arg(long, env = "ACCORDS_IMPORT_BODY_LIMIT", default_value_t = 64 * 1024 * 1024)]
     pub import_body_limit: usize,
 
+    /// Largest body of POST /v1/rates, in bytes (the ECB's whole history is about 2 MB).
+    #[arg(long, env = "ACCORDS_RATES_BODY_LIMIT", default_value_t = 16 * 1024 * 1024)]
+    pub rates_body_limit: usize,
+
     /// Reads need an API key too.
     #[arg(long, env = "ACCORDS_READ_AUTH", default_value_t = false, action = clap::ArgAction::Set)]
     pub read_auth: bool,
@@ -168,6 +172,7 @@ impl ServeConfig {
         Ok(HttpOptions {
             body_limit: self.body_limit,
             import_body_limit: self.import_body_limit,
+            rates_body_limit: self.rates_body_limit,
             read_auth: self.read_auth,
             require_if_match: self.require_if_match,
             rate_limits: RateLimits {

@@ -166,7 +166,7 @@ impl ApiError {
 /// A problem lists at most this many errors, and its detail is cut at
 /// [`MAX_DETAIL_CHARS`]: a request with 30,000 bad parameters gets a short
 /// answer that says how many there were, not a body as big as its request.
-pub const MAX_LISTED_ERRORS: usize = 50;
+pub const MAX_LISTED_ERRORS: usize = 2_000;
 pub const MAX_DETAIL_CHARS: usize = 2_000;
 
 fn truncated(mut text: String) -> String {

@@ -109,6 +109,10 @@ pub struct AgreementDraft {
     pub sources: Option<Vec<SourceDraft>>,
 }
 
+/// The latest year of signing: with a term of at most 100 years, every end
+/// date stays within the dates the service accepts (and so can be PUT back).
+pub const LAST_SIGNING_YEAR: i32 = crate::domain::text::LAST_YEAR - 100;
+
 /// signed_on + term_years, when both are known.
 pub fn derived_expiry(signed_on: Option<NaiveDate>, term_years: Option<i64>) -> Option<NaiveDate> {
     let months = u32::try_from(term_years?.checked_mul(12)?).ok()?;
@@ -253,7 +257,7 @@ pub struct AgreementBody {
     pub summary: Option<String>,
     #[schema(
         max_length = 2048,
-        pattern = r"^\s*(https?://([^\s/?#@]*@)?(\[[0-9A-Fa-f:.]+\]|[^\s/?#\[\]:@]+)(:[0-9]{1,5})?([/?#][^\s]*)?)?\s*$"
+        pattern = r"^\s*(https?://(\[[0-9A-Fa-f:.]+\]|[^\s/?#\[\]:@]+)(:[0-9]{1,5})?([/?#][^\s]*)?)?\s*$"
     )]
     pub text_url: Option<String>,
     #[schema(value_type = Option<Vec<AreaLinkBody>>, max_items = 200)]
@@ -360,6 +364,12 @@ impl AgreementBody {
         let signed_on = problems
             .check("signed_on", optional_date(self.signed_on.as_deref()))
             .flatten();
+        if signed_on.is_some_and(|d| chrono::Datelike::year(&d) > LAST_SIGNING_YEAR) {
+            problems.add(
+                "signed_on",
+                format!("must be no later than {LAST_SIGNING_YEAR}-12-31, so that its end date stays a date"),
+            );
+        }
         if status == Some(AgreementStatus::Negotiating) && signed_on.is_some() {
             problems.add(
                 "signed_on",

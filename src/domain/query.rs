@@ -42,9 +42,15 @@ impl SearchTerms {
         let words: Vec<String> = folded
             .split(|c: char| !c.is_alphanumeric())
             .filter(|w| !w.is_empty())
-            .take(MAX_SEARCH_TERMS)
             .map(str::to_owned)
             .collect();
+        // Every word counts or the search is refused: never a silent cut.
+        if words.len() > MAX_SEARCH_TERMS {
+            return Err(format!(
+                "may hold at most {MAX_SEARCH_TERMS} words, not {}",
+                words.len()
+            ));
+        }
         if words.is_empty() {
             Err("needs at least one word to search for".into())
         } else {

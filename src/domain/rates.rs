@@ -474,17 +474,63 @@ impl RateError {
 /// The most errors a file reports; the last entry says how many more there were.
 pub const MAX_REPORTED_ERRORS: usize = 1000;
 
-fn capped(mut errors: Vec<RateError>) -> Vec<RateError> {
-    if errors.len() > MAX_REPORTED_ERRORS {
-        let more = errors.len() - MAX_REPORTED_ERRORS;
-        errors.truncate(MAX_REPORTED_ERRORS);
-        errors.push(RateError {
+/// Errors as a file is read: the first [`MAX_REPORTED_ERRORS`] kept, the
+/// rest only counted, so a file of a million bad rows costs the memory of a
+/// thousand errors, not of a million.
+pub struct Errors<T> {
+    kept: Vec<T>,
+    more: usize,
+}
+
+impl<T> Default for Errors<T> {
+    fn default() -> Self {
+        Self {
+            kept: Vec::new(),
+            more: 0,
+        }
+    }
+}
+
+impl<T> Errors<T> {
+    pub fn push(&mut self, error: T) {
+        if self.kept.len() < MAX_REPORTED_ERRORS {
+            self.kept.push(error);
+        } else {
+            self.more += 1;
+        }
+    }
+
+    pub fn extend(&mut self, errors: impl IntoIterator<Item = T>) {
+        for error in errors {
+            self.push(error);
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.kept.is_empty()
+    }
+
+    /// How many were found, kept or not.
+    pub fn len(&self) -> usize {
+        self.kept.len() + self.more
+    }
+
+    /// The kept errors, and how many more were found.
+    pub fn into_parts(self) -> (Vec<T>, usize) {
+        (self.kept, self.more)
+    }
+}
+
+fn capped(errors: Errors<RateError>) -> Vec<RateError> {
+    let (mut kept, more) = errors.into_parts();
+    if more > 0 {
+        kept.push(RateError {
             line: None,
             column: None,
             message: format!("... and {more} more error(s)"),
         });
     }
-    errors
+    kept
 }
 
 /// A set of daily rates, each (currency, date) once: a parsed rates file or
@@ -546,7 +592,7 @@ impl RatesFile {
             .flexible(true)
             .trim(csv::Trim::All)
             .from_reader(bytes);
-        let mut errors: Vec<RateError> = Vec::new();
+        let mut errors: Errors<RateError> = Errors::default();
         let mut records = reader.byte_records();
         let header = match records.next() {
             None => {
@@ -765,7 +811,7 @@ impl RatesFile {
     /// Parses `{"items": [{"date", "currency", "rate"}, ...]}`; errors are
     /// addressed `items[3].rate`.
     pub fn from_items(body: RatesBody) -> Result<Self, Vec<FieldError>> {
-        let mut errors = Vec::new();
+        let mut errors: Errors<FieldError> = Errors::default();
         let mut seen = Seen(HashMap::new());
         let mut rates = Vec::new();
         if body.items.is_empty() {
@@ -799,16 +845,15 @@ impl RatesFile {
                 skipped: BTreeMap::new(),
             })
         } else {
-            let reported = capped(
-                errors
-                    .into_iter()
-                    .map(|e| RateError {
-                        line: None,
-                        column: Some(e.field),
-                        message: e.message,
-                    })
-                    .collect(),
-            );
+            let (kept, more) = errors.into_parts();
+            let mut converted: Errors<RateError> = Errors::default();
+            converted.extend(kept.into_iter().map(|e| RateError {
+                line: None,
+                column: Some(e.field),
+                message: e.message,
+            }));
+            converted.more += more;
+            let reported = capped(converted);
             Err(reported
                 .into_iter()
                 .map(|e| FieldError::new(e.column.unwrap_or_default(), e.message))
@@ -849,7 +894,7 @@ pub struct RateItemBody {
 
 /// Reads one member of an item: a string, parsed.
 pub fn item_field<T>(
-    errors: &mut Vec<FieldError>,
+    errors: &mut Errors<FieldError>,
     index: usize,
     name: &str,
     value: Option<Value>,
@@ -887,7 +932,7 @@ fn csv_error(error: &csv::Error) -> RateError {
 }
 
 /// Which layout a header is, reporting missing, unknown and repeated columns.
-fn layout_of(names: &[String], line: u64, errors: &mut Vec<RateError>) -> Option<Layout> {
+fn layout_of(names: &[String], line: u64, errors: &mut Errors<RateError>) -> Option<Layout> {
     let error = |column: Option<&str>, message: String| RateError {
         line: Some(line),
         column: column.map(str::to_owned),

@@ -57,7 +57,7 @@ pub struct SourceBody {
         required = true,
         nullable = false,
         max_length = 2048,
-        pattern = r"^\s*(https?://([^\s/?#@]*@)?(\[[0-9A-Fa-f:.]+\]|[^\s/?#\[\]:@]+)(:[0-9]{1,5})?([/?#][^\s]*)?)\s*$"
+        pattern = r"^\s*(https?://(\[[0-9A-Fa-f:.]+\]|[^\s/?#\[\]:@]+)(:[0-9]{1,5})?([/?#][^\s]*)?)\s*$"
     )]
     pub url: Option<String>,
     #[schema(

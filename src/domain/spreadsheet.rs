@@ -142,9 +142,26 @@ pub fn write(agreements: &[AgreementDraft]) -> Result<Vec<(&'static str, Vec<u8>
 fn cell(value: &Value) -> String {
     match value {
         Value::Null => String::new(),
-        Value::String(text) => text.clone(),
+        Value::String(text) => neutralised(text).into_owned(),
         other => other.to_string(),
     }
+}
+
+/// A text cell a spreadsheet would run as a formula (it begins with `=`,
+/// `+`, `-`, `@`, a tab or a carriage return) is written with a leading `'`,
+/// the OWASP convention, so opening an export never runs anything. A cell
+/// that already begins with `'` gets one more, so that [`restored`] gives
+/// back exactly what was written, whatever it was.
+pub fn neutralised(text: &str) -> std::borrow::Cow<'_, str> {
+    match text.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r' | '\'') => format!("'{text}").into(),
+        _ => text.into(),
+    }
+}
+
+/// The text a [`neutralised`] cell stands for: one leading `'` removed.
+pub fn restored(text: &str) -> &str {
+    text.strip_prefix('\'').unwrap_or(text)
 }
 
 /// Where a problem is: a file, and where known its line and column.
@@ -546,7 +563,7 @@ fn typed(column: &str, text: &str) -> Result<Value, String> {
             _ => Err(format!("must be true, false or empty, not {trimmed:?}")),
         }
     } else {
-        Ok(Value::String(text.to_owned()))
+        Ok(Value::String(restored(text).to_owned()))
     }
 }
 
@@ -567,6 +584,22 @@ fn csv_error(file: &str, error: &csv::Error) -> SheetError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn formula_cells_are_neutralised_and_restored_exactly() {
+        for text in [
+            "=1+1", "+44", "-5", "@SUM(A1)", "\tx", "\rx", "'quoted", "''", "plain", "",
+        ] {
+            let written = neutralised(text);
+            assert!(
+                !written.starts_with(['=', '+', '-', '@', '\t', '\r']),
+                "{written:?}"
+            );
+            assert_eq!(restored(&written), text);
+        }
+        assert_eq!(neutralised("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
+        assert_eq!(neutralised("Japan"), "Japan");
+    }
 
     fn errors_of(file: &str, text: &[u8]) -> Vec<String> {
         let files = vec![(file.to_owned(), text.to_vec())];

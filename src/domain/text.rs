@@ -36,7 +36,30 @@ pub fn bounded(text: &str, max: usize) -> Result<String, String> {
     {
         return Err("must not contain control characters".into());
     }
+    if let Some(c) = trimmed.chars().find(|c| is_deceptive(*c)) {
+        return Err(format!(
+            "must not contain invisible or direction-changing characters (found U+{:04X})",
+            u32::from(c)
+        ));
+    }
     Ok(trimmed.to_owned())
+}
+
+/// Characters that make text read differently from what it holds: the
+/// bidirectional embeddings, overrides and isolates (U+202A–U+202E,
+/// U+2066–U+2069) and marks (U+200E, U+200F, U+061C), zero-width characters
+/// (U+200B–U+200D, U+2060) and the byte-order mark (U+FEFF). No name, title
+/// or note needs them, and they can disguise a source or a figure.
+pub fn is_deceptive(c: char) -> bool {
+    matches!(
+        c,
+        '\u{202A}'..='\u{202E}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{061C}'
+            | '\u{2060}'
+            | '\u{FEFF}'
+    )
 }
 
 /// Optional text: absent, null and blank all mean "unknown".
@@ -66,14 +89,27 @@ pub fn slug(text: &str, max: usize) -> Result<String, String> {
     }
 }
 
-/// A calendar date in ISO 8601 form; impossible dates (2024-02-30) are refused.
+/// The years a date may fall in: wide enough for any agreement, its
+/// sources and its end (signed by 2100, running at most 100 years), narrow
+/// enough that every date computed from one stays a date.
+pub const FIRST_YEAR: i32 = 1900;
+pub const LAST_YEAR: i32 = 2200;
+
+/// A calendar date in ISO 8601 form, from [`FIRST_YEAR`] to [`LAST_YEAR`];
+/// impossible dates (2024-02-30) are refused.
 pub fn date(text: &str) -> Result<NaiveDate, String> {
     let text = text.trim();
     if text.len() != 10 {
         return Err("must be a date in the form YYYY-MM-DD".into());
     }
-    NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .map_err(|_| format!("{text:?} is not a valid calendar date (YYYY-MM-DD)"))
+    let date = NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map_err(|_| format!("{text:?} is not a valid calendar date (YYYY-MM-DD)"))?;
+    if !(FIRST_YEAR..=LAST_YEAR).contains(&chrono::Datelike::year(&date)) {
+        return Err(format!(
+            "must be a date from {FIRST_YEAR}-01-01 to {LAST_YEAR}-12-31"
+        ));
+    }
+    Ok(date)
 }
 
 pub fn optional_date(text: Option<&str>) -> Result<Option<NaiveDate>, String> {
@@ -92,9 +128,16 @@ pub fn web_url(text: &str) -> Result<String, String> {
     let host = rest.map(|r| r.split(['/', '?', '#']).next().unwrap_or(""));
     match host {
         Some(h)
+            if h.contains('@') =>
+        {
+            Err("must not name a user before the host (`user@host`): a link such as https://www.gov.uk@evil.example/ leads to evil.example".into())
+        }
+        Some(h)
             if valid_authority(h)
                 && text.chars().count() <= 2048
-                && !text.chars().any(|c| c.is_whitespace() || c.is_control()) =>
+                && !text
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control() || is_deceptive(c)) =>
         {
             Ok(text.to_owned())
         }
@@ -105,10 +148,10 @@ pub fn web_url(text: &str) -> Result<String, String> {
     }
 }
 
-/// `host`, `host:port`, `[ipv6]:port`, with optional `user@`: a host a
-/// reader's browser could reach, not just any text after the scheme.
+/// `host`, `host:port`, `[ipv6]:port`: a host a reader's browser could
+/// reach, not just any text after the scheme.
 fn valid_authority(authority: &str) -> bool {
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host_port = authority;
     let valid_port =
         |p: &str| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit());
     if let Some(rest) = host_port.strip_prefix('[') {
@@ -204,7 +247,19 @@ mod tests {
         assert!(web_url("http://[0]").is_err());
         assert!(web_url("http://[::1]:8080/a").is_ok());
         assert!(web_url("http://example.org:80x").is_err());
-        assert!(web_url("https://user@example.org").is_ok());
+        assert!(web_url("https://user@example.org").is_err());
+        assert!(web_url("https://www.gov.uk@evil.example/x").is_err());
+        assert!(web_url("https://example.org/\u{202E}fdp.exe").is_err());
+    }
+
+    #[test]
+    fn deceptive_characters_are_refused() {
+        assert!(bounded("Japan\u{202E}", 10).is_err());
+        assert!(bounded("Ja\u{200B}pan", 10).is_err());
+        assert!(bounded("\u{FEFF}Japan", 10).is_err());
+        assert!(bounded("Ja\u{2066}pan\u{2069}", 20).is_err());
+        assert!(bounded("Японія", 10).is_ok());
+        assert!(bounded("Côte d’Ivoire", 20).is_ok());
     }
 
     #[test]

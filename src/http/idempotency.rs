@@ -12,8 +12,10 @@ use sha2::{Digest, Sha256};
 use super::AppState;
 use crate::auth::Caller;
 use crate::domain::FieldError;
+use crate::domain::area::AreaCode;
+use crate::domain::partner::PartnerCode;
 use crate::error::ApiError;
-use crate::store::{Reservation, StoredResponse};
+use crate::store::{CommittedChange, Reservation, StoredResponse};
 
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
 const REPLAYED: &str = "idempotent-replayed";
@@ -58,12 +60,11 @@ async fn run_once(
         return Ok(next.run(request).await);
     };
     let (parts, body) = request.into_parts();
-    let bytes = to_bytes(body, state.options.body_limit)
-        .await
-        .map_err(|_| {
-            ApiError::PayloadTooLarge("the request body is larger than the configured limit".into())
-                .into_response()
-        })?;
+    let limit = state.options.body_limit_for(parts.uri.path());
+    let bytes = to_bytes(body, limit).await.map_err(|_| {
+        ApiError::PayloadTooLarge("the request body is larger than the configured limit".into())
+            .into_response()
+    })?;
     let mut hasher = Sha256::new();
     hasher.update(parts.method.as_str());
     hasher.update(b" ");
@@ -83,6 +84,7 @@ async fn run_once(
         .map_err(|e| ApiError::from(e).into_response())?
     {
         Reservation::Replay(stored) => return Ok(replay(stored)),
+        Reservation::Committed(change) => return Ok(answer_committed(state, change).await),
         Reservation::Mismatch => {
             return Err(ApiError::Validation(vec![FieldError::new(
                 "Idempotency-Key",
@@ -100,9 +102,14 @@ async fn run_once(
         Reservation::Reserved => {}
     }
 
-    let response = next
-        .run(Request::from_parts(parts, Body::from(bytes)))
-        .await;
+    // Every change the request commits is tied to the key in its own
+    // transaction (see `Reservation::Committed`).
+    let response = crate::store::with_idempotency_key(
+        caller.name.clone(),
+        key.clone(),
+        next.run(Request::from_parts(parts, Body::from(bytes))),
+    )
+    .await;
     let status = response.status();
     if !status.is_success() {
         // A failed request may be retried with the same key and run again.
@@ -136,6 +143,89 @@ async fn run_once(
         tracing::warn!(%error, "could not keep a response for idempotent replay");
     }
     Ok(Response::from_parts(parts, Body::from(bytes)))
+}
+
+/// The answer to a retry whose first request committed its change and then
+/// died before its answer was kept: the resource it wrote, as it is now
+/// (201 with its Location for a creation), or for a bulk change a note of
+/// what was committed. Nothing is written again.
+async fn answer_committed(state: &AppState, change: CommittedChange) -> Response {
+    let store = state.store.as_ref();
+    let id = change.entity_id.as_str();
+    let (location, found) = match change.entity.as_str() {
+        "agreement" => (
+            format!("/v1/agreements/{id}"),
+            store
+                .get_agreement(id)
+                .await
+                .ok()
+                .flatten()
+                .map(|a| (serde_json::to_value(&a), a.version)),
+        ),
+        "pledge" => (
+            format!("/v1/pledges/{id}"),
+            store
+                .get_pledge(id)
+                .await
+                .ok()
+                .flatten()
+                .map(|p| (serde_json::to_value(&p), p.version)),
+        ),
+        "source" => (
+            format!("/v1/sources/{id}"),
+            store
+                .get_source(id)
+                .await
+                .ok()
+                .flatten()
+                .map(|s| (serde_json::to_value(&s), s.version)),
+        ),
+        "partner" => (
+            format!("/v1/partners/{id}"),
+            match PartnerCode::parse(id) {
+                Ok(code) => store
+                    .get_partner(&code)
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(|p| (serde_json::to_value(&p), p.version)),
+                Err(_) => None,
+            },
+        ),
+        "area" => (
+            format!("/v1/areas/{id}"),
+            match AreaCode::parse(id) {
+                Ok(code) => store
+                    .get_area(&code)
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(|a| (serde_json::to_value(&a), a.version)),
+                Err(_) => None,
+            },
+        ),
+        _ => (String::new(), None),
+    };
+    let mut response = match found {
+        Some((Ok(resource), version)) if change.op == "create" => {
+            super::created(&location, &resource, version)
+        }
+        Some((Ok(resource), version)) => super::single(&resource, version),
+        _ => axum::Json(serde_json::json!({
+            "committed": true,
+            "change": change.seq,
+            "entity": change.entity,
+            "id": change.entity_id,
+            "op": change.op,
+            "detail": "the first request with this Idempotency-Key committed this change, then its answer was lost; nothing was written again (see GET /v1/changes)",
+        }))
+        .into_response(),
+    };
+    response.headers_mut().insert(
+        HeaderName::from_static(REPLAYED),
+        HeaderValue::from_static("true"),
+    );
+    response
 }
 
 fn replay(stored: StoredResponse) -> Response {

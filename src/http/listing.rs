@@ -444,12 +444,14 @@ fn header_of(format: Format, pledge_rows: bool) -> String {
     }
 }
 
-/// RFC 4180: a field with a comma, quote or line break is quoted, quotes doubled.
+/// RFC 4180: a field with a comma, quote or line break is quoted, quotes
+/// doubled; one a spreadsheet would run as a formula is neutralised first.
 fn csv_field(text: &str) -> String {
+    let text = crate::domain::spreadsheet::neutralised(text);
     if text.contains([',', '"', '\r', '\n']) {
         format!("\"{}\"", text.replace('"', "\"\""))
     } else {
-        text.to_owned()
+        text.into_owned()
     }
 }
 

@@ -59,6 +59,8 @@ pub struct HttpOptions {
     pub body_limit: usize,
     /// Largest body of POST /v1/import, in bytes.
     pub import_body_limit: usize,
+    /// Largest body of POST /v1/rates, in bytes.
+    pub rates_body_limit: usize,
     /// Reads need a key too.
     pub read_auth: bool,
     /// Changes to existing resources need If-Match.
@@ -112,6 +114,18 @@ impl Default for ConnectionLimits {
     }
 }
 
+impl HttpOptions {
+    /// The largest body a request to `path` may send: bulk uploads have
+    /// their own limits, everything else the general one.
+    pub fn body_limit_for(&self, path: &str) -> usize {
+        match path {
+            "/v1/import" => self.import_body_limit,
+            "/v1/rates" => self.rates_body_limit,
+            _ => self.body_limit,
+        }
+    }
+}
+
 impl Default for HttpOptions {
     /// The settings of `accords serve` without configuration, except that
     /// rate limits are off (the CLI turns them on).
@@ -119,6 +133,7 @@ impl Default for HttpOptions {
         Self {
             body_limit: 1024 * 1024,
             import_body_limit: 64 * 1024 * 1024,
+            rates_body_limit: 16 * 1024 * 1024,
             read_auth: false,
             require_if_match: false,
             rate_limits: limits::RateLimits {
@@ -170,7 +185,7 @@ pub fn router(
         .merge(checks::router())
         .merge(stats::router())
         .merge(rates::router())
-        .merge(rates::bulk_router().layer(import_limit))
+        .merge(rates::bulk_router().layer(DefaultBodyLimit::max(state.options.rates_body_limit)))
         .merge(live::router())
         .merge(dashboard::router())
         .merge(import::router().layer(import_limit))

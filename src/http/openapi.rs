@@ -86,7 +86,7 @@ const PROBLEMS: &[(&str, &str)] = &[
     ("429", "Too many requests; retry after Retry-After seconds"),
     (
         "503",
-        "The store cannot be reached right now; retry shortly",
+        "The store cannot be reached right now, or the server holds as many connections or event streams as it may; retry after Retry-After seconds",
     ),
     ("507", "The store has no room left for this write"),
 ];
@@ -98,7 +98,9 @@ fn problem_statuses(method: &HttpMethod, path: &str, has_body: bool) -> Vec<&'st
         statuses.push("404");
     }
     if !matches!(method, HttpMethod::Get | HttpMethod::Head) {
-        statuses.extend(["401", "403", "409", "507"]);
+        // A write without a body (a restore, say) can still be refused by
+        // the store's rules with 422.
+        statuses.extend(["401", "403", "409", "422", "507"]);
     } else {
         statuses.push("401");
     }
@@ -109,7 +111,10 @@ fn problem_statuses(method: &HttpMethod, path: &str, has_body: bool) -> Vec<&'st
         statuses.extend(["412", "428"]);
     }
     if has_body {
-        statuses.extend(["413", "415", "422"]);
+        statuses.extend(["413", "415"]);
+        if !statuses.contains(&"422") {
+            statuses.push("422");
+        }
     }
     statuses
 }

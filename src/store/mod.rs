@@ -435,6 +435,38 @@ pub enum Reservation {
     Mismatch,
     /// The first request with this key has not finished yet.
     InProgress,
+    /// The first request committed its change but died before its answer
+    /// was kept: this is the change (the first it recorded), to answer from.
+    Committed(CommittedChange),
+}
+
+/// A change a request committed, as the history recorded it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommittedChange {
+    pub seq: i64,
+    pub entity: String,
+    pub entity_id: String,
+    pub op: String,
+}
+
+tokio::task_local! {
+    /// The (caller, Idempotency-Key) of the request this task is answering:
+    /// every change it commits is tied to the key in the same transaction.
+    static IDEMPOTENCY_KEY: (String, String);
+}
+
+/// Runs `work` with its changes tied to `(caller, key)`.
+pub async fn with_idempotency_key<F: std::future::Future>(
+    caller: String,
+    key: String,
+    work: F,
+) -> F::Output {
+    IDEMPOTENCY_KEY.scope((caller, key), work).await
+}
+
+/// The (caller, key) of the request being answered, if it has one.
+pub(crate) fn current_idempotency_key() -> Option<(String, String)> {
+    IDEMPOTENCY_KEY.try_with(Clone::clone).ok()
 }
 
 /// The largest total of one currency over the whole store, in minor units:

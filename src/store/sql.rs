@@ -2682,7 +2682,7 @@ macro_rules! shared_sql_store {
                     return Ok(Reservation::Reserved);
                 }
                 let row = sqlx::query(
-                    "SELECT request_hash, status, headers, body, created_at FROM idempotency_keys WHERE caller = $1 AND key = $2",
+                    "SELECT request_hash, status, headers, body, created_at, committed_seq FROM idempotency_keys WHERE caller = $1 AND key = $2",
                 )
                 .bind(caller)
                 .bind(key)
@@ -2699,6 +2699,21 @@ macro_rules! shared_sql_store {
                         status: u16::try_from(status).map_err(|_| corrupt("idempotent status", status.to_string()))?,
                         headers: headers.map(|Json(h)| h).unwrap_or_default(),
                         body: row.try_get::<Option<String>, _>("body")?.unwrap_or_default(),
+                    })
+                } else if let (true, Some(seq)) =
+                    (created_at < at - IDEMPOTENCY_ABANDONED, row.try_get::<Option<i64>, _>("committed_seq")?)
+                {
+                    // The first request committed, then died before keeping its
+                    // answer: never run it again; answer from what it wrote.
+                    let change = sqlx::query("SELECT entity, entity_id, op FROM history WHERE feed_seq = $1")
+                        .bind(seq)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    Reservation::Committed(crate::store::CommittedChange {
+                        seq,
+                        entity: change.try_get("entity")?,
+                        entity_id: change.try_get("entity_id")?,
+                        op: change.try_get("op")?,
                     })
                 } else if created_at < at - IDEMPOTENCY_ABANDONED {
                     // The first request died without an answer; this retry takes its place.
@@ -2832,6 +2847,18 @@ macro_rules! shared_sql_store {
             .bind(partner)
             .execute(&mut *conn)
             .await?;
+            // In the change's own transaction: a crash after the commit still
+            // leaves a retry with the same key something to answer from.
+            if let Some((caller, key)) = crate::store::current_idempotency_key() {
+                sqlx::query(
+                    "UPDATE idempotency_keys SET committed_seq = COALESCE(committed_seq, $3) WHERE caller = $1 AND key = $2",
+                )
+                .bind(caller)
+                .bind(key)
+                .bind(seq)
+                .execute(&mut *conn)
+                .await?;
+            }
             notify_change(conn, seq).await
         }
 

@@ -10,6 +10,7 @@ mod data;
 mod desk;
 mod errors;
 mod freshness;
+mod hostile;
 mod live;
 mod operations;
 mod partners_areas;
