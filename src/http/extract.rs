@@ -28,7 +28,11 @@ fn is_json(content_type: &str) -> bool {
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+/// A JSON request body read but not yet parsed, for bodies large enough
+/// that parsing belongs off the async workers.
+pub struct JsonBytes(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for JsonBytes {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
@@ -48,19 +52,55 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
                 }
             )));
         }
-        let bytes = Bytes::from_request(request, state)
+        Bytes::from_request(request, state)
             .await
-            .map_err(|e| match e {
-                BytesRejection::FailedToBufferBody(inner)
-                    if inner.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE =>
-                {
-                    ApiError::PayloadTooLarge(
-                        "the request body is larger than the configured limit".into(),
-                    )
-                }
-                other => ApiError::BadRequest(format!("could not read the request body: {other}")),
-            })?;
+            .map(JsonBytes)
+            .map_err(body_read_error)
+    }
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let JsonBytes(bytes) = JsonBytes::from_request(request, state).await?;
         parse_json(&bytes).map(JsonBody)
+    }
+}
+
+/// A request body of any type, read whole within the route's limit, with
+/// the same 413/408/400 problems as a JSON body.
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        Bytes::from_request(request, state)
+            .await
+            .map(RawBody)
+            .map_err(body_read_error)
+    }
+}
+
+/// Why a body could not be read: too large (413), too slow (408), or cut off (400).
+pub fn body_read_error(rejection: BytesRejection) -> ApiError {
+    match rejection {
+        BytesRejection::FailedToBufferBody(inner)
+            if inner.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE =>
+        {
+            ApiError::PayloadTooLarge("the request body is larger than the configured limit".into())
+        }
+        other => {
+            let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&other);
+            while let Some(error) = cause {
+                if error.is::<tower_http::timeout::TimeoutError>() {
+                    return ApiError::RequestTimeout;
+                }
+                cause = error.source();
+            }
+            ApiError::BadRequest(format!("could not read the request body: {other}"))
+        }
     }
 }
 

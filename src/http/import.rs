@@ -8,7 +8,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::extract::{JsonBody, Params};
+use super::extract::{JsonBytes, Params, parse_json};
 use crate::auth::Caller;
 use crate::domain::dataset::DatasetBody;
 use crate::error::{ApiError, ApiResult};
@@ -32,10 +32,17 @@ async fn import(
     State(state): State<AppState>,
     caller: Caller,
     Params(ImportQuery { dry_run }): Params<ImportQuery>,
-    JsonBody(body): JsonBody<DatasetBody>,
+    JsonBytes(body): JsonBytes,
 ) -> ApiResult<Response> {
     caller.require_admin()?;
-    let dataset = body.parse().map_err(ApiError::Validation)?;
+    // Up to 64 MB of JSON to read and check: CPU work, off the async workers.
+    let dataset = tokio::task::spawn_blocking(move || {
+        parse_json::<DatasetBody>(&body)?
+            .parse()
+            .map_err(ApiError::Validation)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("reading the import failed: {e}")))??;
     let summary = state.store.import(&caller.name, &dataset, dry_run).await?;
     Ok(axum::Json(summary).into_response())
 }

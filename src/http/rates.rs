@@ -2,7 +2,6 @@
 //! the long or the ECB layout, or a JSON list), or one at a time — and the
 //! annual averages that `?convert=` uses.
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, StatusCode, Uri};
@@ -12,7 +11,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::extract::{JsonBody, ListBody, decode_cursor, parse_json};
+use super::extract::{JsonBody, ListBody, RawBody, decode_cursor, parse_json};
 use super::query::QueryString;
 use super::{created, single};
 use crate::auth::Caller;
@@ -316,21 +315,26 @@ async fn load(
     caller: Caller,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> ApiResult<Response> {
     QueryString::parse(uri.query(), &[])?;
-    let file = match body_kind(&headers)? {
+    let kind = body_kind(&headers)?;
+    // Up to the rates body limit of parsing: CPU work, off the async workers.
+    let parse = move || match kind {
         BodyKind::Csv => RatesFile::parse_csv(&body).map_err(|errors| {
             ApiError::InvalidBody(errors.iter().map(|e| e.field_error()).collect())
-        })?,
+        }),
         BodyKind::Json => {
             let items: RatesBody = parse_json(&body).map_err(|e| match e {
                 ApiError::Validation(errors) => ApiError::InvalidBody(errors),
                 other => other,
             })?;
-            RatesFile::from_items(items).map_err(ApiError::InvalidBody)?
+            RatesFile::from_items(items).map_err(ApiError::InvalidBody)
         }
     };
+    let file = tokio::task::spawn_blocking(parse)
+        .await
+        .map_err(|e| ApiError::Internal(format!("parsing rates failed: {e}")))??;
     let summary = state.store.load_rates(&caller.name, &file.rates).await?;
     let (currencies, first, last) = file.extent();
     Ok(axum::Json(json!({

@@ -490,11 +490,15 @@ async fn connections_are_capped_and_timed_out(backend: Backend) {
         return;
     };
     let store = database.open().await;
+    let key =
+        crate::common::create_key(store.as_ref(), "editor", accords::auth::Scope::Write, None)
+            .await;
     let options = HttpOptions {
         connections: ConnectionLimits {
             total: 6,
             per_client: 3,
             header_timeout: std::time::Duration::from_secs(2),
+            body_timeout: std::time::Duration::from_millis(500),
             ..ConnectionLimits::default()
         },
         ..HttpOptions::default()
@@ -568,6 +572,22 @@ async fn connections_are_capped_and_timed_out(backend: Backend) {
         .await
         .unwrap();
     assert!(answer(probe).await.starts_with("HTTP/1.1 200"));
+    // A body that stops arriving is answered 408 once the body timeout passes.
+    let mut slow = connect_from("127.0.0.7").await;
+    slow.write_all(
+        format!(
+            "POST /v1/areas HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: 100\r\nConnection: close\r\n\r\n{{\"code\":"
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let timed_out = answer(slow).await;
+    assert!(timed_out.starts_with("HTTP/1.1 408"), "{timed_out}");
+    assert!(
+        timed_out.contains("application/problem+json"),
+        "{timed_out}"
+    );
     stop.send(()).unwrap();
     running.await.unwrap().unwrap();
 }
