@@ -8,9 +8,10 @@ use crate::domain::agreement::{
 };
 use crate::domain::area::AreaCode;
 use crate::domain::dataset::Dataset;
+use crate::domain::marker::{Markers, Place};
 use crate::domain::money::{Amount, Currency};
 use crate::domain::partner::PartnerCode;
-use crate::domain::pledge::{PledgeDraft, PledgeKind, PledgeMeasure};
+use crate::domain::pledge::{PledgeBasis, PledgeDraft, PledgeKind, PledgeMeasure};
 use crate::domain::source::SourceDraft;
 use crate::domain::{FieldError, Vocabulary};
 
@@ -148,15 +149,23 @@ pub fn agreements(seed: u64, first: usize, count: usize) -> Result<Dataset, Vec<
         let pledges: Vec<PledgeDraft> = (1..=10)
             .map(|p| {
                 let year_from = 2014 + random.below(16) as i64;
+                let drawn = amount(&mut random);
+                let currency = Currency::parse(if random.below(10) == 0 {
+                    "USD"
+                } else {
+                    currency_of(partner.as_str())
+                })
+                .map_err(|m| vec![FieldError::new("currency", m)])?;
+                // Whole units in a currency without a minor unit (yen, króna).
+                let amount = if currency.minor_unit() == 0 {
+                    Amount::from_decimal(drawn.as_decimal().trunc()).unwrap_or(drawn)
+                } else {
+                    drawn
+                };
                 Ok(PledgeDraft {
                     id: Some(format!("{id}-p{p}")),
-                    amount: amount(&mut random),
-                    currency: Currency::parse(if random.below(10) == 0 {
-                        "USD"
-                    } else {
-                        currency_of(partner.as_str())
-                    })
-                    .map_err(|m| vec![FieldError::new("currency", m)])?,
+                    amount,
+                    currency,
                     year_from: Some(year_from),
                     year_to: Some(year_from + random.below(3) as i64),
                     kind: *random.pick(PledgeKind::ALL),
@@ -165,9 +174,12 @@ pub fn agreements(seed: u64, first: usize, count: usize) -> Result<Dataset, Vec<
                     } else {
                         Some(*random.pick(PledgeMeasure::ALL))
                     },
+                    basis: PledgeBasis::Total,
+                    part_of: None,
                     in_agreement_text: Some(random.below(2) == 0),
                     description: Some(sentence(&mut random, 6)),
                     note: None,
+                    markers: Markers::new(),
                 })
             })
             .collect::<Result<_, Vec<FieldError>>>()?;
@@ -178,7 +190,8 @@ pub fn agreements(seed: u64, first: usize, count: usize) -> Result<Dataset, Vec<
                 title: format!("Generated announcement {n}"),
                 publisher: Some("Generator".into()),
                 published_on: signed_on,
-                pledge_id: Some(format!("{id}-p1")),
+                pledges: vec![format!("{id}-p1")],
+                fields: vec!["signed_on".into()],
             },
             SourceDraft {
                 id: Some(format!("{id}-s2")),
@@ -186,7 +199,8 @@ pub fn agreements(seed: u64, first: usize, count: usize) -> Result<Dataset, Vec<
                 title: format!("Generated text {n}"),
                 publisher: None,
                 published_on: None,
-                pledge_id: None,
+                pledges: Vec::new(),
+                fields: Vec::new(),
             },
         ];
         agreements.push(AgreementDraft {
@@ -200,7 +214,13 @@ pub fn agreements(seed: u64, first: usize, count: usize) -> Result<Dataset, Vec<
                 AgreementStatus::Ratified,
             ]),
             signed_on,
-            signed_at: Some("Kyiv".into()),
+            signed_at: Some("Kyiv, Ukraine".into()),
+            signed_place: Some(Place {
+                city: Some("Kyiv".into()),
+                country: Some("UA".into()),
+                venue: None,
+                event: None,
+            }),
             signatories: vec![Signatory {
                 name: "Generated Signatory".into(),
                 role: None,
@@ -211,6 +231,7 @@ pub fn agreements(seed: u64, first: usize, count: usize) -> Result<Dataset, Vec<
             legally_binding: Some(random.below(2) == 0),
             summary: Some(summary),
             text_url: None,
+            markers: Markers::new(),
             areas: Some(areas),
             pledges: Some(pledges),
             sources: Some(sources),

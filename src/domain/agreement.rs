@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::area::AreaCode;
+use super::marker::{AGREEMENT_FIELDS, Markers, Place, parse_markers, parse_place};
 use super::partner::{PartnerCode, PartnerSummary};
 use super::pledge::{Pledge, PledgeBody, PledgeDraft};
 use super::source::{Source, SourceBody, SourceDraft};
@@ -94,6 +95,7 @@ pub struct AgreementDraft {
     pub status: AgreementStatus,
     pub signed_on: Option<NaiveDate>,
     pub signed_at: Option<String>,
+    pub signed_place: Option<Place>,
     pub signatories: Vec<Signatory>,
     pub term_years: Option<i64>,
     /// Only an explicitly given end date; a derived one is not stored.
@@ -101,6 +103,7 @@ pub struct AgreementDraft {
     pub legally_binding: Option<bool>,
     pub summary: Option<String>,
     pub text_url: Option<String>,
+    pub markers: Markers,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub areas: Option<Vec<AreaLinkDraft>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -162,7 +165,10 @@ pub struct Agreement {
     pub kind: AgreementKind,
     pub status: AgreementStatus,
     pub signed_on: Option<NaiveDate>,
+    /// Where it was signed, as text to display.
     pub signed_at: Option<String>,
+    /// Where it was signed, as fields (city, country, venue, event).
+    pub signed_place: Option<Place>,
     pub signatories: Vec<Signatory>,
     pub term_years: Option<i64>,
     /// Given, or derived from signed_on + term_years.
@@ -172,6 +178,10 @@ pub struct Agreement {
     pub legally_binding: Option<bool>,
     pub summary: Option<String>,
     pub text_url: Option<String>,
+    /// Contested or unverified fields, by name, each with its note and the
+    /// sources on each side.
+    #[schema(value_type = Object)]
+    pub markers: Markers,
     pub areas: Vec<AreaLink>,
     pub pledges: Vec<Pledge>,
     pub sources: Vec<Source>,
@@ -195,12 +205,14 @@ impl Agreement {
             status: self.status,
             signed_on: self.signed_on,
             signed_at: self.signed_at.clone(),
+            signed_place: self.signed_place.clone(),
             signatories: self.signatories.clone(),
             term_years: self.term_years,
             expires_on: self.expires_on_given,
             legally_binding: self.legally_binding,
             summary: self.summary.clone(),
             text_url: self.text_url.clone(),
+            markers: self.markers.clone(),
             areas: Some(
                 self.areas
                     .iter()
@@ -246,6 +258,9 @@ pub struct AgreementBody {
     pub signed_on: Option<String>,
     #[schema(max_length = 200, pattern = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*$")]
     pub signed_at: Option<String>,
+    /// `{"city", "country" (ISO 3166-1 alpha-2), "venue", "event"}`.
+    #[schema(value_type = Option<Object>)]
+    pub signed_place: Option<Value>,
     #[schema(max_items = 20)]
     pub signatories: Option<Vec<SignatoryBody>>,
     #[schema(minimum = 1, maximum = 100)]
@@ -260,6 +275,9 @@ pub struct AgreementBody {
         pattern = r"^\s*(https?://(\[[0-9A-Fa-f:.]+\]|[^\s/?#\[\]:@]+)(:[0-9]{1,5})?([/?#][^\s]*)?)?\s*$"
     )]
     pub text_url: Option<String>,
+    /// Contested or unverified fields: `{"legally_binding": {"status": "contested", "note": "...", "sources_for": [...], "sources_against": [...]}}`.
+    #[schema(value_type = Option<Object>)]
+    pub markers: Option<Value>,
     #[schema(value_type = Option<Vec<AreaLinkBody>>, max_items = 200)]
     pub areas: Option<Vec<Value>>,
     #[schema(max_items = 200)]
@@ -416,7 +434,15 @@ impl AgreementBody {
         let sources = self
             .sources
             .map(|bodies| problems.each("sources", bodies, MAX_CHILDREN, SourceBody::parse_into));
+        let signed_place = parse_place(&mut problems, self.signed_place);
+        let markers = parse_markers(&mut problems, self.markers, AGREEMENT_FIELDS);
         check_child_ids(&mut problems, pledges.as_deref(), sources.as_deref());
+        check_marker_sources(
+            &mut problems,
+            &markers,
+            pledges.as_deref(),
+            sources.as_deref(),
+        );
         match (partner, title, kind, status) {
             (Some(partner), Some(title), Some(kind), Some(status)) if problems.is_empty() => {
                 Ok(AgreementDraft {
@@ -427,12 +453,14 @@ impl AgreementBody {
                     status,
                     signed_on,
                     signed_at,
+                    signed_place,
                     signatories,
                     term_years,
                     expires_on,
                     legally_binding: self.legally_binding,
                     summary,
                     text_url,
+                    markers,
                     areas,
                     pledges,
                     sources,
@@ -542,13 +570,60 @@ fn check_child_ids(
             }
             seen.push(id);
         }
-        if let (Some(pledge_id), Some(_)) = (source.pledge_id.as_deref(), pledges)
-            && !pledge_ids.contains(&pledge_id)
-        {
+        if pledges.is_some() {
+            for (j, pledge_id) in source.pledges.iter().enumerate() {
+                if !pledge_ids.contains(&pledge_id.as_str()) {
+                    problems.add(
+                        &format!("sources[{i}].pledges[{j}]"),
+                        "must be the id of a pledge of this agreement",
+                    );
+                }
+            }
+        }
+    }
+    // A source is stored once per agreement and linked to what it supports.
+    let mut urls: Vec<&str> = Vec::new();
+    for (i, source) in sources.unwrap_or_default().iter().enumerate() {
+        if urls.contains(&source.url.as_str()) {
             problems.add(
-                &format!("sources[{i}].pledge_id"),
-                "must be the id of a pledge of this agreement",
+                &format!("sources[{i}].url"),
+                "is listed twice: list a source once and name every pledge and field it supports",
             );
+        }
+        urls.push(&source.url);
+    }
+}
+
+/// The sources a marker names must be sources of the same agreement.
+fn check_marker_sources(
+    problems: &mut Problems,
+    markers: &Markers,
+    pledges: Option<&[PledgeDraft]>,
+    sources: Option<&[SourceDraft]>,
+) {
+    let Some(sources) = sources else { return };
+    let known: Vec<&str> = sources.iter().filter_map(|s| s.id.as_deref()).collect();
+    let mut check = |path: String, marker: &crate::domain::marker::Marker| {
+        for (side, ids) in [
+            ("sources_for", &marker.sources_for),
+            ("sources_against", &marker.sources_against),
+        ] {
+            for (k, id) in ids.iter().enumerate() {
+                if !known.contains(&id.as_str()) {
+                    problems.add(
+                        &format!("{path}.{side}[{k}]"),
+                        "must be the id of a source of this agreement",
+                    );
+                }
+            }
+        }
+    };
+    for (field, marker) in markers {
+        check(format!("markers.{field}"), marker);
+    }
+    for (i, pledge) in pledges.unwrap_or_default().iter().enumerate() {
+        for (field, marker) in &pledge.markers {
+            check(format!("pledges[{i}].markers.{field}"), marker);
         }
     }
 }

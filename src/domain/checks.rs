@@ -10,7 +10,10 @@ use serde::Serialize;
 
 use super::Vocabulary;
 use super::agreement::{AgreementDraft, AgreementStatus, derived_expiry};
+use super::area::AreaDraft;
+use super::marker::{Marker, MarkerStatus};
 use super::partner::PartnerDraft;
+use super::pledge::PledgeDraft;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -40,7 +43,17 @@ pub struct Check {
 pub const PLEDGE_WITHOUT_SOURCE: Check = Check {
     check: "pledge_without_source",
     level: Level::Error,
-    description: "a pledge no source supports (no source names it in pledge_id)",
+    description: "a pledge no source supports (no source names it in its pledges)",
+};
+pub const DANGLING_PART_OF: Check = Check {
+    check: "dangling_part_of",
+    level: Level::Error,
+    description: "a pledge whose part_of names no existing pledge: its money is counted nowhere",
+};
+pub const CURRENCY_EXPONENT: Check = Check {
+    check: "currency_exponent",
+    level: Level::Error,
+    description: "an amount with more decimals than its currency's minor unit (ISO 4217: none for JPY or ISK)",
 };
 pub const AGREEMENT_WITHOUT_SOURCE: Check = Check {
     check: "agreement_without_source",
@@ -72,22 +85,48 @@ pub const UNVERIFIED_IN_TEXT: Check = Check {
     level: Level::Warning,
     description: "a pledge for which it is unknown whether it is part of the agreement's text (in_agreement_text is null)",
 };
-pub const DUPLICATE_SOURCE: Check = Check {
-    check: "duplicate_source",
+pub const UNLINKED_OVERLAP: Check = Check {
+    check: "unlinked_overlap",
     level: Level::Warning,
-    description: "two sources of one agreement with the same URL for the same pledge (or both for the agreement as a whole)",
+    description: "two pledges of one partner in one currency whose years nest (one range inside the other) but neither is part_of the other: totals may count the same money twice",
+};
+pub const LATE_SOURCE: Check = Check {
+    check: "late_source",
+    level: Level::Warning,
+    description: "a source published more than two years after the agreement was signed: does it support this agreement, or a later one?",
+};
+pub const AREA_NAMED_NOT_LINKED: Check = Check {
+    check: "area_named_not_linked",
+    level: Level::Warning,
+    description: "a source's title names a cooperation area (by its full name) that the agreement does not list",
+};
+pub const CONTESTED_FACT: Check = Check {
+    check: "contested_fact",
+    level: Level::Warning,
+    description: "a field marked contested: sources disagree (each side is named in the marker)",
+};
+pub const UNVERIFIED_FACT: Check = Check {
+    check: "unverified_fact",
+    level: Level::Warning,
+    description: "a field marked unverified: shown with its marker, never as plain fact",
 };
 
 /// Every check, errors first.
-pub const CHECKS: [Check; 8] = [
+pub const CHECKS: [Check; 14] = [
     PLEDGE_WITHOUT_SOURCE,
     AGREEMENT_WITHOUT_SOURCE,
     EXPIRED_STILL_IN_FORCE,
     COLLIDING_PARTNER_NAMES,
+    DANGLING_PART_OF,
+    CURRENCY_EXPONENT,
     DISPUTED_FIGURE,
     UNVERIFIED_FIGURE,
     UNVERIFIED_IN_TEXT,
-    DUPLICATE_SOURCE,
+    UNLINKED_OVERLAP,
+    LATE_SOURCE,
+    AREA_NAMED_NOT_LINKED,
+    CONTESTED_FACT,
+    UNVERIFIED_FACT,
 ];
 
 /// One thing to fix, and the record it is about.
@@ -125,16 +164,184 @@ impl Finding {
 /// Runs every check over the whole dataset; `today` decides what has expired.
 pub fn run(
     partners: &[PartnerDraft],
+    areas: &[AreaDraft],
     agreements: &[AgreementDraft],
     today: NaiveDate,
 ) -> Vec<Finding> {
     let mut findings = Vec::new();
     for agreement in agreements {
         check_agreement(agreement, today, &mut findings);
+        check_markers(agreement, &mut findings);
+        area_named_not_linked(agreement, areas, &mut findings);
     }
+    part_of_links(agreements, &mut findings);
     colliding_partner_names(partners, &mut findings);
     findings.sort_by_key(|f| f.level);
     findings
+}
+
+/// Every contested and unverified field, agreement and pledge alike.
+fn check_markers(agreement: &AgreementDraft, findings: &mut Vec<Finding>) {
+    let id = agreement.id.as_deref().unwrap_or_default();
+    let mut report = |entity: &'static str, record: &str, field: &str, marker: &Marker| {
+        let check = match marker.status {
+            MarkerStatus::Contested => CONTESTED_FACT,
+            MarkerStatus::Unverified => UNVERIFIED_FACT,
+        };
+        findings.push(Finding::new(
+            check,
+            entity,
+            record,
+            Some(id),
+            format!("{field} is {}: {}", marker.status.as_str(), marker.note),
+        ));
+    };
+    for (field, marker) in &agreement.markers {
+        report("agreement", id, field, marker);
+    }
+    for pledge in agreement.pledges.iter().flatten() {
+        for (field, marker) in &pledge.markers {
+            report(
+                "pledge",
+                pledge.id.as_deref().unwrap_or_default(),
+                field,
+                marker,
+            );
+        }
+    }
+}
+
+/// A source title that names an area by its full name ("demining",
+/// "cyber security"), when the agreement does not list that area.
+fn area_named_not_linked(
+    agreement: &AgreementDraft,
+    areas: &[AreaDraft],
+    findings: &mut Vec<Finding>,
+) {
+    let id = agreement.id.as_deref().unwrap_or_default();
+    let linked: Vec<&str> = agreement
+        .areas
+        .iter()
+        .flatten()
+        .map(|a| a.code.as_str())
+        .collect();
+    for source in agreement.sources.iter().flatten() {
+        let title = format!(" {} ", words(&source.title));
+        for area in areas {
+            let name = words(&area.name);
+            if name.len() >= 5
+                && title.contains(&format!(" {name} "))
+                && !linked.contains(&area.code.as_str())
+            {
+                findings.push(Finding::new(
+                    AREA_NAMED_NOT_LINKED,
+                    "source",
+                    source.id.as_deref().unwrap_or_default(),
+                    Some(id),
+                    format!(
+                        "its title names {:?} but the agreement does not list the area {}",
+                        area.name,
+                        area.code.as_str()
+                    ),
+                ));
+            }
+        }
+    }
+}
+
+/// Folded text as single-spaced words, for whole-phrase matching.
+fn words(text: &str) -> String {
+    super::text::fold(text)
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// part_of must name a pledge; pledges of one partner and currency whose
+/// years nest should be linked, or they may be the same money twice.
+fn part_of_links(agreements: &[AgreementDraft], findings: &mut Vec<Finding>) {
+    let pledges: Vec<(&AgreementDraft, &PledgeDraft)> = agreements
+        .iter()
+        .flat_map(|a| a.pledges.iter().flatten().map(move |p| (a, p)))
+        .collect();
+    let by_id: HashMap<&str, &PledgeDraft> = pledges
+        .iter()
+        .filter_map(|(_, p)| Some((p.id.as_deref()?, *p)))
+        .collect();
+    // Whether `part` leads to `whole` by part_of links.
+    let within = |part: &PledgeDraft, whole: &str| {
+        let mut current = part.part_of.as_deref();
+        for _ in 0..64 {
+            match current {
+                Some(id) if id == whole => return true,
+                Some(id) => current = by_id.get(id).and_then(|p| p.part_of.as_deref()),
+                None => return false,
+            }
+        }
+        false
+    };
+    for (agreement, pledge) in &pledges {
+        let agreement_id = agreement.id.as_deref().unwrap_or_default();
+        let pledge_id = pledge.id.as_deref().unwrap_or_default();
+        if let Some(whole) = pledge.part_of.as_deref()
+            && !by_id.contains_key(whole)
+        {
+            findings.push(Finding::new(
+                DANGLING_PART_OF,
+                "pledge",
+                pledge_id,
+                Some(agreement_id),
+                format!("part_of names {whole:?}, which is not a pledge"),
+            ));
+        }
+    }
+    for (i, (a, p)) in pledges.iter().enumerate() {
+        for (b, q) in &pledges[i + 1..] {
+            let (Some(p_id), Some(q_id)) = (p.id.as_deref(), q.id.as_deref()) else {
+                continue;
+            };
+            if a.partner != b.partner || p.currency != q.currency {
+                continue;
+            }
+            let (Some(p_from), Some(q_from)) = (p.year_from, q.year_from) else {
+                continue;
+            };
+            let p_to = p.year_to.unwrap_or(p_from);
+            let q_to = q.year_to.unwrap_or(q_from);
+            let nested = (p_from >= q_from && p_to <= q_to) || (q_from >= p_from && q_to <= p_to);
+            if !nested || within(p, q_id) || within(q, p_id) {
+                continue;
+            }
+            // Both parts of one whole are not an overlap between them.
+            if p.part_of.is_some() && p.part_of == q.part_of {
+                continue;
+            }
+            findings.push(Finding::new(
+                UNLINKED_OVERLAP,
+                "pledge",
+                q_id,
+                b.id.as_deref(),
+                format!(
+                    "{} {} ({}) and {p_id}, {} {} ({}), nest in years but neither is part_of the other: the same money twice?",
+                    q.amount,
+                    q.currency.as_str(),
+                    span(q_from, q_to),
+                    p.amount,
+                    p.currency.as_str(),
+                    span(p_from, p_to),
+                ),
+            ));
+        }
+    }
+}
+
+fn span(from: i64, to: i64) -> String {
+    if from == to {
+        from.to_string()
+    } else {
+        format!("{from}–{to}")
+    }
 }
 
 fn check_agreement(agreement: &AgreementDraft, today: NaiveDate, findings: &mut Vec<Finding>) {
@@ -169,12 +376,37 @@ fn check_agreement(agreement: &AgreementDraft, today: NaiveDate, findings: &mut 
             ),
         ));
     }
+    for source in sources {
+        if let (Some(published), Some(signed)) = (source.published_on, agreement.signed_on)
+            && (published - signed).num_days() > 2 * 366
+        {
+            findings.push(Finding::new(
+                LATE_SOURCE,
+                "source",
+                source.id.as_deref().unwrap_or_default(),
+                Some(id),
+                format!(
+                    "published on {published}, more than two years after the signing on {signed}: {}",
+                    source.title
+                ),
+            ));
+        }
+    }
     for pledge in pledges {
         let pledge_id = pledge.id.as_deref().unwrap_or_default();
         let figure = format!("{} {}", pledge.amount, pledge.currency.as_str());
+        if let Err(message) = pledge.currency.check(&pledge.amount) {
+            findings.push(Finding::new(
+                CURRENCY_EXPONENT,
+                "pledge",
+                pledge_id,
+                Some(id),
+                format!("{figure}: {message}"),
+            ));
+        }
         if !sources
             .iter()
-            .any(|s| s.pledge_id.as_deref() == Some(pledge_id))
+            .any(|s| s.pledges.iter().any(|p| p == pledge_id))
         {
             findings.push(Finding::new(
                 PLEDGE_WITHOUT_SOURCE,
@@ -215,27 +447,6 @@ fn check_agreement(agreement: &AgreementDraft, today: NaiveDate, findings: &mut 
                 pledge_id,
                 Some(id),
                 format!("whether {figure} is in the agreement's text is unknown"),
-            ));
-        }
-    }
-    let mut seen: HashMap<(&str, Option<&str>), &str> = HashMap::new();
-    for source in sources {
-        let source_id = source.id.as_deref().unwrap_or_default();
-        let key = (source.url.as_str(), source.pledge_id.as_deref());
-        if let Some(first) = seen.insert(key, source_id) {
-            let what = source
-                .pledge_id
-                .as_deref()
-                .map_or("the agreement".to_owned(), |p| format!("pledge {p}"));
-            findings.push(Finding::new(
-                DUPLICATE_SOURCE,
-                "source",
-                source_id,
-                Some(id),
-                format!(
-                    "same URL as source {first}, both for {what}: {}",
-                    source.url
-                ),
             ));
         }
     }
@@ -283,7 +494,15 @@ pub struct CheckCount {
 impl Report {
     /// Runs every check over a whole export.
     pub fn of(dataset: &super::dataset::Dataset, today: NaiveDate, level: Option<Level>) -> Self {
-        Self::new(run(&dataset.partners, &dataset.agreements, today), level)
+        Self::new(
+            run(
+                &dataset.partners,
+                &dataset.areas,
+                &dataset.agreements,
+                today,
+            ),
+            level,
+        )
     }
 
     /// Counts every finding; lists only those at `level` or worse when given.

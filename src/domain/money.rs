@@ -114,7 +114,48 @@ impl Currency {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Decimal places of the currency's minor unit (ISO 4217): none for the
+    /// yen or the króna, three for the Kuwaiti dinar, two for most.
+    pub fn minor_unit(&self) -> u32 {
+        if ZERO_DECIMAL.binary_search(&self.0.as_str()).is_ok() {
+            0
+        } else if THREE_DECIMAL.binary_search(&self.0.as_str()).is_ok() {
+            3
+        } else if FOUR_DECIMAL.binary_search(&self.0.as_str()).is_ok() {
+            4
+        } else {
+            2
+        }
+    }
+
+    /// An amount is written in this currency's units: `1.50 JPY` is not an
+    /// amount of yen. (The service keeps at most two decimals whatever the
+    /// currency allows.)
+    pub fn check(&self, amount: &Amount) -> Result<(), String> {
+        let places = amount.as_decimal().normalize().scale();
+        if places > self.minor_unit() {
+            return Err(match self.minor_unit() {
+                0 => format!(
+                    "{} has no minor unit (ISO 4217): the amount must be a whole number",
+                    self.0
+                ),
+                n => format!("{} has {n} decimal places at most (ISO 4217)", self.0),
+            });
+        }
+        Ok(())
+    }
 }
+
+/// ISO 4217 currencies without a minor unit (sorted).
+const ZERO_DECIMAL: [&str; 17] = [
+    "BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI", "VND",
+    "VUV", "XAF", "XOF", "XPF",
+];
+/// ISO 4217 currencies with three decimal places (sorted).
+const THREE_DECIMAL: [&str; 7] = ["BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"];
+/// ISO 4217 currencies with four decimal places (sorted).
+const FOUR_DECIMAL: [&str; 2] = ["CLF", "UYW"];
 
 #[cfg(test)]
 mod tests {
@@ -180,6 +221,22 @@ mod tests {
             Amount::from_decimal(stored).unwrap().to_string(),
             "4500000000"
         );
+    }
+
+    #[test]
+    fn amounts_respect_the_minor_unit() {
+        let jpy = Currency::parse("JPY").unwrap();
+        let isk = Currency::parse("isk").unwrap();
+        let eur = Currency::parse("EUR").unwrap();
+        assert!(jpy.check(&Amount::parse("1.50").unwrap()).is_err());
+        assert!(isk.check(&Amount::parse("4000000000.5").unwrap()).is_err());
+        assert!(jpy.check(&Amount::parse("1.00").unwrap()).is_ok());
+        assert!(eur.check(&Amount::parse("1.50").unwrap()).is_ok());
+        assert_eq!(Currency::parse("KWD").unwrap().minor_unit(), 3);
+        for list in [&ZERO_DECIMAL[..], &THREE_DECIMAL[..], &FOUR_DECIMAL[..]] {
+            assert!(list.windows(2).all(|w| w[0] < w[1]), "sorted");
+            assert!(list.iter().all(|c| Currency::parse(c).is_ok()), "ISO 4217");
+        }
     }
 
     #[test]

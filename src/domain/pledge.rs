@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::marker::{Markers, PLEDGE_FIELDS, parse_markers};
 use super::money::{Amount, Currency};
 use super::rates::Converted;
 use super::source::Source;
@@ -18,6 +19,15 @@ vocabulary!(
         Humanitarian => "humanitarian",
         Reconstruction => "reconstruction",
         Mixed => "mixed",
+    }
+);
+
+vocabulary!(
+    /// Whether the amount is the whole promise, or promised again for every
+    /// year from `year_from` to `year_to` ("at least ISK 4bn a year").
+    PledgeBasis {
+        Total => "total",
+        PerYear => "per_year",
     }
 );
 
@@ -47,9 +57,42 @@ pub struct PledgeDraft {
     pub year_to: Option<i64>,
     pub kind: PledgeKind,
     pub measure: Option<PledgeMeasure>,
+    pub basis: PledgeBasis,
+    /// The pledge (of any agreement) this one is a part of or restates:
+    /// totals count the whole, never the part as well.
+    pub part_of: Option<String>,
     pub in_agreement_text: Option<bool>,
     pub description: Option<String>,
     pub note: Option<String>,
+    pub markers: Markers,
+}
+
+impl PledgeDraft {
+    /// The years the amount counts for: each year of the range for a
+    /// per-year pledge, else once.
+    pub fn years_counted(&self) -> i64 {
+        years_counted(self.basis, self.year_from, self.year_to)
+    }
+
+    /// What totals count of this pledge, in minor units: nothing for a part
+    /// (its whole is counted), the amount times its years for a per-year
+    /// pledge; None if that would not fit the service's exact totals.
+    pub fn counted_minor(&self) -> Option<i64> {
+        if self.part_of.is_some() {
+            return Some(0);
+        }
+        self.amount
+            .minor_units()
+            .checked_mul(self.years_counted())
+            .filter(|total| *total <= crate::store::MAX_TOTAL_MINOR)
+    }
+}
+
+fn years_counted(basis: PledgeBasis, from: Option<i64>, to: Option<i64>) -> i64 {
+    match (basis, from, to) {
+        (PledgeBasis::PerYear, Some(from), Some(to)) if to >= from => to - from + 1,
+        _ => 1,
+    }
 }
 
 /// A pledge as published: every figure comes with the sources that support it.
@@ -66,9 +109,18 @@ pub struct Pledge {
     pub year_to: Option<i64>,
     pub kind: PledgeKind,
     pub measure: Option<PledgeMeasure>,
+    /// `total`, or `per_year`: the amount each year from year_from to year_to.
+    pub basis: PledgeBasis,
+    /// The pledge this one is part of (never counted together with it).
+    pub part_of: Option<String>,
+    /// The pledges that are part of this one.
+    pub parts: Vec<String>,
     pub in_agreement_text: Option<bool>,
     pub description: Option<String>,
     pub note: Option<String>,
+    /// Contested or unverified fields, by name.
+    #[schema(value_type = Object)]
+    pub markers: Markers,
     pub sources: Vec<Source>,
     pub version: i64,
     pub created_at: DateTime<Utc>,
@@ -85,10 +137,18 @@ impl Pledge {
             year_to: self.year_to,
             kind: self.kind,
             measure: self.measure,
+            basis: self.basis,
+            part_of: self.part_of.clone(),
             in_agreement_text: self.in_agreement_text,
             description: self.description.clone(),
             note: self.note.clone(),
+            markers: self.markers.clone(),
         }
+    }
+
+    /// The years the amount counts for (see [`PledgeDraft::years_counted`]).
+    pub fn years_counted(&self) -> i64 {
+        years_counted(self.basis, self.year_from, self.year_to)
     }
 }
 
@@ -115,6 +175,18 @@ pub struct PledgeBody {
     pub kind: Option<String>,
     #[schema(value_type = Option<PledgeMeasure>)]
     pub measure: Option<String>,
+    /// `total` (the default) or `per_year`.
+    #[schema(value_type = Option<PledgeBasis>)]
+    pub basis: Option<String>,
+    /// The id of the pledge (any agreement) this one is part of.
+    #[schema(pattern = r"^\s*[A-Za-z0-9]+(-[A-Za-z0-9]+)*\s*$", max_length = 120)]
+    pub part_of: Option<String>,
+    #[schema(ignore)]
+    #[serde(default)]
+    pub parts: Option<serde::de::IgnoredAny>,
+    /// Contested or unverified fields: `{"amount": {"status": "contested", "note": "...", "sources_for": [...], "sources_against": [...]}}`.
+    #[schema(value_type = Option<Object>)]
+    pub markers: Option<Value>,
     pub in_agreement_text: Option<bool>,
     #[schema(max_length = 2000, pattern = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*$")]
     pub description: Option<String>,
@@ -190,6 +262,29 @@ impl PledgeBody {
         let measure = self
             .measure
             .and_then(|m| problems.check("measure", PledgeMeasure::parse(&m)));
+        let basis = match self.basis {
+            None => Some(PledgeBasis::Total),
+            Some(b) => problems.check("basis", PledgeBasis::parse(&b)),
+        };
+        if basis == Some(PledgeBasis::PerYear) && (year_from.is_none() || year_to.is_none()) {
+            problems.add(
+                "basis",
+                "a per-year pledge needs year_from and year_to: the years it is promised for",
+            );
+        }
+        let part_of = self
+            .part_of
+            .filter(|p| !p.trim().is_empty())
+            .and_then(|p| problems.check("part_of", child_id(&p)));
+        if let (Some(part_of), Some(id)) = (&part_of, &id)
+            && part_of == id
+        {
+            problems.add("part_of", "must name another pledge, not this one");
+        }
+        if let (Some(amount), Some(currency)) = (&amount, &currency) {
+            problems.check("amount", currency.check(amount));
+        }
+        let markers = parse_markers(problems, self.markers, PLEDGE_FIELDS);
         let description = problems
             .check(
                 "description",
@@ -199,7 +294,7 @@ impl PledgeBody {
         let note = problems
             .check("note", optional_bounded(self.note.as_deref(), 2000))
             .flatten();
-        Some(PledgeDraft {
+        let draft = PledgeDraft {
             id,
             amount: amount?,
             currency: currency?,
@@ -207,10 +302,21 @@ impl PledgeBody {
             year_to,
             kind: kind?,
             measure,
+            basis: basis?,
+            part_of,
             in_agreement_text: self.in_agreement_text,
             description,
             note,
-        })
+            markers,
+        };
+        if draft.counted_minor().is_none() {
+            problems.add(
+                "amount",
+                "counted for each of its years, this amount is more than the service can total exactly",
+            );
+            return None;
+        }
+        Some(draft)
     }
 
     pub fn parse(self) -> Result<PledgeDraft, Vec<FieldError>> {

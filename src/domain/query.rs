@@ -226,9 +226,12 @@ impl PartialOrd for GroupValue {
 pub struct PledgeTotal {
     pub groups: Vec<GroupValue>,
     pub currency: Currency,
-    /// The exact sum, in minor units.
+    /// The exact sum, in minor units: per-year pledges once per year of
+    /// their range, parts of other pledges never (their wholes are counted).
     pub total_minor: i64,
     pub count: i64,
+    /// The years counted for the per-year pledges among them (0: none).
+    pub years: i64,
 }
 
 /// Pledge sums of one group and currency in one conversion year (the

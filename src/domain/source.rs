@@ -3,6 +3,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::marker::AGREEMENT_FIELDS;
 use super::pledge::child_id;
 use super::text::{bounded, optional_bounded, optional_date, web_url};
 use super::{FieldError, Problems};
@@ -15,18 +16,26 @@ pub struct SourceDraft {
     pub title: String,
     pub publisher: Option<String>,
     pub published_on: Option<NaiveDate>,
-    pub pledge_id: Option<String>,
+    /// The pledges of the agreement it supports.
+    pub pledges: Vec<String>,
+    /// The agreement's fields it supports by name (`signed_on`, ...).
+    pub fields: Vec<String>,
 }
 
+/// A source, stored once per agreement and linked to every fact it
+/// supports: the agreement itself, any of its pledges, named fields.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Source {
     pub id: String,
     pub agreement_id: String,
-    pub pledge_id: Option<String>,
     pub url: String,
     pub title: String,
     pub publisher: Option<String>,
     pub published_on: Option<NaiveDate>,
+    /// Ids of the agreement's pledges it supports.
+    pub pledges: Vec<String>,
+    /// Fields of the agreement it supports by name.
+    pub fields: Vec<String>,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -40,7 +49,8 @@ impl Source {
             title: self.title.clone(),
             publisher: self.publisher.clone(),
             published_on: self.published_on,
-            pledge_id: self.pledge_id.clone(),
+            pledges: self.pledges.clone(),
+            fields: self.fields.clone(),
         }
     }
 }
@@ -51,8 +61,19 @@ pub struct SourceBody {
     #[schema(pattern = r"^\s*[A-Za-z0-9]+(-[A-Za-z0-9]+)*\s*$", max_length = 120)]
     pub id: Option<String>,
     pub agreement_id: Option<String>,
-    #[schema(pattern = r"^\s*[A-Za-z0-9]+(-[A-Za-z0-9]+)*\s*$", max_length = 120)]
+    /// The one pledge it supports (older form of `pledges`, still read).
+    #[schema(
+        pattern = r"^\s*[A-Za-z0-9]+(-[A-Za-z0-9]+)*\s*$",
+        max_length = 120,
+        deprecated
+    )]
     pub pledge_id: Option<String>,
+    /// Ids of the agreement's pledges it supports.
+    #[schema(max_items = 200)]
+    pub pledges: Option<Vec<String>>,
+    /// Fields of the agreement it supports by name.
+    #[schema(max_items = 20)]
+    pub fields: Option<Vec<String>>,
     #[schema(
         required = true,
         nullable = false,
@@ -87,9 +108,34 @@ pub struct SourceBody {
 impl SourceBody {
     pub fn parse_into(self, problems: &mut Problems) -> Option<SourceDraft> {
         let id = self.id.and_then(|id| problems.check("id", child_id(&id)));
-        let pledge_id = self
-            .pledge_id
-            .and_then(|id| problems.check("pledge_id", child_id(&id)));
+        let mut pledges: Vec<String> = Vec::new();
+        if let Some(id) = self.pledge_id.filter(|id| !id.trim().is_empty())
+            && let Some(id) = problems.check("pledge_id", child_id(&id))
+        {
+            pledges.push(id);
+        }
+        for (i, id) in self.pledges.unwrap_or_default().iter().enumerate() {
+            if let Some(id) = problems.check(&format!("pledges[{i}]"), child_id(id))
+                && !pledges.contains(&id)
+            {
+                pledges.push(id);
+            }
+        }
+        let mut fields: Vec<String> = Vec::new();
+        for (i, field) in self.fields.unwrap_or_default().iter().enumerate() {
+            let field = field.trim();
+            if !AGREEMENT_FIELDS.contains(&field) {
+                problems.add(
+                    &format!("fields[{i}]"),
+                    format!(
+                        "is not a field of an agreement; one of: {}",
+                        AGREEMENT_FIELDS.join(", ")
+                    ),
+                );
+            } else if !fields.iter().any(|f| f == field) {
+                fields.push(field.to_owned());
+            }
+        }
         let url = problems
             .required("url", self.url)
             .and_then(|u| problems.check("url", web_url(&u)));
@@ -111,7 +157,8 @@ impl SourceBody {
             title: title?,
             publisher,
             published_on,
-            pledge_id,
+            pledges,
+            fields,
         })
     }
 

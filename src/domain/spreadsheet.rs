@@ -1,6 +1,6 @@
 //! The agreements as CSV files a researcher can edit in a spreadsheet and
 //! import back: one file per kind of row, joined by `agreement_id` (and a
-//! source's `pledge_id`). Columns are fixed and named like the JSON fields,
+//! source's `pledges`). Columns are fixed and named like the JSON fields,
 //! so an error found while parsing names the file, line and column it came from.
 //!
 //! Partners and the area vocabulary are not part of it: they stay in the JSON
@@ -33,11 +33,16 @@ pub const AGREEMENTS: Table = Table {
         "status",
         "signed_on",
         "signed_at",
+        "signed_city",
+        "signed_country",
+        "signed_venue",
+        "signed_event",
         "term_years",
         "expires_on",
         "legally_binding",
         "summary",
         "text_url",
+        "markers",
     ],
     list: None,
 };
@@ -65,9 +70,12 @@ pub const PLEDGES: Table = Table {
         "year_to",
         "kind",
         "measure",
+        "basis",
+        "part_of",
         "in_agreement_text",
         "description",
         "note",
+        "markers",
     ],
     list: Some(("pledges", "id")),
 };
@@ -77,17 +85,80 @@ pub const SOURCES: Table = Table {
     columns: &[
         "agreement_id",
         "id",
-        "pledge_id",
         "url",
         "title",
         "publisher",
         "published_on",
+        "pledges",
+        "fields",
     ],
     list: Some(("sources", "id")),
 };
 
 /// Every file, agreements first.
 pub const TABLES: [&Table; 5] = [&AGREEMENTS, &SIGNATORIES, &AREAS, &PLEDGES, &SOURCES];
+
+/// The place of signing, one column per field (`signed_place.city`, ...).
+const PLACE_COLUMNS: [(&str, &str); 4] = [
+    ("signed_city", "city"),
+    ("signed_country", "country"),
+    ("signed_venue", "venue"),
+    ("signed_event", "event"),
+];
+/// Lists in one cell, separated by `;` (ids and field names hold none).
+const LIST_COLUMNS: [&str; 2] = ["pledges", "fields"];
+/// Markers in one cell, as the JSON object the API shows.
+const JSON_COLUMNS: [&str; 1] = ["markers"];
+
+/// A record as the API shapes it, laid out for its CSV row: the place of
+/// signing in its columns, lists joined, markers as JSON text; empty is null.
+fn flattened(mut row: Map<String, Value>) -> Map<String, Value> {
+    if let Some(Value::Object(place)) = row.remove("signed_place") {
+        for (column, field) in PLACE_COLUMNS {
+            row.insert(
+                column.into(),
+                place.get(field).cloned().unwrap_or(Value::Null),
+            );
+        }
+    }
+    for column in LIST_COLUMNS {
+        // Only lists of ids or names: an agreement's `pledges` (objects) go
+        // to their own file.
+        if let Some(Value::Array(items)) = row.get(column)
+            && items.iter().all(Value::is_string)
+        {
+            let joined: Vec<&str> = items.iter().filter_map(Value::as_str).collect();
+            let cell = (!joined.is_empty()).then(|| Value::String(joined.join(";")));
+            row.insert(column.into(), cell.unwrap_or(Value::Null));
+        }
+    }
+    for column in JSON_COLUMNS {
+        if let Some(value) = row.get(column) {
+            let cell = match value {
+                Value::Object(members) if members.is_empty() => Value::Null,
+                Value::Null => Value::Null,
+                other => Value::String(other.to_string()),
+            };
+            row.insert(column.into(), cell);
+        }
+    }
+    row
+}
+
+/// The reverse of [`flattened`] for an agreement record: its place columns
+/// back into one `signed_place` object.
+fn place_gathered(mut record: Map<String, Value>) -> Map<String, Value> {
+    let mut place = Map::new();
+    for (column, field) in PLACE_COLUMNS {
+        if let Some(value) = record.remove(column) {
+            place.insert(field.into(), value);
+        }
+    }
+    if !place.is_empty() {
+        record.insert("signed_place".into(), Value::Object(place));
+    }
+    record
+}
 
 /// Columns holding whole numbers and yes/no values; every other column is text.
 const NUMBER_COLUMNS: [&str; 3] = ["term_years", "year_from", "year_to"];
@@ -111,12 +182,14 @@ pub fn write(agreements: &[AgreementDraft]) -> Result<Vec<(&'static str, Vec<u8>
                 return Err("an agreement is not a JSON object".into());
             };
             let id = record.get("id").cloned().unwrap_or(Value::Null);
+            let record = flattened(record);
             let rows: Vec<Map<String, Value>> = match table.list {
                 None => vec![record],
                 Some((list, _)) => match record.get(list) {
                     Some(Value::Array(items)) => items
                         .iter()
                         .filter_map(|item| item.as_object().cloned())
+                        .map(flattened)
                         .map(|mut row| {
                             row.insert("agreement_id".into(), id.clone());
                             row
@@ -333,7 +406,7 @@ fn read(files: &[(String, Vec<u8>)]) -> (DatasetBody, Locations, Vec<SheetError>
             format!("agreements[{}]", records.len()),
             (AGREEMENTS.file, *line),
         );
-        records.push(row.clone());
+        records.push(place_gathered(row.clone()));
         lines.push(*line);
     }
     for table in &TABLES[1..] {
@@ -562,6 +635,17 @@ fn typed(column: &str, text: &str) -> Result<Value, String> {
             "false" => Ok(Value::Bool(false)),
             _ => Err(format!("must be true, false or empty, not {trimmed:?}")),
         }
+    } else if LIST_COLUMNS.contains(&column) {
+        Ok(Value::Array(
+            text.split(';')
+                .map(str::trim)
+                .filter(|item| !item.is_empty())
+                .map(|item| Value::String(item.to_owned()))
+                .collect(),
+        ))
+    } else if JSON_COLUMNS.contains(&column) {
+        serde_json::from_str::<Value>(restored(text))
+            .map_err(|e| format!("must be a JSON object of markers: {e}"))
     } else {
         Ok(Value::String(restored(text).to_owned()))
     }
@@ -611,13 +695,13 @@ mod tests {
     fn lines_count_from_the_header_and_across_quoted_new_lines() {
         let header = AGREEMENTS.columns.join(",");
         let text = format!(
-            "{header}\r\nua-a,JP,\"two\nlines\",other,signed,,,,,,,\r\nua-b,JP,t,other,signed,,,x,,,,\r\nua-c,JP\r\n"
+            "{header}\r\nua-a,JP,\"two\nlines\",other,signed,,,,,,,,,,,,\r\nua-b,JP,t,other,signed,,,,,,,x,,,,,\r\nua-c,JP\r\n"
         );
         assert_eq!(
             errors_of("agreements.csv", text.as_bytes()),
             [
                 "agreements.csv line 4, column term_years: must be a whole number, not \"x\"",
-                "agreements.csv line 5: has 2 cells where the header has 12",
+                "agreements.csv line 5: has 2 cells where the header has 17",
             ]
         );
     }

@@ -417,6 +417,9 @@ const PLEDGE_COLUMNS: &[&str] = &[
     "year_to",
     "kind",
     "measure",
+    "basis",
+    "years",
+    "part_of",
     "in_agreement_text",
     "description",
     "note",
@@ -466,10 +469,13 @@ fn text_of<T: ToString>(value: Option<T>) -> String {
 }
 
 /// Exact totals per currency, in currency order: "EUR 100; USD 4500000000".
+/// Counted as the stats count: a per-year pledge once per year of its
+/// range, a part of another pledge not at all (its whole is counted).
 fn pledge_totals(agreement: &Agreement) -> String {
     let mut totals: BTreeMap<&str, Decimal> = BTreeMap::new();
-    for pledge in &agreement.pledges {
-        *totals.entry(pledge.currency.as_str()).or_default() += pledge.amount.as_decimal();
+    for pledge in agreement.pledges.iter().filter(|p| p.part_of.is_none()) {
+        *totals.entry(pledge.currency.as_str()).or_default() +=
+            pledge.amount.as_decimal() * Decimal::from(pledge.years_counted());
     }
     totals
         .into_iter()
@@ -511,6 +517,9 @@ fn render(
                         text_of(pledge.year_to),
                         crate::domain::Vocabulary::as_str(pledge.kind).to_owned(),
                         text_of(pledge.measure.map(crate::domain::Vocabulary::as_str)),
+                        crate::domain::Vocabulary::as_str(pledge.basis).to_owned(),
+                        pledge.years_counted().to_string(),
+                        text_of(pledge.part_of.as_deref()),
                         text_of(pledge.in_agreement_text),
                         text_of(pledge.description.as_deref()),
                         text_of(pledge.note.as_deref()),

@@ -850,6 +850,14 @@ pub struct TimelineEvent {
     pledge_kind: Option<String>,
     year_from: Option<i64>,
     year_to: Option<i64>,
+    /// `total` or `per_year`.
+    #[schema(value_type = Option<crate::domain::pledge::PledgeBasis>, nullable = false)]
+    basis: Option<String>,
+    /// The years the amount counts for (1 for a total).
+    #[schema(nullable = false)]
+    years: Option<i64>,
+    /// The pledge it is part of (not counted in totals).
+    part_of: Option<String>,
     note: Option<String>,
 }
 
@@ -872,7 +880,9 @@ pub struct ChangeEvent {
 #[allow(dead_code)]
 pub struct StatsItems {
     /// For pledges: the group keys, `currency`, `total` (an exact decimal
-    /// string) and `count`; for agreements: the group keys and `count`.
+    /// string: per-year pledges once per year of their range, parts of other
+    /// pledges never), `count`, and `years` when per-year pledges were
+    /// counted; for agreements: the group keys and `count`.
     #[schema(value_type = Vec<Object>)]
     items: Vec<serde_json::Value>,
     /// With `convert`: totals across currencies in the target currency only.

@@ -88,6 +88,10 @@ async fn pledges(State(state): State<AppState>, uri: Uri) -> ApiResult<Response>
             );
             item.insert("total".into(), json!(exact));
             item.insert("count".into(), json!(total.count));
+            // Per-year pledges count once per year of their range: say how many.
+            if total.years > 0 {
+                item.insert("years".into(), json!(total.years));
+            }
             Value::Object(item)
         })
         .collect();
@@ -102,7 +106,8 @@ async fn pledges(State(state): State<AppState>, uri: Uri) -> ApiResult<Response>
 const ROUNDING: &str = "each total is the sum over its pledges of amount × rate, computed exactly and \
     rounded once, half to even, to the cent; rate = annual average of the target currency against EUR / \
     annual average of the pledge's currency against EUR, in the pledge's year (year_from, else the \
-    agreement's signing year), rounded half to even to 10 decimal places";
+    agreement's signing year; a per-year pledge's amount in each year of its range), rounded half to even \
+    to 10 decimal places; a pledge that is part of another is not counted (its whole is)";
 
 /// One group of converted totals, being summed.
 struct ConvertedGroup {
@@ -302,6 +307,7 @@ async fn timeline(State(state): State<AppState>, uri: Uri) -> ApiResult<Response
                 "date": agreement.signed_on, "type": "pledge", "agreement_id": agreement.id,
                 "pledge_id": pledge.id, "partner": partner, "amount": pledge.amount, "currency": pledge.currency,
                 "year_from": pledge.year_from, "year_to": pledge.year_to, "kind": pledge.kind,
+                "basis": pledge.basis, "years": pledge.years_counted(), "part_of": pledge.part_of,
                 "note": pledge.note, "sources": pledge.sources.iter().map(|s| &s.url).collect::<Vec<_>>(),
             }));
         }

@@ -15,6 +15,7 @@ macro_rules! shared_sql_store {
 
         use crate::domain::FieldError;
         use crate::domain::Vocabulary;
+        use crate::domain::marker::Markers;
         use crate::domain::agreement::{
             Agreement, AgreementDraft, AreaLink, AreaLinkDraft, Signatory, derived_expiry,
             generated_agreement_id,
@@ -251,8 +252,8 @@ macro_rules! shared_sql_store {
         // ---- agreements: reading -------------------------------------------
 
         const AGREEMENT_SELECT: &str = "SELECT a.id, a.partner_code, a.title, a.kind, a.status, a.signed_on, \
-             a.signed_at, a.signatories, a.term_years, a.expires_on, a.legally_binding, a.summary, \
-             a.text_url, a.version, a.created_at, a.updated_at, p.iso3 AS partner_iso3, \
+             a.signed_at, a.signed_place, a.signatories, a.term_years, a.expires_on, a.legally_binding, a.summary, \
+             a.text_url, a.markers, a.version, a.created_at, a.updated_at, p.iso3 AS partner_iso3, \
              p.kind AS partner_kind, p.name AS partner_name, p.name_uk AS partner_name_uk \
              FROM agreements a JOIN partners p ON p.code = a.partner_code";
 
@@ -275,6 +276,9 @@ macro_rules! shared_sql_store {
                 status: vocabulary(row.try_get::<&str, _>("status")?)?,
                 signed_on,
                 signed_at: row.try_get("signed_at")?,
+                signed_place: row
+                    .try_get::<Option<Json<crate::domain::marker::Place>>, _>("signed_place")?
+                    .map(|Json(place)| place),
                 signatories,
                 term_years,
                 expires_on: expires_on_given.or_else(|| derived_expiry(signed_on, term_years)),
@@ -282,6 +286,7 @@ macro_rules! shared_sql_store {
                 legally_binding: row.try_get("legally_binding")?,
                 summary: row.try_get("summary")?,
                 text_url: row.try_get("text_url")?,
+                markers: row.try_get::<Json<Markers>, _>("markers")?.0,
                 areas: Vec::new(),
                 pledges: Vec::new(),
                 sources: Vec::new(),
@@ -292,7 +297,7 @@ macro_rules! shared_sql_store {
         }
 
         const PLEDGE_COLUMNS: &str = "id, agreement_id, amount, currency, year_from, year_to, kind, measure, \
-             in_agreement_text, description, note, version, created_at, updated_at";
+             basis, part_of, markers, in_agreement_text, description, note, version, created_at, updated_at";
 
         fn pledge_from_row(row: &DbRow) -> StoreResult<Pledge> {
             let measure: Option<&str> = row.try_get("measure")?;
@@ -307,9 +312,13 @@ macro_rules! shared_sql_store {
                 year_to: row.try_get("year_to")?,
                 kind: vocabulary(row.try_get::<&str, _>("kind")?)?,
                 measure: measure.map(vocabulary).transpose()?,
+                basis: vocabulary(row.try_get::<&str, _>("basis")?)?,
+                part_of: row.try_get("part_of")?,
+                parts: Vec::new(),
                 in_agreement_text: row.try_get("in_agreement_text")?,
                 description: row.try_get("description")?,
                 note: row.try_get("note")?,
+                markers: row.try_get::<Json<Markers>, _>("markers")?.0,
                 sources: Vec::new(),
                 version: row.try_get("version")?,
                 created_at: row.try_get("created_at")?,
@@ -318,21 +327,41 @@ macro_rules! shared_sql_store {
         }
 
         const SOURCE_COLUMNS: &str =
-            "id, agreement_id, pledge_id, url, title, publisher, published_on, version, created_at, updated_at";
+            "id, agreement_id, pledge_ids, fields, url, title, publisher, published_on, version, created_at, updated_at";
 
         fn source_from_row(row: &DbRow) -> StoreResult<Source> {
             Ok(Source {
                 id: row.try_get("id")?,
                 agreement_id: row.try_get("agreement_id")?,
-                pledge_id: row.try_get("pledge_id")?,
                 url: row.try_get("url")?,
                 title: row.try_get("title")?,
                 publisher: row.try_get("publisher")?,
                 published_on: row.try_get("published_on")?,
+                pledges: row.try_get::<Json<Vec<String>>, _>("pledge_ids")?.0,
+                fields: row.try_get::<Json<Vec<String>>, _>("fields")?.0,
                 version: row.try_get("version")?,
                 created_at: row.try_get("created_at")?,
                 updated_at: row.try_get("updated_at")?,
             })
+        }
+
+        /// The pledges that are part of each of `pledges`, by whole: one
+        /// query over the (few) parts, through their index.
+        async fn attach_parts(conn: &mut Conn, pledges: &mut [&mut Pledge]) -> StoreResult<()> {
+            if pledges.is_empty() {
+                return Ok(());
+            }
+            let rows = sqlx::query("SELECT id, part_of FROM pledges WHERE part_of IS NOT NULL ORDER BY id")
+                .fetch_all(&mut *conn)
+                .await?;
+            let mut parts: HashMap<String, Vec<String>> = HashMap::new();
+            for row in rows {
+                parts.entry(row.try_get("part_of")?).or_default().push(row.try_get("id")?);
+            }
+            for pledge in pledges.iter_mut() {
+                pledge.parts = parts.remove(&pledge.id).unwrap_or_default();
+            }
+            Ok(())
         }
 
         /// Restricts a child query to the listed agreements, or to none when
@@ -400,12 +429,15 @@ macro_rules! shared_sql_store {
                         pledge.sources = agreements[i]
                             .sources
                             .iter()
-                            .filter(|s| s.pledge_id.as_deref() == Some(pledge.id.as_str()))
+                            .filter(|s| s.pledges.contains(&pledge.id))
                             .cloned()
                             .collect();
                         agreements[i].pledges.push(pledge);
                     }
                 }
+                let mut pledges: Vec<&mut Pledge> =
+                    agreements.iter_mut().flat_map(|a| a.pledges.iter_mut()).collect();
+                attach_parts(conn, &mut pledges).await?;
             }
             if !include.sources {
                 for agreement in agreements.iter_mut() {
@@ -722,11 +754,12 @@ macro_rules! shared_sql_store {
                 grouped.extend(year.then_some("COALESCE(pl.year_from, -1)"));
                 grouped.extend(kind.then_some("pl.kind"));
                 grouped.extend(measure.then_some("COALESCE(pl.measure, '')"));
+                // Parts are left out: their whole is counted.
                 let sql = format!(
-                    "INSERT INTO pledge_rollup (set_key, partner_code, year_key, kind, measure_key, currency, total_minor, n) \
+                    "INSERT INTO pledge_rollup (set_key, partner_code, year_key, kind, measure_key, currency, total_minor, n, years) \
                      SELECT $2, a.partner_code, {year_expression}, {kind_expression}, {measure_expression}, pl.currency, \
-                     SUM(pl.amount_minor), COUNT(*) FROM pledges pl JOIN agreements a ON a.id = pl.agreement_id \
-                     WHERE a.partner_code = $1 GROUP BY {}",
+                     SUM(pl.counted_minor), COUNT(*), SUM(pl.years_counted) FROM pledges pl JOIN agreements a ON a.id = pl.agreement_id \
+                     WHERE a.partner_code = $1 AND pl.part_of IS NULL GROUP BY {}",
                     grouped.join(", ")
                 );
                 sqlx::query(&sql)
@@ -844,14 +877,27 @@ macro_rules! shared_sql_store {
                 return Ok(None);
             };
             let mut pledge = pledge_from_row(&row)?;
-            let sql = format!("SELECT {SOURCE_COLUMNS} FROM sources WHERE pledge_id = $1 ORDER BY position");
-            let rows = sqlx::query(&sql).bind(id).fetch_all(&mut *conn).await?;
-            pledge.sources = rows.iter().map(source_from_row).collect::<StoreResult<_>>()?;
+            let sql = format!("SELECT {SOURCE_COLUMNS} FROM sources WHERE agreement_id = $1 ORDER BY position");
+            let rows = sqlx::query(&sql).bind(&pledge.agreement_id).fetch_all(&mut *conn).await?;
+            pledge.sources = rows
+                .iter()
+                .map(source_from_row)
+                .filter(|s| s.as_ref().map_or(true, |s| s.pledges.contains(&pledge.id)))
+                .collect::<StoreResult<_>>()?;
+            pledge.parts = sqlx::query_scalar::<_, String>("SELECT id FROM pledges WHERE part_of = $1 ORDER BY id")
+                .bind(id)
+                .fetch_all(&mut *conn)
+                .await?;
             Ok(Some(pledge))
         }
 
+        /// A source by its id, or by an id it had before sources were stored
+        /// once per agreement (so old links still lead to it).
         async fn load_source(conn: &mut Conn, id: &str) -> StoreResult<Option<Source>> {
-            let sql = format!("SELECT {SOURCE_COLUMNS} FROM sources WHERE id = $1");
+            let sql = format!(
+                "SELECT {SOURCE_COLUMNS} FROM sources WHERE id = $1 \
+                 OR id = (SELECT source_id FROM source_aliases WHERE alias = $1) ORDER BY (id = $1) DESC LIMIT 1"
+            );
             let row = sqlx::query(&sql).bind(id).fetch_optional(&mut *conn).await?;
             row.as_ref().map(source_from_row).transpose()
         }
@@ -892,8 +938,8 @@ macro_rules! shared_sql_store {
                 let inserted = sqlx::query(
                     "INSERT INTO agreements (id, partner_code, title, kind, status, signed_on, signed_at, \
                      signatories, term_years, expires_on, legally_binding, summary, text_url, version, \
-                     created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 1, $14, $14) \
+                     created_at, updated_at, signed_place, markers) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 1, $14, $14, $15, $16) \
                      ON CONFLICT (id) DO NOTHING",
                 )
                 .bind(&id)
@@ -910,6 +956,8 @@ macro_rules! shared_sql_store {
                 .bind(draft.summary.as_deref())
                 .bind(draft.text_url.as_deref())
                 .bind(at)
+                .bind(draft.signed_place.as_ref().map(Json))
+                .bind(Json(&draft.markers))
                 .execute(&mut *conn)
                 .await
                 .map_err(map_agreement_write_error)?;
@@ -934,7 +982,8 @@ macro_rules! shared_sql_store {
             let updated = sqlx::query(
                 "UPDATE agreements SET partner_code = $2, title = $3, kind = $4, status = $5, signed_on = $6, \
                  signed_at = $7, signatories = $8, term_years = $9, expires_on = $10, legally_binding = $11, \
-                 summary = $12, text_url = $13, version = version + 1, updated_at = $14 \
+                 summary = $12, text_url = $13, version = version + 1, updated_at = $14, \
+                 signed_place = $16, markers = $17 \
                  WHERE id = $1 AND ($15 IS NULL OR version = $15)",
             )
             .bind(id)
@@ -952,6 +1001,8 @@ macro_rules! shared_sql_store {
             .bind(draft.text_url.as_deref())
             .bind(at)
             .bind(expected_version)
+            .bind(draft.signed_place.as_ref().map(Json))
+            .bind(Json(&draft.markers))
             .execute(&mut *conn)
             .await
             .map_err(map_agreement_write_error)?;
@@ -1049,10 +1100,10 @@ macro_rules! shared_sql_store {
             let existing = stored_sources(conn, agreement_id).await?;
             let pledges: HashSet<String> = child_ids(conn, "pledges", agreement_id).await?.into_iter().collect();
             for (i, draft) in drafts.iter().enumerate() {
-                if let Some(pledge_id) = &draft.pledge_id
-                    && !pledges.contains(pledge_id)
-                {
-                    return Err(invalid(&format!("sources[{i}].pledge_id"), "must be the id of a pledge of this agreement"));
+                for (j, pledge_id) in draft.pledges.iter().enumerate() {
+                    if !pledges.contains(pledge_id) {
+                        return Err(invalid(&format!("sources[{i}].pledges[{j}]"), "must be the id of a pledge of this agreement"));
+                    }
                 }
             }
             let kept: HashSet<&str> = drafts.iter().filter_map(|d| d.id.as_deref()).collect();
@@ -1093,8 +1144,10 @@ macro_rules! shared_sql_store {
             for id in child_id_candidates(agreement_id, 'p', draft.id.as_deref()) {
                 let inserted = sqlx::query(
                     "INSERT INTO pledges (id, agreement_id, position, amount, currency, year_from, year_to, kind, \
-                     measure, in_agreement_text, description, note, version, created_at, updated_at, amount_minor) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 1, $13, $13, $14) ON CONFLICT (id) DO NOTHING",
+                     measure, in_agreement_text, description, note, version, created_at, updated_at, amount_minor, \
+                     basis, part_of, markers, counted_minor, years_counted) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 1, $13, $13, $14, $15, $16, $17, $18, $19) \
+                     ON CONFLICT (id) DO NOTHING",
                 )
                 .bind(&id)
                 .bind(agreement_id)
@@ -1110,6 +1163,11 @@ macro_rules! shared_sql_store {
                 .bind(draft.note.as_deref())
                 .bind(at)
                 .bind(draft.amount.minor_units())
+                .bind(draft.basis.as_str())
+                .bind(draft.part_of.as_deref())
+                .bind(Json(&draft.markers))
+                .bind(counted_minor(draft, field)?)
+                .bind(per_year_years(draft))
                 .execute(&mut *conn)
                 .await?;
                 if inserted.rows_affected() == 1 {
@@ -1130,7 +1188,8 @@ macro_rules! shared_sql_store {
             let agreement_id = sqlx::query_scalar::<_, String>(
                 "UPDATE pledges SET position = COALESCE($2, position), amount = $3, currency = $4, year_from = $5, \
                  year_to = $6, kind = $7, measure = $8, in_agreement_text = $9, description = $10, note = $11, \
-                 version = version + 1, updated_at = $12, amount_minor = $14 WHERE id = $1 AND ($13 IS NULL OR version = $13) \
+                 version = version + 1, updated_at = $12, amount_minor = $14, basis = $15, part_of = $16, markers = $17, \
+                 counted_minor = $18, years_counted = $19 WHERE id = $1 AND ($13 IS NULL OR version = $13) \
                  RETURNING agreement_id",
             )
             .bind(id)
@@ -1147,6 +1206,11 @@ macro_rules! shared_sql_store {
             .bind(at)
             .bind(expected_version)
             .bind(draft.amount.minor_units())
+            .bind(draft.basis.as_str())
+            .bind(draft.part_of.as_deref())
+            .bind(Json(&draft.markers))
+            .bind(counted_minor(draft, "amount")?)
+            .bind(per_year_years(draft))
             .fetch_optional(&mut *conn)
             .await?;
             match agreement_id {
@@ -1165,21 +1229,23 @@ macro_rules! shared_sql_store {
         ) -> StoreResult<String> {
             for id in child_id_candidates(agreement_id, 's', draft.id.as_deref()) {
                 let inserted = sqlx::query(
-                    "INSERT INTO sources (id, agreement_id, pledge_id, position, url, title, publisher, published_on, \
-                     version, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $9) \
+                    "INSERT INTO sources (id, agreement_id, pledge_ids, position, url, title, publisher, published_on, \
+                     version, created_at, updated_at, fields) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $9, $10) \
                      ON CONFLICT (id) DO NOTHING",
                 )
                 .bind(&id)
                 .bind(agreement_id)
-                .bind(draft.pledge_id.as_deref())
+                .bind(Json(&draft.pledges))
                 .bind(position)
                 .bind(&draft.url)
                 .bind(&draft.title)
                 .bind(draft.publisher.as_deref())
                 .bind(draft.published_on)
                 .bind(at)
+                .bind(Json(&draft.fields))
                 .execute(&mut *conn)
-                .await?;
+                .await
+                .map_err(|e| same_url_twice(e, field))?;
                 if inserted.rows_affected() == 1 {
                     return Ok(id);
                 }
@@ -1196,24 +1262,42 @@ macro_rules! shared_sql_store {
             at: DateTime<Utc>,
         ) -> StoreResult<String> {
             let agreement_id = sqlx::query_scalar::<_, String>(
-                "UPDATE sources SET position = COALESCE($2, position), pledge_id = $3, url = $4, title = $5, \
-                 publisher = $6, published_on = $7, version = version + 1, updated_at = $8 \
+                "UPDATE sources SET position = COALESCE($2, position), pledge_ids = $3, url = $4, title = $5, \
+                 publisher = $6, published_on = $7, version = version + 1, updated_at = $8, fields = $10 \
                  WHERE id = $1 AND ($9 IS NULL OR version = $9) RETURNING agreement_id",
             )
             .bind(id)
             .bind((position >= 0).then_some(position))
-            .bind(draft.pledge_id.as_deref())
+            .bind(Json(&draft.pledges))
             .bind(&draft.url)
             .bind(&draft.title)
             .bind(draft.publisher.as_deref())
             .bind(draft.published_on)
             .bind(at)
             .bind(expected_version)
+            .bind(Json(&draft.fields))
             .fetch_optional(&mut *conn)
-            .await?;
+            .await
+            .map_err(|e| same_url_twice(e, "id"))?;
             match agreement_id {
                 Some(agreement_id) => Ok(agreement_id),
                 None => Err(missing_or_moved(conn, "sources", "id", id).await),
+            }
+        }
+
+        /// A source is stored once per agreement: a second one with the same
+        /// URL (the unique index sources_agreement_url) is a 422 on its `url`.
+        fn same_url_twice(error: sqlx::Error, id_field: &str) -> StoreError {
+            let url_index = matches!(&error, sqlx::Error::Database(db)
+                if db.is_unique_violation() && db.message().contains("url") || db.constraint() == Some("sources_agreement_url"));
+            if url_index {
+                let field = match id_field.strip_suffix("id") {
+                    Some(prefix) => format!("{prefix}url"),
+                    None => "url".into(),
+                };
+                invalid(&field, "is already a source of this agreement: list it once, naming every pledge and field it supports")
+            } else {
+                error.into()
             }
         }
 
@@ -1224,16 +1308,72 @@ macro_rules! shared_sql_store {
 
         /// A source may only point at a pledge of its own agreement.
         async fn check_source_pledge(conn: &mut Conn, agreement_id: &str, draft: &SourceDraft) -> StoreResult<()> {
-            if let Some(pledge_id) = &draft.pledge_id {
+            for (i, pledge_id) in draft.pledges.iter().enumerate() {
                 let owner = sqlx::query_scalar::<_, String>("SELECT agreement_id FROM pledges WHERE id = $1")
                     .bind(pledge_id)
                     .fetch_optional(&mut *conn)
                     .await?;
                 if owner.as_deref() != Some(agreement_id) {
-                    return Err(invalid("pledge_id", "must be the id of a pledge of the same agreement"));
+                    return Err(invalid(&format!("pledges[{i}]"), "must be the id of a pledge of the same agreement"));
                 }
             }
             Ok(())
+        }
+
+        /// What totals count of a pledge, in minor units (see
+        /// [`PledgeDraft::counted_minor`]); a 422 on `field` if it cannot be
+        /// totalled exactly.
+        fn counted_minor(draft: &PledgeDraft, field: &str) -> StoreResult<i64> {
+            draft.counted_minor().ok_or_else(|| {
+                invalid(field, "counted for each of its years, this amount is more than the service can total exactly")
+            })
+        }
+
+        /// The years a per-year pledge counts for; 0 for a total (or a part).
+        fn per_year_years(draft: &PledgeDraft) -> i64 {
+            match (draft.basis, &draft.part_of) {
+                (crate::domain::pledge::PledgeBasis::PerYear, None) => draft.years_counted(),
+                _ => 0,
+            }
+        }
+
+        /// Every `part_of` names a pledge that exists (in any agreement), and
+        /// following the links never comes back: checked after a write, in
+        /// its transaction, so a body may link pledges it creates.
+        async fn check_part_of(conn: &mut Conn, links: &[(String, String, String)]) -> StoreResult<()> {
+            for (field, id, whole) in links {
+                let mut current = whole.clone();
+                for _ in 0..64 {
+                    if &current == id {
+                        return Err(invalid(field, "makes a circle: a pledge cannot be part of itself, directly or through others"));
+                    }
+                    let next: Option<Option<String>> = sqlx::query_scalar("SELECT part_of FROM pledges WHERE id = $1")
+                        .bind(&current)
+                        .fetch_optional(&mut *conn)
+                        .await?;
+                    match next {
+                        None if &current == whole => {
+                            return Err(invalid(field, "must be the id of an existing pledge (of any agreement)"));
+                        }
+                        Some(Some(up)) => current = up,
+                        _ => break,
+                    }
+                }
+            }
+            Ok(())
+        }
+
+        /// The part_of links of an agreement's pledges, to check after writing them.
+        fn part_of_links(agreement_id: &str, pledges: &[PledgeDraft], prefix: &str) -> Vec<(String, String, String)> {
+            pledges
+                .iter()
+                .enumerate()
+                .filter_map(|(i, p)| {
+                    let whole = p.part_of.clone()?;
+                    let id = p.id.clone().unwrap_or_else(|| format!("{agreement_id}-p{}", i + 1));
+                    Some((format!("{prefix}pledges[{i}].part_of"), id, whole))
+                })
+                .collect()
         }
 
         /// Upserts a dataset inside the caller's transaction.
@@ -1301,6 +1441,20 @@ macro_rules! shared_sql_store {
                 record(&mut *tx, at, actor, change).await?;
                 summary.count(before.is_none());
             }
+            // Links may point at agreements imported after their own.
+            let links: Vec<(String, String, String)> = dataset
+                .agreements
+                .iter()
+                .enumerate()
+                .flat_map(|(i, draft)| {
+                    part_of_links(
+                        draft.id.as_deref().unwrap_or_default(),
+                        draft.pledges.as_deref().unwrap_or_default(),
+                        &format!("agreements[{i}]."),
+                    )
+                })
+                .collect();
+            check_part_of(&mut *tx, &links).await?;
             for partner in &partners_changed {
                 refresh_rollup(&mut *tx, partner).await?;
             }
@@ -1815,7 +1969,7 @@ macro_rules! shared_sql_store {
                 if from_rollup {
                     sql.push(
                         "r.currency AS currency, CAST(SUM(r.total_minor) AS BIGINT) AS total_minor, \
-                         CAST(SUM(r.n) AS BIGINT) AS n FROM pledge_rollup r WHERE r.set_key = ",
+                         CAST(SUM(r.n) AS BIGINT) AS n, CAST(SUM(r.years) AS BIGINT) AS years FROM pledge_rollup r WHERE r.set_key = ",
                     );
                     sql.push_bind(set_key);
                     if !query.partners.is_empty() {
@@ -1839,7 +1993,8 @@ macro_rules! shared_sql_store {
                     }
                 } else {
                     sql.push(
-                        "pl.currency AS currency, CAST(SUM(pl.amount_minor) AS BIGINT) AS total_minor, COUNT(*) AS n \
+                        "pl.currency AS currency, CAST(SUM(pl.counted_minor) AS BIGINT) AS total_minor, COUNT(*) AS n, \
+                         CAST(SUM(pl.years_counted) AS BIGINT) AS years \
                          FROM pledges pl JOIN agreements a ON a.id = pl.agreement_id JOIN partners p ON p.code = a.partner_code",
                     );
                     if groups.contains(&PledgeGroup::Area) {
@@ -1850,6 +2005,8 @@ macro_rules! shared_sql_store {
                     }
                     sql.push(" WHERE 1 = 1");
                     push_filters(&mut sql, query, Some("pl"));
+                // Parts are never counted: their whole is.
+                sql.push(" AND pl.part_of IS NULL");
                 }
                 sql.push(" GROUP BY ");
                 if from_rollup {
@@ -1890,6 +2047,7 @@ macro_rules! shared_sql_store {
                             currency: Currency::parse(currency).map_err(|e| corrupt("currency", e))?,
                             total_minor: row.try_get("total_minor")?,
                             count: row.try_get("n")?,
+                            years: row.try_get::<Option<i64>, _>("years")?.unwrap_or_default(),
                         })
                     })
                     .collect::<StoreResult<Vec<_>>>()?;
@@ -1956,6 +2114,7 @@ macro_rules! shared_sql_store {
                 let mut tx = begin_write(&self.pool).await?;
                 let at = now();
                 let id = insert_agreement(&mut tx, draft, at).await?;
+                check_part_of(&mut tx, &part_of_links(&id, draft.pledges.as_deref().unwrap_or_default(), "")).await?;
                 let agreement = load_agreement(&mut tx, &id).await?.ok_or(StoreError::NotFound)?;
                 index_search_text(&mut tx, &agreement.id, &agreement.search_text()).await?;
                 refresh_rollup(&mut tx, agreement.partner.code.as_str()).await?;
@@ -1973,6 +2132,7 @@ macro_rules! shared_sql_store {
                 let at = now();
                 let before = load_agreement(&mut tx, id).await?.ok_or(StoreError::NotFound)?;
                 update_agreement(&mut tx, id, draft, expected_version, at).await?;
+                check_part_of(&mut tx, &part_of_links(id, draft.pledges.as_deref().unwrap_or_default(), "")).await?;
                 let agreement = load_agreement(&mut tx, id).await?.ok_or(StoreError::NotFound)?;
                 index_search_text(&mut tx, &agreement.id, &agreement.search_text()).await?;
                 refresh_rollup(&mut tx, agreement.partner.code.as_str()).await?;
@@ -2065,6 +2225,9 @@ macro_rules! shared_sql_store {
                 touch_agreement(&mut tx, agreement_id, at).await?;
                 let position = next_position(&mut tx, "pledges", agreement_id).await?;
                 let id = insert_pledge_row(&mut tx, agreement_id, draft, position, at, "id").await?;
+                if let Some(whole) = &draft.part_of {
+                    check_part_of(&mut tx, &[("part_of".into(), id.clone(), whole.clone())]).await?;
+                }
                 let pledge = load_pledge(&mut tx, &id).await?.ok_or(StoreError::NotFound)?;
                 let change = Change::new("pledge", &id, "create", pledge.version)
                     .of_agreement(agreement_id)
@@ -2080,6 +2243,9 @@ macro_rules! shared_sql_store {
                 let at = now();
                 let before = load_pledge(&mut tx, id).await?.ok_or(StoreError::NotFound)?;
                 let agreement_id = update_pledge_row(&mut tx, id, draft, -1, expected_version, at).await?;
+                if let Some(whole) = &draft.part_of {
+                    check_part_of(&mut tx, &[("part_of".into(), id.to_owned(), whole.clone())]).await?;
+                }
                 touch_agreement(&mut tx, &agreement_id, at).await?;
                 let pledge = load_pledge(&mut tx, id).await?.ok_or(StoreError::NotFound)?;
                 let change = Change::new("pledge", id, "update", pledge.version)
@@ -2197,7 +2363,8 @@ macro_rules! shared_sql_store {
                 for batch in agreements.chunks(200) {
                     let mut sql = sqlx::QueryBuilder::<Db>::new(
                         "INSERT INTO agreements (id, partner_code, title, kind, status, signed_on, signed_at, signatories, \
-                         term_years, expires_on, legally_binding, summary, text_url, version, created_at, updated_at) ",
+                         term_years, expires_on, legally_binding, summary, text_url, version, created_at, updated_at, \
+                         signed_place, markers) ",
                     );
                     sql.push_values(batch, |mut row, d| {
                         row.push_bind(d.id.clone().unwrap_or_default())
@@ -2215,7 +2382,9 @@ macro_rules! shared_sql_store {
                             .push_bind(d.text_url.clone())
                             .push_bind(1_i64)
                             .push_bind(at)
-                            .push_bind(at);
+                            .push_bind(at)
+                            .push_bind(d.signed_place.clone().map(Json))
+                            .push_bind(Json(d.markers.clone()));
                     });
                     sql.build().execute(&mut *tx).await?;
 
@@ -2237,10 +2406,14 @@ macro_rules! shared_sql_store {
                             d.pledges.iter().flatten().enumerate().map(move |(i, p)| (d.id.as_deref().unwrap_or_default(), i, p))
                         })
                         .collect();
+                    for (i, (_, _, p)) in pledges.iter().enumerate() {
+                        counted_minor(p, &format!("pledges[{i}].amount"))?;
+                    }
                     for pledges in pledges.chunks(500) {
                         let mut sql = sqlx::QueryBuilder::<Db>::new(
                             "INSERT INTO pledges (id, agreement_id, position, amount, currency, year_from, year_to, kind, measure, \
-                             in_agreement_text, description, note, version, created_at, updated_at, amount_minor) ",
+                             in_agreement_text, description, note, version, created_at, updated_at, amount_minor, \
+                             basis, part_of, markers, counted_minor, years_counted) ",
                         );
                         sql.push_values(pledges, |mut row, (agreement_id, position, p)| {
                             row.push_bind(p.id.clone().unwrap_or_default())
@@ -2258,7 +2431,12 @@ macro_rules! shared_sql_store {
                                 .push_bind(1_i64)
                                 .push_bind(at)
                                 .push_bind(at)
-                                .push_bind(p.amount.minor_units());
+                                .push_bind(p.amount.minor_units())
+                                .push_bind(p.basis.as_str())
+                                .push_bind(p.part_of.clone())
+                                .push_bind(Json(p.markers.clone()))
+                                .push_bind(p.counted_minor().unwrap_or_default())
+                                .push_bind(per_year_years(p));
                         });
                         sql.build().execute(&mut *tx).await?;
                     }
@@ -2271,13 +2449,13 @@ macro_rules! shared_sql_store {
                         .collect();
                     for sources in sources.chunks(500) {
                         let mut sql = sqlx::QueryBuilder::<Db>::new(
-                            "INSERT INTO sources (id, agreement_id, pledge_id, position, url, title, publisher, published_on, \
-                             version, created_at, updated_at) ",
+                            "INSERT INTO sources (id, agreement_id, pledge_ids, position, url, title, publisher, published_on, \
+                             version, created_at, updated_at, fields) ",
                         );
                         sql.push_values(sources, |mut row, (agreement_id, position, s)| {
                             row.push_bind(s.id.clone().unwrap_or_default())
                                 .push_bind(agreement_id.to_string())
-                                .push_bind(s.pledge_id.clone())
+                                .push_bind(Json(s.pledges.clone()))
                                 .push_bind(*position as i64)
                                 .push_bind(s.url.clone())
                                 .push_bind(s.title.clone())
@@ -2285,7 +2463,8 @@ macro_rules! shared_sql_store {
                                 .push_bind(s.published_on)
                                 .push_bind(1_i64)
                                 .push_bind(at)
-                                .push_bind(at);
+                                .push_bind(at)
+                                .push_bind(Json(s.fields.clone()));
                         });
                         sql.build().execute(&mut *tx).await?;
                     }
@@ -2295,9 +2474,9 @@ macro_rules! shared_sql_store {
                     }
                 }
                 // New rows only: the rollup grows by their sums, without re-reading old pledges.
-                let mut sums: HashMap<(String, &str, i64, &str, &str, &str), (i64, i64)> = HashMap::new();
+                let mut sums: HashMap<(String, &str, i64, &str, &str, &str), (i64, i64, i64)> = HashMap::new();
                 for draft in agreements {
-                    for pledge in draft.pledges.iter().flatten() {
+                    for pledge in draft.pledges.iter().flatten().filter(|p| p.part_of.is_none()) {
                         for set in ROLLUP_SETS {
                             let (year, kind, measure) = set;
                             let key = (
@@ -2311,18 +2490,19 @@ macro_rules! shared_sql_store {
                             let entry = sums.entry(key).or_default();
                             entry.0 = entry
                                 .0
-                                .checked_add(pledge.amount.minor_units())
+                                .checked_add(pledge.counted_minor().unwrap_or(i64::MAX))
                                 .ok_or_else(|| too_large_total(pledge.currency.as_str()))?;
                             entry.1 += 1;
+                            entry.2 += per_year_years(pledge);
                         }
                     }
                 }
                 let sums: Vec<_> = sums.into_iter().collect();
                 for sums in sums.chunks(500) {
                     let mut sql = sqlx::QueryBuilder::<Db>::new(
-                        "INSERT INTO pledge_rollup (set_key, partner_code, year_key, kind, measure_key, currency, total_minor, n) ",
+                        "INSERT INTO pledge_rollup (set_key, partner_code, year_key, kind, measure_key, currency, total_minor, n, years) ",
                     );
-                    sql.push_values(sums, |mut row, ((set_key, partner, year, kind, measure, currency), (total, n))| {
+                    sql.push_values(sums, |mut row, ((set_key, partner, year, kind, measure, currency), (total, n, years))| {
                         row.push_bind(set_key.clone())
                             .push_bind(partner.to_string())
                             .push_bind(*year)
@@ -2330,11 +2510,13 @@ macro_rules! shared_sql_store {
                             .push_bind(measure.to_string())
                             .push_bind(currency.to_string())
                             .push_bind(*total)
-                            .push_bind(*n);
+                            .push_bind(*n)
+                            .push_bind(*years);
                     });
                     sql.push(
                         " ON CONFLICT (set_key, partner_code, year_key, kind, measure_key, currency) DO UPDATE SET \
-                         total_minor = pledge_rollup.total_minor + excluded.total_minor, n = pledge_rollup.n + excluded.n",
+                         total_minor = pledge_rollup.total_minor + excluded.total_minor, n = pledge_rollup.n + excluded.n, \
+                         years = pledge_rollup.years + excluded.years",
                     );
                     sql.build().execute(&mut *tx).await.map_err(overflow_is_invalid)?;
                 }
@@ -2617,15 +2799,23 @@ macro_rules! shared_sql_store {
                         PledgeGroup::Area => "ga.area_code",
                     })
                     .collect();
-                let year = format!("COALESCE(pl.year_from, {SIGNED_YEAR})");
-                let mut sql = sqlx::QueryBuilder::<Db>::new("SELECT ");
+                // A per-year pledge converts each year's amount at that year's
+                // rate (one row per year of its range); a total at its first
+                // year, else its agreement's signing year.
+                let year = format!("COALESCE(py.y, pl.year_from, {SIGNED_YEAR})");
+                let mut sql = sqlx::QueryBuilder::<Db>::new(
+                    "WITH RECURSIVE pledge_years(y) AS (SELECT 1991 UNION ALL SELECT y + 1 FROM pledge_years WHERE y < 2100) SELECT ",
+                );
                 for (i, expression) in expressions.iter().enumerate() {
                     sql.push(format!("{expression} AS g{i}, "));
                 }
                 sql.push(format!(
-                    "pl.currency AS currency, {year} AS conversion_year, CAST(SUM(pl.amount_minor) AS BIGINT) AS total_minor, \
-                     COUNT(*) AS n FROM pledges pl JOIN agreements a ON a.id = pl.agreement_id \
-                     JOIN partners p ON p.code = a.partner_code"
+                    "pl.currency AS currency, {year} AS conversion_year, \
+                     CAST(SUM(CASE WHEN py.y IS NULL THEN pl.counted_minor ELSE pl.amount_minor END) AS BIGINT) AS total_minor, \
+                     SUM(CASE WHEN py.y IS NULL OR py.y = pl.year_from THEN 1 ELSE 0 END) AS n \
+                     FROM pledges pl JOIN agreements a ON a.id = pl.agreement_id \
+                     JOIN partners p ON p.code = a.partner_code \
+                     LEFT JOIN pledge_years py ON pl.basis = 'per_year' AND py.y BETWEEN pl.year_from AND pl.year_to"
                 ));
                 if groups.contains(&PledgeGroup::Area) {
                     sql.push(" JOIN agreement_areas ga ON ga.agreement_id = a.id");
@@ -2635,6 +2825,8 @@ macro_rules! shared_sql_store {
                 }
                 sql.push(" WHERE 1 = 1");
                 push_filters(&mut sql, query, Some("pl"));
+                // Parts are never counted: their whole is.
+                sql.push(" AND pl.part_of IS NULL");
                 sql.push(" GROUP BY ");
                 for expression in &expressions {
                     sql.push(format!("{expression}, "));

@@ -37,11 +37,13 @@ async fn japan_answers_in_one_lookup(app: TestApp) {
         "amounts are exact decimal strings"
     );
     assert_eq!(pledge["currency"], "USD");
+    // Contested: most reports say dollars, one says yen; both sides named.
+    assert_eq!(pledge["markers"]["amount"]["status"], "contested");
     assert!(
-        pledge["note"]
-            .as_str()
+        !pledge["markers"]["amount"]["sources_against"]
+            .as_array()
             .unwrap()
-            .starts_with("figure disputed:")
+            .is_empty()
     );
     assert!(
         !pledge["sources"].as_array().unwrap().is_empty(),

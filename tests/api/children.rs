@@ -45,6 +45,14 @@ async fn pledges_crud(app: TestApp) {
             &json!({"amount": "1000000.5", "note": "revised"}),
         )
         .await;
+    // The yen has no minor unit (ISO 4217): a fraction of one is refused.
+    assert_eq!(reply.error_fields(), ["amount"]);
+    let reply = app
+        .patch(
+            "/v1/pledges/ua-jp-2024-p2",
+            &json!({"amount": "1000000.5", "currency": "EUR", "note": "revised"}),
+        )
+        .await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     let patched = reply.json();
     assert_eq!(patched["amount"], "1000000.50");
@@ -82,7 +90,8 @@ async fn sources_crud(app: TestApp) {
         reply.header("location"),
         Some(format!("/v1/sources/{id}").as_str())
     );
-    assert_eq!(source["pledge_id"], "ua-jp-2024-p1");
+    // The older single `pledge_id` is read as the list `pledges`.
+    assert_eq!(source["pledges"], json!(["ua-jp-2024-p1"]));
     let pledge = app.get_ok("/v1/pledges/ua-jp-2024-p1").await;
     assert!(
         pledge["sources"]
@@ -100,30 +109,48 @@ async fn sources_crud(app: TestApp) {
             .any(|s| s["id"] == id.as_str())
     );
 
-    // A source may only support a pledge of its own agreement.
+    // A source may only support pledges of its own agreement.
     let foreign = app
         .patch(
             &format!("/v1/sources/{id}"),
-            &json!({"pledge_id": "ua-gb-2024-p1"}),
+            &json!({"pledges": ["ua-gb-2024-p1"]}),
         )
         .await;
-    assert_eq!(foreign.error_fields(), ["pledge_id"]);
+    assert_eq!(foreign.error_fields(), ["pledges[0]"]);
     let mut foreign_new = body.clone();
     foreign_new["pledge_id"] = json!("ua-gb-2024-p1");
     assert_eq!(
         app.post("/v1/agreements/ua-jp-2024/sources", &foreign_new)
             .await
             .error_fields(),
-        ["pledge_id"]
+        ["pledges[0]"]
     );
+    // Fields it supports are named from the agreement's own.
+    let unknown_field = app
+        .patch(&format!("/v1/sources/{id}"), &json!({"fields": ["colour"]}))
+        .await;
+    assert_eq!(unknown_field.error_fields(), ["fields[0]"]);
 
     let mut edited = source.clone();
     edited["title"] = json!("A better title");
-    edited["pledge_id"] = json!(null);
+    edited["pledges"] = json!([]);
+    edited["fields"] = json!(["signed_on", "legally_binding"]);
     let reply = app.put(&format!("/v1/sources/{id}"), &edited).await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     assert_eq!(reply.json()["title"], "A better title");
-    assert_eq!(reply.json()["pledge_id"], serde_json::Value::Null);
+    assert_eq!(reply.json()["pledges"], json!([]));
+    assert_eq!(
+        reply.json()["fields"],
+        json!(["signed_on", "legally_binding"])
+    );
+    // The same URL twice on one agreement: listed once, linked to both facts.
+    let twice = app
+        .post(
+            "/v1/agreements/ua-jp-2024/sources",
+            &json!({"url": "https://example.org/report", "title": "Again"}),
+        )
+        .await;
+    assert_eq!(twice.error_fields(), ["url"]);
 
     assert_eq!(app.delete(&format!("/v1/sources/{id}")).await.status, 204);
     app.get(&format!("/v1/sources/{id}")).await.problem(404);

@@ -227,22 +227,22 @@ async fn csv_dry_run_reports_every_row_and_changes_nothing(app: TestApp) {
     append(
         &dir,
         "pledges.csv",
-        "ua-jp-2024,ua-jp-2024-p9,1000000,JPY,2025,2025,humanitarian,,true,\"Demining, \"\"urgent\"\"\",",
+        "ua-jp-2024,ua-jp-2024-p9,1000000,JPY,2025,2025,humanitarian,,total,,true,\"Demining, \"\"urgent\"\"\",,",
     );
     append(
         &dir,
         "sources.csv",
-        "ua-jp-2024,ua-jp-2024-s9,ua-jp-2024-p9,https://example.org/jp,Example source,Example,2025-01-02",
+        "ua-jp-2024,ua-jp-2024-s99,https://example.org/jp,Example source,Example,2025-01-02,ua-jp-2024-p9,",
     );
-    drop_line(&dir, "sources.csv", ",ua-dk-2024-s3,");
+    drop_line(&dir, "sources.csv", ",ua-dk-2024-s11,");
     drop_line(&dir, "areas.csv", "ua-al-2025,accountability,");
     let expected = format!(
         "- agreement_area accountability (agreement ua-al-2025)\n\
-         - source ua-dk-2024-s3 (agreement ua-dk-2024)\n\
+         - source ua-dk-2024-s11 (agreement ua-dk-2024)\n\
          ~ agreement ua-is-2024\n    title: {} → \"Agreement, \\\"edited\\\"\\nin two lines\"\n\
          ~ pledge ua-jp-2024-p1 (agreement ua-jp-2024)\n    amount: \"4500000000\" → \"4600000000.50\"\n\
          + pledge ua-jp-2024-p9 (agreement ua-jp-2024)\n\
-         + source ua-jp-2024-s9 (agreement ua-jp-2024)\n",
+         + source ua-jp-2024-s99 (agreement ua-jp-2024)\n",
         Value::String(old_title.clone())
     );
 
@@ -277,7 +277,7 @@ async fn csv_dry_run_reports_every_row_and_changes_nothing(app: TestApp) {
             .as_array()
             .unwrap()
             .iter()
-            .any(|s| s["id"] == "ua-jp-2024-s9" && s["pledge_id"] == "ua-jp-2024-p9")
+            .any(|s| s["id"] == "ua-jp-2024-s99" && s["pledges"] == json!(["ua-jp-2024-p9"]))
     );
     let albania = app.get_ok("/v1/agreements/ua-al-2025").await;
     assert!(
@@ -305,22 +305,23 @@ async fn malformed_csv_is_rejected_with_file_line_and_column(app: TestApp) {
     let dir = TempDir::new();
     dir.write(
         "agreements.csv",
-        b"id,partner,title,kind,status,signed_on,signed_at,term_years,expires_on,legally_binding,summary,text_url\r\n\
-          ua-jp-2024,JP,Edited,bilateral_security,signed,2024-02-30,,10,,,,\r\n\
-          ua-jp-2024,JP,Twice,bilateral_security,signed,2024-06-13,,ten,,maybe,,\r\n\
-          ua-nz-2024,NZ,Fine,other,signed,2024-01-01,,,,,,\r\n",
+        b"id,partner,title,kind,status,signed_on,signed_at,signed_city,signed_country,signed_venue,signed_event,term_years,expires_on,legally_binding,summary,text_url,markers\r\n\
+          ua-jp-2024,JP,Edited,bilateral_security,signed,2024-02-30,,,,,,10,,,,,\r\n\
+          ua-jp-2024,JP,Twice,bilateral_security,signed,2024-06-13,,,,,,ten,,maybe,,,\r\n\
+          ua-nz-2024,NZ,Fine,other,signed,2024-01-01,,,,,,,,,,,\r\n",
     );
     dir.write(
         "pledges.csv",
-        b"agreement_id,id,amount,currency,year_from,year_to,kind,measure,in_agreement_text,description\r\n\
-          ua-jp-2024,ua-jp-2024-p1,1,USD,2024,2024,military,,,\r\n",
+        b"agreement_id,id,amount,currency,year_from,year_to,kind,measure,basis,part_of,in_agreement_text,description,markers\r\n\
+          ua-jp-2024,ua-jp-2024-p1,1,USD,2024,2024,military,,,,,,\r\n",
     );
-    let mut sources = b"agreement_id,id,pledge_id,url,title,publisher,published_on\r\n".to_vec();
-    sources.extend_from_slice(b"ua-nz-2024,ua-nz-2024-s1,,https://example.org/nz,Jap\xf3n,,\r\n");
+    let mut sources =
+        b"agreement_id,id,url,title,publisher,published_on,pledges,fields\r\n".to_vec();
+    sources.extend_from_slice(b"ua-nz-2024,ua-nz-2024-s1,https://example.org/nz,Jap\xf3n,,,,\r\n");
     sources.extend_from_slice(
-        b"ua-nz-2024,ua-nz-2024-s2,,https://example.org/nz2,Fine,,2024-13-01\r\n",
+        b"ua-nz-2024,ua-nz-2024-s2,https://example.org/nz2,Fine,,2024-13-01,,\r\n",
     );
-    sources.extend_from_slice(b"ua-nz-2024,ua-nz-2024-s1,,https://example.org/nz3,Again,,\r\n");
+    sources.extend_from_slice(b"ua-nz-2024,ua-nz-2024-s1,https://example.org/nz3,Again,,,,\r\n");
     dir.write("sources.csv", &sources);
     dir.write(
         "areas.csv",
@@ -375,9 +376,9 @@ async fn unknown_references_are_all_reported_at_once(app: TestApp) {
     let dir = TempDir::new();
     dir.write(
         "agreements.csv",
-        b"id,partner,title,kind,status,signed_on,signed_at,term_years,expires_on,legally_binding,summary,text_url\r\n\
-          ua-zz-2024,ZZ,Nobody,other,signed,2024-01-01,,,,,,\r\n\
-          ua-nz-2024,NZ,Somebody,other,signed,2024-01-01,,,,,,\r\n",
+        b"id,partner,title,kind,status,signed_on,signed_at,signed_city,signed_country,signed_venue,signed_event,term_years,expires_on,legally_binding,summary,text_url,markers\r\n\
+          ua-zz-2024,ZZ,Nobody,other,signed,2024-01-01,,,,,,,,,,,\r\n\
+          ua-nz-2024,NZ,Somebody,other,signed,2024-01-01,,,,,,,,,,,\r\n",
     );
     dir.write(
         "areas.csv",
@@ -485,13 +486,17 @@ async fn http_dry_run_changes_nothing(app: TestApp) {
 /// Each check on crafted data: over HTTP (the report, the level filter, a bad
 /// level) and from the command line (findings printed, exit status 1).
 async fn checks_find_what_an_editor_must_fix(app: TestApp) {
+    let baseline = app.get_ok("/v1/checks").await;
+    assert_eq!(baseline["errors"], 0, "the bundled data passes: {baseline}");
+    let bundled_warnings = baseline["warnings"].as_u64().unwrap();
     let created = app
         .post(
             "/v1/agreements",
             &json!({"id": "ua-nz-2010", "partner": "NZ", "title": "Old memorandum", "kind": "other",
                     "status": "in_force", "signed_on": "2010-01-01", "term_years": 5,
                     "sources": [{"id": "ua-nz-2010-s1", "url": "https://example.org/a", "title": "A"},
-                                {"id": "ua-nz-2010-s2", "url": "https://example.org/a", "title": "A again"}]}),
+                                {"id": "ua-nz-2010-s2", "url": "https://example.org/b", "title": "A later review",
+                                 "published_on": "2014-06-01"}]}),
         )
         .await;
     assert_eq!(created.status, 201, "{}", created.text);
@@ -501,7 +506,10 @@ async fn checks_find_what_an_editor_must_fix(app: TestApp) {
             &json!({"id": "ua-nz-2024", "partner": "NZ", "title": "Unsourced", "kind": "other", "status": "signed",
                     "signed_on": "2024-05-01",
                     "pledges": [{"id": "ua-nz-2024-p1", "amount": "1000", "currency": "NZD", "kind": "military",
-                                 "in_agreement_text": true, "note": "figure disputed: two reports differ"}]}),
+                                 "year_from": 2024, "year_to": 2026,
+                                 "in_agreement_text": true, "note": "figure disputed: two reports differ"},
+                                {"id": "ua-nz-2024-p2", "amount": "300", "currency": "NZD", "kind": "military",
+                                 "year_from": 2025, "year_to": 2025, "in_agreement_text": true}]}),
         )
         .await;
     assert_eq!(created.status, 201, "{}", created.text);
@@ -515,8 +523,12 @@ async fn checks_find_what_an_editor_must_fix(app: TestApp) {
 
     let report = app.get_ok("/v1/checks").await;
     assert_eq!(report["passed"], false);
-    assert_eq!(report["errors"], 4);
-    assert_eq!(report["warnings"], 9, "the bundled 7 and 2 new: {report}");
+    assert_eq!(report["errors"], 5);
+    assert_eq!(
+        report["warnings"].as_u64().unwrap(),
+        bundled_warnings + 3,
+        "a disputed figure, an unlinked overlap and a late source: {report}"
+    );
     let found: Vec<(String, String, String)> = report["findings"]
         .as_array()
         .unwrap()
@@ -533,18 +545,22 @@ async fn checks_find_what_an_editor_must_fix(app: TestApp) {
         ("error", "expired_still_in_force", "ua-nz-2010"),
         ("error", "agreement_without_source", "ua-nz-2024"),
         ("error", "pledge_without_source", "ua-nz-2024-p1"),
+        ("error", "pledge_without_source", "ua-nz-2024-p2"),
         ("error", "colliding_partner_names", "XJ"),
     ];
-    let errors: Vec<(&str, &str, &str)> = found[..4]
+    let errors: Vec<(&str, &str, &str)> = found[..5]
         .iter()
         .map(|(l, c, i)| (l.as_str(), c.as_str(), i.as_str()))
         .collect();
     assert_eq!(errors, expected_errors);
     for expected in [
-        ("warning", "duplicate_source", "ua-nz-2010-s2"),
         ("warning", "disputed_figure", "ua-nz-2024-p1"),
-        ("warning", "disputed_figure", "ua-jp-2024-p1"),
-        ("warning", "unverified_figure", "ua-es-2024-p2"),
+        ("warning", "unlinked_overlap", "ua-nz-2024-p2"),
+        ("warning", "late_source", "ua-nz-2010-s2"),
+        // The bundled contested facts: Japan's amount, the US agreement's
+        // legal force.
+        ("warning", "contested_fact", "ua-jp-2024-p1"),
+        ("warning", "contested_fact", "ua-us-2024"),
     ] {
         assert!(
             found
@@ -569,18 +585,29 @@ async fn checks_find_what_an_editor_must_fix(app: TestApp) {
             )
         })
         .collect();
+    let bundled_overlaps = baseline["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "unlinked_overlap")
+        .unwrap()["count"]
+        .as_u64()
+        .unwrap();
     assert!(
-        counts.contains(&("duplicate_source".to_owned(), 1)),
+        counts.contains(&("unlinked_overlap".to_owned(), bundled_overlaps + 1)),
         "{counts:?}"
     );
     assert!(
-        counts.contains(&("unverified_in_agreement_text".to_owned(), 5)),
+        counts.contains(&("pledge_without_source".to_owned(), 2)),
         "{counts:?}"
     );
 
     let errors_only = app.get_ok("/v1/checks?level=error").await;
-    assert_eq!(errors_only["findings"].as_array().unwrap().len(), 4);
-    assert_eq!(errors_only["warnings"], 9, "counts cover every level");
+    assert_eq!(errors_only["findings"].as_array().unwrap().len(), 5);
+    assert_eq!(
+        errors_only["warnings"], report["warnings"],
+        "counts cover every level"
+    );
     let bad = app.get("/v1/checks?level=fatal").await;
     assert_eq!(bad.problem(400)["errors"][0]["field"], "level");
     let typo = app.get("/v1/checks?levle=error").await;
@@ -595,15 +622,28 @@ async fn checks_find_what_an_editor_must_fix(app: TestApp) {
         ),
         "{printed}"
     );
-    assert_eq!(printed.lines().count(), 4, "{printed}");
-    assert!(String::from_utf8_lossy(&output.stderr).contains("FAILED: 4 errors, 9 warnings"));
+    assert_eq!(printed.lines().count(), 5, "{printed}");
+    let summary = format!("FAILED: 5 errors, {} warnings", report["warnings"]);
+    assert!(String::from_utf8_lossy(&output.stderr).contains(&summary));
+
+    // Linking the overlap (p2 is part of p1) clears that warning, and the
+    // total counts p1 alone.
+    let linked = app
+        .patch(
+            "/v1/pledges/ua-nz-2024-p2",
+            &json!({"part_of": "ua-nz-2024-p1"}),
+        )
+        .await;
+    assert_eq!(linked.status, 200, "{}", linked.text);
+    let report = app.get_ok("/v1/checks").await;
+    assert_eq!(report["warnings"].as_u64().unwrap(), bundled_warnings + 2);
 
     // Fixing the data makes the check pass.
     let fixed = app
         .patch("/v1/agreements/ua-nz-2010", &json!({"status": "expired"}))
         .await;
     assert_eq!(fixed.status, 200, "{}", fixed.text);
-    assert_eq!(app.get_ok("/v1/checks").await["errors"], 3);
+    assert_eq!(app.get_ok("/v1/checks").await["errors"], 4);
 }
 
 /// The bundled dataset holds all 28 agreements of Ukraine's Ministry of

@@ -4,6 +4,7 @@ mod common;
 
 mod contract;
 
+mod accounting;
 mod agreements;
 mod children;
 mod data;

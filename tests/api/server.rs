@@ -259,14 +259,21 @@ async fn cli_generate(backend: Backend) {
     // Totals per partner and currency, by hand from the export.
     let mut expected = std::collections::BTreeMap::new();
     for agreement in agreements {
+        // Parts are never counted; per-year pledges once per year.
         for pledge in agreement["pledges"].as_array().unwrap() {
-            if let Some(amount) = pledge["amount"].as_str() {
+            if let (Some(amount), true) = (pledge["amount"].as_str(), pledge["part_of"].is_null()) {
                 let key = (
                     agreement["partner"].as_str().unwrap().to_owned(),
                     pledge["currency"].as_str().unwrap().to_owned(),
                 );
+                let years = if pledge["basis"] == "per_year" {
+                    pledge["year_to"].as_i64().unwrap() - pledge["year_from"].as_i64().unwrap() + 1
+                } else {
+                    1
+                };
                 let amount: rust_decimal::Decimal = amount.parse().unwrap();
-                *expected.entry(key).or_insert(rust_decimal::Decimal::ZERO) += amount;
+                *expected.entry(key).or_insert(rust_decimal::Decimal::ZERO) +=
+                    amount * rust_decimal::Decimal::from(years);
             }
         }
     }

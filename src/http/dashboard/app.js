@@ -19,6 +19,7 @@ const state = {
   names: new Map(),    // partner code -> name, for chart labels
   errors: new Map(),   // alert messages by origin, so one success clears only its own
   opener: null,        // element to refocus when the dialog closes
+  focusPledge: null,   // pledge to move to once the agreement opening is shown
 };
 
 // ---------- small helpers ----------
@@ -42,7 +43,7 @@ function s(tag, attrs) {
 }
 
 function append(el, children) {
-  for (const c of children.flat()) {
+  for (const c of children.flat(Infinity)) {
     if (c === null || c === undefined || c === false) continue;
     el.append(c instanceof Node ? c : document.createTextNode(String(c)));
   }
@@ -85,10 +86,30 @@ function formatMinor(minor) {
 
 const money = (currency, minor) => `${currency} ${formatMinor(minor)}`;
 
-/** Sums pledge amounts per currency; returns [[currency, minor], ...] sorted. */
+/** The years a per-year pledge is promised for (0 if its range is not known). */
+function perYearCount(p) {
+  if (!Number.isInteger(p.year_from) || !Number.isInteger(p.year_to) || p.year_to < p.year_from) return 0;
+  return p.year_to - p.year_from + 1;
+}
+
+/**
+ * What a pledge adds to a total, as the service counts it: nothing for a
+ * part of another pledge (its whole is counted), the amount for each year of
+ * the range for a per-year pledge, else the amount once.
+ */
+function countedMinor(p) {
+  if (p.part_of) return 0n;
+  const n = p.basis === 'per_year' ? perYearCount(p) : 1;
+  return toMinor(p.amount) * BigInt(n || 1);
+}
+
+/** Sums pledges per currency by the rules above; returns [[currency, minor], ...] sorted. */
 function sumPledges(pledges) {
   const sums = new Map();
-  for (const p of pledges || []) sums.set(p.currency, (sums.get(p.currency) || 0n) + toMinor(p.amount));
+  for (const p of pledges || []) {
+    if (p.part_of) continue; // counted through its whole, perhaps in another agreement
+    sums.set(p.currency, (sums.get(p.currency) || 0n) + countedMinor(p));
+  }
   return [...sums].sort((a, b) => a[0].localeCompare(b[0]));
 }
 
@@ -205,7 +226,7 @@ function row(a) {
     h('td', {}, h('span', { class: `status status-${a.status}` }, words(a.status))),
     h('td', { class: 'num' }, sums.length
       ? h('ul', { class: 'plain' }, sums.map(([c, m]) => h('li', {}, money(c, m))))
-      : h('span', { class: 'muted' }, 'none')));
+      : h('span', { class: 'muted' }, a.pledges && a.pledges.length ? 'counted in another agreement' : 'none')));
   // A click anywhere on the row opens it too (the title link is the keyboard target).
   tr.addEventListener('click', (e) => {
     if (!e.target.closest('a, button') && !getSelection().toString()) openDetail(a.id, open);
@@ -291,13 +312,19 @@ function drawCharts() {
   const cur = $('chart-currency').value;
   const pick = (items) => items.filter((it) => it.currency === cur);
   const partners = pick(state.stats.partner)
-    .map((it) => ({ label: state.names.get(it.partner) || it.partner || 'unknown', minor: toMinor(it.total), count: it.count }))
+    .map((it) => ({ label: state.names.get(it.partner) || it.partner || 'unknown', minor: toMinor(it.total), count: it.count, years: it.years }))
     .sort((a, b) => (b.minor > a.minor ? 1 : b.minor < a.minor ? -1 : a.label.localeCompare(b.label)));
   const years = pick(state.stats.year)
-    .map((it) => ({ label: it.year === null || it.year === undefined ? 'year not stated' : String(it.year), minor: toMinor(it.total), count: it.count, y: it.year ?? Infinity }))
+    .map((it) => ({ label: it.year === null || it.year === undefined ? 'year not stated' : String(it.year), minor: toMinor(it.total), count: it.count, years: it.years, y: it.year ?? Infinity }))
     .sort((a, b) => a.y - b.y);
   barChart($('by-partner'), 'Pledges by partner', 'Partner', cur, partners);
   barChart($('by-year'), 'Pledges by year', 'Year', cur, years);
+}
+
+/** "3 pledges", and how many years per-year pledges were counted for (the API's optional `years`). */
+function countText(d) {
+  const n = `${d.count} pledge${d.count === 1 ? '' : 's'}`;
+  return d.years > 0 ? `${n}; per-year amounts counted for ${d.years} year${d.years === 1 ? '' : 's'}` : n;
 }
 
 /**
@@ -322,7 +349,7 @@ function barChart(box, title, keyName, cur, data) {
     const pct = Number((d.minor * 100000n) / max) / 1000; // 0..100, to 3 decimals
     const g = s('g', {});
     const t = s('title', {});
-    t.textContent = `${d.label}: ${money(cur, d.minor)} (${d.count} pledge${d.count === 1 ? '' : 's'})`;
+    t.textContent = `${d.label}: ${money(cur, d.minor)} (${countText(d)})`;
     const label = s('text', { x: 0, y: y + 14, class: 'bar-label' });
     label.textContent = d.label;
     const value = s('tspan', { class: 'bar-value', dx: 8 });
@@ -338,11 +365,23 @@ function barChart(box, title, keyName, cur, data) {
     h('caption', {}, `${title}, ${cur}`),
     h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, keyName), h('th', { scope: 'col', class: 'num' }, 'Total'), h('th', { scope: 'col', class: 'num' }, 'Pledges'))),
     h('tbody', {}, data.map((d) => h('tr', {},
-      h('th', { scope: 'row' }, d.label), h('td', { class: 'num' }, money(cur, d.minor)), h('td', { class: 'num' }, d.count)))));
+      h('th', { scope: 'row' }, d.label), h('td', { class: 'num' }, money(cur, d.minor)), h('td', { class: 'num' }, countText(d))))));
   box.append(h('details', {}, h('summary', {}, 'Show as a table'), h('div', { class: 'table-wrap' }, table)));
 }
 
 // ---------- detail dialog ----------
+
+/** How the dialog names the fields of an agreement and of a pledge. */
+const FIELD_LABELS = {
+  title: 'title', kind: 'kind', status: 'status', signed_on: 'date of signing', signed_at: 'place of signing',
+  signed_place: 'place details (city, country, venue, event)', signatories: 'signatories', term_years: 'term',
+  expires_on: 'expiry date', legally_binding: 'legal status', summary: 'summary', text_url: 'text', areas: 'areas',
+};
+const PLEDGE_LABELS = {
+  amount: 'amount', currency: 'currency', year_from: 'first year', year_to: 'last year', kind: 'kind',
+  measure: 'measure', basis: 'basis', part_of: 'part of', in_agreement_text: 'in the agreement text', description: 'description',
+};
+const fieldLabel = (f, labels) => (labels || FIELD_LABELS)[f] || words(f);
 
 function years(p) {
   if (p.year_from && p.year_to) return p.year_from === p.year_to ? String(p.year_from) : `${p.year_from}–${p.year_to}`;
@@ -351,58 +390,214 @@ function years(p) {
   return 'years not stated';
 }
 
-function sourceItem(src) {
-  return h('li', {}, link(src.url, src.title || src.url),
-    src.publisher || src.published_on ? h('span', { class: 'muted' }, ' — ', [src.publisher, src.published_on].filter(Boolean).join(', ')) : null);
+/** "ISK 4,000,000,000 a year, 2024–2028 (5 years)" or "EUR 977,000,000 · 2024". */
+function pledgeAmount(p) {
+  const amount = money(p.currency, toMinor(p.amount));
+  if (p.basis !== 'per_year') return [h('strong', {}, amount), ` · ${years(p)}`];
+  const n = perYearCount(p);
+  return [h('strong', {}, `${amount} a year`), n ? `, ${years(p)} (${n} year${n === 1 ? '' : 's'})` : ', years not stated'];
 }
 
-function pair(dl, term, value) {
-  dl.append(h('dt', {}, term), h('dd', {}, value === null || value === undefined || value === '' ? h('span', { class: 'muted' }, 'not stated') : value));
+// Anchors inside the dialog: ids are prefixed so they never clash with the page.
+const sourceAnchor = (id) => `src-${id}`;
+const pledgeAnchor = (id) => `pledge-${id}`;
+
+/** Moves to an element of the open dialog and gives it the focus (it has tabindex -1). */
+function goTo(anchorId) {
+  const el = document.getElementById(anchorId);
+  if (!el) return false;
+  el.scrollIntoView({ block: 'nearest' });
+  el.focus({ preventScroll: true });
+  return true;
+}
+
+/** A link to a source in the dialog's list of sources. */
+function sourceRef(a, id) {
+  const src = (a.sources || []).find((x) => x.id === id);
+  const text = src ? (src.publisher || src.title || id) : id;
+  const el = h('a', { href: `#${sourceAnchor(id)}`, class: 'ref' }, text);
+  el.addEventListener('click', (e) => { if (goTo(sourceAnchor(id))) e.preventDefault(); });
+  return el;
+}
+
+/**
+ * A link to a pledge: in this agreement it moves there; in another one it
+ * opens that agreement (asking the API which one) and moves to the pledge.
+ */
+function pledgeRef(a, id) {
+  const own = (a.pledges || []).find((x) => x.id === id);
+  const guess = /^(.+)-p\d+$/.exec(id);
+  const href = own || !guess ? `#${pledgeAnchor(id)}` : `?open=${encodeURIComponent(guess[1])}`;
+  const el = h('a', { href, class: 'ref' }, id);
+  el.addEventListener('click', async (e) => {
+    e.preventDefault();
+    if (goTo(pledgeAnchor(id))) return;
+    try {
+      const p = await api(`/v1/pledges/${encodeURIComponent(id)}`);
+      state.focusPledge = id;
+      openDetail(p.agreement_id, state.opener);
+    } catch (err) {
+      const box = $('detail-alert');
+      box.replaceChildren(...problemNodes(err.problem || { title: 'Error', detail: String(err.message) }));
+      box.hidden = false;
+    }
+  });
+  return own ? [el, h('span', { class: 'muted' }, ` (${money(own.currency, toMinor(own.amount))}${own.basis === 'per_year' ? ' a year' : ''})`)] : el;
+}
+
+/** "a, b and c" with nodes. */
+function joined(items) {
+  const out = [];
+  items.forEach((x, i) => out.push(i === 0 ? '' : i === items.length - 1 ? ' and ' : ', ', x));
+  return out;
+}
+
+/**
+ * The visible mark of a contested or unverified value: a text badge (not
+ * colour alone), the note, and the sources on each side as links.
+ */
+function markerNode(a, field, m, labels) {
+  const status = m.status === 'contested' ? 'contested' : 'unverified';
+  const sides = [];
+  if (m.sources_for && m.sources_for.length) sides.push(h('span', {}, 'Sources for: ', joined(m.sources_for.map((id) => sourceRef(a, id))), '.'));
+  if (m.sources_against && m.sources_against.length) sides.push(h('span', {}, 'Against: ', joined(m.sources_against.map((id) => sourceRef(a, id))), '.'));
+  return h('div', { class: `marker marker-${status}`, role: 'note' },
+    h('span', { class: 'badge' }, status),
+    labels ? h('strong', {}, ` ${fieldLabel(field, labels)}:`) : null,
+    ' ', m.note || '',
+    sides.length ? h('span', { class: 'marker-sources' }, sides.map((x) => [' ', x])) : null);
+}
+
+/**
+ * Markers of one record, each given out once, next to its value; `rest`
+ * gives out what is left (a field shown nowhere else), always named.
+ */
+function markerSet(a, markers, labels) {
+  const left = new Map(Object.entries(markers || {}));
+  const give = (fields, named) => fields.filter((f) => left.has(f)).map((f) => {
+    const m = left.get(f);
+    left.delete(f);
+    return markerNode(a, f, m, named);
+  });
+  return {
+    take: (...fields) => give(fields, labels),
+    rest: () => give([...left.keys()], labels || FIELD_LABELS),
+  };
+}
+
+/** A source's link, publisher and date, and its id. */
+const sourceLine = (src) => [
+  link(src.url, src.title || src.url),
+  src.publisher || src.published_on ? h('span', { class: 'muted' }, ' — ', [src.publisher, src.published_on].filter(Boolean).join(', ')) : null,
+  h('span', { class: 'muted small' }, ` [${src.id}]`),
+];
+
+/** A source of the agreement, with what it supports: pledges (as links) and fields. */
+function sourceItem(a, src) {
+  const pledges = src.pledges || [];
+  const fields = src.fields || [];
+  return h('li', { id: sourceAnchor(src.id), tabindex: '-1' },
+    sourceLine(src),
+    pledges.length || fields.length
+      ? h('p', { class: 'supports' }, 'Supports: ',
+        pledges.length ? ['pledge', pledges.length === 1 ? ' ' : 's ', joined(pledges.map((id) => pledgeRef(a, id)))] : null,
+        pledges.length && fields.length ? '; ' : null,
+        fields.length ? fields.map((f) => fieldLabel(f)).join(', ') : null, '.')
+      : h('p', { class: 'supports muted' }, 'Not linked to a particular fact.'));
+}
+
+/** A pledge's own sources: those the API nests in it, else those of the agreement naming it. */
+const pledgeSources = (a, pl) => (Array.isArray(pl.sources) ? pl.sources : (a.sources || []).filter((x) => (x.pledges || []).includes(pl.id)));
+
+function pledgeItem(a, pl) {
+  const marks = markerSet(a, pl.markers, PLEDGE_LABELS);
+  const sources = pledgeSources(a, pl);
+  const parts = pl.parts || [];
+  return h('li', { id: pledgeAnchor(pl.id), tabindex: '-1' },
+    h('p', {}, pledgeAmount(pl), ` · ${words(pl.kind)}`,
+      pl.measure ? ` · ${words(pl.measure)}` : '',
+      pl.in_agreement_text === true ? ' · in the agreement text' : pl.in_agreement_text === false ? ' · not in the agreement text' : '',
+      h('span', { class: 'muted small' }, ` [${pl.id}]`)),
+    marks.take('amount', 'currency', 'basis', 'year_from', 'year_to', 'kind', 'measure', 'in_agreement_text'),
+    pl.part_of ? h('p', { class: 'relation' }, 'Part of ', pledgeRef(a, pl.part_of), ': totals count it within that pledge, not on its own.') : null,
+    marks.take('part_of'),
+    parts.length ? h('p', { class: 'relation' }, 'Includes ', joined(parts.map((id) => pledgeRef(a, id))), ': totals count ', parts.length === 1 ? 'that part' : 'those parts', ' only through this pledge.') : null,
+    pl.description ? h('p', {}, pl.description) : null,
+    marks.take('description'),
+    marks.rest(),
+    pl.note ? h('p', { class: 'note' }, 'Note: ', pl.note) : null,
+    // Named briefly here; each links to its full entry under Sources.
+    sources.length ? h('p', { class: 'supports' }, 'Sources: ', joined(sources.map((x) => sourceRef(a, x.id))), '.') : null);
+}
+
+/** City, country, venue and event, as far as they are known. */
+function placeNode(place) {
+  if (!place) return null;
+  const country = place.country ? [state.names.get(place.country) || place.country, state.names.has(place.country) ? ` (${place.country})` : ''].join('') : null;
+  const items = [['City', place.city], ['Country', country], ['Venue', place.venue], ['Event', place.event]]
+    .filter(([, v]) => v)
+    .map(([k, v]) => h('li', {}, h('span', { class: 'muted' }, `${k}: `), v));
+  return items.length ? h('ul', { class: 'inline' }, items) : null;
+}
+
+function pair(dl, term, value, marks) {
+  const empty = value === null || value === undefined || value === '' || (Array.isArray(value) && !value.flat().some(Boolean));
+  dl.append(h('dt', {}, term), h('dd', {}, empty ? h('span', { class: 'muted' }, 'not stated') : value, marks && marks.length ? marks : null));
 }
 
 function renderDetail(a) {
   const p = a.partner || {};
+  const marks = markerSet(a, a.markers, null);
   const dl = h('dl', { class: 'facts' });
   pair(dl, 'Partner', [p.name || p.code, p.name_uk ? h('span', { lang: 'uk' }, ` (${p.name_uk})`) : null, p.code ? h('span', { class: 'muted' }, ` · ${p.code}`) : null]);
-  pair(dl, 'Kind', a.kind && words(a.kind));
-  pair(dl, 'Status', a.status && h('span', { class: `status status-${a.status}` }, words(a.status)));
-  pair(dl, 'Signed on', a.signed_on);
-  pair(dl, 'Signed at', a.signed_at);
-  pair(dl, 'Term', a.term_years ? `${a.term_years} year${a.term_years === 1 ? '' : 's'}` : null);
-  pair(dl, 'Expires on', a.expires_on);
-  pair(dl, 'Legally binding', a.legally_binding === true ? 'yes' : a.legally_binding === false ? 'no' : 'unknown');
-  if (a.text_url) pair(dl, 'Text', link(a.text_url, 'the agreement text'));
+  pair(dl, 'Kind', a.kind && words(a.kind), marks.take('kind'));
+  pair(dl, 'Status', a.status && h('span', { class: `status status-${a.status}` }, words(a.status)), marks.take('status'));
+  pair(dl, 'Signed on', a.signed_on, marks.take('signed_on'));
+  pair(dl, 'Signed at', a.signed_at, marks.take('signed_at'));
+  const place = placeNode(a.signed_place);
+  if (place || (a.markers && a.markers.signed_place)) pair(dl, 'Place', place, marks.take('signed_place'));
+  pair(dl, 'Term', a.term_years ? `${a.term_years} year${a.term_years === 1 ? '' : 's'}` : null, marks.take('term_years'));
+  pair(dl, 'Expires on', a.expires_on, marks.take('expires_on'));
+  pair(dl, 'Legally binding', a.legally_binding === true ? 'yes' : a.legally_binding === false ? 'no' : 'unknown', marks.take('legally_binding'));
+  if (a.text_url || (a.markers && a.markers.text_url)) pair(dl, 'Text', a.text_url ? link(a.text_url, 'the agreement text') : null, marks.take('text_url'));
 
   const sums = sumPledges(a.pledges);
   const body = [
     h('h2', { id: 'detail-title' }, a.title || a.id),
+    marks.take('title'),
     dl,
     a.summary ? [h('h3', {}, 'Summary'), h('p', {}, a.summary)] : null,
+    marks.take('summary'),
     h('h3', {}, 'Signatories'),
     a.signatories && a.signatories.length
       ? h('ul', {}, a.signatories.map((x) => h('li', {}, x.name, x.role ? `, ${x.role}` : '', x.side ? h('span', { class: 'muted' }, ` (${x.side})`) : null)))
       : h('p', { class: 'muted' }, 'None recorded.'),
+    marks.take('signatories'),
     h('h3', {}, 'Areas of cooperation'),
     a.areas && a.areas.length
       ? h('ul', {}, a.areas.map((x) => h('li', {}, h('strong', {}, x.name || x.code), x.detail ? ` — ${x.detail}` : '')))
       : h('p', { class: 'muted' }, 'None recorded.'),
+    marks.take('areas'),
     h('h3', {}, 'Pledges', sums.length ? h('span', { class: 'muted' }, ` — total ${sums.map(([c, m]) => money(c, m)).join(', ')}`) : null),
+    sums.length ? h('p', { class: 'muted small' }, 'The total counts a per-year pledge once for every year of its range, and a pledge that is part of another only through that whole.') : null,
     a.pledges && a.pledges.length
-      ? h('ul', { class: 'pledges' }, a.pledges.map((pl) => h('li', {},
-        h('p', {}, h('strong', {}, money(pl.currency, toMinor(pl.amount))), ` · ${years(pl)} · ${words(pl.kind)}`,
-          pl.measure ? ` · ${words(pl.measure)}` : '',
-          pl.in_agreement_text === true ? ' · in the agreement text' : pl.in_agreement_text === false ? ' · not in the agreement text' : ''),
-        pl.description ? h('p', {}, pl.description) : null,
-        pl.note ? h('p', { class: 'note' }, 'Note: ', pl.note) : null,
-        pl.sources && pl.sources.length ? h('ul', { class: 'sources', 'aria-label': 'Sources of this pledge' }, pl.sources.map(sourceItem)) : null)))
+      ? h('ul', { class: 'pledges' }, a.pledges.map((pl) => pledgeItem(a, pl)))
       : h('p', { class: 'muted' }, 'None recorded.'),
     h('h3', {}, 'Sources'),
     a.sources && a.sources.length
-      ? h('ul', { class: 'sources' }, a.sources.map(sourceItem))
+      ? h('ul', { class: 'sources' }, a.sources.map((x) => sourceItem(a, x)))
       : h('p', { class: 'muted' }, 'None recorded.'),
+    // A marker on a field the dialog does not show still shows.
+    marks.rest(),
     h('p', { class: 'muted small' }, `Version ${a.version ?? '?'}`, a.updated_at ? `, updated ${a.updated_at}` : '', ' · ', link(`/v1/agreements/${encodeURIComponent(a.id)}`, 'as JSON')),
   ];
   $('detail-body').replaceChildren(...body.flat().filter(Boolean));
+  // Arrived here from a "part of" / "includes" link in another agreement.
+  if (state.focusPledge) {
+    const id = state.focusPledge;
+    state.focusPledge = null;
+    goTo(pledgeAnchor(id));
+  }
 }
 
 async function loadDetail() {
