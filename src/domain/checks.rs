@@ -13,7 +13,7 @@ use super::agreement::{AgreementDraft, AgreementStatus, derived_expiry};
 use super::area::AreaDraft;
 use super::marker::{Marker, MarkerStatus};
 use super::partner::PartnerDraft;
-use super::pledge::PledgeDraft;
+use super::pledge::{PledgeDraft, PledgeKind};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -88,7 +88,7 @@ pub const UNVERIFIED_IN_TEXT: Check = Check {
 pub const UNLINKED_OVERLAP: Check = Check {
     check: "unlinked_overlap",
     level: Level::Warning,
-    description: "two pledges of one partner in one currency whose years nest (one range inside the other) but neither is part_of the other: totals may count the same money twice",
+    description: "two counted pledges of one partner in one currency, of the same kind (or one mixed), whose years nest (one range inside the other) but neither is part_of the other: totals may count the same money twice",
 };
 pub const LATE_SOURCE: Check = Check {
     check: "late_source",
@@ -269,18 +269,6 @@ fn part_of_links(agreements: &[AgreementDraft], findings: &mut Vec<Finding>) {
         .iter()
         .filter_map(|(_, p)| Some((p.id.as_deref()?, *p)))
         .collect();
-    // Whether `part` leads to `whole` by part_of links.
-    let within = |part: &PledgeDraft, whole: &str| {
-        let mut current = part.part_of.as_deref();
-        for _ in 0..64 {
-            match current {
-                Some(id) if id == whole => return true,
-                Some(id) => current = by_id.get(id).and_then(|p| p.part_of.as_deref()),
-                None => return false,
-            }
-        }
-        false
-    };
     for (agreement, pledge) in &pledges {
         let agreement_id = agreement.id.as_deref().unwrap_or_default();
         let pledge_id = pledge.id.as_deref().unwrap_or_default();
@@ -301,7 +289,16 @@ fn part_of_links(agreements: &[AgreementDraft], findings: &mut Vec<Finding>) {
             let (Some(p_id), Some(q_id)) = (p.id.as_deref(), q.id.as_deref()) else {
                 continue;
             };
-            if a.partner != b.partner || p.currency != q.currency {
+            // Only two counted pledges can count the same money twice (a
+            // part is never counted), and only of a kind that can hold both.
+            let kinds_meet =
+                p.kind == q.kind || p.kind == PledgeKind::Mixed || q.kind == PledgeKind::Mixed;
+            if a.partner != b.partner
+                || p.currency != q.currency
+                || p.part_of.is_some()
+                || q.part_of.is_some()
+                || !kinds_meet
+            {
                 continue;
             }
             let (Some(p_from), Some(q_from)) = (p.year_from, q.year_from) else {
@@ -310,11 +307,7 @@ fn part_of_links(agreements: &[AgreementDraft], findings: &mut Vec<Finding>) {
             let p_to = p.year_to.unwrap_or(p_from);
             let q_to = q.year_to.unwrap_or(q_from);
             let nested = (p_from >= q_from && p_to <= q_to) || (q_from >= p_from && q_to <= p_to);
-            if !nested || within(p, q_id) || within(q, p_id) {
-                continue;
-            }
-            // Both parts of one whole are not an overlap between them.
-            if p.part_of.is_some() && p.part_of == q.part_of {
+            if !nested {
                 continue;
             }
             findings.push(Finding::new(

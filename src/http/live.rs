@@ -825,3 +825,46 @@ fn not_modified(etag: &str, cache_control: &HeaderValue) -> Response {
         .insert(header::CACHE_CONTROL, cache_control.clone());
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(uri: &str) -> RenderedKey {
+        RenderedKey {
+            uri: uri.to_owned(),
+            media: "application/json",
+        }
+    }
+
+    #[test]
+    fn kept_answers_are_counted_whole_and_evicted_by_recency() {
+        let mut rendered = Rendered::default();
+        let body = Bytes::from(vec![b'x'; 1000]);
+        let one = Rendered::cost(&key("/a"), &HeaderMap::new(), &body);
+        let budget = one * 3;
+        for uri in ["/a", "/b", "/c"] {
+            rendered.insert(key(uri), HeaderMap::new(), body.clone(), budget);
+        }
+        assert_eq!(
+            rendered.bytes, budget,
+            "bodies, keys and overhead all count"
+        );
+        // Reading /a makes /b the least recently used: it goes first.
+        assert!(rendered.touch(&key("/a")).is_some());
+        rendered.insert(key("/d"), HeaderMap::new(), body.clone(), budget);
+        assert!(rendered.answers.contains_key(&key("/a")));
+        assert!(!rendered.answers.contains_key(&key("/b")));
+        assert!(rendered.answers.contains_key(&key("/c")));
+        assert!(rendered.answers.contains_key(&key("/d")));
+        assert!(rendered.bytes <= budget);
+        // An answer larger than the whole budget is not kept, and evicts nothing.
+        let huge = Bytes::from(vec![b'x'; budget]);
+        rendered.insert(key("/e"), HeaderMap::new(), huge, budget);
+        assert_eq!(rendered.answers.len(), 3);
+        // Headers count too.
+        let mut headers = HeaderMap::new();
+        headers.insert(header::ETAG, HeaderValue::from_static("\"1\""));
+        assert!(Rendered::cost(&key("/a"), &headers, &body) > one);
+    }
+}
