@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::auth::{self, Scope};
-use crate::config::{LogFormat, ServeConfig, StoreConfig};
+use crate::config::{ServeConfig, StoreConfig};
 use crate::domain::FieldError;
 use crate::domain::Vocabulary;
 use crate::domain::checks::{Level, Report};
@@ -142,18 +142,6 @@ impl ServeConfig {
         }
         Only::parse_from(["accords"]).serve
     }
-}
-
-pub fn init_tracing(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().try_init(),
-    };
 }
 
 /// The configured store, or why it cannot be opened.

@@ -11,6 +11,18 @@ use crate::store::StoreError;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
+tokio::task_local! {
+    /// The id of the request being answered: every problem body carries it,
+    /// written once, where the body is rendered.
+    static REQUEST_ID: String;
+}
+
+/// Runs `work` (the answering of one request) with its request id known to
+/// every problem rendered in it.
+pub async fn with_request_id<F: std::future::Future>(id: String, work: F) -> F::Output {
+    REQUEST_ID.scope(id, work).await
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{0}")]
@@ -209,6 +221,9 @@ impl IntoResponse for ApiError {
             },
         };
         let mut body = serde_json::to_value(&problem).unwrap_or_else(|_| json!({}));
+        if let (Ok(id), Some(object)) = (REQUEST_ID.try_with(Clone::clone), body.as_object_mut()) {
+            object.insert("request_id".into(), json!(id));
+        }
         match (&self, body.as_object_mut()) {
             (
                 Self::NotFound {

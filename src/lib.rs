@@ -15,6 +15,7 @@ pub mod http;
 pub mod seed;
 pub mod server;
 pub mod store;
+pub mod telemetry;
 
 use std::sync::Arc;
 
@@ -56,7 +57,7 @@ async fn open_store(
 /// `accords serve`: open (and migrate) the store, seed an empty one with the
 /// bundled dataset, and serve until SIGINT or SIGTERM.
 pub async fn serve(store_config: &StoreConfig, config: &ServeConfig) -> Result<(), String> {
-    cli::init_tracing(config.log_format);
+    telemetry::init(config.log_format);
     let store = open_store(store_config, config.wait_for_db()).await?;
     if !config.no_seed
         && let Some(summary) = seed::seed_if_empty(store.as_ref())

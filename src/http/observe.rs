@@ -7,15 +7,13 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Instant;
 
-use axum::body::{Body, to_bytes};
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderName, HeaderValue, Method, header};
+use axum::http::{HeaderName, HeaderValue, Method};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use tracing::Instrument;
 
 use super::AppState;
-use crate::error::PROBLEM_JSON;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -293,7 +291,9 @@ pub async fn observe(State(state): State<AppState>, request: Request, next: Next
         latency_ms = tracing::field::Empty
     );
     state.metrics.in_flight.fetch_add(1, Ordering::Relaxed);
-    let mut response = next.run(request).instrument(span.clone()).await;
+    let mut response = crate::error::with_request_id(id.clone(), next.run(request))
+        .instrument(span.clone())
+        .await;
     state.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
     let status = response.status().as_u16();
     let seconds = started.elapsed().as_secs_f64();
@@ -314,31 +314,5 @@ pub async fn observe(State(state): State<AppState>, request: Request, next: Next
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID, value);
     }
-    let is_problem = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
-    if is_problem {
-        response = with_request_id(response, &id).await;
-    }
     response
-}
-
-/// Adds `request_id` to a problem body, so a reader can quote it.
-async fn with_request_id(response: Response, id: &str) -> Response {
-    let (mut parts, body) = response.into_parts();
-    let Ok(bytes) = to_bytes(body, 1024 * 1024).await else {
-        return parts.into_response();
-    };
-    let Ok(serde_json::Value::Object(mut members)) =
-        serde_json::from_slice::<serde_json::Value>(&bytes)
-    else {
-        return Response::from_parts(parts, Body::from(bytes));
-    };
-    members.insert("request_id".into(), serde_json::json!(id));
-    parts.headers.remove(header::CONTENT_LENGTH);
-    Response::from_parts(
-        parts,
-        Body::from(serde_json::Value::Object(members).to_string()),
-    )
 }
