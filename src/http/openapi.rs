@@ -673,8 +673,10 @@ fn group_by(values: Vec<&'static str>) -> Parameter {
     ParameterBuilder::new()
         .name("group_by")
         .parameter_in(ParameterIn::Query)
-        .required(Required::True)
-        .description(Some("One or two groups, comma-separated"))
+        .required(Required::False)
+        .description(Some(
+            "One or two groups, comma-separated (default: partner)",
+        ))
         .schema(Some(
             ArrayBuilder::new()
                 .items(RefOr::T(one_of(values)))
@@ -709,6 +711,17 @@ query_params!(NoParams, Vec::new());
 query_params!(PledgeStatsParams, {
     let mut params = query_parameters(&[super::query::FILTERS, &["convert"]]);
     params.push(group_by(words::<PledgeGroup>()));
+    params.push(
+        ParameterBuilder::new()
+            .name("format")
+            .parameter_in(ParameterIn::Query)
+            .required(Required::False)
+            .description(Some(
+                "json (default); csv: one row per group, one column per currency (and total_<convert>); text: a table to read",
+            ))
+            .schema(Some(one_of(vec!["json", "csv", "text"])))
+            .build(),
+    );
     params
 });
 query_params!(AgreementStatsParams, {

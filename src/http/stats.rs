@@ -28,8 +28,12 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(timeline))
 }
 
-/// One or two distinct groups from `group_by`.
+/// One or two distinct groups from `group_by`; by partner when it is left
+/// out (`group_by=` with nothing in it is a typo, and a 400).
 fn groups<G: Vocabulary + PartialEq>(query: &QueryString, errors: &mut Vec<FieldError>) -> Vec<G> {
+    if query.all("group_by").is_empty() {
+        return G::parse("partner").into_iter().collect();
+    }
     let names = query.list("group_by");
     if names.is_empty() || names.len() > 2 {
         let all: Vec<&str> = G::ALL.iter().map(|g| g.as_str()).collect();
@@ -62,13 +66,23 @@ fn group_json(value: &GroupValue) -> Value {
 
 /// Pledge totals per group and currency, exact; never summed across currencies (except converted, with `convert`).
 #[utoipa::path(get, path = "/v1/stats/pledges", tag = "stats", params(crate::http::openapi::PledgeStatsParams),
-    responses((status = 200, description = "Totals per group and currency", body = crate::http::openapi::StatsItems)))]
+    responses((status = 200, description = "Totals per group and currency (JSON), a chart-ready CSV (format=csv) or a table (format=text)",
+        content((crate::http::openapi::StatsItems = "application/json"), (String = "text/csv"), (String = "text/plain")))))]
 async fn pledges(State(state): State<AppState>, uri: Uri) -> ApiResult<Response> {
-    let raw = QueryString::parse(uri.query(), &[FILTERS, &["group_by", CONVERT]])?;
+    let raw = QueryString::parse(uri.query(), &[FILTERS, &["group_by", CONVERT, "format"]])?;
     let query = agreement_query(state.store.as_ref(), &raw).await?;
     let mut errors = Vec::new();
     let groups: Vec<PledgeGroup> = groups(&raw, &mut errors);
     let target = convert::target(&raw, &mut errors);
+    let format = match raw.one("format", &mut errors) {
+        None | Some("json") => StatsFormat::Json,
+        Some("csv") => StatsFormat::Csv,
+        Some("text") => StatsFormat::Text,
+        Some(_) => {
+            errors.push(FieldError::new("format", "must be one of: json, csv, text"));
+            StatsFormat::Json
+        }
+    };
     if !errors.is_empty() {
         return Err(ApiError::InvalidQuery(errors));
     }
@@ -99,7 +113,172 @@ async fn pledges(State(state): State<AppState>, uri: Uri) -> ApiResult<Response>
     if let Some(target) = target {
         body["converted"] = converted_totals(&state, &query, &groups, target).await?;
     }
-    Ok(axum::Json(body).into_response())
+    match format {
+        StatsFormat::Json => Ok(axum::Json(body).into_response()),
+        StatsFormat::Csv => Ok(text_answer(
+            "text/csv; charset=utf-8",
+            chart_csv(&groups, &body),
+        )),
+        StatsFormat::Text => Ok(text_answer(
+            "text/plain; charset=utf-8",
+            stats_text(&groups, &body),
+        )),
+    }
+}
+
+#[derive(Clone, Copy)]
+enum StatsFormat {
+    Json,
+    Csv,
+    Text,
+}
+
+fn text_answer(content_type: &'static str, text: String) -> Response {
+    ([(axum::http::header::CONTENT_TYPE, content_type)], text).into_response()
+}
+
+/// The group keys of an item, as cells.
+fn group_cells(groups: &[PledgeGroup], item: &Value) -> Vec<String> {
+    groups
+        .iter()
+        .map(|g| match &item[g.as_str()] {
+            Value::String(text) => text.clone(),
+            Value::Number(n) => n.to_string(),
+            _ => String::new(),
+        })
+        .collect()
+}
+
+/// The layout charting tools take: one row per group, one column per
+/// currency (exact totals; empty where a group has none), never summed
+/// across currencies — and, with `convert`, a last column of the converted
+/// total. Cells are RFC 4180 and neutralised like every CSV the service writes.
+fn chart_csv(groups: &[PledgeGroup], body: &Value) -> String {
+    let items = body["items"].as_array().cloned().unwrap_or_default();
+    let currencies: BTreeSet<String> = items
+        .iter()
+        .filter_map(|i| i["currency"].as_str().map(str::to_owned))
+        .collect();
+    let mut rows: BTreeMap<Vec<String>, BTreeMap<String, String>> = BTreeMap::new();
+    for item in &items {
+        let key = group_cells(groups, item);
+        let currency = item["currency"].as_str().unwrap_or_default().to_owned();
+        let total = item["total"].as_str().unwrap_or_default().to_owned();
+        rows.entry(key).or_default().insert(currency, total);
+    }
+    let converted = body.get("converted");
+    let target = converted
+        .and_then(|c| c["currency"].as_str())
+        .map(str::to_owned);
+    if let Some(converted) = converted {
+        for item in converted["items"].as_array().into_iter().flatten() {
+            rows.entry(group_cells(groups, item)).or_default();
+        }
+    }
+    let mut header: Vec<String> = groups.iter().map(|g| g.as_str().to_owned()).collect();
+    header.extend(currencies.iter().cloned());
+    if let Some(target) = &target {
+        header.push(format!("total_{target}"));
+    }
+    let mut out = String::new();
+    push_csv_row(&mut out, &header);
+    for (key, totals) in rows {
+        let mut row = key.clone();
+        row.extend(
+            currencies
+                .iter()
+                .map(|c| totals.get(c).cloned().unwrap_or_default()),
+        );
+        if target.is_some() {
+            let total = converted
+                .and_then(|c| c["items"].as_array())
+                .and_then(|items| items.iter().find(|i| group_cells(groups, i) == key))
+                .and_then(|i| i["total"].as_str())
+                .unwrap_or_default()
+                .to_owned();
+            row.push(total);
+        }
+        push_csv_row(&mut out, &row);
+    }
+    out
+}
+
+fn push_csv_row(out: &mut String, cells: &[String]) {
+    let cells: Vec<String> = cells
+        .iter()
+        .map(|cell| {
+            let cell = crate::domain::spreadsheet::neutralised(cell);
+            if cell.contains([',', '"', '\r', '\n']) {
+                format!("\"{}\"", cell.replace('"', "\"\""))
+            } else {
+                cell.into_owned()
+            }
+        })
+        .collect();
+    out.push_str(&cells.join(","));
+    out.push_str("\r\n");
+}
+
+/// A table a person reads in a terminal: group, currency, the exact total
+/// with thousands separators, the number of pledges, and the years counted.
+fn stats_text(groups: &[PledgeGroup], body: &Value) -> String {
+    let mut out = String::new();
+    let head: Vec<String> = groups.iter().map(|g| g.as_str().to_uppercase()).collect();
+    out.push_str(&format!(
+        "{:<28}  {:<8}  {:>26}  {:>7}  {}\n",
+        head.join(" / "),
+        "CURRENCY",
+        "TOTAL",
+        "PLEDGES",
+        "NOTE"
+    ));
+    for item in body["items"].as_array().into_iter().flatten() {
+        let group = group_cells(groups, item)
+            .into_iter()
+            .map(|g| {
+                if g.is_empty() {
+                    "(not stated)".to_owned()
+                } else {
+                    g
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" / ");
+        let note = match item["years"].as_i64() {
+            Some(years) => format!("includes per-year pledges ({years} years counted)"),
+            None => String::new(),
+        };
+        out.push_str(&format!(
+            "{:<28}  {:<8}  {:>26}  {:>7}  {}\n",
+            group,
+            item["currency"].as_str().unwrap_or_default(),
+            thousands(item["total"].as_str().unwrap_or_default()),
+            item["count"],
+            note
+        ));
+    }
+    out.push_str("Totals never add different currencies; parts of other pledges are counted once, in their whole.\n");
+    out
+}
+
+/// "4500000000.50" → "4,500,000,000.50": exact, only grouped for reading.
+fn thousands(amount: &str) -> String {
+    let (whole, fraction) = match amount.split_once('.') {
+        Some((w, f)) => (w, Some(f)),
+        None => (amount, None),
+    };
+    let digits: Vec<char> = whole.chars().collect();
+    let mut grouped = String::new();
+    for (i, digit) in digits.iter().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(*digit);
+    }
+    match fraction {
+        Some(f) => format!("{grouped}.{f}"),
+        None => grouped,
+    }
 }
 
 /// How converted totals are computed, stated in every answer that has them.

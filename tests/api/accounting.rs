@@ -13,6 +13,7 @@ crate::on_both_backends!(
     markers_sit_next_to_the_values_they_qualify,
     amounts_respect_the_currency_minor_unit,
     sources_are_one_record_per_url,
+    stats_come_as_chart_ready_csv_and_readable_text,
 );
 
 fn agreement(id: &str, partner: &str, pledges: Value) -> Value {
@@ -348,4 +349,50 @@ async fn sources_are_one_record_per_url(app: TestApp) {
     let merged = app.get_ok("/v1/sources/ua-nz-2025-s7").await;
     assert_eq!(merged["id"], "ua-nz-2025-s1");
     app.get("/v1/sources/ua-nz-2025-s8").await.problem(404);
+}
+
+async fn stats_come_as_chart_ready_csv_and_readable_text(app: TestApp) {
+    // Grouped by partner unless told otherwise.
+    let default = app.get_ok("/v1/stats/pledges").await;
+    let explicit = app.get_ok("/v1/stats/pledges?group_by=partner").await;
+    assert_eq!(default, explicit);
+    assert!(default["items"][0]["partner"].is_string());
+    let counts = app.get_ok("/v1/stats/agreements").await;
+    assert!(counts["items"][0]["partner"].is_string());
+    app.get("/v1/stats/pledges?group_by=").await.problem(400);
+    app.get("/v1/stats/pledges?format=ndjson")
+        .await
+        .problem(400);
+
+    // One row per group, one column per currency; a group without pledges
+    // in a currency has an empty cell, never a 0 that reads like a figure.
+    let reply = app.get("/v1/stats/pledges?format=csv&partner=IS,JP").await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert!(
+        reply
+            .header("content-type")
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let lines: Vec<&str> = reply.text.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "partner,EUR,ISK,USD",
+            "IS,2000000,20000000000,",
+            "JP,,,4500000000"
+        ]
+    );
+
+    // A table a reporter reads: grouped digits, the years counted said.
+    let reply = app.get("/v1/stats/pledges?format=text&partner=IS").await;
+    assert_eq!(reply.status, 200);
+    assert!(
+        reply
+            .header("content-type")
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    assert!(reply.text.contains("20,000,000,000"), "{}", reply.text);
+    assert!(reply.text.contains("(5 years counted)"), "{}", reply.text);
 }
