@@ -3,7 +3,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -86,32 +86,90 @@ async fn list(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Ap
     listing::respond(&state, &uri, &headers, Scope::All).await
 }
 
-/// One agreement; `?convert=USD` adds each pledge's converted amount.
+/// One agreement; `?convert=USD` adds each pledge's converted amount;
+/// `format=text` (or `Accept: text/plain`) a text view to read and cite;
+/// `pretty=true` indented JSON.
 #[utoipa::path(get, path = "/v1/agreements/{id}", tag = "agreements",
-    params(("id" = String, Path, description = "The agreement id, e.g. ua-jp-2024"), crate::http::openapi::ConvertParam),
-    responses((status = 200, description = "The agreement with its partner, areas, pledges and sources", body = Agreement,
-        headers(("ETag" = String, description = "The version, e.g. \"3\"")))))]
+    params(("id" = String, Path, description = "The agreement id, e.g. ua-jp-2024"), crate::http::openapi::ConvertParam,
+        ("format" = Option<String>, Query, description = "json (default) or text: the agreement to read, each pledge in words and digits, sources numbered"),
+        ("pretty" = Option<bool>, Query, description = "Indented JSON")),
+    responses((status = 200, description = "The agreement with its partner, areas, pledges and sources",
+        content((Agreement = "application/json"), (String = "text/plain")),
+        headers(("ETag" = String, description = "The version, e.g. \"3\" (the text view: \"3t\", indented JSON: \"3p\")")))))]
 async fn show(
     State(state): State<AppState>,
     Path(id): Path<String>,
     uri: Uri,
+    headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let target = convert_target(&uri)?;
-    let mut agreement = load(state.store.as_ref(), &id).await?;
-    let Some(target) = target else {
-        return Ok(single(&agreement, agreement.version));
+    let raw = QueryString::parse(uri.query(), &[&[CONVERT, "format", "pretty"]])?;
+    let mut errors = Vec::new();
+    let target = convert::target(&raw, &mut errors);
+    let text = match raw.one("format", &mut errors) {
+        Some("text") => true,
+        Some("json") => false,
+        Some(_) => {
+            errors.push(FieldError::new("format", "must be json or text"));
+            false
+        }
+        None => super::listing::negotiated_media(&headers) == "text/plain",
     };
-    let converter = Converter::for_agreements(
-        state.store.as_ref(),
-        target,
-        std::slice::from_ref(&agreement),
-    )
-    .await?;
-    converter.convert_agreement(&mut agreement);
-    Ok(single_tagged(
-        &agreement,
-        &converter.etag(agreement.version),
-    ))
+    let pretty = raw.flag("pretty", &mut errors);
+    if !errors.is_empty() {
+        return Err(ApiError::InvalidQuery(errors));
+    }
+    let mut agreement = load(state.store.as_ref(), &id).await?;
+    let mut etag = format!("\"{}\"", agreement.version);
+    if let Some(target) = target {
+        let converter = Converter::for_agreements(
+            state.store.as_ref(),
+            target,
+            std::slice::from_ref(&agreement),
+        )
+        .await?;
+        converter.convert_agreement(&mut agreement);
+        etag = converter.etag(agreement.version);
+    }
+    // Each representation has its own strong tag (and the answer varies by
+    // Accept); writes take the JSON one in If-Match.
+    let tagged = |suffix: &str| format!("{}{suffix}\"", etag.trim_end_matches('"'));
+    let mut response = if text {
+        let mut response = (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; charset=utf-8",
+            )],
+            super::text_view::agreement(&agreement),
+        )
+            .into_response();
+        if let Ok(value) = axum::http::HeaderValue::from_str(&tagged("t")) {
+            response
+                .headers_mut()
+                .insert(axum::http::header::ETAG, value);
+        }
+        response
+    } else if pretty {
+        let body = serde_json::to_string_pretty(&agreement)
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let mut response = (
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response();
+        if let Ok(value) = axum::http::HeaderValue::from_str(&tagged("p")) {
+            response
+                .headers_mut()
+                .insert(axum::http::header::ETAG, value);
+        }
+        response
+    } else {
+        single_tagged(&agreement, &etag)
+    };
+    response.headers_mut().insert(
+        axum::http::header::VARY,
+        axum::http::HeaderValue::from_static("Accept"),
+    );
+    Ok(response)
 }
 
 /// The only query parameter of a single pledge-bearing resource: `convert`.

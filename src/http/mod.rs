@@ -21,6 +21,7 @@ mod partners;
 mod query;
 mod rates;
 mod stats;
+mod text_view;
 
 use std::future::Future;
 use std::sync::Arc;

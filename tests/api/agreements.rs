@@ -12,6 +12,7 @@ crate::on_both_backends!(
     patch_merges_and_leaves_the_rest,
     delete_removes_the_agreement_and_its_children,
     concurrent_patches_lose_no_edit,
+    one_agreement_reads_as_text_a_reporter_can_cite,
 );
 
 async fn japan_answers_in_one_lookup(app: TestApp) {
@@ -308,4 +309,67 @@ async fn concurrent_patches_lose_no_edit(app: TestApp) {
         after["version"],
         before["version"].as_i64().unwrap() + edits.len() as i64
     );
+}
+
+async fn one_agreement_reads_as_text_a_reporter_can_cite(app: TestApp) {
+    let reply = app.get("/v1/agreements/ua-jp-2024?format=text").await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(
+        reply.header("content-type"),
+        Some("text/plain; charset=utf-8")
+    );
+    assert_eq!(reply.header("etag"), Some("\"1t\""));
+    let text = &reply.text;
+    for expected in [
+        "ua-jp-2024 · Japan (JP) · bilateral_security · signed",
+        "Signed 2024-06-13 in Fasano, Italy (G7 summit), by Volodymyr Zelenskyy (President of Ukraine)",
+        "Term: 10 years, to 2034-06-13",
+        "1. USD 4.5 bn (4,500,000,000), 2024 · mixed [ua-jp-2024-p1]",
+        "CONTESTED amount: ",
+        "[1] ",
+        "https://",
+    ] {
+        assert!(text.contains(expected), "{expected:?} not in:\n{text}");
+    }
+    // The same by Accept, a distinct tag per representation.
+    let by_accept = app
+        .send_with(
+            "GET",
+            "/v1/agreements/ua-jp-2024",
+            &[("Accept", "text/plain")],
+            None,
+            "",
+        )
+        .await;
+    assert_eq!(by_accept.text, reply.text);
+    assert_eq!(by_accept.header("vary"), Some("Accept"));
+    let json = app.get("/v1/agreements/ua-jp-2024").await;
+    assert_eq!(json.header("etag"), Some("\"1\""));
+    // Per year and parts read as such.
+    let iceland = app.get("/v1/agreements/ua-is-2024?format=text").await.text;
+    assert!(
+        iceland.contains(
+            "ISK 4 bn (4,000,000,000) a year, 2024–2028 (5 years: ISK 20,000,000,000 in all)"
+        ),
+        "{iceland}"
+    );
+    let us = app.get("/v1/agreements/ua-us-2024?format=text").await.text;
+    assert!(us.contains("Legally binding: yes [contested]"), "{us}");
+    let denmark = app.get("/v1/agreements/ua-dk-2024?format=text").await.text;
+    assert!(
+        denmark.contains("part of ua-dk-2024-p2: counted in that total, not again here"),
+        "{denmark}"
+    );
+    // Indented JSON, the same data.
+    let pretty = app.get("/v1/agreements/ua-jp-2024?pretty=true").await;
+    assert_eq!(pretty.status, 200);
+    assert!(
+        pretty.text.contains("\n  \"id\": \"ua-jp-2024\""),
+        "{}",
+        pretty.text
+    );
+    assert_eq!(pretty.json(), json.json());
+    app.get("/v1/agreements/ua-jp-2024?format=xml")
+        .await
+        .problem(400);
 }
