@@ -9,6 +9,10 @@ use crate::http::HttpOptions;
 use crate::http::limits::RateLimits;
 use crate::store::StoreOptions;
 
+/// The longest any timeout or wait may be set to: a day. Longer is a typo,
+/// and past the clock's range a panic; refused at start with a clear error.
+const DAY: u64 = 24 * 60 * 60;
+
 /// Where the data lives; shared by every subcommand.
 #[derive(Debug, Clone, Args)]
 pub struct StoreConfig {
@@ -26,6 +30,7 @@ pub struct StoreConfig {
         long,
         env = "ACCORDS_MAX_CONNECTIONS",
         default_value_t = 10,
+        value_parser = clap::value_parser!(u32).range(1..=1_000),
         global = true
     )]
     pub max_connections: u32,
@@ -36,6 +41,7 @@ pub struct StoreConfig {
         long,
         env = "ACCORDS_DB_TIMEOUT_MS",
         default_value_t = 3000,
+        value_parser = clap::value_parser!(u64).range(1..=3_600_000),
         global = true
     )]
     pub db_timeout_ms: u64,
@@ -107,11 +113,11 @@ pub struct ServeConfig {
     pub cors_origins: String,
 
     /// Seconds requests in flight may take to finish after SIGINT or SIGTERM.
-    #[arg(long, env = "ACCORDS_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
+    #[arg(long, env = "ACCORDS_SHUTDOWN_GRACE_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=DAY))]
     pub shutdown_grace_secs: u64,
 
     /// Seconds to keep trying an unreachable database at start; 0 fails at once.
-    #[arg(long, env = "ACCORDS_WAIT_FOR_DB_SECS", default_value_t = 0)]
+    #[arg(long, env = "ACCORDS_WAIT_FOR_DB_SECS", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=DAY))]
     pub wait_for_db_secs: u64,
 
     /// Cache-Control of every read; `no-cache` makes clients revalidate (cheaply, with If-None-Match).
@@ -123,7 +129,7 @@ pub struct ServeConfig {
     pub render_cache_bytes: usize,
 
     /// Seconds a request may run before it is answered 408.
-    #[arg(long, env = "ACCORDS_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    #[arg(long, env = "ACCORDS_REQUEST_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=DAY))]
     pub request_timeout_secs: u64,
 
     /// Open client connections in total; over it a new one is answered 503 and closed (0: unlimited, but never more than the open-files limit allows).
@@ -135,15 +141,15 @@ pub struct ServeConfig {
     pub connections_per_client: usize,
 
     /// Seconds a client has to send a request's headers, and the longest a keep-alive connection waits idle for its next request (0: no limit).
-    #[arg(long, env = "ACCORDS_HEADER_TIMEOUT_SECS", default_value_t = 10)]
+    #[arg(long, env = "ACCORDS_HEADER_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=DAY))]
     pub header_timeout_secs: u64,
 
     /// Seconds a connection may pass without a byte read or written before it is closed (0: no limit).
-    #[arg(long, env = "ACCORDS_IDLE_TIMEOUT_SECS", default_value_t = 60)]
+    #[arg(long, env = "ACCORDS_IDLE_TIMEOUT_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(0..=DAY))]
     pub idle_timeout_secs: u64,
 
     /// Seconds to wait for the next piece of a request body before answering 408.
-    #[arg(long, env = "ACCORDS_BODY_TIMEOUT_SECS", default_value_t = 30)]
+    #[arg(long, env = "ACCORDS_BODY_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=DAY))]
     pub body_timeout_secs: u64,
 
     /// Open event streams (GET /v1/events) in total; over it 503 (0: unlimited).

@@ -51,9 +51,7 @@ impl Server {
         let limits = options.connections.clone();
         let trusted_proxies = options.rate_limits.trusted_proxies.clone();
         let router = http::router(store.clone(), options, metrics.clone())?;
-        let listener = TcpListener::bind(address)
-            .await
-            .map_err(|e| format!("cannot listen on {address}: {e}"))?;
+        let listener = listen(address).map_err(|e| format!("cannot listen on {address}: {e}"))?;
         Ok(Self {
             listener,
             router,
@@ -129,7 +127,7 @@ impl Server {
                         request.extensions_mut().insert(ConnectInfo(peer));
                         request
                     });
-            let io = TokioIo::new(IdleTimeout::new(stream, self.limits.idle_timeout));
+            let io = TokioIo::new(ConnectionIo::new(stream, self.limits.idle_timeout));
             let connection = builder.serve_connection(io, TowerToHyperService::new(service));
             let connection = graceful.watch(connection);
             tokio::spawn(async move {
@@ -153,6 +151,22 @@ impl Server {
         self.store.close().await;
         Ok(())
     }
+}
+
+/// Connections the kernel queues before they are accepted. std's default
+/// (128) drops SYNs under a burst of new connections, and a client then
+/// waits a second to retry: a probe must not.
+const LISTEN_BACKLOG: u32 = 1024;
+
+fn listen(address: SocketAddr) -> io::Result<TcpListener> {
+    let socket = if address.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// The connection cap, lowered when the process may open fewer files than
@@ -207,22 +221,28 @@ async fn refuse(mut stream: TcpStream, refusal: Refusal) {
     .await;
 }
 
-/// A stream that fails with `TimedOut` once nothing has been read or
-/// written for `idle`: a client that stops reading an answer, or stops
-/// sending a body, does not hold its connection forever.
-struct IdleTimeout {
+/// The socket as hyper sees it. It fails with `TimedOut` once nothing has
+/// been read or written for `idle` (a client that stops reading an answer,
+/// or stops sending a body, does not hold its connection forever), and it
+/// turns the bare answers hyper writes on its own to requests it cannot
+/// parse (400, 414, 431: no body, no content type) into problem+json, so
+/// every error a client sees is a problem document.
+struct ConnectionIo {
     inner: TcpStream,
     idle: Duration,
     deadline: Option<Pin<Box<Sleep>>>,
+    /// Bytes of a rewritten answer still to be written, before anything else.
+    pending: Vec<u8>,
 }
 
-impl IdleTimeout {
+impl ConnectionIo {
     fn new(inner: TcpStream, idle: Duration) -> Self {
         let deadline = (!idle.is_zero()).then(|| Box::pin(tokio::time::sleep(idle)));
         Self {
             inner,
             idle,
             deadline,
+            pending: Vec::new(),
         }
     }
 
@@ -237,13 +257,69 @@ impl IdleTimeout {
             .as_mut()
             .is_some_and(|deadline| deadline.as_mut().poll(cx).is_ready())
     }
+
+    /// Writes what is pending; Ready(Ok) once nothing is.
+    fn poll_pending(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while !self.pending.is_empty() {
+            match Pin::new(&mut self.inner).poll_write(cx, &self.pending) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(n)) => {
+                    self.pending.drain(..n);
+                    self.active();
+                }
+                Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
+                Poll::Pending if self.expired(cx) => return Poll::Ready(Err(timed_out())),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// hyper's own answer to a request it could not parse: a 4xx status line
+/// and headers without a content type (every answer of the service's own
+/// carries one). Rewritten as the same status with a problem+json body.
+fn problem_for_bare_error(buf: &[u8]) -> Option<Vec<u8>> {
+    if !buf.starts_with(b"HTTP/1.1 4") {
+        return None;
+    }
+    let end = buf.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = std::str::from_utf8(&buf[..end]).ok()?;
+    if head
+        .lines()
+        .any(|line| line.to_ascii_lowercase().starts_with("content-type:"))
+    {
+        return None;
+    }
+    let status_line = head.lines().next()?;
+    let code: u16 = status_line.get(9..12)?.parse().ok()?;
+    let reason = status_line.get(13..).unwrap_or("Bad Request");
+    let detail = match code {
+        414 => "the request target (path and query) is too long",
+        431 => "the request's header section is too large",
+        _ => "the request could not be parsed as HTTP/1.1",
+    };
+    let body = serde_json::json!({
+        "type": "urn:accords:problem:bad-request",
+        "title": reason,
+        "status": code,
+        "detail": detail,
+    })
+    .to_string();
+    Some(
+        format!(
+            "HTTP/1.1 {code} {reason}\r\ncontent-type: application/problem+json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes(),
+    )
 }
 
 fn timed_out() -> io::Error {
     io::Error::new(io::ErrorKind::TimedOut, "connection idle too long")
 }
 
-impl AsyncRead for IdleTimeout {
+impl AsyncRead for ConnectionIo {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -263,12 +339,20 @@ impl AsyncRead for IdleTimeout {
     }
 }
 
-impl AsyncWrite for IdleTimeout {
+impl AsyncWrite for ConnectionIo {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
+        if let Err(error) = std::task::ready!(self.poll_pending(cx)) {
+            return Poll::Ready(Err(error));
+        }
+        if let Some(problem) = problem_for_bare_error(buf) {
+            // hyper's bytes count as written; ours go out in their place.
+            self.pending = problem;
+            return Poll::Ready(Ok(buf.len()));
+        }
         match Pin::new(&mut self.inner).poll_write(cx, buf) {
             Poll::Ready(result) => {
                 if matches!(result, Ok(n) if n > 0) {
@@ -281,32 +365,40 @@ impl AsyncWrite for IdleTimeout {
         }
     }
 
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        match Pin::new(&mut self.inner).poll_write_vectored(cx, bufs) {
-            Poll::Ready(result) => {
-                if matches!(result, Ok(n) if n > 0) {
-                    self.active();
-                }
-                Poll::Ready(result)
-            }
-            Poll::Pending if self.expired(cx) => Poll::Ready(Err(timed_out())),
-            Poll::Pending => Poll::Pending,
-        }
-    }
-
+    /// Writes are not vectored, so that hyper hands an answer's head over
+    /// in one piece (see `problem_for_bare_error`).
     fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
+        false
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if let Err(error) = std::task::ready!(self.poll_pending(cx)) {
+            return Poll::Ready(Err(error));
+        }
         Pin::new(&mut self.inner).poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if let Err(error) = std::task::ready!(self.poll_pending(cx)) {
+            return Poll::Ready(Err(error));
+        }
         Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_hypers_bare_errors_are_rewritten() {
+        let bare = b"HTTP/1.1 414 URI Too Long\r\ncontent-length: 0\r\ndate: x\r\n\r\n";
+        let rewritten = String::from_utf8(problem_for_bare_error(bare).unwrap()).unwrap();
+        assert!(rewritten.starts_with("HTTP/1.1 414 URI Too Long\r\n"));
+        assert!(rewritten.contains("content-type: application/problem+json"));
+        assert!(rewritten.contains("\"status\":414"));
+        let ours = b"HTTP/1.1 404 Not Found\r\ncontent-type: application/problem+json\r\ncontent-length: 2\r\n\r\n{}";
+        assert!(problem_for_bare_error(ours).is_none());
+        assert!(problem_for_bare_error(b"HTTP/1.1 200 OK\r\n\r\n").is_none());
     }
 }

@@ -10,9 +10,12 @@ use super::{FieldError, Problems};
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct AreaCode(String);
 
+/// The longest area code.
+pub const MAX_CODE_CHARS: usize = 64;
+
 impl AreaCode {
     pub fn parse(text: &str) -> Result<Self, String> {
-        slug(text, 64).map(Self)
+        slug(text, MAX_CODE_CHARS).map(Self)
     }
 
     pub fn from_trusted(code: String) -> Self {

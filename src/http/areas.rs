@@ -26,6 +26,14 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// An unknown area is a 404 naming the nearest codes, so a typo is answered.
 async fn unknown_area(store: &dyn Store, code: &str) -> ApiError {
+    // Codes are slugs of at most this many characters: a longer one cannot
+    // match, said without computing (or echoing) anything.
+    if code.chars().count() > crate::domain::area::MAX_CODE_CHARS {
+        return ApiError::BadRequest(format!(
+            "an area code is at most {} characters: no area has a longer one",
+            crate::domain::area::MAX_CODE_CHARS
+        ));
+    }
     let wanted = code.trim().to_ascii_lowercase();
     let everything = PageRequest {
         after: None,

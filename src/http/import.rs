@@ -8,9 +8,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::extract::{JsonBytes, Params, parse_json};
+use super::extract::{JsonBytes, Params};
 use crate::auth::Caller;
-use crate::domain::dataset::DatasetBody;
+use crate::domain::dataset;
 use crate::error::{ApiError, ApiResult};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -37,9 +37,16 @@ async fn import(
     caller.require_admin()?;
     // Up to 64 MB of JSON to read and check: CPU work, off the async workers.
     let dataset = tokio::task::spawn_blocking(move || {
-        parse_json::<DatasetBody>(&body)?
-            .parse()
-            .map_err(ApiError::Validation)
+        dataset::read(&body).map_err(|error| match error {
+            dataset::ReadError::Invalid(errors) => ApiError::Validation(errors),
+            // A value of the wrong type names its field, as for any body.
+            dataset::ReadError::Type(path, message) => {
+                ApiError::Validation(vec![crate::domain::FieldError::new(path, message)])
+            }
+            dataset::ReadError::Syntax(message) => {
+                ApiError::BadRequest(format!("the body is not valid JSON: {message}"))
+            }
+        })
     })
     .await
     .map_err(|e| ApiError::Internal(format!("reading the import failed: {e}")))??;

@@ -68,6 +68,13 @@ async fn begin(
         .map_err(|_| sqlx::Error::WorkerCrashed)?
 }
 
+/// Serialises the rollup refreshes of one partner: two transactions writing
+/// the same partner's pledges would otherwise both delete its rollup rows
+/// and both insert them again (a unique violation, or totals from a snapshot
+/// that missed the other's pledges). Held until the transaction ends.
+const LOCK_PARTNER_ROLLUP: Option<&str> =
+    Some("SELECT pg_advisory_xact_lock(hashtext('pledge_rollup:' || $1))");
+
 /// Run once a large load is done: fresh statistics for the planner, and a
 /// visibility map, without which an index-only scan (the pledge rollup's)
 /// still visits every row it reads until autovacuum comes by.

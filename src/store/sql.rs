@@ -741,6 +741,9 @@ macro_rules! shared_sql_store {
         /// Recomputes the pledge totals of one partner: O(that partner's
         /// pledges), in the transaction of the change.
         async fn refresh_rollup(conn: &mut Conn, partner_code: &str) -> StoreResult<()> {
+            if let Some(lock) = LOCK_PARTNER_ROLLUP {
+                sqlx::query(lock).bind(partner_code).execute(&mut *conn).await?;
+            }
             sqlx::query("DELETE FROM pledge_rollup WHERE partner_code = $1")
                 .bind(partner_code)
                 .execute(&mut *conn)

@@ -66,6 +66,10 @@ async fn begin_read(pool: &SqlitePool) -> Result<sqlx::Transaction<'static, Db>,
     pool.begin().await
 }
 
+/// SQLite writes one transaction at a time (BEGIN IMMEDIATE): rollup
+/// refreshes never overlap, so there is nothing to lock.
+const LOCK_PARTNER_ROLLUP: Option<&str> = None;
+
 /// Run once a large load is done: fresh statistics for the planner.
 const AFTER_BULK_LOAD: &str = "ANALYZE";
 

@@ -608,13 +608,15 @@ def slow_clients(ctx: Context) -> None:
 
 
 def render_cache(ctx: Context) -> None:
-    # Quick: 400 × 300 KB = 120 MB of distinct keys, enough to pass the RSS
+    # Quick: 500 × 300 KB = 150 MB of distinct keys, enough to pass the RSS
     # bound if the keys were kept uncounted.
-    n = 400 if ctx.quick else 1000
+    n = 500 if ctx.quick else 1000
     rng = random.Random(4)
     filler = ", ".join(f"application/x-{rng.getrandbits(64):016x}" for _ in range(300_000 // 35))[:300_000]
-    targets = ["/v1/agreements", "/v1/partners?limit=200", "/v1/areas", "/v1/stats/pledges?group_by=partner",
-               "/v1/timeline", "/v1/agreements?include=pledges", "/v1/changes?since=0&limit=200"]
+    # Small answers: a cache that counted only bodies would never reach its
+    # budget, and would keep every 300 KB key.
+    targets = ["/v1/areas?limit=1", "/v1/partners?limit=1", "/v1/agreements?limit=1&fields=id", "/v1/stats/agreements?group_by=status",
+               "/v1/timeline?limit=1", "/v1/changes?since=0&limit=1", "/v1/agreements?partner=JP&fields=id,title"]
     sources = addresses(2, 4)
 
     def job(i: int):
@@ -1240,13 +1242,13 @@ def small_query_items(ctx: Context) -> None:
     names = "abcdeghjk"
     target = "/v1/agreements?" + "&".join(names[i % len(names)] + str(i % 7) for i in range(30000))[:65000]
     r = ctx.request("GET", target, expect=400, label="GET with 30,000 unknown query parameters")
-    if r is not None and r.status == 400:
+    if r is not None and r.status == 400 and not problem_defect(r):
         body = r.json()
         ctx.check(bool(body.get("detail")), f"30,000 unknown parameters: the problem has no detail: {r.text(200)}")
         ctx.check(len(r.body) < 64 * 1024, f"30,000 unknown parameters: the problem body is {len(r.body)} bytes (bound 64 KiB)")
     distinct = "/v1/agreements?" + "&".join(f"u{i}=1" for i in range(7000))
     r = ctx.request("GET", distinct, expect=400, label="GET with 7,000 distinct unknown query parameters")
-    if r is not None and r.status == 400:
+    if r is not None and r.status == 400 and not problem_defect(r):
         ctx.check(bool(r.json().get("detail")) and len(r.body) < 64 * 1024,
                   f"7,000 distinct unknown parameters: a problem without detail or of {len(r.body)} bytes")
     # Search words past the 16th: refused or honoured.
@@ -1631,7 +1633,7 @@ ATTACKS: list[Attack] = [
     Attack("3c", "event streams, total cap", event_stream_total, 60, 60, "48 against 24", "48 against 24",
            server_env={"ACCORDS_EVENT_STREAM_LIMIT": "24"}),
     Attack("3d", "slow body, idle, dripped headers", slow_clients, 40, 40, server_env={"ACCORDS_BODY_TIMEOUT_SECS": "3"}),
-    Attack("4", "render cache, 300 KB Accepts", render_cache, 60, 180, "400 GETs", "1,000 GETs"),
+    Attack("4", "render cache, 300 KB Accepts", render_cache, 60, 180, "500 GETs", "1,000 GETs"),
     Attack("5", "idempotency across kill -9", idempotency_crash, 150, 240, "60 POSTs", "200 POSTs"),
     Attack("6", "overflowing sums", overflowing_sums, 60, 60),
     Attack("7", "lost updates (body version)", lost_updates, 60, 60),
