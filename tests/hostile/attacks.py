@@ -1437,7 +1437,10 @@ def briefly_serve(ctx: Context, env: dict[str, str], database_url: str | None = 
             return "exited 0 without serving"
         if not served and expect_ready:
             last = lines[-1:] or ["(no output)"]
-            if not last[0].startswith("accords:"):
+            # A clear refusal: the service's own "accords: ..." line, or the
+            # argument parser's "error: invalid value ... for '--setting'".
+            refused_setting = any(l.startswith("error: invalid value") for l in lines)
+            if not last[0].startswith("accords:") and not refused_setting:
                 return f"exit {process.returncode} without a one-line reason: {' '.join(lines[:2])[:300]}"
         return problem
     finally:
