@@ -126,8 +126,8 @@ pub enum ReadError {
 /// rest are only checked, not kept, with errors past [`MAX_IMPORT_ERRORS`]
 /// only counted. So the memory an import takes is its bytes plus the drafts
 /// of a valid one, not a copy of every record and every error.
-pub fn read(bytes: &[u8]) -> Result<Dataset, ReadError> {
-    let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
+pub fn read(reader: impl std::io::Read) -> Result<Dataset, ReadError> {
+    let deserializer = &mut serde_json::Deserializer::from_reader(reader);
     let streamed: Streamed = serde_path_to_error::deserialize(&mut *deserializer).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();

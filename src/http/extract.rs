@@ -28,6 +28,25 @@ fn is_json(content_type: &str) -> bool {
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
+/// A JSON body, or a 415 saying how to send one.
+pub fn require_json(headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
+    let content_type = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if is_json(content_type) {
+        return Ok(());
+    }
+    Err(ApiError::UnsupportedMediaType(format!(
+        "send the body as application/json (or application/merge-patch+json for PATCH), not {:?}",
+        if content_type.is_empty() {
+            "no Content-Type"
+        } else {
+            content_type
+        }
+    )))
+}
+
 /// A JSON request body read but not yet parsed, for bodies large enough
 /// that parsing belongs off the async workers.
 pub struct JsonBytes(pub Bytes);
@@ -36,22 +55,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonBytes {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        let content_type = request
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned();
-        if !is_json(&content_type) {
-            return Err(ApiError::UnsupportedMediaType(format!(
-                "send the body as application/json (or application/merge-patch+json for PATCH), not {:?}",
-                if content_type.is_empty() {
-                    "no Content-Type"
-                } else {
-                    content_type.as_str()
-                }
-            )));
-        }
+        require_json(request.headers())?;
         Bytes::from_request(request, state)
             .await
             .map(JsonBytes)
@@ -91,17 +95,20 @@ pub fn body_read_error(rejection: BytesRejection) -> ApiError {
         {
             ApiError::PayloadTooLarge("the request body is larger than the configured limit".into())
         }
-        other => {
-            let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&other);
-            while let Some(error) = cause {
-                if error.is::<tower_http::timeout::TimeoutError>() {
-                    return ApiError::RequestTimeout;
-                }
-                cause = error.source();
-            }
-            ApiError::BadRequest(format!("could not read the request body: {other}"))
-        }
+        other => body_stream_error(&other),
     }
+}
+
+/// A body that stopped arriving (408) or broke off (400).
+pub fn body_stream_error(error: &(dyn std::error::Error + 'static)) -> ApiError {
+    let mut cause = Some(error);
+    while let Some(error) = cause {
+        if error.is::<tower_http::timeout::TimeoutError>() {
+            return ApiError::RequestTimeout;
+        }
+        cause = error.source();
+    }
+    ApiError::BadRequest(format!("could not read the request body: {error}"))
 }
 
 /// Parses JSON text: a syntax error is a 400, a value of the wrong shape a 422

@@ -8,7 +8,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::extract::{JsonBytes, Params};
+use super::extract::{Params, body_stream_error, require_json};
 use crate::auth::Caller;
 use crate::domain::dataset;
 use crate::error::{ApiError, ApiResult};
@@ -24,6 +24,34 @@ struct ImportQuery {
     dry_run: bool,
 }
 
+/// An import's body, kept as the chunks it arrived in and read from them
+/// (up to 64 MB: never copied into one buffer as well).
+struct ImportBody(Box<dyn bytes::Buf + Send>);
+
+impl axum::extract::FromRequest<AppState> for ImportBody {
+    type Rejection = ApiError;
+
+    async fn from_request(
+        request: axum::extract::Request,
+        state: &AppState,
+    ) -> Result<Self, ApiError> {
+        use http_body_util::BodyExt;
+        require_json(request.headers())?;
+        let limit = state.options.body_limit_for(request.uri().path());
+        let body = http_body_util::Limited::new(request.into_body(), limit);
+        let collected = body.collect().await.map_err(|error| {
+            if error.is::<http_body_util::LengthLimitError>() {
+                ApiError::PayloadTooLarge(
+                    "the request body is larger than the configured limit".into(),
+                )
+            } else {
+                body_stream_error(error.as_ref())
+            }
+        })?;
+        Ok(ImportBody(Box::new(collected.aggregate())))
+    }
+}
+
 /// Imports the export format, all or nothing (admin key); `dry_run=true` changes nothing.
 #[utoipa::path(post, path = "/v1/import", tag = "data desk", params(crate::http::openapi::ImportParams),
     request_body(content = crate::domain::dataset::DatasetBody, description = "The export format: partners, areas and agreements, each section optional"),
@@ -32,12 +60,12 @@ async fn import(
     State(state): State<AppState>,
     caller: Caller,
     Params(ImportQuery { dry_run }): Params<ImportQuery>,
-    JsonBytes(body): JsonBytes,
+    ImportBody(body): ImportBody,
 ) -> ApiResult<Response> {
     caller.require_admin()?;
     // Up to 64 MB of JSON to read and check: CPU work, off the async workers.
     let dataset = tokio::task::spawn_blocking(move || {
-        dataset::read(&body).map_err(|error| match error {
+        dataset::read(bytes::Buf::reader(body)).map_err(|error| match error {
             dataset::ReadError::Invalid(errors) => ApiError::Validation(errors),
             // A value of the wrong type names its field, as for any body.
             dataset::ReadError::Type(path, message) => {
