@@ -231,6 +231,10 @@ struct ConnectionIo {
     inner: TcpStream,
     idle: Duration,
     deadline: Option<Pin<Box<Sleep>>>,
+    /// When a byte was last read or written. The timer is not moved on each
+    /// read and write (that costs a timer-wheel update per request); when it
+    /// fires early it is set again from here.
+    last_active: Instant,
     /// Bytes of a rewritten answer still to be written, before anything else.
     pending: Vec<u8>,
 }
@@ -242,20 +246,34 @@ impl ConnectionIo {
             inner,
             idle,
             deadline,
+            last_active: Instant::now(),
             pending: Vec::new(),
         }
     }
 
     fn active(&mut self) {
-        if let Some(deadline) = self.deadline.as_mut() {
-            deadline.as_mut().reset(Instant::now() + self.idle);
+        if self.deadline.is_some() {
+            self.last_active = Instant::now();
         }
     }
 
+    /// Whether the connection has been idle for `idle`; else the timer is
+    /// (re)armed to wake this task when it could be.
     fn expired(&mut self, cx: &mut Context<'_>) -> bool {
-        self.deadline
-            .as_mut()
-            .is_some_and(|deadline| deadline.as_mut().poll(cx).is_ready())
+        let Some(deadline) = self.deadline.as_mut() else {
+            return false;
+        };
+        loop {
+            if deadline.as_mut().poll(cx).is_pending() {
+                return false;
+            }
+            let due = self.last_active + self.idle;
+            if Instant::now() >= due {
+                return true;
+            }
+            // Fired early: there was activity since it was set.
+            deadline.as_mut().reset(due);
+        }
     }
 
     /// Writes what is pending; Ready(Ok) once nothing is.
