@@ -458,7 +458,7 @@ fn csv_field(text: &str) -> String {
     }
 }
 
-fn csv_row(out: &mut String, fields: &[String]) {
+pub(crate) fn csv_row(out: &mut String, fields: &[String]) {
     let quoted: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
     out.push_str(&quoted.join(","));
     out.push_str("\r\n");

@@ -181,7 +181,7 @@ fn chart_csv(groups: &[PledgeGroup], body: &Value) -> String {
         header.push(format!("total_{target}"));
     }
     let mut out = String::new();
-    push_csv_row(&mut out, &header);
+    super::listing::csv_row(&mut out, &header);
     for (key, totals) in rows {
         let mut row = key.clone();
         row.extend(
@@ -198,25 +198,9 @@ fn chart_csv(groups: &[PledgeGroup], body: &Value) -> String {
                 .to_owned();
             row.push(total);
         }
-        push_csv_row(&mut out, &row);
+        super::listing::csv_row(&mut out, &row);
     }
     out
-}
-
-fn push_csv_row(out: &mut String, cells: &[String]) {
-    let cells: Vec<String> = cells
-        .iter()
-        .map(|cell| {
-            let cell = crate::domain::spreadsheet::neutralised(cell);
-            if cell.contains([',', '"', '\r', '\n']) {
-                format!("\"{}\"", cell.replace('"', "\"\""))
-            } else {
-                cell.into_owned()
-            }
-        })
-        .collect();
-    out.push_str(&cells.join(","));
-    out.push_str("\r\n");
 }
 
 /// A table a person reads in a terminal: group, currency, the exact total
@@ -252,33 +236,13 @@ fn stats_text(groups: &[PledgeGroup], body: &Value) -> String {
             "{:<28}  {:<8}  {:>26}  {:>7}  {}\n",
             group,
             item["currency"].as_str().unwrap_or_default(),
-            thousands(item["total"].as_str().unwrap_or_default()),
+            super::text_view::grouped(item["total"].as_str().unwrap_or_default()),
             item["count"],
             note
         ));
     }
     out.push_str("Totals never add different currencies; parts of other pledges are counted once, in their whole.\n");
     out
-}
-
-/// "4500000000.50" → "4,500,000,000.50": exact, only grouped for reading.
-fn thousands(amount: &str) -> String {
-    let (whole, fraction) = match amount.split_once('.') {
-        Some((w, f)) => (w, Some(f)),
-        None => (amount, None),
-    };
-    let digits: Vec<char> = whole.chars().collect();
-    let mut grouped = String::new();
-    for (i, digit) in digits.iter().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            grouped.push(',');
-        }
-        grouped.push(*digit);
-    }
-    match fraction {
-        Some(f) => format!("{grouped}.{f}"),
-        None => grouped,
-    }
 }
 
 /// How converted totals are computed, stated in every answer that has them.
