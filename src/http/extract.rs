@@ -194,21 +194,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
         let query = parts.uri.query().unwrap_or("");
-        // The same bounds as every other query string (see `QueryString`).
-        use super::query::{MAX_QUERY_PAIRS, MAX_QUERY_VALUE_CHARS};
-        for (index, (name, value)) in form_urlencoded::parse(query.as_bytes()).enumerate() {
-            if index >= MAX_QUERY_PAIRS {
-                return Err(ApiError::BadRequest(format!(
-                    "the query string has more than {MAX_QUERY_PAIRS} parameters"
-                )));
-            }
-            if value.chars().count() > MAX_QUERY_VALUE_CHARS {
-                return Err(ApiError::InvalidQuery(vec![FieldError::new(
-                    name.into_owned(),
-                    format!("must be at most {MAX_QUERY_VALUE_CHARS} characters"),
-                )]));
-            }
-        }
+        // The same bounds as every other query string.
+        super::query::bounded_pairs(query)?;
         let pairs = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
         serde_path_to_error::deserialize(pairs)
             .map(Params)

@@ -47,25 +47,30 @@ pub const MAX_QUERY_VALUE_CHARS: usize = 1_000;
 /// Values of one list parameter (`partner=a,b,c` and repeats together).
 pub const MAX_LIST_VALUES: usize = 50;
 
+/// The pairs of a query string, within [`MAX_QUERY_PAIRS`] and
+/// [`MAX_QUERY_VALUE_CHARS`]: what every endpoint reads its parameters from.
+pub fn bounded_pairs(raw: &str) -> ApiResult<Vec<(String, String)>> {
+    let mut pairs = Vec::new();
+    for (index, (name, value)) in form_urlencoded::parse(raw.as_bytes()).enumerate() {
+        if index >= MAX_QUERY_PAIRS {
+            return Err(ApiError::BadRequest(format!(
+                "the query string has more than {MAX_QUERY_PAIRS} parameters"
+            )));
+        }
+        if value.chars().count() > MAX_QUERY_VALUE_CHARS {
+            return Err(ApiError::InvalidQuery(vec![FieldError::new(
+                name.into_owned(),
+                format!("must be at most {MAX_QUERY_VALUE_CHARS} characters"),
+            )]));
+        }
+        pairs.push((name.into_owned(), value.into_owned()));
+    }
+    Ok(pairs)
+}
+
 impl QueryString {
     pub fn parse(raw: Option<&str>, accepted: &[&[&str]]) -> ApiResult<Self> {
-        let mut pairs: Vec<(String, String)> = Vec::new();
-        for (index, (name, value)) in
-            form_urlencoded::parse(raw.unwrap_or("").as_bytes()).enumerate()
-        {
-            if index >= MAX_QUERY_PAIRS {
-                return Err(ApiError::BadRequest(format!(
-                    "the query string has more than {MAX_QUERY_PAIRS} parameters"
-                )));
-            }
-            if value.chars().count() > MAX_QUERY_VALUE_CHARS {
-                return Err(ApiError::InvalidQuery(vec![FieldError::new(
-                    name.into_owned(),
-                    format!("must be at most {MAX_QUERY_VALUE_CHARS} characters"),
-                )]));
-            }
-            pairs.push((name.into_owned(), value.into_owned()));
-        }
+        let pairs = bounded_pairs(raw.unwrap_or(""))?;
         let known = |name: &str| accepted.iter().any(|list| list.contains(&name));
         let unknown: Vec<FieldError> = pairs
             .iter()
