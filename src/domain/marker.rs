@@ -8,8 +8,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::pledge::child_id;
-use super::text::optional_bounded;
+use super::text::{optional_bounded, slug};
 use super::{Problems, Vocabulary, vocabulary};
 
 vocabulary!(
@@ -136,7 +135,7 @@ pub fn parse_markers(problems: &mut Problems, value: Option<Value>, fields: &[&s
         let mut ids = |list: Vec<String>, name: &str| -> Vec<String> {
             list.iter()
                 .enumerate()
-                .filter_map(|(i, id)| problems.check(&format!("{path}.{name}[{i}]"), child_id(id)))
+                .filter_map(|(i, id)| problems.check(&format!("{path}.{name}[{i}]"), slug(id, 120)))
                 .collect()
         };
         let sources_for = ids(body.sources_for, "sources_for");

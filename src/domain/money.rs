@@ -9,6 +9,10 @@ use serde::{Serialize, Serializer};
 
 use super::currency_codes::ISO_4217_CODES;
 
+/// The largest total of one currency over the whole store, in minor units:
+/// below `i64::MAX` with room, so every sum the stats compute is exact.
+pub const MAX_TOTAL_MINOR: i64 = 9_000_000_000_000_000_000;
+
 /// A positive amount with at most two decimal places and at most 16 integer
 /// digits, so its minor units (cents) fit a 64-bit integer exactly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -8,7 +8,7 @@ use super::marker::{Markers, PLEDGE_FIELDS, parse_markers};
 use super::money::{Amount, Currency};
 use super::rates::Converted;
 use super::source::Source;
-use super::text::{optional_bounded, slug};
+use super::text::optional_bounded;
 use super::{FieldError, Problems, Vocabulary, vocabulary};
 
 vocabulary!(
@@ -39,10 +39,7 @@ vocabulary!(
     }
 );
 
-/// The id of a pledge or a source: a slug such as `ua-jp-2024-p1`.
-pub fn child_id(text: &str) -> Result<String, String> {
-    slug(text, 120)
-}
+pub use super::text::child_id;
 
 /// Years a pledge can plausibly cover: from Ukraine's independence to 2100.
 const YEARS: std::ops::RangeInclusive<i64> = 1991..=2100;
@@ -84,7 +81,7 @@ impl PledgeDraft {
         self.amount
             .minor_units()
             .checked_mul(self.years_counted())
-            .filter(|total| *total <= crate::store::MAX_TOTAL_MINOR)
+            .filter(|total| *total <= super::money::MAX_TOTAL_MINOR)
     }
 }
 

@@ -4,8 +4,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::marker::AGREEMENT_FIELDS;
-use super::pledge::child_id;
-use super::text::{bounded, optional_bounded, optional_date, web_url};
+use super::text::{bounded, child_id, optional_bounded, optional_date, web_url};
 use super::{FieldError, Problems};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

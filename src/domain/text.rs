@@ -95,6 +95,11 @@ pub fn slug(text: &str, max: usize) -> Result<String, String> {
 pub const FIRST_YEAR: i32 = 1900;
 pub const LAST_YEAR: i32 = 2200;
 
+/// The id of a pledge or a source: a slug such as `ua-jp-2024-p1`.
+pub fn child_id(text: &str) -> Result<String, String> {
+    slug(text, 120)
+}
+
 /// A calendar date in ISO 8601 form, from [`FIRST_YEAR`] to [`LAST_YEAR`];
 /// impossible dates (2024-02-30) are refused.
 pub fn date(text: &str) -> Result<NaiveDate, String> {

@@ -185,6 +185,32 @@ pub fn merge_patch(target: &mut Value, patch: &Value) {
     }
 }
 
+/// Bounds on what a query string may hold, so parsing, matching and
+/// suggesting cost a bounded amount per request whatever is sent.
+pub const MAX_QUERY_PAIRS: usize = 64;
+pub const MAX_QUERY_VALUE_CHARS: usize = 1_000;
+
+/// The pairs of a query string, within [`MAX_QUERY_PAIRS`] and
+/// [`MAX_QUERY_VALUE_CHARS`]: what every endpoint reads its parameters from.
+pub fn bounded_pairs(raw: &str) -> Result<Vec<(String, String)>, ApiError> {
+    let mut pairs = Vec::new();
+    for (index, (name, value)) in form_urlencoded::parse(raw.as_bytes()).enumerate() {
+        if index >= MAX_QUERY_PAIRS {
+            return Err(ApiError::BadRequest(format!(
+                "the query string has more than {MAX_QUERY_PAIRS} parameters"
+            )));
+        }
+        if value.chars().count() > MAX_QUERY_VALUE_CHARS {
+            return Err(ApiError::InvalidQuery(vec![FieldError::new(
+                name.into_owned(),
+                format!("must be at most {MAX_QUERY_VALUE_CHARS} characters"),
+            )]));
+        }
+        pairs.push((name.into_owned(), value.into_owned()));
+    }
+    Ok(pairs)
+}
+
 /// Query parameters, refused with a 400 that names the problem (an unknown
 /// parameter is an error: a typo must not silently widen a query).
 pub struct Params<T>(pub T);
@@ -195,7 +221,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
         let query = parts.uri.query().unwrap_or("");
         // The same bounds as every other query string.
-        super::query::bounded_pairs(query)?;
+        bounded_pairs(query)?;
         let pairs = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
         serde_path_to_error::deserialize(pairs)
             .map(Params)

@@ -4,7 +4,7 @@
 
 use chrono::NaiveDate;
 
-use super::extract::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+use super::extract::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, bounded_pairs};
 use super::partners::resolve_partner;
 use crate::domain::FieldError;
 use crate::domain::Vocabulary;
@@ -40,33 +40,8 @@ pub struct QueryString {
     pairs: Vec<(String, String)>,
 }
 
-/// Bounds on what a query string may hold, so parsing, matching and
-/// suggesting cost a bounded amount per request whatever is sent.
-pub const MAX_QUERY_PAIRS: usize = 64;
-pub const MAX_QUERY_VALUE_CHARS: usize = 1_000;
 /// Values of one list parameter (`partner=a,b,c` and repeats together).
 pub const MAX_LIST_VALUES: usize = 50;
-
-/// The pairs of a query string, within [`MAX_QUERY_PAIRS`] and
-/// [`MAX_QUERY_VALUE_CHARS`]: what every endpoint reads its parameters from.
-pub fn bounded_pairs(raw: &str) -> ApiResult<Vec<(String, String)>> {
-    let mut pairs = Vec::new();
-    for (index, (name, value)) in form_urlencoded::parse(raw.as_bytes()).enumerate() {
-        if index >= MAX_QUERY_PAIRS {
-            return Err(ApiError::BadRequest(format!(
-                "the query string has more than {MAX_QUERY_PAIRS} parameters"
-            )));
-        }
-        if value.chars().count() > MAX_QUERY_VALUE_CHARS {
-            return Err(ApiError::InvalidQuery(vec![FieldError::new(
-                name.into_owned(),
-                format!("must be at most {MAX_QUERY_VALUE_CHARS} characters"),
-            )]));
-        }
-        pairs.push((name.into_owned(), value.into_owned()));
-    }
-    Ok(pairs)
-}
 
 impl QueryString {
     pub fn parse(raw: Option<&str>, accepted: &[&[&str]]) -> ApiResult<Self> {

@@ -469,9 +469,7 @@ pub(crate) fn current_idempotency_key() -> Option<(String, String)> {
     IDEMPOTENCY_KEY.try_with(Clone::clone).ok()
 }
 
-/// The largest total of one currency over the whole store, in minor units:
-/// below `i64::MAX` with room, so every sum the stats compute is exact.
-pub const MAX_TOTAL_MINOR: i64 = 9_000_000_000_000_000_000;
+pub use crate::domain::money::MAX_TOTAL_MINOR;
 
 /// How long an Idempotency-Key is remembered (at least the promised 24 hours).
 pub const IDEMPOTENCY_RETENTION: chrono::TimeDelta = chrono::TimeDelta::hours(48);
