@@ -152,55 +152,40 @@ async fn run_once(
 async fn answer_committed(state: &AppState, change: CommittedChange) -> Response {
     let store = state.store.as_ref();
     let id = change.entity_id.as_str();
+    // The resource as it is now, and its version, if it is still there.
+    fn now<T: serde::Serialize>(
+        found: crate::store::StoreResult<Option<T>>,
+        version: impl Fn(&T) -> i64,
+    ) -> Option<(serde_json::Result<serde_json::Value>, i64)> {
+        found
+            .ok()
+            .flatten()
+            .map(|r| (serde_json::to_value(&r), version(&r)))
+    }
     let (location, found) = match change.entity.as_str() {
         "agreement" => (
             format!("/v1/agreements/{id}"),
-            store
-                .get_agreement(id)
-                .await
-                .ok()
-                .flatten()
-                .map(|a| (serde_json::to_value(&a), a.version)),
+            now(store.get_agreement(id).await, |a| a.version),
         ),
         "pledge" => (
             format!("/v1/pledges/{id}"),
-            store
-                .get_pledge(id)
-                .await
-                .ok()
-                .flatten()
-                .map(|p| (serde_json::to_value(&p), p.version)),
+            now(store.get_pledge(id).await, |p| p.version),
         ),
         "source" => (
             format!("/v1/sources/{id}"),
-            store
-                .get_source(id)
-                .await
-                .ok()
-                .flatten()
-                .map(|s| (serde_json::to_value(&s), s.version)),
+            now(store.get_source(id).await, |s| s.version),
         ),
         "partner" => (
             format!("/v1/partners/{id}"),
             match PartnerCode::parse(id) {
-                Ok(code) => store
-                    .get_partner(&code)
-                    .await
-                    .ok()
-                    .flatten()
-                    .map(|p| (serde_json::to_value(&p), p.version)),
+                Ok(code) => now(store.get_partner(&code).await, |p| p.version),
                 Err(_) => None,
             },
         ),
         "area" => (
             format!("/v1/areas/{id}"),
             match AreaCode::parse(id) {
-                Ok(code) => store
-                    .get_area(&code)
-                    .await
-                    .ok()
-                    .flatten()
-                    .map(|a| (serde_json::to_value(&a), a.version)),
+                Ok(code) => now(store.get_area(&code).await, |a| a.version),
                 Err(_) => None,
             },
         ),

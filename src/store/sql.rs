@@ -345,15 +345,17 @@ macro_rules! shared_sql_store {
             })
         }
 
-        /// The pledges that are part of each of `pledges`, by whole: one
-        /// query over the (few) parts, through their index.
+        /// The pledges that are part of each of `pledges`: one query for the
+        /// page, through the part_of index.
         async fn attach_parts(conn: &mut Conn, pledges: &mut [&mut Pledge]) -> StoreResult<()> {
             if pledges.is_empty() {
                 return Ok(());
             }
-            let rows = sqlx::query("SELECT id, part_of FROM pledges WHERE part_of IS NOT NULL ORDER BY id")
-                .fetch_all(&mut *conn)
-                .await?;
+            let wholes: Vec<String> = pledges.iter().map(|p| p.id.clone()).collect();
+            let mut query = sqlx::QueryBuilder::<Db>::new("SELECT id, part_of FROM pledges WHERE part_of");
+            push_in_ids(&mut query, &wholes);
+            query.push(" ORDER BY id");
+            let rows = query.build().fetch_all(&mut *conn).await?;
             let mut parts: HashMap<String, Vec<String>> = HashMap::new();
             for row in rows {
                 parts.entry(row.try_get("part_of")?).or_default().push(row.try_get("id")?);
@@ -887,10 +889,7 @@ macro_rules! shared_sql_store {
                 .map(source_from_row)
                 .filter(|s| s.as_ref().map_or(true, |s| s.pledges.contains(&pledge.id)))
                 .collect::<StoreResult<_>>()?;
-            pledge.parts = sqlx::query_scalar::<_, String>("SELECT id FROM pledges WHERE part_of = $1 ORDER BY id")
-                .bind(id)
-                .fetch_all(&mut *conn)
-                .await?;
+            attach_parts(conn, &mut [&mut pledge]).await?;
             Ok(Some(pledge))
         }
 
