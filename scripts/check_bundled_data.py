@@ -412,7 +412,23 @@ def check(path: Path) -> list[str]:
             chain.append(current)
             current = pledges_by_id[current].get("part_of")
 
+    # Every page the data cites is named in its agreement's audit log.
+    audit = Path(__file__).resolve().parent.parent / "docs" / "audit"
+    for agreement in data_agreements(path):
+        log_path = audit / f"{agreement['id']}.md"
+        if not log_path.exists():
+            report.add(agreement["id"], f"has no audit log at {log_path}")
+            continue
+        log = log_path.read_text(encoding="utf-8")
+        for source in agreement["sources"]:
+            if source["url"] not in log:
+                report.add(source["id"], f"{source['url']} is not named in {log_path.name}")
+
     return report.problems
+
+
+def data_agreements(path: Path) -> list:
+    return json.loads(path.read_text(encoding="utf-8"))["agreements"]
 
 
 def main(argv: list[str]) -> int:
