@@ -80,7 +80,7 @@ pub fn generate(
         name: name.to_owned(),
         scope,
         secret_hash: hash_secret(&secret),
-        created_at: crate::store::now(),
+        created_at: crate::clock::now(),
         expires_at,
         revoked_at: None,
     };

@@ -11,7 +11,7 @@ use utoipa_axum::routes;
 use super::convert::{self, CONVERT, Converter};
 use super::extract::{IfMatch, JsonBody, patched};
 use super::listing::{self, Scope};
-use super::partners::resolve_partner;
+use super::partner_lookup::resolve_partner;
 use super::query::QueryString;
 use super::{AppState, created, single, single_tagged};
 use crate::auth::Caller;

@@ -61,7 +61,7 @@ async fn caller(
         .await?
         .filter(|key| key.matches(secret))
         .ok_or_else(|| unauthorized("the key is not valid"))?;
-    if !key.is_active(crate::store::now()) {
+    if !key.is_active(crate::clock::now()) {
         return Err(unauthorized("the key is revoked or expired"));
     }
     Ok(Caller {

@@ -22,7 +22,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::partners::resolve_partner;
+use super::partner_lookup::resolve_partner;
 use super::query::QueryString;
 use crate::domain::FieldError;
 use crate::error::{ApiError, ApiResult};

@@ -17,6 +17,7 @@ mod listing;
 mod live;
 pub mod observe;
 mod openapi;
+mod partner_lookup;
 mod partners;
 mod query;
 mod rates;

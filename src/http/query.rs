@@ -5,7 +5,7 @@
 use chrono::NaiveDate;
 
 use super::extract::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, bounded_pairs};
-use super::partners::resolve_partner;
+use super::partner_lookup::resolve_partner;
 use crate::domain::FieldError;
 use crate::domain::Vocabulary;
 use crate::domain::agreement::{AgreementKind, AgreementStatus};

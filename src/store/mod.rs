@@ -499,12 +499,7 @@ pub async fn open(options: &StoreOptions) -> StoreResult<Arc<dyn Store>> {
     }
 }
 
-/// The time a write is stamped with, in milliseconds: both backends keep
-/// that precision exactly, so a timestamp reads back as it was written.
-pub(crate) fn now() -> chrono::DateTime<chrono::Utc> {
-    let now = chrono::Utc::now();
-    chrono::DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now)
-}
+pub(crate) use crate::clock::now;
 
 /// Classifies driver errors: what a retry may fix is `Unavailable`, a full
 /// disk is `Full`, constraint violations are left to the caller.
