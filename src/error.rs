@@ -281,3 +281,27 @@ impl From<StoreError> for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn problem_bodies_are_bounded_whatever_they_report() {
+        let errors: Vec<FieldError> = (0..5_000)
+            .map(|i| FieldError::new(format!("p{i}{}", "x".repeat(1_000)), "is not a parameter"))
+            .collect();
+        let response = ApiError::InvalidQuery(errors).into_response();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let body: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(body["errors"].as_array().unwrap().len(), MAX_LISTED_ERRORS);
+        let detail = body["detail"].as_str().unwrap();
+        assert!(detail.ends_with("… (truncated)"), "{detail}");
+        assert!(detail.chars().count() <= MAX_DETAIL_CHARS + 20);
+        // A field name quoted from the request is cut too.
+        let field = body["errors"][0]["field"].as_str().unwrap();
+        assert!(field.chars().count() <= 301, "{}", field.len());
+    }
+}

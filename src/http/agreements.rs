@@ -119,17 +119,11 @@ async fn show(
         return Err(ApiError::InvalidQuery(errors));
     }
     let mut agreement = load(state.store.as_ref(), &id).await?;
-    let mut etag = format!("\"{}\"", agreement.version);
-    if let Some(target) = target {
-        let converter = Converter::for_agreements(
-            state.store.as_ref(),
-            target,
-            std::slice::from_ref(&agreement),
-        )
-        .await?;
-        converter.convert_agreement(&mut agreement);
-        etag = converter.etag(agreement.version);
-    }
+    let etag = match Converter::agreement_into(state.store.as_ref(), target, &mut agreement).await?
+    {
+        Some(converter) => converter.etag(agreement.version),
+        None => format!("\"{}\"", agreement.version),
+    };
     // Each representation has its own strong tag (and the answer varies by
     // Accept); writes take the JSON one in If-Match.
     let tagged = |suffix: &str| format!("{}{suffix}\"", etag.trim_end_matches('"'));

@@ -385,15 +385,7 @@ async fn list<C: Child>(
 ) -> ApiResult<Response> {
     let target = convert_target::<C>(&uri)?;
     let mut agreement = load_agreement(state.store.as_ref(), &id).await?;
-    if let Some(target) = target {
-        let converter = Converter::for_agreements(
-            state.store.as_ref(),
-            target,
-            std::slice::from_ref(&agreement),
-        )
-        .await?;
-        converter.convert_agreement(&mut agreement);
-    }
+    Converter::agreement_into(state.store.as_ref(), target, &mut agreement).await?;
     let body = ListBody {
         items: C::of_agreement(agreement),
         next_cursor: None,

@@ -45,6 +45,22 @@ pub struct Converter {
 }
 
 impl Converter {
+    /// Converts one agreement's pledges into `target`, when one is asked
+    /// for; the converter (for its ETag) when it was.
+    pub async fn agreement_into(
+        store: &dyn Store,
+        target: Option<Currency>,
+        agreement: &mut Agreement,
+    ) -> ApiResult<Option<Converter>> {
+        let Some(target) = target else {
+            return Ok(None);
+        };
+        let converter =
+            Self::for_agreements(store, target, std::slice::from_ref(agreement)).await?;
+        converter.convert_agreement(agreement);
+        Ok(Some(converter))
+    }
+
     /// Reads the annual averages of these (currency, year) pairs and of the
     /// target in those years: a handful of rows.
     pub async fn load(

@@ -316,3 +316,33 @@ pub async fn observe(State(state): State<AppState>, request: Request, next: Next
     }
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn series_are_bounded_by_methods_and_a_cap() {
+        let metrics = Metrics::default();
+        for i in 0..100 {
+            let made_up = Method::from_bytes(format!("M{i:07}").as_bytes()).unwrap();
+            metrics.record("/v1/agreements", &made_up, 405, 0.001);
+        }
+        let text = metrics.render(crate::store::PoolStatus::default());
+        assert!(
+            text.contains("method=\"OTHER\",status=\"405\"} 100"),
+            "{text}"
+        );
+        assert!(!text.contains("M0000001"));
+        for i in 0..MAX_SERIES + 50 {
+            metrics.record(&format!("/route/{i}"), &Method::GET, 200, 0.001);
+        }
+        let series = metrics.requests.lock().unwrap().len();
+        assert!(series <= MAX_SERIES + 1, "{series}");
+        assert!(
+            metrics
+                .render(crate::store::PoolStatus::default())
+                .contains("route=\"overflow\"")
+        );
+    }
+}
