@@ -136,6 +136,39 @@ EXTRA_ALIASES = {
     "ZA": ["ПАР"],
 }
 
+# Endonyms: what a partner calls itself, which readers type (Deutschland,
+# Polska, Nihon). Names that fold to the English one (España, România) need
+# no entry.
+ENDONYMS = {
+    "AL": ["Shqipëria", "Shqipëri"],
+    "AT": ["Österreich"],
+    "BE": ["België", "Belgique", "Belgien"],
+    "CH": ["Schweiz", "Suisse", "Svizzera"],
+    "CZ": ["Česko", "Česká republika"],
+    "DE": ["Deutschland", "Bundesrepublik Deutschland"],
+    "DK": ["Danmark"],
+    "EE": ["Eesti"],
+    "FI": ["Suomi"],
+    "GR": ["Ελλάδα", "Hellas"],
+    "HR": ["Hrvatska"],
+    "HU": ["Magyarország"],
+    "IE": ["Éire"],
+    "IS": ["Ísland"],
+    "IT": ["Italia"],
+    "JP": ["Nihon", "Nippon", "日本"],
+    "KR": ["대한민국", "Hanguk"],
+    "LT": ["Lietuva"],
+    "LU": ["Lëtzebuerg", "Luxemburg"],
+    "LV": ["Latvija"],
+    "NL": ["Nederland"],
+    "NO": ["Norge", "Noreg"],
+    "PL": ["Polska"],
+    "SE": ["Sverige"],
+    "SI": ["Slovenija"],
+    "SK": ["Slovensko"],
+    "TR": ["Türkiye"],
+}
+
 EU = {
     "code": "EU",
     "iso3": None,
@@ -208,6 +241,7 @@ def build_partners():
             if s:
                 raw_aliases.append(s)
         raw_aliases.extend(EXTRA_ALIASES.get(code, []))
+        raw_aliases.extend(ENDONYMS.get(code, []))
 
         partners.append(
             {

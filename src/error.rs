@@ -235,6 +235,18 @@ impl IntoResponse for ApiError {
                 object.extend(extra.clone());
             }
             (
+                Self::Validation(errors) | Self::InvalidQuery(errors) | Self::InvalidBody(errors),
+                Some(object),
+            ) => {
+                // A mistyped reference's suggestions also at the top, where
+                // the 404 for the same reference has them.
+                let closest: Vec<&crate::domain::Suggestion> =
+                    errors.iter().flat_map(|e| &e.closest_matches).collect();
+                if !closest.is_empty() {
+                    object.insert("closest_matches".into(), json!(closest));
+                }
+            }
+            (
                 Self::VersionConflict { current } | Self::PreconditionFailed { current },
                 Some(object),
             ) => {

@@ -125,8 +125,12 @@ pub fn derived_expiry(signed_on: Option<NaiveDate>, term_years: Option<i64>) -> 
 impl AgreementDraft {
     /// The text full-text search looks in, folded: title, summary, area
     /// details, pledge descriptions and notes, signatories, source titles.
-    pub fn search_text(&self) -> String {
+    /// The words a search finds this agreement by: its own text, and
+    /// `names` (its partner's and areas' names, which the draft holds only
+    /// as codes).
+    pub fn search_text(&self, names: &[&str]) -> String {
         let mut parts: Vec<&str> = vec![self.title.as_str()];
+        parts.extend(names);
         parts.extend(self.summary.as_deref());
         parts.extend(
             self.areas
@@ -193,7 +197,10 @@ pub struct Agreement {
 impl Agreement {
     /// The text full-text search looks in; see [`AgreementDraft::search_text`].
     pub fn search_text(&self) -> String {
-        self.draft().search_text()
+        let mut names = vec![self.partner.name.as_str()];
+        names.extend(self.partner.name_uk.as_deref());
+        names.extend(self.areas.iter().map(|a| a.name.as_str()));
+        self.draft().search_text(&names)
     }
 
     pub fn draft(&self) -> AgreementDraft {

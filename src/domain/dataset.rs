@@ -29,7 +29,7 @@ pub struct DatasetBody {
 fn prefixed(prefix: String, errors: Vec<FieldError>) -> impl Iterator<Item = FieldError> {
     errors.into_iter().map(move |e| FieldError {
         field: format!("{prefix}.{}", e.field),
-        message: e.message,
+        ..e
     })
 }
 

@@ -23,6 +23,18 @@ use serde::Serialize;
 pub struct FieldError {
     pub field: String,
     pub message: String,
+    /// For a reference that names nothing (a partner): what it may have
+    /// meant, nearest first, for a client to offer as choices.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub closest_matches: Vec<Suggestion>,
+}
+
+/// Something a mistyped reference may have meant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Suggestion {
+    pub code: String,
+    pub name: String,
+    pub name_uk: Option<String>,
 }
 
 /// A field name or message longer than this is cut: they may quote what a
@@ -42,7 +54,13 @@ impl FieldError {
         Self {
             field: cut(field.into()),
             message: cut(message.into()),
+            closest_matches: Vec::new(),
         }
+    }
+
+    pub fn with_matches(mut self, closest_matches: Vec<Suggestion>) -> Self {
+        self.closest_matches = closest_matches;
+        self
     }
 }
 

@@ -11,7 +11,7 @@ use utoipa_axum::routes;
 use super::convert::{self, CONVERT, Converter};
 use super::extract::{IfMatch, JsonBody, patched};
 use super::listing::{self, Scope};
-use super::partner_lookup::resolve_partner;
+use super::partner_lookup::{PartnerMatch, find_partner, unresolved_detail};
 use super::query::QueryString;
 use super::{AppState, created, single, single_tagged};
 use crate::auth::Caller;
@@ -42,20 +42,30 @@ pub async fn load(store: &dyn Store, id: &str) -> ApiResult<Agreement> {
 }
 
 /// Resolves the body's partner reference (a code, a name, an alias) and
-/// parses the body; an unknown partner is a field error of the body.
+/// parses the body; an unknown partner is a field error of the body, with
+/// the closest matches beside it (as a 404 for the same reference lists them).
 async fn parse_body(store: &dyn Store, body: AgreementBody) -> ApiResult<AgreementDraft> {
+    let mut closest_matches = Vec::new();
     let partner: Result<Option<PartnerCode>, String> = match body.partner_ref() {
         Err(message) => Err(message),
         Ok(None) => Ok(None),
-        Ok(Some(reference)) => match resolve_partner(store, &reference).await {
-            Ok(code) => Ok(Some(code)),
-            Err(ApiError::NotFound { detail, .. }) => {
-                Err(format!("is not a known partner: {detail}"))
+        Ok(Some(reference)) => match find_partner(store, &reference).await? {
+            PartnerMatch::One(code) => Ok(Some(code)),
+            unresolved => {
+                let (detail, closest) = unresolved_detail(store, &reference, unresolved).await;
+                closest_matches = closest;
+                Err(format!(
+                    "is not a known partner: {detail}; closest_matches lists the nearest partners"
+                ))
             }
-            Err(other) => return Err(other),
         },
     };
-    body.parse(partner).map_err(ApiError::Validation)
+    body.parse(partner).map_err(|mut errors| {
+        if let Some(error) = errors.iter_mut().find(|e| e.field == "partner") {
+            error.closest_matches = closest_matches;
+        }
+        ApiError::Validation(errors)
+    })
 }
 
 /// A body may repeat the resource's id, but not change it.

@@ -4,6 +4,7 @@
 
 use serde_json::json;
 
+use crate::domain::Suggestion;
 use crate::domain::partner::PartnerCode;
 use crate::domain::text::{edit_distance, fold};
 use crate::error::{ApiError, ApiResult};
@@ -14,10 +15,20 @@ const MAX_SUGGESTIONS: usize = 5;
 /// The longest partner reference looked up: the bound on names and aliases.
 pub const MAX_PARTNER_REFERENCE_CHARS: usize = crate::domain::partner::MAX_NAME_CHARS;
 
-/// Resolves a code, alpha-3, English or Ukrainian name, or alias, ignoring
-/// case and accents. An unknown or ambiguous reference is a 404 listing the
-/// closest matches.
-pub async fn resolve_partner(store: &dyn Store, reference: &str) -> ApiResult<PartnerCode> {
+/// What a partner reference names: one partner, several (an alias two
+/// partners share), or none, with the partners whose names come closest.
+#[derive(Debug)]
+pub enum PartnerMatch {
+    One(PartnerCode),
+    Ambiguous(Vec<PartnerCode>),
+    Unknown { closest: Vec<PartnerCode> },
+}
+
+/// Finds a partner by code, alpha-3, English or Ukrainian name, alias or
+/// endonym, ignoring case and accents. Only a reference too long to be a
+/// name, or a store failure, is an error; the caller decides what an
+/// unknown or ambiguous reference means for its answer.
+pub async fn find_partner(store: &dyn Store, reference: &str) -> ApiResult<PartnerMatch> {
     // Names and aliases are at most this long, so a longer reference cannot
     // match: said at once, without searching or computing suggestions.
     if reference.chars().count() > MAX_PARTNER_REFERENCE_CHARS {
@@ -35,21 +46,58 @@ pub async fn resolve_partner(store: &dyn Store, reference: &str) -> ApiResult<Pa
         .iter()
         .filter(|m| matches.first().is_some_and(|first| first.rank == m.rank))
         .collect();
-    match best.as_slice() {
-        [only] => Ok(only.partner.clone()),
+    Ok(match best.as_slice() {
+        [only] => PartnerMatch::One(only.partner.clone()),
         [] => {
             let keys = store.all_partner_keys().await?;
             // Edit distances over every key are CPU work: off the async workers.
-            let suggestions = tokio::task::spawn_blocking(move || closest_partners(&key, &keys))
+            let closest = tokio::task::spawn_blocking(move || closest_partners(&key, &keys))
                 .await
                 .map_err(|e| ApiError::Internal(format!("suggestions failed: {e}")))?;
-            Err(unknown_partner(store, reference, "no partner is known by", suggestions).await)
+            PartnerMatch::Unknown { closest }
         }
-        several => {
-            let codes = several.iter().map(|m| m.partner.clone()).collect();
-            Err(unknown_partner(store, reference, "several partners are known by", codes).await)
+        several => PartnerMatch::Ambiguous(several.iter().map(|m| m.partner.clone()).collect()),
+    })
+}
+
+/// A partner reference in a path or a filter: one partner, or a 404 whose
+/// `closest_matches` lists the nearest partners.
+pub async fn resolve_partner(store: &dyn Store, reference: &str) -> ApiResult<PartnerCode> {
+    match find_partner(store, reference).await? {
+        PartnerMatch::One(code) => Ok(code),
+        unresolved => {
+            let (detail, closest) = unresolved_detail(store, reference, unresolved).await;
+            Err(ApiError::NotFound {
+                detail: format!("{detail}; closest_matches lists the nearest partners"),
+                extensions: Some(json!({ "closest_matches": closest })),
+            })
         }
     }
+}
+
+/// Why a reference named no single partner, and the partners it may have
+/// meant (code and names), for a problem's `closest_matches`.
+pub async fn unresolved_detail(
+    store: &dyn Store,
+    reference: &str,
+    unresolved: PartnerMatch,
+) -> (String, Vec<Suggestion>) {
+    let (what, codes) = match unresolved {
+        PartnerMatch::One(code) => ("the partner", vec![code]),
+        PartnerMatch::Ambiguous(codes) => ("several partners are known by", codes),
+        PartnerMatch::Unknown { closest } => ("no partner is known by", closest),
+    };
+    let mut closest = Vec::new();
+    for code in codes {
+        if let Ok(Some(partner)) = store.get_partner(&code).await {
+            closest.push(Suggestion {
+                code: partner.code.as_str().to_owned(),
+                name: partner.name,
+                name_uk: partner.name_uk,
+            });
+        }
+    }
+    (format!("{what} {reference:?}"), closest)
 }
 
 /// Partners whose keys are nearest to `key`: a key that starts with it, or
@@ -84,24 +132,4 @@ fn closest_partners(key: &str, keys: &[KeyMatch]) -> Vec<PartnerCode> {
         .take(MAX_SUGGESTIONS)
         .map(|(_, code)| code.clone())
         .collect()
-}
-
-async fn unknown_partner(
-    store: &dyn Store,
-    reference: &str,
-    what: &str,
-    codes: Vec<PartnerCode>,
-) -> ApiError {
-    let mut closest = Vec::new();
-    for code in codes {
-        if let Ok(Some(partner)) = store.get_partner(&code).await {
-            closest.push(
-                json!({"code": partner.code, "name": partner.name, "name_uk": partner.name_uk}),
-            );
-        }
-    }
-    ApiError::NotFound {
-        detail: format!("{what} {reference:?}; closest_matches lists the nearest partners"),
-        extensions: Some(json!({ "closest_matches": closest })),
-    }
 }

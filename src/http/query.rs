@@ -5,7 +5,7 @@
 use chrono::NaiveDate;
 
 use super::extract::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, bounded_pairs};
-use super::partner_lookup::resolve_partner;
+use super::partner_lookup::{PartnerMatch, find_partner, unresolved_detail};
 use crate::domain::FieldError;
 use crate::domain::Vocabulary;
 use crate::domain::agreement::{AgreementKind, AgreementStatus};
@@ -169,34 +169,27 @@ pub async fn agreement_query(store: &dyn Store, query: &QueryString) -> ApiResul
     }
 
     for reference in query.list("partner") {
-        match resolve_partner(store, reference).await {
-            Ok(code) => {
+        match find_partner(store, reference).await? {
+            PartnerMatch::One(code) => {
                 if !parsed.partners.contains(&code) {
                     parsed.partners.push(code);
                 }
             }
-            Err(ApiError::NotFound { detail, extensions }) => {
-                let hint = extensions
-                    .and_then(|e| e.get("closest_matches").cloned())
-                    .and_then(|m| m.as_array().cloned())
-                    .map(|matches| {
-                        let codes: Vec<String> = matches
-                            .iter()
-                            .filter_map(|m| {
-                                Some(format!("{} ({})", m["code"].as_str()?, m["name"].as_str()?))
-                            })
-                            .collect();
-                        if codes.is_empty() {
-                            String::new()
-                        } else {
-                            format!("; did you mean {}?", codes.join(", "))
-                        }
-                    })
-                    .unwrap_or_default();
-                let detail = detail.split("; closest_matches").next().unwrap_or(&detail);
-                errors.push(FieldError::new("partner", format!("{detail}{hint}")));
+            unresolved => {
+                let (detail, closest) = unresolved_detail(store, reference, unresolved).await;
+                let named: Vec<String> = closest
+                    .iter()
+                    .map(|m| format!("{} ({})", m.code, m.name))
+                    .collect();
+                let hint = if named.is_empty() {
+                    String::new()
+                } else {
+                    format!("; did you mean {}?", named.join(", "))
+                };
+                errors.push(
+                    FieldError::new("partner", format!("{detail}{hint}")).with_matches(closest),
+                );
             }
-            Err(other) => return Err(other),
         }
     }
     // Comma-separated areas: any of them; repeated parameters: all of them.

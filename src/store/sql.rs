@@ -1540,6 +1540,42 @@ macro_rules! shared_sql_store {
         }
 
         /// A renamed partner or area changes every agreement that shows it.
+        /// The partner and area names an imported draft is searched by, read
+        /// once per import rather than once per agreement.
+        struct SearchNames {
+            partners: HashMap<String, Vec<String>>,
+            areas: HashMap<String, String>,
+        }
+
+        impl SearchNames {
+            async fn load(conn: &mut Conn) -> StoreResult<Self> {
+                let mut partners: HashMap<String, Vec<String>> = HashMap::new();
+                for (code, name, name_uk) in sqlx::query_as::<_, (String, String, Option<String>)>("SELECT code, name, name_uk FROM partners")
+                    .fetch_all(&mut *conn)
+                    .await?
+                {
+                    partners.insert(code, std::iter::once(name).chain(name_uk).collect());
+                }
+                let areas = sqlx::query_as::<_, (String, String)>("SELECT code, name FROM areas")
+                    .fetch_all(&mut *conn)
+                    .await?
+                    .into_iter()
+                    .collect();
+                Ok(Self { partners, areas })
+            }
+
+            fn of<'a>(&'a self, draft: &AgreementDraft) -> Vec<&'a str> {
+                let mut names: Vec<&str> =
+                    self.partners.get(draft.partner.as_str()).into_iter().flatten().map(String::as_str).collect();
+                for link in draft.areas.iter().flatten() {
+                    names.extend(self.areas.get(link.code.as_str()).map(String::as_str));
+                }
+                names
+            }
+        }
+
+        /// A partner's or area's name changed: the agreements that embed it
+        /// get a new version and are found by the new name.
         async fn embedding_agreements_changed(conn: &mut Conn, partner: Option<&str>, area: Option<&str>, at: DateTime<Utc>) -> StoreResult<()> {
             if let Some(code) = partner {
                 sqlx::query("UPDATE agreements SET version = version + 1, updated_at = $2 WHERE partner_code = $1")
@@ -1557,6 +1593,19 @@ macro_rules! shared_sql_store {
                 .bind(at)
                 .execute(&mut *conn)
                 .await?;
+            }
+            let ids: Vec<String> = sqlx::query_scalar(
+                "SELECT id FROM agreements WHERE partner_code = $1 \
+                 OR id IN (SELECT agreement_id FROM agreement_areas WHERE area_code = $2)",
+            )
+            .bind(partner)
+            .bind(area)
+            .fetch_all(&mut *conn)
+            .await?;
+            for id in ids {
+                if let Some(agreement) = load_agreement(conn, &id).await? {
+                    index_search_text(conn, &id, &agreement.search_text()).await?;
+                }
             }
             Ok(())
         }
@@ -2361,6 +2410,7 @@ macro_rules! shared_sql_store {
                 let mut tx = begin_write(&self.pool).await?;
                 prepare_bulk_load(&mut tx).await?;
                 let at = now();
+                let names = SearchNames::load(&mut tx).await?;
                 // Batches stay under SQLite's limit of bound parameters per statement.
                 for batch in agreements.chunks(200) {
                     let mut sql = sqlx::QueryBuilder::<Db>::new(
@@ -2472,7 +2522,8 @@ macro_rules! shared_sql_store {
                     }
 
                     for draft in batch {
-                        index_search_text(&mut tx, draft.id.as_deref().unwrap_or_default(), &draft.search_text()).await?;
+                        let names = names.of(draft);
+                        index_search_text(&mut tx, draft.id.as_deref().unwrap_or_default(), &draft.search_text(&names)).await?;
                     }
                 }
                 // New rows only: the rollup grows by their sums, without re-reading old pledges.

@@ -18,5 +18,6 @@ mod partners_areas;
 mod queries;
 mod rates;
 mod readme;
+mod reporter;
 mod safe_writes;
 mod server;

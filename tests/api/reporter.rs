@@ -1,0 +1,146 @@
+//! A reporter's questions at 11 pm: typos answered with choices, names in
+//! any language, search that finds what a person would look for, and
+//! answers a spreadsheet or a terminal takes as they are.
+
+use std::collections::BTreeSet;
+
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+
+use crate::common::TestApp;
+
+crate::on_both_backends!(
+    a_mistyped_partner_in_a_body_offers_the_closest_matches,
+    a_mistyped_partner_filter_offers_clickable_choices,
+    endonyms_and_ukrainian_names_find_the_partner,
+    search_covers_area_names_partner_names_and_signatories,
+    search_follows_a_renamed_partner
+);
+
+fn codes(matches: &Value) -> Vec<String> {
+    matches
+        .as_array()
+        .expect("closest_matches is a list")
+        .iter()
+        .map(|m| m["code"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn ids(items: &[Value]) -> BTreeSet<String> {
+    items
+        .iter()
+        .map(|a| a["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn a_mistyped_partner_in_a_body_offers_the_closest_matches(app: TestApp) {
+    let reply = app
+        .post(
+            "/v1/agreements",
+            &json!({"partner": "Germny", "title": "A test", "kind": "bilateral_security", "status": "signed"}),
+        )
+        .await;
+    let problem = reply.problem(422);
+    assert_eq!(problem["type"], "urn:accords:problem:validation");
+    assert_eq!(codes(&problem["closest_matches"]), ["DE"], "{problem}");
+    let field = &problem["errors"][0];
+    assert_eq!(field["field"], "partner");
+    assert_eq!(codes(&field["closest_matches"]), ["DE"]);
+    assert_eq!(field["closest_matches"][0]["name"], "Germany");
+    assert_eq!(field["closest_matches"][0]["name_uk"], "Німеччина");
+    // Nothing was written.
+    let count = app.get_ok("/v1/agreements?partner=DE&count=true").await;
+    assert_eq!(count["total"], 1);
+    // A valid body with the right partner still works, and a body without
+    // a partner problem carries no suggestions.
+    let reply = app
+        .post(
+            "/v1/agreements",
+            &json!({"partner": "Germany", "title": ""}),
+        )
+        .await;
+    let problem = reply.problem(422);
+    assert!(problem.get("closest_matches").is_none(), "{problem}");
+}
+
+async fn a_mistyped_partner_filter_offers_clickable_choices(app: TestApp) {
+    let problem = app.get("/v1/agreements?partner=Japn").await.problem(400);
+    assert_eq!(problem["type"], "urn:accords:problem:invalid-query");
+    assert_eq!(codes(&problem["closest_matches"]), ["JP"], "{problem}");
+    let message = problem["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("did you mean JP (Japan)?"), "{message}");
+    // The path form answers 404 with the same choices.
+    let problem = app.get("/v1/partners/Japn").await.problem(404);
+    assert_eq!(codes(&problem["closest_matches"]), ["JP"]);
+}
+
+async fn endonyms_and_ukrainian_names_find_the_partner(app: TestApp) {
+    for reference in ["Deutschland", "deutschland", "Німеччина", "DEU", "germany"] {
+        let partner = app
+            .get_ok(&format!("/v1/partners/{}", urlencode(reference)))
+            .await;
+        assert_eq!(partner["code"], "DE", "{reference}");
+    }
+    for (reference, code) in [
+        ("Polska", "PL"),
+        ("Suomi", "FI"),
+        ("Nihon", "JP"),
+        ("Sverige", "SE"),
+    ] {
+        let partner = app.get_ok(&format!("/v1/partners/{reference}")).await;
+        assert_eq!(partner["code"], code, "{reference}");
+    }
+    // A near miss of an endonym suggests its partner.
+    let problem = app.get("/v1/partners/Deutchland").await.problem(404);
+    assert_eq!(codes(&problem["closest_matches"]), ["DE"]);
+}
+
+fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+async fn search_covers_area_names_partner_names_and_signatories(app: TestApp) {
+    // Every agreement in the demining area is found by the area's name.
+    let in_area = ids(&app
+        .all_items("/v1/areas/demining/agreements?fields=id")
+        .await);
+    assert!(in_area.len() >= 10, "{in_area:?}");
+    let found = ids(&app.all_items("/v1/agreements?q=demining&fields=id").await);
+    assert!(
+        in_area.is_subset(&found),
+        "missing: {:?}",
+        in_area.difference(&found)
+    );
+    // By the partner's name, in English and in Ukrainian.
+    for q in ["japan", "%D0%AF%D0%BF%D0%BE%D0%BD%D1%96%D1%8F"] {
+        let found = ids(&app
+            .all_items(&format!("/v1/agreements?q={q}&fields=id"))
+            .await);
+        assert!(found.contains("ua-jp-2024"), "{q}: {found:?}");
+    }
+    // By a signatory.
+    let found = ids(&app.all_items("/v1/agreements?q=kishida&fields=id").await);
+    assert_eq!(found, BTreeSet::from(["ua-jp-2024".to_owned()]));
+}
+
+async fn search_follows_a_renamed_partner(app: TestApp) {
+    let before = app.get_ok("/v1/partners/JP").await;
+    let reply = app
+        .send_with(
+            "PATCH",
+            "/v1/partners/JP",
+            &[("authorization", &format!("Bearer {}", app.admin_key))],
+            Some("application/merge-patch+json"),
+            &json!({"name": "Nippon Koku"}).to_string(),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert_ne!(before["version"], reply.json()["version"]);
+    let found = ids(&app.all_items("/v1/agreements?q=koku&fields=id").await);
+    assert_eq!(found, BTreeSet::from(["ua-jp-2024".to_owned()]));
+}
