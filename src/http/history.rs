@@ -1,15 +1,17 @@
 //! The audit history: who changed what, when, and the version it made.
 
 use axum::extract::{Path, State};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
 use super::agreements::path_id;
-use super::extract::{ListBody, PageQuery, Params};
+use super::extract::{ListBody, PageQuery, Params, parse_instant};
+use super::listing::negotiated_media;
 use crate::error::{ApiError, ApiResult};
 use crate::store::HistoryFilter;
 
@@ -31,25 +33,32 @@ struct HistoryQuery {
     id: Option<String>,
     limit: Option<String>,
     cursor: Option<String>,
+    format: Option<String>,
 }
 
-/// An RFC 3339 timestamp, or a date meaning its first instant (UTC).
+/// `since` or `until`: an RFC 3339 timestamp or a date.
 fn instant(name: &str, text: &str) -> ApiResult<DateTime<Utc>> {
-    if let Ok(at) = DateTime::parse_from_rfc3339(text) {
-        return Ok(at.with_timezone(&Utc));
-    }
-    NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|d| d.and_utc())
-        .ok_or_else(|| {
-            ApiError::BadRequest(format!(
-                "{name} must be an RFC 3339 timestamp or a YYYY-MM-DD date"
-            ))
-        })
+    parse_instant(text).ok_or_else(|| {
+        ApiError::InvalidQuery(vec![crate::domain::FieldError::new(
+            name,
+            "must be an RFC 3339 timestamp or a YYYY-MM-DD date",
+        )])
+    })
 }
 
 impl HistoryQuery {
+    /// `format=text` (or `Accept: text/plain`): the history to read.
+    fn text(&self, headers: &HeaderMap) -> ApiResult<bool> {
+        match self.format.as_deref() {
+            None => Ok(negotiated_media(headers) == "text/plain"),
+            Some("json") => Ok(false),
+            Some("text") => Ok(true),
+            Some(_) => Err(ApiError::InvalidQuery(vec![
+                crate::domain::FieldError::new("format", "must be json or text"),
+            ])),
+        }
+    }
+
     fn filter(self) -> ApiResult<HistoryFilter> {
         let page = PageQuery {
             limit: self.limit,
@@ -99,13 +108,28 @@ impl HistoryQuery {
 
 /// The audit history of everything: who changed what, when; newest first.
 #[utoipa::path(get, path = "/v1/history", tag = "data desk", params(crate::http::openapi::HistoryParams),
-    responses((status = 200, description = "A page of history entries", body = crate::http::openapi::HistoryPage)))]
+    responses((status = 200, description = "A page of history entries (JSON), or the page as text to read",
+        content((crate::http::openapi::HistoryPage = "application/json"), (String = "text/plain")))))]
 async fn everything(
     State(state): State<AppState>,
+    headers: HeaderMap,
     Params(query): Params<HistoryQuery>,
 ) -> ApiResult<Response> {
+    let text = query.text(&headers)?;
     let page = state.store.history(&query.filter()?).await?;
-    Ok(axum::Json(ListBody::from(page)).into_response())
+    Ok(answer(page, text))
+}
+
+fn answer(page: crate::store::Page<crate::store::HistoryEntry>, text: bool) -> Response {
+    let body = ListBody::from(page);
+    if !text {
+        return axum::Json(body).into_response();
+    }
+    (
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        super::text_view::history(&body.items, body.next_cursor.as_deref()),
+    )
+        .into_response()
 }
 
 /// The agreement's own entries and those of its pledges and sources; also
@@ -113,13 +137,16 @@ async fn everything(
 /// One agreement's history, including its pledges and sources.
 #[utoipa::path(get, path = "/v1/agreements/{id}/history", tag = "data desk",
     params(("id" = String, Path, description = "The agreement id"), crate::http::openapi::HistoryParams),
-    responses((status = 200, description = "A page of history entries", body = crate::http::openapi::HistoryPage)))]
+    responses((status = 200, description = "A page of history entries (JSON), or the page as text to read",
+        content((crate::http::openapi::HistoryPage = "application/json"), (String = "text/plain")))))]
 async fn of_agreement(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    headers: HeaderMap,
     Params(query): Params<HistoryQuery>,
 ) -> ApiResult<Response> {
     let id = path_id(&id)?;
+    let text = query.text(&headers)?;
     let mut filter = query.filter()?;
     filter.agreement_id = Some(id.clone());
     let page = state.store.history(&filter).await?;
@@ -128,5 +155,5 @@ async fn of_agreement(
             "agreement {id:?} has no history"
         )));
     }
-    Ok(axum::Json(ListBody::from(page)).into_response())
+    Ok(answer(page, text))
 }

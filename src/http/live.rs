@@ -22,7 +22,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::partner_lookup::resolve_partner;
+use super::extract::parse_instant;
+use super::partner_lookup::{PartnerMatch, find_partner, unresolved_detail};
 use super::query::QueryString;
 use crate::domain::FieldError;
 use crate::error::{ApiError, ApiResult};
@@ -425,19 +426,20 @@ async fn feed_query(
     default_limit: u32,
 ) -> ApiResult<FeedQuery> {
     let mut errors = Vec::new();
+    // A change number, or a time: the changes made at or after it.
     let since = match query.one("since", &mut errors) {
         None => 0,
-        Some(text) => text
-            .parse::<i64>()
-            .ok()
-            .filter(|s| *s >= 0)
-            .unwrap_or_else(|| {
+        Some(text) => match (text.parse::<i64>(), parse_instant(text)) {
+            (Ok(seq), _) if seq >= 0 => seq,
+            (Err(_), Some(at)) => state.store.feed_position_at(at).await?,
+            _ => {
                 errors.push(FieldError::new(
                     "since",
-                    "must be a change number (0 or more)",
+                    "must be a change number (0 or more) or an RFC 3339 time (2026-12-01T10:00:00Z)",
                 ));
                 0
-            }),
+            }
+        },
     };
     let limit = match query.one("limit", &mut errors) {
         None => default_limit,
@@ -464,13 +466,14 @@ async fn feed_query(
     }
     let partner = match query.one("partner", &mut errors) {
         None => None,
-        Some(reference) => match resolve_partner(state.store.as_ref(), reference).await {
-            Ok(code) => Some(code),
-            Err(ApiError::NotFound { detail, .. }) => {
-                errors.push(FieldError::new("partner", detail));
+        Some(reference) => match find_partner(state.store.as_ref(), reference).await? {
+            PartnerMatch::One(code) => Some(code),
+            unresolved => {
+                let (detail, closest) =
+                    unresolved_detail(state.store.as_ref(), reference, unresolved).await;
+                errors.push(FieldError::new("partner", detail).with_matches(closest));
                 None
             }
-            Err(other) => return Err(other),
         },
     };
     if !errors.is_empty() {

@@ -941,8 +941,8 @@ query_params!(ChangeParams, {
     let mut params = vec![
         query_param(
             "since",
-            integer(0, i64::MAX),
-            "Changes after this change number (default 0)",
+            change_number_or_time(),
+            "Changes after this change number (default 0), or made at or after this RFC 3339 time",
         ),
         query_param(
             "limit",
@@ -956,8 +956,8 @@ query_params!(ChangeParams, {
 query_params!(EventParams, {
     let mut params = vec![query_param(
         "since",
-        integer(0, i64::MAX),
-        "Start after this change number (Last-Event-ID wins)",
+        change_number_or_time(),
+        "Start after this change number, or at this RFC 3339 time (Last-Event-ID wins)",
     )];
     params.extend(feed_filters());
     params
@@ -996,8 +996,26 @@ query_params!(
             text().min_length(Some(1)).build().into(),
             "The next_cursor of the previous page"
         ),
+        query_param(
+            "format",
+            one_of(vec!["json", "text"]),
+            "json (default) or text: one heading per change and a `field: before → after` line per field (or Accept: text/plain)"
+        ),
     ]
 );
+/// `since` on the change feed: a change number or a time.
+fn change_number_or_time() -> Schema {
+    use utoipa::openapi::schema::{KnownFormat, OneOfBuilder, SchemaFormat};
+    let time = text()
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
+        .build();
+    Schema::OneOf(
+        OneOfBuilder::new()
+            .item(integer(0, i64::MAX))
+            .item(time)
+            .build(),
+    )
+}
 fn currency_list() -> Schema {
     list_of(pattern("^[A-Za-z]{3}$", "USD"))
 }

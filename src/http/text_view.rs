@@ -9,6 +9,7 @@ use crate::domain::agreement::Agreement;
 use crate::domain::marker::Markers;
 use crate::domain::money::Amount;
 use crate::domain::pledge::{Pledge, PledgeBasis};
+use crate::store::HistoryEntry;
 
 /// "4500000000" → "4,500,000,000"; exact, only grouped for reading.
 pub fn grouped(amount: &str) -> String {
@@ -238,6 +239,71 @@ pub fn agreement(agreement: &Agreement) -> String {
         let _ = writeln!(out, "      {}", source.url);
     }
     out
+}
+
+/// The audit history as a reader follows it: one heading per change (when,
+/// who, what) and one `field: before → after` line per field that moved.
+pub fn history(entries: &[HistoryEntry], next_cursor: Option<&str>) -> String {
+    let mut out = String::new();
+    for entry in entries {
+        let _ = writeln!(
+            out,
+            "#{} {} {} {} {} {} (version {})",
+            entry.seq,
+            entry.at.format("%Y-%m-%d %H:%M:%SZ"),
+            entry.actor,
+            entry.op,
+            entry.entity,
+            entry.entity_id,
+            entry.version
+        );
+        for (field, before, after) in changed_fields(entry.before.as_ref(), entry.after.as_ref()) {
+            let _ = writeln!(out, "    {field}: {before} → {after}");
+        }
+    }
+    if entries.is_empty() {
+        out.push_str("no changes match\n");
+    }
+    if let Some(cursor) = next_cursor {
+        let _ = writeln!(out, "more: add &cursor={cursor}");
+    }
+    out
+}
+
+/// The members that differ between two versions of a record, each shown
+/// short: text as it is, nothing as "—", lists and objects as compact JSON
+/// cut to a line.
+fn changed_fields(
+    before: Option<&serde_json::Value>,
+    after: Option<&serde_json::Value>,
+) -> Vec<(String, String, String)> {
+    let empty = serde_json::Map::new();
+    let members = |v: Option<&serde_json::Value>| match v {
+        Some(serde_json::Value::Object(map)) => map.clone(),
+        _ => empty.clone(),
+    };
+    let (before, after) = (members(before), members(after));
+    let mut fields: Vec<&String> = before.keys().chain(after.keys()).collect();
+    fields.sort();
+    fields.dedup();
+    fields
+        .into_iter()
+        .filter(|f| before.get(*f) != after.get(*f))
+        .map(|f| (f.clone(), shown(before.get(f)), shown(after.get(f))))
+        .collect()
+}
+
+fn shown(value: Option<&serde_json::Value>) -> String {
+    const MAX_CHARS: usize = 120;
+    let text = match value {
+        None | Some(serde_json::Value::Null) => return "—".into(),
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+    };
+    match text.char_indices().nth(MAX_CHARS) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
+    }
 }
 
 #[cfg(test)]

@@ -247,6 +247,10 @@ pub trait Store: Send + Sync {
     /// The store-wide revision: the number of the latest change. It moves
     /// with every committed write, so a list's ETag can be checked cheaply.
     async fn revision(&self) -> StoreResult<i64>;
+    /// Where the change feed stands just before the first change made at or
+    /// after `at`: the `since` that replays changes from that time on (the
+    /// revision itself when nothing changed since).
+    async fn feed_position_at(&self, at: chrono::DateTime<chrono::Utc>) -> StoreResult<i64>;
     /// The change feed after `filter.since`, in order.
     async fn changes(&self, filter: &ChangeFilter) -> StoreResult<Vec<ChangeEntry>>;
     /// A signal for every write committed by any instance, where the backend

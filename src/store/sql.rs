@@ -2585,6 +2585,19 @@ macro_rules! shared_sql_store {
                 Ok(sqlx::query_scalar("SELECT seq FROM revision WHERE id = 1").fetch_one(&self.pool).await?)
             }
 
+            async fn feed_position_at(&self, at: DateTime<Utc>) -> StoreResult<i64> {
+                // Index history_at: one step to the first change at or after `at`.
+                let first: Option<i64> =
+                    sqlx::query_scalar("SELECT feed_seq FROM history WHERE at >= $1 AND feed_seq IS NOT NULL ORDER BY at, feed_seq LIMIT 1")
+                        .bind(at)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                match first {
+                    Some(seq) => Ok(seq - 1),
+                    None => self.revision().await,
+                }
+            }
+
             async fn changes(&self, filter: &ChangeFilter) -> StoreResult<Vec<ChangeEntry>> {
                 let rows = sqlx::query(
                     "SELECT feed_seq, at, entity, entity_id, agreement_id, partner_code, op, version FROM history \

@@ -14,7 +14,9 @@ crate::on_both_backends!(
     a_mistyped_partner_filter_offers_clickable_choices,
     endonyms_and_ukrainian_names_find_the_partner,
     search_covers_area_names_partner_names_and_signatories,
-    search_follows_a_renamed_partner
+    search_follows_a_renamed_partner,
+    the_change_feed_starts_at_a_time,
+    history_reads_as_field_level_changes
 );
 
 fn codes(matches: &Value) -> Vec<String> {
@@ -143,4 +145,96 @@ async fn search_follows_a_renamed_partner(app: TestApp) {
     assert_ne!(before["version"], reply.json()["version"]);
     let found = ids(&app.all_items("/v1/agreements?q=koku&fields=id").await);
     assert_eq!(found, BTreeSet::from(["ua-jp-2024".to_owned()]));
+}
+
+async fn the_change_feed_starts_at_a_time(app: TestApp) {
+    let before = app.get_ok("/v1/changes?limit=1000").await;
+    let last_seed_change = before["next_since"].as_i64().unwrap();
+    assert!(last_seed_change > 0);
+    tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+    let from = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+    let reply = app
+        .patch(
+            "/v1/pledges/ua-jp-2024-p1",
+            &json!({"note": "checked again"}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+
+    let feed = app.get_ok(&format!("/v1/changes?since={from}")).await;
+    let items = feed["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{feed}");
+    assert_eq!(items[0]["entity"], "pledge");
+    assert_eq!(items[0]["id"], "ua-jp-2024-p1");
+    assert_eq!(items[0]["seq"], last_seed_change + 1);
+    // A date is its first instant: every change of the seed is on or after it.
+    let day = &from[..10];
+    let feed = app
+        .get_ok(&format!("/v1/changes?since={day}&limit=1000"))
+        .await;
+    assert_eq!(
+        feed["items"].as_array().unwrap().len() as i64,
+        last_seed_change + 1
+    );
+    // A time after the last change: nothing yet, and the position to poll from.
+    let later = app.get_ok("/v1/changes?since=2199-01-01T00:00:00Z").await;
+    assert_eq!(later["items"], json!([]));
+    assert_eq!(later["next_since"], last_seed_change + 1);
+    // Neither a number nor a time: named.
+    for bad in ["yesterday", "-3", "2026-13-01"] {
+        let problem = app
+            .get(&format!("/v1/changes?since={bad}"))
+            .await
+            .problem(400);
+        assert_eq!(problem["errors"][0]["field"], "since", "{bad}: {problem}");
+    }
+}
+
+async fn history_reads_as_field_level_changes(app: TestApp) {
+    let reply = app
+        .patch(
+            "/v1/pledges/ua-jp-2024-p1",
+            &json!({"amount": "4600000000"}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    let reply = app
+        .get("/v1/agreements/ua-jp-2024/history?format=text&limit=1")
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert_eq!(
+        reply.header("content-type"),
+        Some("text/plain; charset=utf-8")
+    );
+    let mut lines = reply.text.lines();
+    let heading = lines.next().unwrap();
+    assert!(
+        heading.contains(" editor update pledge ua-jp-2024-p1 (version 2)"),
+        "{heading}"
+    );
+    assert_eq!(
+        lines.next(),
+        Some("    amount: 4500000000 → 4600000000"),
+        "{}",
+        reply.text
+    );
+    assert!(reply.text.contains("more: add &cursor="), "{}", reply.text);
+    // The same through Accept, and on the store-wide history.
+    let reply = app
+        .send_with(
+            "GET",
+            "/v1/history?limit=1",
+            &[("accept", "text/plain")],
+            None,
+            "",
+        )
+        .await;
+    assert!(
+        reply.text.contains("amount: 4500000000 → 4600000000"),
+        "{}",
+        reply.text
+    );
+    let problem = app.get("/v1/history?format=xml").await.problem(400);
+    assert_eq!(problem["errors"][0]["field"], "format");
 }
