@@ -25,7 +25,8 @@ use crate::error::{ApiError, ApiResult};
 use crate::store::{PageRequest, Store};
 
 pub const LIST_OPTIONS: &[&str] = &[
-    "sort", "limit", "cursor", "count", "fields", "include", "format", "rows", "pretty", CONVERT,
+    "sort", "limit", "cursor", "count", "fields", "include", "format", "rows", "pretty", "bom",
+    CONVERT,
 ];
 
 pub const FIELDS: &[&str] = &[
@@ -170,6 +171,13 @@ pub async fn respond(
             .map(str::to_owned)
             .collect()
     });
+    let bom = raw.flag("bom", &mut errors);
+    if bom && format != Format::Csv {
+        errors.push(FieldError::new(
+            "bom",
+            "applies to CSV only: it marks the file as UTF-8 for Excel",
+        ));
+    }
     let convert = convert::target(&raw, &mut errors);
     if convert.is_some() && format != Format::Json {
         errors.push(FieldError::new(
@@ -200,6 +208,7 @@ pub async fn respond(
             &paging,
             export,
             pledge_rows,
+            bom,
         )),
     }
 }
@@ -317,6 +326,8 @@ struct Export {
     single_page: Option<u32>,
     format: Format,
     pledge_rows: bool,
+    /// A UTF-8 byte order mark first, for spreadsheets that guess the encoding.
+    bom: bool,
     started: bool,
     finished: bool,
 }
@@ -327,6 +338,7 @@ fn stream_export(
     paging: &Paging,
     format: Format,
     pledge_rows: bool,
+    bom: bool,
 ) -> Response {
     let export = Export {
         store,
@@ -335,6 +347,7 @@ fn stream_export(
         single_page: paging.explicit_limit.then_some(paging.limit),
         format,
         pledge_rows,
+        bom,
         started: false,
         finished: false,
     };
@@ -357,6 +370,9 @@ fn stream_export(
         };
         let mut chunk = String::new();
         if !export.started {
+            if export.bom {
+                chunk.push('\u{FEFF}');
+            }
             chunk.push_str(&header_of(export.format, export.pledge_rows));
             export.started = true;
         }
@@ -379,11 +395,25 @@ fn stream_export(
         Format::Text => "text/plain; charset=utf-8",
         Format::Json => "application/json",
     };
-    (
+    let mut response = (
         [(header::CONTENT_TYPE, content_type)],
         Body::from_stream(stream),
     )
-        .into_response()
+        .into_response();
+    if format == Format::Csv {
+        let name = if pledge_rows { "pledges" } else { "agreements" };
+        response.headers_mut().insert(
+            header::CONTENT_DISPOSITION,
+            attachment(&format!("accords-{name}.csv")),
+        );
+    }
+    response
+}
+
+/// `Content-Disposition` for a file a spreadsheet opens: saved under `name`.
+pub fn attachment(name: &str) -> HeaderValue {
+    HeaderValue::from_str(&format!("attachment; filename=\"{name}\""))
+        .unwrap_or_else(|_| HeaderValue::from_static("attachment"))
 }
 
 const AGREEMENT_COLUMNS: &[&str] = &[
@@ -400,6 +430,8 @@ const AGREEMENT_COLUMNS: &[&str] = &[
     "legally_binding",
     "areas",
     "pledge_totals",
+    "pledged_amount",
+    "pledged_currency",
     "source_urls",
     "version",
     "updated_at",
@@ -438,10 +470,10 @@ fn header_of(format: Format, pledge_rows: bool) -> String {
         }
         Format::Text => {
             let head = format!(
-                "{:<20}  {:<10}  {:<48}  {}",
-                "PARTNER", "SIGNED", "TITLE", "PLEDGES"
+                "{:<14}  {:<18}  {:<10}  {:<11}  {:<40}  {}",
+                "ID", "PARTNER", "SIGNED", "STATUS", "TITLE", "PLEDGES"
             );
-            format!("{head}\n{}\n", "-".repeat(head.chars().count().max(100)))
+            format!("{head}\n{}\n", "-".repeat(head.chars().count().max(120)))
         }
         Format::Ndjson | Format::Json => String::new(),
     }
@@ -468,21 +500,89 @@ fn text_of<T: ToString>(value: Option<T>) -> String {
     value.map(|v| v.to_string()).unwrap_or_default()
 }
 
-/// Exact totals per currency, in currency order: "EUR 100; USD 4500000000".
-/// Counted as the stats count: a per-year pledge once per year of its
-/// range, a part of another pledge not at all (its whole is counted).
-fn pledge_totals(agreement: &Agreement) -> String {
-    let mut totals: BTreeMap<&str, Decimal> = BTreeMap::new();
+/// A currency's pledges in one agreement, counted as the stats count them:
+/// a per-year pledge once per year of its range, a part of another pledge
+/// not at all (its whole is counted).
+struct CurrencyTotal {
+    total: Decimal,
+    pledges: usize,
+    first_year: Option<i64>,
+    last_year: Option<i64>,
+}
+
+fn currency_totals(agreement: &Agreement) -> BTreeMap<&str, CurrencyTotal> {
+    let mut totals: BTreeMap<&str, CurrencyTotal> = BTreeMap::new();
     for pledge in agreement.pledges.iter().filter(|p| p.part_of.is_none()) {
-        *totals.entry(pledge.currency.as_str()).or_default() +=
-            pledge.amount.as_decimal() * Decimal::from(pledge.years_counted());
+        let entry = totals
+            .entry(pledge.currency.as_str())
+            .or_insert(CurrencyTotal {
+                total: Decimal::ZERO,
+                pledges: 0,
+                first_year: None,
+                last_year: None,
+            });
+        entry.total += pledge.amount.as_decimal() * Decimal::from(pledge.years_counted());
+        entry.pledges += 1;
+        let from = pledge.year_from.or(pledge.year_to);
+        let to = pledge.year_to.or(pledge.year_from);
+        entry.first_year = match (entry.first_year, from) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        entry.last_year = match (entry.last_year, to) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+    }
+    totals
+}
+
+fn exact(total: Decimal) -> String {
+    Amount::from_decimal(total).map_or_else(|_| total.to_string(), |a| a.to_string())
+}
+
+/// Exact totals per currency, in currency order: "EUR 100; USD 4500000000".
+fn pledge_totals(agreement: &Agreement) -> String {
+    currency_totals(agreement)
+        .into_iter()
+        .map(|(currency, t)| format!("{currency} {}", exact(t.total)))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// For a spreadsheet: the total as a plain number and its currency, when
+/// the agreement's pledges are in one currency (a sum across currencies
+/// would mean nothing); empty otherwise, with `pledge_totals` beside it.
+fn single_currency_total(agreement: &Agreement) -> (String, String) {
+    let totals = currency_totals(agreement);
+    match totals.into_iter().collect::<Vec<_>>().as_slice() {
+        [(currency, t)] => (exact(t.total), (*currency).to_owned()),
+        _ => (String::new(), String::new()),
+    }
+}
+
+/// The text table's pledge cell: per currency the total with thousands
+/// separators, and how many pledges over which years made it, so that two
+/// pledges never read as one: "EUR 2,000,000 (2 pledges, 2023–2028)".
+fn pledge_cell(agreement: &Agreement) -> String {
+    let totals = currency_totals(agreement);
+    if totals.is_empty() {
+        return "no stated amount".into();
     }
     totals
         .into_iter()
-        .map(|(currency, total)| {
-            let shown =
-                Amount::from_decimal(total).map_or_else(|_| total.to_string(), |a| a.to_string());
-            format!("{currency} {shown}")
+        .map(|(currency, t)| {
+            let span = match (t.first_year, t.last_year) {
+                (Some(a), Some(b)) if a == b => format!(", {a}"),
+                (Some(a), Some(b)) => format!(", {a}–{b}"),
+                _ => String::new(),
+            };
+            let noun = if t.pledges == 1 { "pledge" } else { "pledges" };
+            format!(
+                "{currency} {} ({} {noun}{span})",
+                super::text_view::grouped(&exact(t.total)),
+                t.pledges
+            )
         })
         .collect::<Vec<_>>()
         .join("; ")
@@ -530,6 +630,7 @@ fn render(
         }
         Format::Csv => {
             let areas: Vec<&str> = agreement.areas.iter().map(|a| a.code.as_str()).collect();
+            let (pledged_amount, pledged_currency) = single_currency_total(agreement);
             let urls: Vec<&str> = agreement.sources.iter().map(|s| s.url.as_str()).collect();
             csv_row(
                 out,
@@ -547,6 +648,8 @@ fn render(
                     text_of(agreement.legally_binding),
                     areas.join(";"),
                     pledge_totals(agreement),
+                    pledged_amount,
+                    pledged_currency,
                     urls.join(" "),
                     agreement.version.to_string(),
                     agreement
@@ -556,26 +659,23 @@ fn render(
             );
         }
         Format::Text => {
-            let title: String = if agreement.title.chars().count() > 48 {
+            let title: String = if agreement.title.chars().count() > 40 {
                 agreement
                     .title
                     .chars()
-                    .take(47)
+                    .take(39)
                     .chain(std::iter::once('…'))
                     .collect()
             } else {
                 agreement.title.clone()
             };
-            let partner: String = agreement.partner.name.chars().take(20).collect();
-            let totals = pledge_totals(agreement);
+            let partner: String = agreement.partner.name.chars().take(18).collect();
             out.push_str(&format!(
-                "{partner:<20}  {:<10}  {title:<48}  {}\n",
+                "{:<14}  {partner:<18}  {:<10}  {:<11}  {title:<40}  {}\n",
+                agreement.id,
                 text_of(agreement.signed_on),
-                if totals.is_empty() {
-                    "-"
-                } else {
-                    totals.as_str()
-                }
+                crate::domain::Vocabulary::as_str(agreement.status),
+                pledge_cell(agreement)
             ));
         }
     }

@@ -637,6 +637,10 @@ pub fn query_parameter_doc(name: &str) -> Option<(Schema, &'static str)> {
             "CSV rows: one per agreement (default) or one per pledge (format=csv only)",
         ),
         "pretty" => (flag(), "Indented JSON (`pretty` alone means true)"),
+        "bom" => (
+            flag(),
+            "With format=csv: a UTF-8 byte order mark first, so that Excel reads the file as UTF-8",
+        ),
         "convert" => (
             pattern("^[A-Za-z]{3}$", "EUR"),
             "Adds each pledge's amount converted to this ISO 4217 currency at the annual average rate of its year (JSON only)",
@@ -709,7 +713,7 @@ query_params!(
 query_params!(ConvertParam, query_parameters(&[&["convert"]]));
 query_params!(NoParams, Vec::new());
 query_params!(PledgeStatsParams, {
-    let mut params = query_parameters(&[super::query::FILTERS, &["convert"]]);
+    let mut params = query_parameters(&[super::query::FILTERS, &["convert", "bom"]]);
     params.push(group_by(words::<PledgeGroup>()));
     params.push(
         ParameterBuilder::new()

@@ -1,16 +1,17 @@
 //! /v1/partners: look a partner up by any name it goes by.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::{IfMatch, JsonBody, ListBody, PageQuery, Params, patched};
-use super::listing::{self, Scope};
+use super::listing::{self, Scope, negotiated_media};
 use super::{AppState, created, single};
 use crate::auth::Caller;
+use crate::domain::FieldError;
 use crate::domain::partner::{Partner, PartnerBody, PartnerCode, PartnerDraft};
 use crate::error::{ApiError, ApiResult};
 use crate::store::Store;
@@ -24,15 +25,104 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(agreements))
 }
 
-#[utoipa::path(get, path = "/v1/partners", tag = "partners", params(super::extract::PageQuery),
-    responses((status = 200, description = "A page of partners", body = crate::http::openapi::PartnerPage,
+/// The query of the partner list.
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PartnerListQuery {
+    /// Items per page (default 50).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
+    limit: Option<String>,
+    /// The next_cursor of the previous page.
+    #[param(min_length = 1)]
+    cursor: Option<String>,
+    /// `true`: only the partners that have agreements (about 30 of 250).
+    #[param(value_type = Option<bool>)]
+    has_agreements: Option<String>,
+    /// `json` (default) or `text`: a table to read (or `Accept: text/plain`).
+    #[param(value_type = Option<String>, pattern = "^(json|text)$")]
+    format: Option<String>,
+}
+
+#[utoipa::path(get, path = "/v1/partners", tag = "partners", params(PartnerListQuery),
+    responses((status = 200, description = "A page of partners (JSON), or the page as a table to read",
+        content((crate::http::openapi::PartnerPage = "application/json"), (String = "text/plain")),
         headers(("ETag" = String, description = "The store revision"), ("Link" = String, description = "rel=next: the next page")))))]
 async fn list(
     State(state): State<AppState>,
-    Params(query): Params<PageQuery>,
+    headers: HeaderMap,
+    Params(query): Params<PartnerListQuery>,
 ) -> ApiResult<Response> {
-    let page = state.store.list_partners(&query.page_request()?).await?;
-    Ok(axum::Json(ListBody::from(page)).into_response())
+    let mut errors = Vec::new();
+    let only_with_agreements = match query.has_agreements.as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => {
+            errors.push(FieldError::new("has_agreements", "must be true or false"));
+            false
+        }
+    };
+    let text = match query.format.as_deref() {
+        None => negotiated_media(&headers) == "text/plain",
+        Some("json") => false,
+        Some("text") => true,
+        Some(_) => {
+            errors.push(FieldError::new("format", "must be json or text"));
+            false
+        }
+    };
+    if !errors.is_empty() {
+        return Err(ApiError::InvalidQuery(errors));
+    }
+    let page_request = PageQuery {
+        limit: query.limit,
+        cursor: query.cursor,
+    }
+    .page_request()?;
+    let page = state
+        .store
+        .list_partners(&page_request, only_with_agreements)
+        .await?;
+    let body = ListBody::from(page);
+    if text {
+        return Ok((
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            partner_table(&body.items, body.next_cursor.as_deref()),
+        )
+            .into_response());
+    }
+    Ok(axum::Json(body).into_response())
+}
+
+/// Partners as a table: code, names, how many agreements and when.
+fn partner_table(partners: &[Partner], next_cursor: Option<&str>) -> String {
+    use std::fmt::Write as _;
+    let width = |f: &dyn Fn(&Partner) -> usize, title: usize| {
+        partners.iter().map(f).max().unwrap_or(0).max(title)
+    };
+    let name = width(&|p| p.name.chars().count(), 4);
+    let name_uk = width(&|p| p.name_uk.as_deref().unwrap_or("—").chars().count(), 7);
+    let mut out = format!(
+        "{:<4}  {:<name$}  {:<name_uk$}  {:>10}  {:<10}  {:<10}\n",
+        "CODE", "NAME", "NAME_UK", "AGREEMENTS", "FIRST", "LAST"
+    );
+    let date = |d: Option<chrono::NaiveDate>| d.map_or("—".to_owned(), |d| d.to_string());
+    for p in partners {
+        let _ = writeln!(
+            out,
+            "{:<4}  {:<name$}  {:<name_uk$}  {:>10}  {:<10}  {:<10}",
+            p.code.as_str(),
+            p.name,
+            p.name_uk.as_deref().unwrap_or("—"),
+            p.agreement_count,
+            date(p.first_signed_on),
+            date(p.last_signed_on)
+        );
+    }
+    if let Some(cursor) = next_cursor {
+        let _ = writeln!(out, "more: add &cursor={cursor}");
+    }
+    out
 }
 
 #[utoipa::path(get, path = "/v1/partners/{reference}", tag = "partners", params(("reference" = String, Path, description = "A partner code (JP), alpha-3 (JPN), or name or alias in English or Ukrainian, any case or accents")),

@@ -69,10 +69,14 @@ fn group_json(value: &GroupValue) -> Value {
     responses((status = 200, description = "Totals per group and currency (JSON), a chart-ready CSV (format=csv) or a table (format=text)",
         content((crate::http::openapi::StatsItems = "application/json"), (String = "text/csv"), (String = "text/plain")))))]
 async fn pledges(State(state): State<AppState>, uri: Uri) -> ApiResult<Response> {
-    let raw = QueryString::parse(uri.query(), &[FILTERS, &["group_by", CONVERT, "format"]])?;
+    let raw = QueryString::parse(
+        uri.query(),
+        &[FILTERS, &["group_by", CONVERT, "format", "bom"]],
+    )?;
     let query = agreement_query(state.store.as_ref(), &raw).await?;
     let mut errors = Vec::new();
     let groups: Vec<PledgeGroup> = groups(&raw, &mut errors);
+    let bom = raw.flag("bom", &mut errors);
     let target = convert::target(&raw, &mut errors);
     let format = match raw.one("format", &mut errors) {
         None | Some("json") => StatsFormat::Json,
@@ -83,6 +87,12 @@ async fn pledges(State(state): State<AppState>, uri: Uri) -> ApiResult<Response>
             StatsFormat::Json
         }
     };
+    if bom && !matches!(format, StatsFormat::Csv) {
+        errors.push(FieldError::new(
+            "bom",
+            "applies to CSV only: it marks the file as UTF-8 for Excel",
+        ));
+    }
     if !errors.is_empty() {
         return Err(ApiError::InvalidQuery(errors));
     }
@@ -115,10 +125,16 @@ async fn pledges(State(state): State<AppState>, uri: Uri) -> ApiResult<Response>
     }
     match format {
         StatsFormat::Json => Ok(axum::Json(body).into_response()),
-        StatsFormat::Csv => Ok(text_answer(
-            "text/csv; charset=utf-8",
-            chart_csv(&groups, &body),
-        )),
+        StatsFormat::Csv => {
+            let csv = chart_csv(&groups, &body);
+            let csv = if bom { format!("\u{FEFF}{csv}") } else { csv };
+            let mut response = text_answer("text/csv; charset=utf-8", csv);
+            response.headers_mut().insert(
+                axum::http::header::CONTENT_DISPOSITION,
+                super::listing::attachment("accords-pledge-totals.csv"),
+            );
+            Ok(response)
+        }
         StatsFormat::Text => Ok(text_answer(
             "text/plain; charset=utf-8",
             stats_text(&groups, &body),

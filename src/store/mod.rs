@@ -114,7 +114,13 @@ pub trait Store: Send + Sync {
     fn pool_status(&self) -> PoolStatus;
     async fn close(&self);
 
-    async fn list_partners(&self, page: &PageRequest) -> StoreResult<Page<Partner>>;
+    /// Partners by code; with `only_with_agreements`, those named by at
+    /// least one agreement.
+    async fn list_partners(
+        &self,
+        page: &PageRequest,
+        only_with_agreements: bool,
+    ) -> StoreResult<Page<Partner>>;
     async fn get_partner(&self, code: &PartnerCode) -> StoreResult<Option<Partner>>;
     /// Partners whose lookup keys equal `folded_key`, best rank first.
     async fn find_partner_keys(&self, folded_key: &str) -> StoreResult<Vec<KeyMatch>>;

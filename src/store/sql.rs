@@ -1796,13 +1796,16 @@ macro_rules! shared_sql_store {
                 self.pool.close().await;
             }
 
-            async fn list_partners(&self, page: &PageRequest) -> StoreResult<Page<Partner>> {
+            async fn list_partners(&self, page: &PageRequest, only_with_agreements: bool) -> StoreResult<Page<Partner>> {
                 let sql = format!(
-                    "{PARTNER_SELECT} WHERE ($1 IS NULL OR p.code > $1) ORDER BY p.code LIMIT $2"
+                    "{PARTNER_SELECT} WHERE ($1 IS NULL OR p.code > $1) \
+                     AND (NOT $3 OR EXISTS (SELECT 1 FROM agreements x WHERE x.partner_code = p.code)) \
+                     ORDER BY p.code LIMIT $2"
                 );
                 let rows = sqlx::query(&sql)
                     .bind(page.after.as_deref())
                     .bind(i64::from(page.limit) + 1)
+                    .bind(only_with_agreements)
                     .fetch_all(&self.pool)
                     .await?;
                 let items = rows.iter().map(partner_from_row).collect::<StoreResult<Vec<_>>>()?;

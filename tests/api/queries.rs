@@ -485,11 +485,11 @@ async fn exports_stream_csv_ndjson_and_text(app: TestApp) {
         text.header("content-type"),
         Some("text/plain; charset=utf-8")
     );
-    assert!(text.text.starts_with("PARTNER"));
+    assert!(text.text.starts_with("ID "));
     assert!(
         text.text.contains("Japan")
             && text.text.contains("2024-06-13")
-            && text.text.contains("USD 4500000000")
+            && text.text.contains("USD 4,500,000,000")
     );
 
     let pretty = app

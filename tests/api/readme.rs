@@ -130,7 +130,7 @@ async fn readme_examples_work(backend: Backend) {
             }
             // A list's table, or one agreement's text view (its id on the second line).
             "text/plain; charset=utf-8" => assert!(
-                body.starts_with("PARTNER")
+                body.starts_with("ID ")
                     || body.lines().nth(1).is_some_and(|l| l.starts_with("ua-")),
                 "{body}"
             ),

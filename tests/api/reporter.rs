@@ -16,7 +16,10 @@ crate::on_both_backends!(
     search_covers_area_names_partner_names_and_signatories,
     search_follows_a_renamed_partner,
     the_change_feed_starts_at_a_time,
-    history_reads_as_field_level_changes
+    history_reads_as_field_level_changes,
+    partners_with_agreements_only,
+    spreadsheets_get_a_file_name_a_bom_and_numbers,
+    the_text_table_never_reads_two_pledges_as_one
 );
 
 fn codes(matches: &Value) -> Vec<String> {
@@ -237,4 +240,128 @@ async fn history_reads_as_field_level_changes(app: TestApp) {
     );
     let problem = app.get("/v1/history?format=xml").await.problem(400);
     assert_eq!(problem["errors"][0]["field"], "format");
+}
+
+async fn partners_with_agreements_only(app: TestApp) {
+    let all = app.all_items("/v1/partners?limit=500").await;
+    assert!(all.len() > 200);
+    let expected: BTreeSet<String> = all
+        .iter()
+        .filter(|p| p["agreement_count"].as_i64().unwrap() > 0)
+        .map(|p| p["code"].as_str().unwrap().to_owned())
+        .collect();
+    let named: BTreeSet<String> = app
+        .all_items("/v1/agreements?fields=partner&limit=500")
+        .await
+        .iter()
+        .map(|a| a["partner"]["code"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(expected, named);
+    // Paged small, to walk the cursor through the filter.
+    let with = app
+        .all_items("/v1/partners?has_agreements=true&limit=7")
+        .await;
+    let codes: BTreeSet<String> = with
+        .iter()
+        .map(|p| p["code"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(codes, expected);
+    assert_eq!(with.len(), expected.len());
+    // A table to read.
+    let reply = app
+        .get("/v1/partners?has_agreements=true&format=text&limit=500")
+        .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(
+        reply.header("content-type"),
+        Some("text/plain; charset=utf-8")
+    );
+    let mut lines = reply.text.lines();
+    assert!(lines.next().unwrap().starts_with("CODE  NAME"));
+    assert_eq!(lines.count(), expected.len());
+    let japan = reply.text.lines().find(|l| l.starts_with("JP ")).unwrap();
+    assert!(
+        japan.contains("Japan") && japan.contains("Японія") && japan.contains("2024-06-13"),
+        "{japan}"
+    );
+    let problem = app
+        .get("/v1/partners?has_agreements=yes")
+        .await
+        .problem(400);
+    assert_eq!(problem["errors"][0]["field"], "has_agreements");
+}
+
+async fn spreadsheets_get_a_file_name_a_bom_and_numbers(app: TestApp) {
+    let reply = app.get("/v1/agreements?partner=JP,IS&format=csv").await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(
+        reply.header("content-disposition"),
+        Some("attachment; filename=\"accords-agreements.csv\"")
+    );
+    assert!(reply.text.starts_with("id,"), "no BOM unless asked");
+    let rows: Vec<&str> = reply.text.lines().collect();
+    let header: Vec<&str> = rows[0].split(',').collect();
+    let at = |name: &str| header.iter().position(|c| *c == name).unwrap();
+    assert_eq!(at("pledged_amount"), at("pledge_totals") + 1);
+    // Japan pledged in one currency: a number a spreadsheet sums, beside the text.
+    let japan = rows.iter().find(|r| r.starts_with("ua-jp-2024,")).unwrap();
+    assert!(japan.contains(",USD 4500000000,4500000000,USD,"), "{japan}");
+    // Iceland in two: no number that would add krónur to euros.
+    let iceland = rows.iter().find(|r| r.starts_with("ua-is-2024,")).unwrap();
+    assert!(
+        iceland.contains(",EUR 2000000; ISK 20000000000,,,"),
+        "{iceland}"
+    );
+
+    let reply = app
+        .get("/v1/agreements?partner=JP&format=csv&rows=pledges&bom=true")
+        .await;
+    assert_eq!(
+        reply.header("content-disposition"),
+        Some("attachment; filename=\"accords-pledges.csv\"")
+    );
+    assert!(
+        reply.text.starts_with("\u{FEFF}agreement_id,"),
+        "{}",
+        &reply.text[..40]
+    );
+    let reply = app.get("/v1/stats/pledges?format=csv&bom=true").await;
+    assert_eq!(
+        reply.header("content-disposition"),
+        Some("attachment; filename=\"accords-pledge-totals.csv\"")
+    );
+    assert!(reply.text.starts_with("\u{FEFF}partner,"));
+    for uri in [
+        "/v1/agreements?bom=true",
+        "/v1/stats/pledges?bom=true&format=text",
+    ] {
+        let problem = app.get(uri).await.problem(400);
+        assert_eq!(problem["errors"][0]["field"], "bom", "{uri}");
+    }
+}
+
+async fn the_text_table_never_reads_two_pledges_as_one(app: TestApp) {
+    let reply = app.get("/v1/agreements?partner=IS,JP&format=text").await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let lines: Vec<&str> = reply.text.lines().collect();
+    for column in ["ID", "PARTNER", "SIGNED", "STATUS", "TITLE", "PLEDGES"] {
+        assert!(lines[0].contains(column), "{}", lines[0]);
+    }
+    let iceland = lines.iter().find(|l| l.starts_with("ua-is-2024 ")).unwrap();
+    assert!(iceland.contains(" signed "), "{iceland}");
+    assert!(
+        iceland
+            .ends_with("EUR 2,000,000 (1 pledge, 2024); ISK 20,000,000,000 (1 pledge, 2024–2028)"),
+        "{iceland}"
+    );
+    let japan = lines.iter().find(|l| l.starts_with("ua-jp-2024 ")).unwrap();
+    assert!(
+        japan.ends_with("USD 4,500,000,000 (1 pledge, 2024)"),
+        "{japan}"
+    );
+    // An agreement still being negotiated has no stated amount.
+    let reply = app
+        .get("/v1/agreements?status=negotiating&format=text")
+        .await;
+    assert!(reply.text.contains("no stated amount"), "{}", reply.text);
 }
