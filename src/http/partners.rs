@@ -103,14 +103,14 @@ fn partner_table(partners: &[Partner], next_cursor: Option<&str>) -> String {
     let name = width(&|p| p.name.chars().count(), 4);
     let name_uk = width(&|p| p.name_uk.as_deref().unwrap_or("—").chars().count(), 7);
     let mut out = format!(
-        "{:<4}  {:<name$}  {:<name_uk$}  {:>10}  {:<10}  {:<10}\n",
-        "CODE", "NAME", "NAME_UK", "AGREEMENTS", "FIRST", "LAST"
+        "{:<4}  {:<name$}  {:<name_uk$}  {:>10}  {:<10}  LAST\n",
+        "CODE", "NAME", "NAME_UK", "AGREEMENTS", "FIRST"
     );
     let date = |d: Option<chrono::NaiveDate>| d.map_or("—".to_owned(), |d| d.to_string());
     for p in partners {
         let _ = writeln!(
             out,
-            "{:<4}  {:<name$}  {:<name_uk$}  {:>10}  {:<10}  {:<10}",
+            "{:<4}  {:<name$}  {:<name_uk$}  {:>10}  {:<10}  {}",
             p.code.as_str(),
             p.name,
             p.name_uk.as_deref().unwrap_or("—"),
