@@ -281,6 +281,8 @@ for (const [size, viewport] of Object.entries(VIEWPORTS)) {
     await page.waitForFunction((s) => (document.querySelector('#list-body tr[data-id="ua-jp-2024"] td.c-amount')?.textContent || '').includes(s), shown, WAIT);
     await page.waitForFunction((b) => Number(((document.querySelector('#as-of')?.textContent || '').match(/revision (\d+)/) || [])[1]) >= b + 2, before, WAIT);
     assert.equal(await page.evaluate(() => window.notReloaded), true, 'the page was not reloaded');
+    // The keyboard focus came back to the row and stayed there through the redraw.
+    assert.equal(await page.evaluate(() => document.activeElement.closest('tr')?.dataset.id), 'ua-jp-2024');
     await close();
   });
 

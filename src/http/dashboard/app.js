@@ -441,9 +441,13 @@ function renderTable() {
   renderSortControls();
   $('list-caption').textContent = t('caption', viewName(currentView()));
   const body = $('list-body');
+  // A keyboard user on a row keeps the focus there when a live update redraws the table.
+  const focused = document.activeElement && document.activeElement.closest('#list-body tr[data-id]');
   const rows = sorted(state.items).map(row);
   body.replaceChildren(...rows);
   if (!rows.length) body.append(h('tr', {}, h('td', { colspan: 5, class: 'empty' }, t('noMatch'))));
+  const again = focused && body.querySelector(`tr[data-id="${CSS.escape(focused.dataset.id)}"] a.open`);
+  if (again) again.focus({ preventScroll: true });
 }
 
 function setSort(key, desc) {
