@@ -261,7 +261,7 @@ for (const [size, viewport] of Object.entries(VIEWPORTS)) {
   test(name('follows a live update after a write, without a reload'), async () => {
     const { page, close } = await open(viewport);
     await page.evaluate(() => { window.notReloaded = true; });
-    await page.waitForFunction(() => document.querySelector('#live.is-live'), null, WAIT);
+    await page.waitForFunction(() => document.querySelector('#live.is-live') && /revision \d+/.test(document.querySelector('#as-of').textContent), null, WAIT);
     const before = Number((await page.textContent('#as-of')).match(/revision (\d+)/)[1]);
     // The detail is open while the data changes underneath.
     const old = (await apiJson('/v1/agreements/ua-jp-2024')).body.title;
