@@ -10,7 +10,12 @@ use utoipa_axum::routes;
 use super::AppState;
 
 const PAGE: &str = include_str!("dashboard/index.html");
-const SCRIPT: &str = include_str!("dashboard/app.js");
+/// The words (English and Ukrainian) first, then the script that uses them:
+/// one file for the browser, two to edit.
+const SCRIPT: &str = concat!(
+    include_str!("dashboard/i18n.js"),
+    include_str!("dashboard/app.js")
+);
 const STYLE: &str = include_str!("dashboard/style.css");
 
 /// Everything from this origin, nothing inline, no framing.

@@ -333,6 +333,24 @@ async fn the_dashboard_is_built_in_and_offline() {
     );
     assert!(page.text.contains("<script src=\"/dashboard/app.js\""));
     assert!(page.text.contains("/dashboard/style.css"));
+    // Nothing inline: the policy would block it (and the browser tests fail on the console error).
+    assert_eq!(
+        page.text.matches("<script").count(),
+        1,
+        "one script, by src"
+    );
+    let handler = page.text.match_indices(" on").any(|(i, _)| {
+        let rest = &page.text[i + 3..];
+        let name = rest.len()
+            - rest
+                .trim_start_matches(|c: char| c.is_ascii_lowercase())
+                .len();
+        name > 0 && rest[name..].starts_with('=')
+    });
+    assert!(
+        !page.text.contains("<style") && !page.text.contains(" style=") && !handler,
+        "inline style or handler in the page"
+    );
     for (path, kind) in [
         ("/dashboard/app.js", "text/javascript"),
         ("/dashboard/style.css", "text/css"),
@@ -356,9 +374,14 @@ async fn the_dashboard_is_built_in_and_offline() {
         "/v1/stats/pledges",
         "/v1/events",
         "/v1/areas",
+        "/v1/changes",
+        "/v1/partners/",
     ] {
         assert!(script.contains(endpoint), "{endpoint}");
     }
+    // Both languages' words are in the one script, and the API is asked in the chosen one.
+    assert!(script.contains("'Accept-Language': state.lang"));
+    assert!(script.contains("Двосторонні безпекові угоди України"));
 }
 
 /// More changes than the buffer holds arrive before the client reads: it

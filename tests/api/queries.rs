@@ -19,6 +19,7 @@ crate::on_both_backends!(
     sorts_and_pages_return_everything_once,
     paging_is_stable_under_inserts,
     exports_stream_csv_ndjson_and_text,
+    fields_select_every_member_of_an_agreement,
     stats_match_hand_computed_sums,
     partners_areas_and_timeline_carry_counts,
     bad_query_input_is_a_400_naming_the_parameter,
@@ -499,6 +500,29 @@ async fn exports_stream_csv_ndjson_and_text(app: TestApp) {
     // A limit on an export gives that page only.
     let limited = parse_csv(&app.get("/v1/agreements?format=csv&limit=2").await.text);
     assert_eq!(limited.len(), 3);
+}
+
+/// `fields` can ask for every member an agreement has, markers and the
+/// place included (the dashboard's table shows the markers), and gives no more.
+async fn fields_select_every_member_of_an_agreement(app: TestApp) {
+    let whole = app.get_ok("/v1/agreements/ua-us-2024").await;
+    let page = app
+        .get_ok("/v1/agreements?partner=US&fields=id,markers,signed_place")
+        .await;
+    let item = &page["items"][0];
+    let members: BTreeSet<&str> = item
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(members, BTreeSet::from(["id", "markers", "signed_place"]));
+    assert_eq!(item["markers"], whole["markers"]);
+    assert_eq!(item["signed_place"], whole["signed_place"]);
+    assert_eq!(
+        item["markers"]["legally_binding"]["status"], "contested",
+        "{item}"
+    );
 }
 
 /// RFC 4180, as a spreadsheet reads it.
