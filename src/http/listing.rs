@@ -399,7 +399,9 @@ fn stream_export(
     };
     let mut response = (
         [(header::CONTENT_TYPE, content_type)],
-        Body::from_stream(stream),
+        // Fused: a reader past the end (the compression layer reads once
+        // more to finish its frame) gets the end again, not a panic.
+        Body::from_stream(futures_util::StreamExt::fuse(stream)),
     )
         .into_response();
     if format == Format::Csv {

@@ -15,6 +15,7 @@ mod import;
 pub mod limits;
 mod listing;
 mod live;
+mod middleware;
 pub mod observe;
 mod openapi;
 mod partner_lookup;
@@ -31,14 +32,13 @@ use std::time::Duration;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use axum::{Json, Router, middleware};
+use axum::{Json, Router};
 use serde::Serialize;
-use tower_http::catch_panic::CatchPanicLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::error::{ApiError, ApiResult, PROBLEM_JSON};
+use crate::error::{ApiError, ApiResult};
 use crate::store::Store;
 
 pub use extract::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
@@ -195,43 +195,8 @@ pub fn router(
     let spec = openapi::complete(spec);
     let api = routes
         .merge(openapi::docs_router(spec))
-        .fallback(unknown_route)
-        // Layers run outside in: the last added sees the request first.
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            live::conditional,
-        ))
-        .layer(middleware::from_fn(observe::label_route))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            idempotency::idempotent_post,
-        ))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            auth::authenticate,
-        ))
-        .layer(DefaultBodyLimit::max(state.options.body_limit))
-        // A body that stops arriving is abandoned (408), not waited for.
-        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
-            body_timeout,
-        ))
-        .with_state(state.clone())
-        .layer(middleware::from_fn_with_state(limiter, limits::rate_limit))
-        .layer(middleware::from_fn(no_nul_in_target))
-        .layer(middleware::map_response(problems_only))
-        .layer(CatchPanicLayer::custom(|_| {
-            ApiError::Internal("a handler panicked".into()).into_response()
-        }))
-        .layer(middleware::from_fn_with_state(
-            state.options.request_timeout,
-            limits::request_timeout,
-        ))
-        .layer(middleware::from_fn(limits::security_headers));
-    let api = match cors {
-        Some(cors) => api.layer(cors),
-        None => api,
-    };
-    Ok(api.layer(middleware::from_fn_with_state(state, observe::observe)))
+        .fallback(unknown_route);
+    Ok(middleware::stack(api, state, limiter, cors, body_timeout))
 }
 
 /// The process is up.
@@ -279,51 +244,8 @@ async fn prometheus(axum::extract::State(state): axum::extract::State<AppState>)
         .into_response()
 }
 
-/// A NUL character (`%00`) in a path or query string is never part of a
-/// valid value, and PostgreSQL cannot even hold it in text: refused up front.
-async fn no_nul_in_target(request: axum::extract::Request, next: middleware::Next) -> Response {
-    let target = request
-        .uri()
-        .path_and_query()
-        .map_or("", |t| t.as_str())
-        .to_ascii_lowercase();
-    if target.contains("%00") {
-        return ApiError::BadRequest("the URL contains a NUL character (%00)".into())
-            .into_response();
-    }
-    next.run(request).await
-}
-
 async fn unknown_route(method: Method, uri: Uri) -> ApiError {
     ApiError::not_found(format!("there is no route {method} {}", uri.path()))
-}
-
-/// Every error leaves as problem+json, including those axum answers itself
-/// (a 405 with its Allow header, a path that is not valid UTF-8).
-async fn problems_only(response: Response) -> Response {
-    let status = response.status();
-    let is_problem = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
-    if !(status.is_client_error() || status.is_server_error()) || is_problem {
-        return response;
-    }
-    let error = match status {
-        StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
-        StatusCode::NOT_FOUND => ApiError::not_found("no such resource"),
-        StatusCode::PAYLOAD_TOO_LARGE => {
-            ApiError::PayloadTooLarge("the request body is too large".into())
-        }
-        s if s.is_server_error() => ApiError::Internal(format!("unexpected {s}")),
-        _ => ApiError::BadRequest("the request could not be understood".into()),
-    };
-    let (mut parts, _) = response.into_parts();
-    let replacement = error.into_response();
-    parts.status = replacement.status();
-    parts.headers.remove(header::CONTENT_LENGTH);
-    parts.headers.extend(replacement.headers().clone());
-    Response::from_parts(parts, replacement.into_body())
 }
 
 /// A single resource with its version as a strong ETag.

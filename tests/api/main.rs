@@ -12,6 +12,7 @@ mod desk;
 mod errors;
 mod freshness;
 mod hostile;
+mod http_layer;
 mod live;
 mod operations;
 mod partners_areas;
