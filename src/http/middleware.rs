@@ -31,13 +31,24 @@ pub fn stack(
 ) -> Router {
     let api = routes
         // Answers kept or 304 by revision, before any handler runs.
-        .layer(middleware::from_fn_with_state(state.clone(), live::conditional))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            live::conditional,
+        ))
         .layer(middleware::from_fn(observe::label_route))
-        .layer(middleware::from_fn_with_state(state.clone(), idempotency::idempotent_post))
-        .layer(middleware::from_fn_with_state(state.clone(), auth::authenticate))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::idempotent_post,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ))
         .layer(DefaultBodyLimit::max(state.options.body_limit))
         // A body that stops arriving is abandoned (408), not waited for.
-        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(body_timeout))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            body_timeout,
+        ))
         .with_state(state.clone())
         .layer(middleware::from_fn_with_state(limiter, limits::rate_limit))
         .layer(middleware::from_fn(no_nul_in_target))
@@ -112,4 +123,3 @@ async fn problems_only(response: Response) -> Response {
     parts.headers.extend(replacement.headers().clone());
     Response::from_parts(parts, replacement.into_body())
 }
-

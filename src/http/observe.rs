@@ -233,6 +233,13 @@ impl Metrics {
                 "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
             );
         }
+        if let Some(bytes) = pool.wal_bytes {
+            let _ = writeln!(
+                out,
+                "# HELP accords_db_wal_bytes SQLite's write-ahead log, in bytes, as last measured (checkpointed past 16 MiB).\n\
+                 # TYPE accords_db_wal_bytes gauge\naccords_db_wal_bytes {bytes}"
+            );
+        }
         out
     }
 }

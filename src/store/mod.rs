@@ -341,6 +341,8 @@ pub trait Store: Send + Sync {
 pub struct PoolStatus {
     pub size: u32,
     pub idle: usize,
+    /// SQLite: the write-ahead log's size in bytes, as last measured.
+    pub wal_bytes: Option<u64>,
 }
 
 /// One entry of the change feed.

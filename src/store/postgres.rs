@@ -21,6 +21,11 @@ pub struct PostgresStore {
 }
 
 impl PostgresStore {
+    /// PostgreSQL manages its own log: nothing to report per instance.
+    fn wal_bytes(&self) -> Option<u64> {
+        None
+    }
+
     /// The pool itself, for tests that must hold or starve its connections.
     pub fn pool(&self) -> &PgPool {
         &self.pool

@@ -1789,6 +1789,7 @@ macro_rules! shared_sql_store {
                 crate::store::PoolStatus {
                     size: self.pool.size(),
                     idle: self.pool.num_idle(),
+                    wal_bytes: self.wal_bytes(),
                 }
             }
 

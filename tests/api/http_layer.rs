@@ -16,7 +16,11 @@ crate::on_both_backends!(
 );
 
 /// The answer's status, headers and raw (possibly compressed) bytes.
-async fn raw(app: &TestApp, uri: &str, encoding: &str) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+async fn raw(
+    app: &TestApp,
+    uri: &str,
+    encoding: &str,
+) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
     let mut request = Request::builder().uri(uri);
     if !encoding.is_empty() {
         request = request.header(header::ACCEPT_ENCODING, encoding);
@@ -34,7 +38,9 @@ async fn raw(app: &TestApp, uri: &str, encoding: &str) -> (StatusCode, axum::htt
 
 fn gunzip(bytes: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    flate2::read::GzDecoder::new(bytes).read_to_end(&mut out).unwrap();
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_end(&mut out)
+        .unwrap();
     out
 }
 
@@ -61,7 +67,10 @@ async fn large_answers_are_compressed_and_small_ones_are_not(app: TestApp) {
             .iter()
             .map(|v| v.to_str().unwrap().to_ascii_lowercase())
             .collect();
-        assert!(vary.iter().any(|v| v.contains("accept-encoding")), "{uri}: {vary:?}");
+        assert!(
+            vary.iter().any(|v| v.contains("accept-encoding")),
+            "{uri}: {vary:?}"
+        );
         assert_eq!(gunzip(&gzipped), plain, "{uri}: the same bytes, compressed");
         let ratio = plain.len() as f64 / gzipped.len() as f64;
         assert!(ratio >= least_gzip, "{uri}: gzip only {ratio:.2}×");
@@ -85,6 +94,9 @@ async fn event_streams_are_never_compressed(app: TestApp) {
         .unwrap();
     let response = app.router.clone().oneshot(request).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(response.headers()[header::CONTENT_TYPE], "text/event-stream");
+    assert_eq!(
+        response.headers()[header::CONTENT_TYPE],
+        "text/event-stream"
+    );
     assert!(response.headers().get(header::CONTENT_ENCODING).is_none());
 }

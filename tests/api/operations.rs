@@ -64,6 +64,19 @@ async fn health_metrics_and_request_ids(app: TestApp) {
             metrics.text
         );
     }
+    // SQLite's write-ahead log, measured by the checkpointer; PostgreSQL
+    // keeps its own.
+    let wal = metrics
+        .text
+        .lines()
+        .find_map(|l| l.strip_prefix("accords_db_wal_bytes "));
+    match app.database.backend {
+        crate::common::Backend::Sqlite => {
+            let bytes: u64 = wal.expect("the log's size on SQLite").parse().unwrap();
+            assert!(bytes <= 16 * 1024 * 1024, "{bytes}");
+        }
+        crate::common::Backend::Postgres => assert_eq!(wal, None),
+    }
     let stale = app
         .send_with(
             "DELETE",
