@@ -80,6 +80,7 @@ pub struct AreaLinkDraft {
 pub struct AreaLink {
     pub code: AreaCode,
     pub name: String,
+    pub name_uk: Option<String>,
     pub detail: Option<String>,
 }
 
@@ -91,6 +92,7 @@ pub struct AgreementDraft {
     pub id: Option<String>,
     pub partner: PartnerCode,
     pub title: String,
+    pub title_uk: Option<String>,
     pub kind: AgreementKind,
     pub status: AgreementStatus,
     pub signed_on: Option<NaiveDate>,
@@ -123,10 +125,12 @@ pub fn derived_expiry(signed_on: Option<NaiveDate>, term_years: Option<i64>) -> 
 }
 
 impl AgreementDraft {
-    /// The text full-text search looks in, folded: title, summary, area
-    /// details, pledge descriptions and notes, signatories, source titles.
+    /// The text full-text search looks in, folded: title (and Ukrainian
+    /// title), summary, area details, pledge descriptions and notes,
+    /// signatories, source titles.
     pub fn search_text(&self) -> String {
         let mut parts: Vec<&str> = vec![self.title.as_str()];
+        parts.extend(self.title_uk.as_deref());
         parts.extend(self.summary.as_deref());
         parts.extend(
             self.areas
@@ -162,6 +166,9 @@ pub struct Agreement {
     pub id: String,
     pub partner: PartnerSummary,
     pub title: String,
+    /// The official Ukrainian title where a source gives one; null otherwise
+    /// (never a machine translation).
+    pub title_uk: Option<String>,
     pub kind: AgreementKind,
     pub status: AgreementStatus,
     pub signed_on: Option<NaiveDate>,
@@ -191,9 +198,15 @@ pub struct Agreement {
 }
 
 impl Agreement {
-    /// The text full-text search looks in; see [`AgreementDraft::search_text`].
+    /// The text full-text search looks in; see [`AgreementDraft::search_text`];
+    /// also the Ukrainian names of its areas.
     pub fn search_text(&self) -> String {
-        self.draft().search_text()
+        let mut text = self.draft().search_text();
+        for name in self.areas.iter().filter_map(|a| a.name_uk.as_deref()) {
+            text.push('\n');
+            text.push_str(&super::text::fold(name));
+        }
+        text
     }
 
     pub fn draft(&self) -> AgreementDraft {
@@ -201,6 +214,7 @@ impl Agreement {
             id: Some(self.id.clone()),
             partner: self.partner.code.clone(),
             title: self.title.clone(),
+            title_uk: self.title_uk.clone(),
             kind: self.kind,
             status: self.status,
             signed_on: self.signed_on,
@@ -250,6 +264,9 @@ pub struct AgreementBody {
         pattern = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x08\x0b-\x1f\x7f-\x9f]*$"
     )]
     pub title: Option<String>,
+    /// The official Ukrainian title, as a source gives it (cite the source).
+    #[schema(max_length = 500, pattern = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*$")]
+    pub title_uk: Option<String>,
     #[schema(value_type = AgreementKind, required = true, nullable = false)]
     pub kind: Option<String>,
     #[schema(value_type = AgreementStatus, required = true, nullable = false)]
@@ -373,6 +390,9 @@ impl AgreementBody {
         let title = problems
             .required("title", self.title)
             .and_then(|t| problems.check("title", bounded(&t, 500)));
+        let title_uk = problems
+            .check("title_uk", optional_bounded(self.title_uk.as_deref(), 500))
+            .flatten();
         let kind = problems
             .required("kind", self.kind)
             .and_then(|k| problems.check("kind", AgreementKind::parse(&k)));
@@ -449,6 +469,7 @@ impl AgreementBody {
                     id,
                     partner,
                     title,
+                    title_uk,
                     kind,
                     status,
                     signed_on,

@@ -281,7 +281,11 @@ impl FromRequestParts<super::AppState> for IfMatch {
         }
         let versions = tags
             .iter()
-            .filter_map(|t| t.strip_prefix('"')?.strip_suffix('"')?.parse::<i64>().ok())
+            // The Ukrainian view of a version ("3-uk") names the same version.
+            .filter_map(|t| {
+                let tag = t.strip_prefix('"')?.strip_suffix('"')?;
+                tag.strip_suffix("-uk").unwrap_or(tag).parse::<i64>().ok()
+            })
             .collect();
         Ok(IfMatch::Versions(versions))
     }

@@ -25,6 +25,7 @@ use super::AppState;
 use super::partner_lookup::resolve_partner;
 use super::query::QueryString;
 use crate::domain::FieldError;
+use crate::domain::lang::Lang;
 use crate::error::{ApiError, ApiResult};
 use crate::store::{ChangeEntry, ChangeFilter, Store};
 
@@ -143,6 +144,7 @@ impl Drop for Rendering<'_> {
 struct RenderedKey {
     uri: String,
     media: &'static str,
+    lang: Lang,
 }
 
 struct RenderedAnswer {
@@ -668,10 +670,15 @@ fn matches(if_none_match: &str, etag: &str) -> bool {
 /// A short fingerprint of what varies a representation besides the store's
 /// revision: the Accept header, and the currency of `?convert=` (so a list
 /// converted to USD never shares a tag with the same list unconverted).
-fn variant(headers: &HeaderMap, uri: &Uri) -> String {
+fn variant(headers: &HeaderMap, uri: &Uri, lang: Lang) -> String {
     let mut fingerprint = super::listing::negotiated_media(headers)
         .as_bytes()
         .to_vec();
+    // English keeps the tags it always had; another language has its own.
+    if lang != Lang::En {
+        fingerprint.extend_from_slice(b"\nlang=");
+        fingerprint.extend_from_slice(lang.as_str().as_bytes());
+    }
     for (name, value) in form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()) {
         if name == "convert" {
             fingerprint.extend_from_slice(b"\nconvert=");
@@ -708,9 +715,10 @@ pub async fn conditional(State(state): State<AppState>, request: Request, next: 
         .map(|p| p.as_str().to_owned());
     let method = request.method().clone();
     let reads_data = matches!(method, Method::GET | Method::HEAD)
-        && route
-            .as_deref()
-            .is_some_and(|r| r.starts_with("/v1/") && r != "/v1/events");
+        && route.as_deref().is_some_and(|r| {
+            (r.starts_with("/v1/") || r.starts_with("/embed/") || r == "/oembed")
+                && r != "/v1/events"
+        });
     if !reads_data {
         let writes = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
         let _turn = if writes && state.store.backend() == "sqlite" {
@@ -743,10 +751,15 @@ pub async fn conditional(State(state): State<AppState>, request: Request, next: 
         Err(error) => return error.into_response(),
     };
     let versioned = route.as_deref().is_some_and(|r| VERSIONED.contains(&r));
+    let lang = request
+        .extensions()
+        .get::<Lang>()
+        .copied()
+        .unwrap_or_default();
     let list_etag = (!versioned).then(|| {
         format!(
             "W/\"r{revision}-{}\"",
-            variant(request.headers(), request.uri())
+            variant(request.headers(), request.uri(), lang)
         )
     });
     // Only a tag this server issued answers 304 before the query runs: `*`
@@ -755,9 +768,10 @@ pub async fn conditional(State(state): State<AppState>, request: Request, next: 
         && names_tag(condition, etag)
     {
         let mut response = not_modified(etag, &cache_control);
-        response
-            .headers_mut()
-            .insert(header::VARY, HeaderValue::from_static("Accept"));
+        response.headers_mut().insert(
+            header::VARY,
+            HeaderValue::from_static("Accept, Accept-Language"),
+        );
         return response;
     }
     let era = (revision, chrono::Utc::now().date_naive());
@@ -765,6 +779,7 @@ pub async fn conditional(State(state): State<AppState>, request: Request, next: 
     let key = (method == Method::GET && kept_bytes > 0).then(|| RenderedKey {
         uri: request.uri().to_string(),
         media: super::listing::negotiated_media(request.headers()),
+        lang,
     });
     let mut found = key.as_ref().map(|key| state.live.find(era, key, true));
     if let (Some(Found::Rendering(waiting)), Some(key)) = (&mut found, &key) {
@@ -795,9 +810,10 @@ pub async fn conditional(State(state): State<AppState>, request: Request, next: 
     {
         response.headers_mut().insert(header::ETAG, value);
         // Lists answer in the format Accept negotiates: caches must know.
-        response
-            .headers_mut()
-            .insert(header::VARY, HeaderValue::from_static("Accept"));
+        response.headers_mut().insert(
+            header::VARY,
+            HeaderValue::from_static("Accept, Accept-Language"),
+        );
     }
     response
         .headers_mut()
@@ -834,6 +850,7 @@ mod tests {
         RenderedKey {
             uri: uri.to_owned(),
             media: "application/json",
+            lang: Lang::En,
         }
     }
 

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 
 use crate::domain::Vocabulary;
 use crate::domain::agreement::Agreement;
+use crate::domain::lang::Lang;
 use crate::domain::marker::Markers;
 use crate::domain::money::Amount;
 use crate::domain::pledge::{Pledge, PledgeBasis};
@@ -47,6 +48,46 @@ pub fn readable(currency: &str, amount: &Amount) -> String {
         return format!("{currency} {}", grouped(&amount.to_string()));
     };
     format!("{words} ({})", grouped(&amount.to_string()))
+}
+
+/// A total as a chart label, rounded for reading ("€7.1 bn", in Ukrainian
+/// "7,1 млрд €"); the exact figure is always shown beside it.
+pub fn short_amount(currency: &str, value: rust_decimal::Decimal, lang: Lang) -> String {
+    use rust_decimal::Decimal;
+    let symbol = match currency {
+        "EUR" => Some("€"),
+        "USD" => Some("$"),
+        "GBP" => Some("£"),
+        _ => None,
+    };
+    let (number, unit) = if value >= Decimal::from(1_000_000_000_i64) {
+        let short = (value / Decimal::from(1_000_000_000_i64))
+            .round_dp(2)
+            .normalize();
+        (short.to_string(), Some(("bn", "млрд")))
+    } else if value >= Decimal::from(1_000_000_i64) {
+        let short = (value / Decimal::from(1_000_000_i64))
+            .round_dp(2)
+            .normalize();
+        (short.to_string(), Some(("m", "млн")))
+    } else {
+        (grouped(&value.round_dp(0).to_string()), None)
+    };
+    match lang {
+        Lang::En => {
+            let unit = unit.map_or(String::new(), |(en, _)| format!(" {en}"));
+            match symbol {
+                Some(symbol) => format!("{symbol}{number}{unit}"),
+                None => format!("{currency} {number}{unit}"),
+            }
+        }
+        Lang::Uk => {
+            // Ukrainian writes a decimal comma and groups thousands with spaces.
+            let number = number.replace(',', "\u{a0}").replace('.', ",");
+            let unit = unit.map_or(String::new(), |(_, uk)| format!(" {uk}"));
+            format!("{number}{unit} {}", symbol.unwrap_or(currency))
+        }
+    }
 }
 
 fn years(from: Option<i64>, to: Option<i64>) -> String {
@@ -261,5 +302,15 @@ mod tests {
         );
         assert_eq!(readable("EUR", &amount("5000")), "EUR 5,000");
         assert_eq!(grouped("1234567.89"), "1,234,567.89");
+    }
+
+    #[test]
+    fn chart_labels_round_for_reading() {
+        let d = |text: &str| text.parse::<rust_decimal::Decimal>().unwrap();
+        assert_eq!(short_amount("EUR", d("7100000000.00"), Lang::En), "€7.1 bn");
+        assert_eq!(short_amount("NOK", d("950000000"), Lang::En), "NOK 950 m");
+        assert_eq!(short_amount("EUR", d("12500"), Lang::En), "€12,500");
+        assert_eq!(short_amount("EUR", d("7100000000"), Lang::Uk), "7,1 млрд €");
+        assert_eq!(short_amount("CAD", d("12500"), Lang::Uk), "12\u{a0}500 CAD");
     }
 }
