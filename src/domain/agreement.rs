@@ -347,6 +347,10 @@ pub struct AreaLinkBody {
     #[serde(default)]
     #[allow(dead_code)]
     name: Option<serde::de::IgnoredAny>,
+    #[schema(ignore)]
+    #[serde(default)]
+    #[allow(dead_code)]
+    name_uk: Option<serde::de::IgnoredAny>,
 }
 
 const MAX_SIGNATORIES: usize = 20;
@@ -534,6 +538,7 @@ fn parse_area_links(problems: &mut Problems, values: Vec<Value>) -> Vec<AreaLink
                 code: Some(code),
                 detail: None,
                 name: None,
+                name_uk: None,
             },
             other => match serde_json::from_value::<AreaLinkBody>(other) {
                 Ok(body) => body,

@@ -108,6 +108,7 @@ pub fn negotiated_media(headers: &HeaderMap) -> &'static str {
             "text/csv" => return "text/csv",
             "application/x-ndjson" | "application/ndjson" => return "application/x-ndjson",
             "text/plain" => return "text/plain",
+            "application/atom+xml" => return "application/atom+xml",
             "application/json" | "*/*" => return "application/json",
             _ => {}
         }

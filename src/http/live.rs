@@ -222,7 +222,7 @@ impl Rendered {
 const BUFFER: usize = 1024;
 const POLL: Duration = Duration::from_secs(1);
 const PAGE: u32 = 500;
-const ENTITIES: &[&str] = &[
+pub(crate) const ENTITIES: &[&str] = &[
     "agreement",
     "pledge",
     "source",
@@ -488,10 +488,20 @@ async fn feed_query(
     })
 }
 
-/// GET /v1/changes?since=SEQ&limit=N: what changed after SEQ, oldest first.
+/// GET /v1/changes?since=SEQ&limit=N: what changed after SEQ, oldest first;
+/// with `Accept: application/atom+xml`, the Atom feed of /v1/changes.atom.
 #[utoipa::path(get, path = "/v1/changes", tag = "live", params(crate::http::openapi::ChangeParams),
-    responses((status = 200, description = "Changes after `since`, oldest first", body = crate::http::openapi::ChangePage)))]
-async fn changes(State(state): State<AppState>, uri: Uri) -> ApiResult<Response> {
+    responses((status = 200, description = "Changes after `since`, oldest first; or, asked for Atom, the latest changes as /v1/changes.atom gives them (its parameters)",
+        content((crate::http::openapi::ChangePage = "application/json"), (String = "application/atom+xml")))))]
+async fn changes(
+    State(state): State<AppState>,
+    axum::Extension(lang): axum::Extension<Lang>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> ApiResult<Response> {
+    if super::listing::negotiated_media(&headers) == super::feed::ATOM {
+        return super::feed::atom_answer(&state, &headers, &uri, lang).await;
+    }
     let raw = QueryString::parse(uri.query(), &[&["since", "limit", "entity", "partner"]])?;
     let query = feed_query(&state, &raw, 100).await?;
     let items = state.store.changes(&query.filter).await?;
@@ -776,8 +786,15 @@ pub async fn conditional(State(state): State<AppState>, request: Request, next: 
     }
     let era = (revision, chrono::Utc::now().date_naive());
     let kept_bytes = state.options.render_cache_bytes;
+    // The host (and the scheme a proxy names) too: feeds and oEmbed answers
+    // carry absolute links.
+    let site = [
+        request.headers().get(header::HOST),
+        request.headers().get("x-forwarded-proto"),
+    ]
+    .map(|v| v.and_then(|v| v.to_str().ok()).unwrap_or_default());
     let key = (method == Method::GET && kept_bytes > 0).then(|| RenderedKey {
-        uri: request.uri().to_string(),
+        uri: format!("{} {} {}", site[0], site[1], request.uri()),
         media: super::listing::negotiated_media(request.headers()),
         lang,
     });

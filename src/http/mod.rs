@@ -10,6 +10,7 @@ mod convert;
 mod dashboard;
 mod embed;
 mod extract;
+mod feed;
 mod history;
 mod idempotency;
 mod import;
@@ -195,6 +196,7 @@ pub fn router(
         .merge(rates::router())
         .merge(rates::bulk_router().layer(DefaultBodyLimit::max(state.options.rates_body_limit)))
         .merge(live::router())
+        .merge(feed::router())
         .merge(dashboard::router())
         .merge(embed::router())
         .merge(import::router().layer(import_limit))

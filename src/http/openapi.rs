@@ -980,6 +980,23 @@ query_params!(ChangeParams, {
     params.extend(feed_filters());
     params
 });
+query_params!(FeedParams, {
+    let mut params = Vec::from(feed_filters());
+    params.extend([
+        query_param(
+            "area",
+            pattern("^[a-z0-9]+(-[a-z0-9]+)*$", "demining"),
+            "Only changes of agreements in this cooperation area (and their pledges and sources)",
+        ),
+        query_param(
+            "kind",
+            one_of(words::<AgreementKind>()),
+            "Only changes of agreements of this kind (and their pledges and sources)",
+        ),
+        query_param("limit", integer(1, 200), "Entries (default 50)"),
+    ]);
+    params
+});
 query_params!(EventParams, {
     let mut params = vec![query_param(
         "since",
