@@ -18,6 +18,7 @@ use super::query::{FILTERS, Paging, QueryString, agreement_query, encode_list_cu
 use crate::domain::FieldError;
 use crate::domain::agreement::Agreement;
 use crate::domain::area::AreaCode;
+use crate::domain::lang::Lang;
 use crate::domain::money::{Amount, Currency};
 use crate::domain::partner::PartnerCode;
 use crate::domain::query::AgreementQuery;
@@ -201,6 +202,8 @@ pub async fn respond(
             &paging,
             export,
             pledge_rows,
+            // The body streams after this task has answered: its language goes along.
+            crate::domain::lang::current(),
         )),
     }
 }
@@ -312,6 +315,8 @@ fn trimmed(agreement: &Agreement, query: &AgreementQuery, fields: Option<&[Strin
 
 struct Export {
     store: Arc<dyn Store>,
+    /// The language of the text table.
+    lang: Lang,
     query: AgreementQuery,
     after: Option<String>,
     /// A client-chosen limit exports one page; otherwise everything.
@@ -328,9 +333,11 @@ fn stream_export(
     paging: &Paging,
     format: Format,
     pledge_rows: bool,
+    lang: Lang,
 ) -> Response {
     let export = Export {
         store,
+        lang,
         query,
         after: paging.after.clone(),
         single_page: paging.explicit_limit.then_some(paging.limit),
@@ -358,7 +365,7 @@ fn stream_export(
         };
         let mut chunk = String::new();
         if !export.started {
-            chunk.push_str(&header_of(export.format, export.pledge_rows));
+            chunk.push_str(&header_of(export.format, export.pledge_rows, export.lang));
             export.started = true;
         }
         for agreement in &page.items {
@@ -368,6 +375,7 @@ fn stream_export(
                 &export.query,
                 export.format,
                 export.pledge_rows,
+                export.lang,
             );
         }
         export.after = page.next_after;
@@ -427,7 +435,7 @@ const PLEDGE_COLUMNS: &[&str] = &[
     "source_urls",
 ];
 
-fn header_of(format: Format, pledge_rows: bool) -> String {
+fn header_of(format: Format, pledge_rows: bool, lang: Lang) -> String {
     match format {
         Format::Csv => {
             let columns = if pledge_rows {
@@ -438,9 +446,13 @@ fn header_of(format: Format, pledge_rows: bool) -> String {
             format!("{}\r\n", columns.join(","))
         }
         Format::Text => {
+            let words = match lang {
+                Lang::En => ["PARTNER", "SIGNED", "TITLE", "PLEDGES"],
+                Lang::Uk => ["ПАРТНЕР", "ПІДПИСАНО", "НАЗВА", "ЗОБОВ’ЯЗАННЯ"],
+            };
             let head = format!(
                 "{:<20}  {:<10}  {:<48}  {}",
-                "PARTNER", "SIGNED", "TITLE", "PLEDGES"
+                words[0], words[1], words[2], words[3]
             );
             format!("{head}\n{}\n", "-".repeat(head.chars().count().max(100)))
         }
@@ -495,6 +507,7 @@ fn render(
     query: &AgreementQuery,
     format: Format,
     pledge_rows: bool,
+    lang: Lang,
 ) {
     match format {
         Format::Ndjson | Format::Json => {
@@ -557,17 +570,24 @@ fn render(
             );
         }
         Format::Text => {
-            let title: String = if agreement.title.chars().count() > 48 {
-                agreement
-                    .title
-                    .chars()
-                    .take(47)
-                    .chain(std::iter::once('…'))
-                    .collect()
-            } else {
-                agreement.title.clone()
+            // In Ukrainian where the data has it; otherwise the English.
+            let (title, partner) = match lang {
+                Lang::Uk => (
+                    agreement.title_uk.as_ref().unwrap_or(&agreement.title),
+                    agreement
+                        .partner
+                        .name_uk
+                        .as_ref()
+                        .unwrap_or(&agreement.partner.name),
+                ),
+                Lang::En => (&agreement.title, &agreement.partner.name),
             };
-            let partner: String = agreement.partner.name.chars().take(20).collect();
+            let title: String = if title.chars().count() > 48 {
+                title.chars().take(47).chain(std::iter::once('…')).collect()
+            } else {
+                title.clone()
+            };
+            let partner: String = partner.chars().take(20).collect();
             let totals = pledge_totals(agreement);
             out.push_str(&format!(
                 "{partner:<20}  {:<10}  {title:<48}  {}\n",

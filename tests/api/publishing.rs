@@ -638,6 +638,15 @@ async fn ukrainian_answers_fall_back_to_english_and_say_so(app: TestApp) {
     // The text table, the card and the chart.
     let table = app.get("/v1/stats/pledges?format=text&lang=uk").await;
     assert!(table.text.contains("ВАЛЮТА"), "{}", table.text);
+    let list = app
+        .get("/v1/agreements?format=text&partner=JP&lang=uk")
+        .await;
+    assert!(list.text.starts_with("ПАРТНЕР"), "{}", list.text);
+    assert!(list.text.contains("Японія"), "{}", list.text);
+    assert!(
+        list.text
+            .contains(title_uk.chars().take(40).collect::<String>().as_str())
+    );
     let card = app.get("/embed/agreements/ua-de-2024?lang=uk").await;
     assert!(card.text.contains("<html lang=\"uk\">"));
     assert!(card.text.contains("Німеччина"));
