@@ -10,6 +10,7 @@ use crate::common::{Backend, TestApp, TestDatabase};
 
 crate::on_both_backends!(
     the_chart_shows_the_exact_totals_of_the_stats,
+    a_converted_chart_names_its_rates,
     the_card_shows_an_agreement_with_its_sources,
     embeds_are_framed_only_as_configured,
     oembed_turns_a_pasted_url_into_an_iframe,
@@ -141,6 +142,50 @@ async fn the_chart_shows_the_exact_totals_of_the_stats(app: TestApp) {
     app.get("/embed/charts/pledges.svg?colour=red")
         .await
         .problem(400);
+}
+
+async fn a_converted_chart_names_its_rates(app: TestApp) {
+    // USD against EUR, 2024: (1.08 + 1.10) / 2 = 1.09.
+    let reply = app
+        .send(
+            "POST",
+            "/v1/rates",
+            Some("text/csv"),
+            "Date,USD,\n2024-01-02,1.08,\n2024-12-30,1.10,\n",
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let query = "group_by=partner&convert=USD&year=2024";
+    let stats = app.get_ok(&format!("/v1/stats/pledges?{query}")).await;
+    let expected: BTreeMap<String, String> = stats["converted"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["total"].is_string())
+        .map(|i| {
+            (
+                i["partner"].as_str().unwrap().to_owned(),
+                i["total"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert!(expected.len() > 2, "{stats}");
+    let svg = app.get(&format!("/embed/charts/pledges.svg?{query}")).await;
+    assert_eq!(svg.status, 200, "{}", svg.text);
+    assert_eq!(bars(&svg.text), expected);
+    assert!(svg.text.contains("Pledges by partner, converted to USD"));
+    assert!(
+        svg.text.contains(
+            "Rates: annual average of 2 daily USD rates against EUR, 2024-01-02..2024-12-30"
+        ),
+        "{}",
+        svg.text
+    );
+    // Pledges in currencies without a rate are left out, and the chart says so.
+    assert!(
+        svg.text
+            .contains("pledges without a usable rate are left out")
+    );
 }
 
 async fn the_card_shows_an_agreement_with_its_sources(app: TestApp) {
