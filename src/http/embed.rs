@@ -812,9 +812,12 @@ fn sources_count(n: i64, lang: Lang) -> String {
     params(
         ("url" = String, Query, description = "An accords URL: /embed/agreements/{id}, /v1/agreements/{id}, /?open={id}, /embed/charts/pledges[.svg]?... or /v1/stats/pledges?..."),
         ("format" = Option<String>, Query, description = "json (the only format offered)"),
-        ("maxwidth" = Option<i64>, Query, description = "The widest the embed may be, in pixels"),
-        ("maxheight" = Option<i64>, Query, description = "The tallest the embed may be, in pixels")),
-    responses((status = 200, description = "An oEmbed 1.0 `rich` answer with the iframe HTML", body = Object, content_type = "application/json")))]
+        ("maxwidth" = Option<i64>, Query, minimum = 1, maximum = 10000, description = "The widest the embed may be, in pixels"),
+        ("maxheight" = Option<i64>, Query, minimum = 1, maximum = 10000, description = "The tallest the embed may be, in pixels")),
+    responses(
+        (status = 200, description = "An oEmbed 1.0 `rich` answer with the iframe HTML", body = Object, content_type = "application/json"),
+        (status = 404, description = "Not an embeddable URL of this service, or no such agreement (as oEmbed asks)",
+            body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
 async fn oembed(
     State(state): State<AppState>,
     headers: HeaderMap,
