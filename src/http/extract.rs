@@ -161,6 +161,15 @@ pub fn patched<B: DeserializeOwned>(
     let mut document =
         serde_json::to_value(current).map_err(|e| ApiError::Internal(e.to_string()))?;
     merge_patch(&mut document, patch);
+    // Removing a member the record never had still names a member: the body
+    // must know it (an unknown one is refused, never silently ignored).
+    if let (Value::Object(members), Value::Object(patch_members)) = (&mut document, patch) {
+        for (key, value) in patch_members {
+            if value.is_null() && !members.contains_key(key) {
+                members.insert(key.clone(), Value::Null);
+            }
+        }
+    }
     from_document(document)
 }
 
