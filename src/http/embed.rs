@@ -438,8 +438,12 @@ async fn chart_svg(
     Extension(lang): Extension<Lang>,
     uri: Uri,
 ) -> ApiResult<Response> {
-    let svg = chart(&state, &uri, lang).await?;
-    Ok(embed_answer(&state, "image/svg+xml; charset=utf-8", svg))
+    let chart = chart(&state, &uri, lang).await?;
+    Ok(embed_answer(
+        &state,
+        "image/svg+xml; charset=utf-8",
+        chart.svg,
+    ))
 }
 
 /// The same chart in a page, for an iframe.
@@ -451,11 +455,8 @@ async fn chart_page(
     Extension(lang): Extension<Lang>,
     uri: Uri,
 ) -> ApiResult<Response> {
-    let svg = chart(&state, &uri, lang).await?;
-    let title = svg
-        .split_once("<title id=\"chart-title\">")
-        .and_then(|(_, rest)| rest.split_once("</title>"))
-        .map_or("", |(title, _)| title);
+    let Chart { svg, title, .. } = chart(&state, &uri, lang).await?;
+    let title = escape(&title);
     let html = format!(
         "<!doctype html>\n<html lang=\"{}\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{title}</title>\n\
@@ -464,6 +465,13 @@ async fn chart_page(
         lang.as_str()
     );
     Ok(embed_answer(&state, "text/html; charset=utf-8", html))
+}
+
+/// A drawn chart: the SVG, its title and its height in pixels.
+struct Chart {
+    svg: String,
+    title: String,
+    height: i64,
 }
 
 /// One bar: its label, the exact total and how many pledges it counts.
@@ -478,7 +486,7 @@ struct Bar {
 /// The chart's parameters: the stats filters, one `group_by`, `convert`.
 pub const CHART_PARAMETERS: &[&str] = &["group_by", CONVERT];
 
-async fn chart(state: &AppState, uri: &Uri, lang: Lang) -> ApiResult<String> {
+async fn chart(state: &AppState, uri: &Uri, lang: Lang) -> ApiResult<Chart> {
     let raw = QueryString::parse(uri.query(), &[FILTERS, CHART_PARAMETERS])?;
     let mut errors = Vec::new();
     if raw.list("group_by").len() > 1 {
@@ -622,7 +630,7 @@ fn chart_svg_text(
     bars: &[Bar],
     provenance: &Provenance,
     lang: Lang,
-) -> String {
+) -> Chart {
     let words = Words::of(lang);
     let converted = stats.body.get("converted");
     let title = match converted {
@@ -777,7 +785,11 @@ fn chart_svg_text(
         escape(&source_line)
     );
     out.push_str("</svg>\n");
-    out
+    Chart {
+        svg: out,
+        title,
+        height,
+    }
 }
 
 fn truncate_label(label: &str) -> String {
@@ -879,18 +891,13 @@ async fn oembed(
                 .parse()
                 .map_err(|_| ApiError::not_found("the chart URL cannot be read"))?;
             let (chart_lang, stripped) = super::lang::requested(&HeaderMap::new(), &chart_uri)?;
-            let svg = chart(&state, &stripped.unwrap_or(chart_uri), chart_lang).await?;
-            let height = svg
-                .split_once(" height=\"")
-                .and_then(|(_, rest)| rest.split_once('"'))
-                .and_then(|(h, _)| h.parse::<i64>().ok())
-                .unwrap_or(400);
+            let drawn = chart(&state, &stripped.unwrap_or(chart_uri), chart_lang).await?;
             let separator = if query.is_empty() { "" } else { "?" };
             (
                 format!("{origin}/embed/charts/pledges{separator}{query}"),
-                "Pledge totals".to_owned(),
+                drawn.title,
                 CHART_WIDTH,
-                height,
+                drawn.height,
             )
         }
     };
