@@ -678,15 +678,19 @@ fn chart_svg_text(
         notes.push(format!("+{hidden} {}", words.more_bars));
     }
     let as_of = provenance.as_of_text().unwrap_or_default();
-    let source_line = format!(
-        "{} · {} / {} · {} {as_of}",
-        words.source_line,
-        agreements_count(provenance.agreements, lang),
-        sources_count(provenance.sources, lang),
-        words.data_as_of,
-    );
+    // Two lines, so that neither runs past the chart's width.
+    let source_lines = [
+        words.source_line.to_owned(),
+        format!(
+            "{} / {} · {} {as_of}",
+            agreements_count(provenance.agreements, lang),
+            sources_count(provenance.sources, lang),
+            words.data_as_of,
+        ),
+    ];
+    let source_line = source_lines.join(" · ");
     let rows = shown.len().max(1) as i64;
-    let height = top + rows * ROW + 24 + (notes.len() as i64 + 1) * 16;
+    let height = top + rows * ROW + 24 + (notes.len() as i64 + 2) * 16;
     let mut desc: Vec<String> = shown
         .iter()
         .map(|b| {
@@ -779,11 +783,14 @@ fn chart_svg_text(
         );
         y += 16;
     }
-    let _ = writeln!(
-        out,
-        "<text x=\"16\" y=\"{y}\" font-size=\"11\" fill=\"#555555\">{}</text>",
-        escape(&source_line)
-    );
+    for line in &source_lines {
+        let _ = writeln!(
+            out,
+            "<text x=\"16\" y=\"{y}\" font-size=\"11\" fill=\"#555555\">{}</text>",
+            escape(line)
+        );
+        y += 16;
+    }
     out.push_str("</svg>\n");
     Chart {
         svg: out,
