@@ -651,6 +651,19 @@ async fn ukrainian_answers_fall_back_to_english_and_say_so(app: TestApp) {
     let shown = app.get_ok("/v1/agreements/ua-jp-2024?lang=uk").await;
     assert_eq!(shown["title"], title_uk);
     assert!(shown.get("untranslated").is_none());
+    let text = app
+        .get("/v1/agreements/ua-jp-2024?format=text&lang=uk")
+        .await;
+    assert!(text.text.starts_with(title_uk), "{}", text.text);
+    for words in [
+        "ua-jp-2024 · Японія (JP) · двостороння безпекова угода",
+        "\nЗобов’язання\n",
+        "\nДжерела\n",
+        "Розмінування",
+    ] {
+        assert!(text.text.contains(words), "{words} in {}", text.text);
+    }
+    assert!(text.header("etag").unwrap().ends_with("t-uk\""));
     let listed = app.get_ok("/v1/partners/JP/agreements?lang=uk").await;
     assert_eq!(listed["items"][0]["title"], title_uk);
     let timeline = app.get_ok("/v1/timeline?partner=JP&lang=uk").await;
