@@ -47,7 +47,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"
 
 AGREEMENT_KEYS = [
-    "id", "partner", "title", "kind", "status", "signed_on", "signed_at",
+    "id", "partner", "title", "title_uk", "kind", "status", "signed_on", "signed_at",
     "signed_place", "signatories", "term_years", "expires_on",
     "legally_binding", "summary", "text_url", "markers", "areas", "pledges",
     "sources",
@@ -64,7 +64,7 @@ AREA_KEYS = ["code", "detail"]
 
 # Fields a source may support and an agreement marker may name.
 AGREEMENT_FIELDS = [
-    "title", "kind", "status", "signed_on", "signed_at", "signed_place",
+    "title", "title_uk", "kind", "status", "signed_on", "signed_at", "signed_place",
     "signatories", "term_years", "expires_on", "legally_binding", "summary",
     "text_url", "areas",
 ]
@@ -154,11 +154,11 @@ def check_areas_file(report: Report, areas) -> set[str]:
     codes: list[str] = []
     for i, area in enumerate(areas["areas"]):
         where = f"data/areas.json areas[{i}]"
-        if not check_keys(report, where, area, ["code", "name", "description"]):
+        if not check_keys(report, where, area, ["code", "name", "name_uk", "description"]):
             continue
         if not isinstance(area["code"], str) or not re.match(r"^[a-z0-9]+(-[a-z0-9]+)*$", area["code"]):
             report.add(where, f"code {area['code']!r} is not a lower-case slug")
-        for key in ("name", "description"):
+        for key in ("name", "name_uk", "description"):
             if not is_text(area[key]):
                 report.add(where, f"{key} must be a non-empty string")
         codes.append(area["code"])
@@ -254,6 +254,9 @@ def check(path: Path) -> list[str]:
 
         if a["partner"] not in partner_codes:
             report.add(where, f"partner {a['partner']!r} is not in data/partners.json")
+        # The official Ukrainian title, where a source gives one; else null.
+        if a["title_uk"] is not None and not is_text(a["title_uk"]):
+            report.add(where, "title_uk must be null or a non-empty string")
         if not is_text(a["title"]):
             report.add(where, "title must be a non-empty string")
         if a["kind"] not in AGREEMENT_KINDS:

@@ -112,6 +112,10 @@ pub struct ServeConfig {
     #[arg(long, env = "ACCORDS_CORS_ORIGINS", default_value = "")]
     pub cors_origins: String,
 
+    /// Sites that may frame the embeds (/embed/...): `*` for any, `none`, or a comma-separated list of origins. Everything else is never framed.
+    #[arg(long, env = "ACCORDS_EMBED_ORIGINS", default_value = "*")]
+    pub embed_origins: String,
+
     /// Seconds requests in flight may take to finish after SIGINT or SIGTERM.
     #[arg(long, env = "ACCORDS_SHUTDOWN_GRACE_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=DAY))]
     pub shutdown_grace_secs: u64,
@@ -187,6 +191,7 @@ impl ServeConfig {
                 trusted_proxies: self.trusted_proxies.clone(),
             },
             cors_origins: self.cors_origins.clone(),
+            embed_frame_ancestors: crate::http::limits::frame_ancestors(&self.embed_origins)?,
             request_timeout: Duration::from_secs(self.request_timeout_secs.max(1)),
             cache_control: self.cache_control.clone(),
             render_cache_bytes: self.render_cache_bytes,

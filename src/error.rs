@@ -208,11 +208,19 @@ impl IntoResponse for ApiError {
             Self::Unavailable(cause) => tracing::warn!(%cause, "store unavailable"),
             _ => {}
         }
+        // In the request's language where a translation exists; what stays
+        // in English is named in `untranslated`.
+        let lang = crate::domain::lang::current();
+        let english = self.detail();
+        let detail = lang.problem_detail(&english);
         let problem = Problem {
             kind: self.kind(),
-            title: status.canonical_reason().unwrap_or("Error"),
+            title: lang.problem_title(
+                status.as_u16(),
+                status.canonical_reason().unwrap_or("Error"),
+            ),
             status: status.as_u16(),
-            detail: truncated(self.detail()),
+            detail: truncated(detail.clone().unwrap_or(english)),
             errors: match &self {
                 Self::Validation(errors)
                 | Self::InvalidQuery(errors)
@@ -223,6 +231,18 @@ impl IntoResponse for ApiError {
         let mut body = serde_json::to_value(&problem).unwrap_or_else(|_| json!({}));
         if let (Ok(id), Some(object)) = (REQUEST_ID.try_with(Clone::clone), body.as_object_mut()) {
             object.insert("request_id".into(), json!(id));
+        }
+        if let (crate::domain::lang::Lang::Uk, Some(object)) = (lang, body.as_object_mut()) {
+            let mut untranslated = Vec::new();
+            if detail.is_none() {
+                untranslated.push("detail");
+            }
+            if object.contains_key("errors") {
+                untranslated.push("errors");
+            }
+            if !untranslated.is_empty() {
+                object.insert("untranslated".into(), json!(untranslated));
+            }
         }
         match (&self, body.as_object_mut()) {
             (

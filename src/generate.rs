@@ -207,6 +207,7 @@ pub fn agreements(seed: u64, first: usize, count: usize) -> Result<Dataset, Vec<
             id: Some(id),
             partner,
             title: format!("Generated agreement {n}: {}", sentence(&mut random, 5)),
+            title_uk: None,
             kind: *random.pick(AgreementKind::ALL),
             status: *random.pick(&[
                 AgreementStatus::Signed,

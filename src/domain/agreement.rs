@@ -80,6 +80,7 @@ pub struct AreaLinkDraft {
 pub struct AreaLink {
     pub code: AreaCode,
     pub name: String,
+    pub name_uk: Option<String>,
     pub detail: Option<String>,
 }
 
@@ -91,6 +92,7 @@ pub struct AgreementDraft {
     pub id: Option<String>,
     pub partner: PartnerCode,
     pub title: String,
+    pub title_uk: Option<String>,
     pub kind: AgreementKind,
     pub status: AgreementStatus,
     pub signed_on: Option<NaiveDate>,
@@ -123,13 +125,14 @@ pub fn derived_expiry(signed_on: Option<NaiveDate>, term_years: Option<i64>) -> 
 }
 
 impl AgreementDraft {
-    /// The text full-text search looks in, folded: title, summary, area
-    /// details, pledge descriptions and notes, signatories, source titles.
-    /// The words a search finds this agreement by: its own text, and
-    /// `names` (its partner's and areas' names, which the draft holds only
-    /// as codes).
+    /// The words a search finds this agreement by, folded: title (and
+    /// Ukrainian title), summary, area details, pledge descriptions and
+    /// notes, signatories, source titles, and `names` (its partner's and
+    /// areas' names in English and Ukrainian, which the draft holds only as
+    /// codes).
     pub fn search_text(&self, names: &[&str]) -> String {
         let mut parts: Vec<&str> = vec![self.title.as_str()];
+        parts.extend(self.title_uk.as_deref());
         parts.extend(names);
         parts.extend(self.summary.as_deref());
         parts.extend(
@@ -166,6 +169,9 @@ pub struct Agreement {
     pub id: String,
     pub partner: PartnerSummary,
     pub title: String,
+    /// The official Ukrainian title where a source gives one; null otherwise
+    /// (never a machine translation).
+    pub title_uk: Option<String>,
     pub kind: AgreementKind,
     pub status: AgreementStatus,
     pub signed_on: Option<NaiveDate>,
@@ -195,11 +201,15 @@ pub struct Agreement {
 }
 
 impl Agreement {
-    /// The text full-text search looks in; see [`AgreementDraft::search_text`].
+    /// The text full-text search looks in; see [`AgreementDraft::search_text`];
+    /// also the Ukrainian names of its areas.
     pub fn search_text(&self) -> String {
         let mut names = vec![self.partner.name.as_str()];
         names.extend(self.partner.name_uk.as_deref());
-        names.extend(self.areas.iter().map(|a| a.name.as_str()));
+        for area in &self.areas {
+            names.push(area.name.as_str());
+            names.extend(area.name_uk.as_deref());
+        }
         self.draft().search_text(&names)
     }
 
@@ -208,6 +218,7 @@ impl Agreement {
             id: Some(self.id.clone()),
             partner: self.partner.code.clone(),
             title: self.title.clone(),
+            title_uk: self.title_uk.clone(),
             kind: self.kind,
             status: self.status,
             signed_on: self.signed_on,
@@ -257,6 +268,9 @@ pub struct AgreementBody {
         pattern = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x08\x0b-\x1f\x7f-\x9f]*$"
     )]
     pub title: Option<String>,
+    /// The official Ukrainian title, as a source gives it (cite the source).
+    #[schema(max_length = 500, pattern = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*$")]
+    pub title_uk: Option<String>,
     #[schema(value_type = AgreementKind, required = true, nullable = false)]
     pub kind: Option<String>,
     #[schema(value_type = AgreementStatus, required = true, nullable = false)]
@@ -337,6 +351,10 @@ pub struct AreaLinkBody {
     #[serde(default)]
     #[allow(dead_code)]
     name: Option<serde::de::IgnoredAny>,
+    #[schema(ignore)]
+    #[serde(default)]
+    #[allow(dead_code)]
+    name_uk: Option<serde::de::IgnoredAny>,
 }
 
 const MAX_SIGNATORIES: usize = 20;
@@ -380,6 +398,9 @@ impl AgreementBody {
         let title = problems
             .required("title", self.title)
             .and_then(|t| problems.check("title", bounded(&t, 500)));
+        let title_uk = problems
+            .check("title_uk", optional_bounded(self.title_uk.as_deref(), 500))
+            .flatten();
         let kind = problems
             .required("kind", self.kind)
             .and_then(|k| problems.check("kind", AgreementKind::parse(&k)));
@@ -456,6 +477,7 @@ impl AgreementBody {
                     id,
                     partner,
                     title,
+                    title_uk,
                     kind,
                     status,
                     signed_on,
@@ -520,6 +542,7 @@ fn parse_area_links(problems: &mut Problems, values: Vec<Value>) -> Vec<AreaLink
                 code: Some(code),
                 detail: None,
                 name: None,
+                name_uk: None,
             },
             other => match serde_json::from_value::<AreaLinkBody>(other) {
                 Ok(body) => body,

@@ -31,6 +31,8 @@ impl AreaCode {
 pub struct Area {
     pub code: AreaCode,
     pub name: String,
+    /// The name in Ukrainian; null until one is given.
+    pub name_uk: Option<String>,
     pub description: Option<String>,
     /// How many agreements cooperate in this area.
     pub agreement_count: i64,
@@ -43,6 +45,7 @@ pub struct Area {
 pub struct AreaDraft {
     pub code: AreaCode,
     pub name: String,
+    pub name_uk: Option<String>,
     pub description: Option<String>,
 }
 
@@ -51,6 +54,7 @@ impl Area {
         AreaDraft {
             code: self.code.clone(),
             name: self.name.clone(),
+            name_uk: self.name_uk.clone(),
             description: self.description.clone(),
         }
     }
@@ -75,6 +79,9 @@ pub struct AreaBody {
         pattern = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x08\x0b-\x1f\x7f-\x9f]*$"
     )]
     pub name: Option<String>,
+    /// The name in Ukrainian.
+    #[schema(max_length = 200, pattern = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*$")]
+    pub name_uk: Option<String>,
     #[schema(max_length = 2000, pattern = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*$")]
     pub description: Option<String>,
     #[schema(ignore)]
@@ -101,6 +108,9 @@ impl AreaBody {
         let name = problems
             .required("name", self.name)
             .and_then(|n| problems.check("name", bounded(&n, 200)));
+        let name_uk = problems
+            .check("name_uk", optional_bounded(self.name_uk.as_deref(), 200))
+            .flatten();
         let description = problems
             .check(
                 "description",
@@ -111,6 +121,7 @@ impl AreaBody {
             (Some(code), Some(name)) if problems.is_empty() => Ok(AreaDraft {
                 code,
                 name,
+                name_uk,
                 description,
             }),
             _ => Err(problems.into_errors()),

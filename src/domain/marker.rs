@@ -23,6 +23,7 @@ vocabulary!(
 /// The fields of an agreement a marker or a source may name.
 pub const AGREEMENT_FIELDS: &[&str] = &[
     "title",
+    "title_uk",
     "kind",
     "status",
     "signed_on",

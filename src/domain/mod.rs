@@ -6,6 +6,7 @@ pub mod area;
 pub mod checks;
 mod currency_codes;
 pub mod dataset;
+pub mod lang;
 pub mod marker;
 pub mod money;
 pub mod partner;

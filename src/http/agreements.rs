@@ -143,7 +143,7 @@ async fn show(
                 axum::http::header::CONTENT_TYPE,
                 "text/plain; charset=utf-8",
             )],
-            super::text_view::agreement(&agreement),
+            super::text_view::agreement(&agreement, crate::domain::lang::current()),
         )
             .into_response();
         if let Ok(value) = axum::http::HeaderValue::from_str(&tagged("t")) {

@@ -22,7 +22,9 @@ pub async fn authenticate(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let needs_key = request.uri().path().starts_with("/v1/")
+    // Embeds show the same data: closed when reads are.
+    let path = request.uri().path();
+    let needs_key = (path.starts_with("/v1/") || path.starts_with("/embed/") || path == "/oembed")
         && (!is_read(request.method())
             || (state.options.read_auth && request.method() != Method::OPTIONS));
     let presented = request.headers().get(header::AUTHORIZATION).cloned();

@@ -161,6 +161,15 @@ pub fn patched<B: DeserializeOwned>(
     let mut document =
         serde_json::to_value(current).map_err(|e| ApiError::Internal(e.to_string()))?;
     merge_patch(&mut document, patch);
+    // Removing a member the record never had still names a member: the body
+    // must know it (an unknown one is refused, never silently ignored).
+    if let (Value::Object(members), Value::Object(patch_members)) = (&mut document, patch) {
+        for (key, value) in patch_members {
+            if value.is_null() && !members.contains_key(key) {
+                members.insert(key.clone(), Value::Null);
+            }
+        }
+    }
     from_document(document)
 }
 
@@ -281,7 +290,11 @@ impl FromRequestParts<super::AppState> for IfMatch {
         }
         let versions = tags
             .iter()
-            .filter_map(|t| t.strip_prefix('"')?.strip_suffix('"')?.parse::<i64>().ok())
+            // The Ukrainian view of a version ("3-uk") names the same version.
+            .filter_map(|t| {
+                let tag = t.strip_prefix('"')?.strip_suffix('"')?;
+                tag.strip_suffix("-uk").unwrap_or(tag).parse::<i64>().ok()
+            })
             .collect();
         Ok(IfMatch::Versions(versions))
     }

@@ -371,6 +371,28 @@ pub fn cors_layer(origins: &str) -> Result<Option<CorsLayer>, String> {
 
 /// One configured origin, in the form browsers send it: lower-case, and
 /// without the scheme's default port (otherwise it would never match).
+/// The `frame-ancestors` sources of the embeds from ACCORDS_EMBED_ORIGINS:
+/// `*` (or nothing) lets any site frame them; a comma-separated list of
+/// origins lets only those; `none` lets no one.
+pub fn frame_ancestors(origins: &str) -> Result<String, String> {
+    let origins = origins.trim();
+    match origins {
+        "" | "*" => Ok("*".into()),
+        "none" | "'none'" => Ok("'none'".into()),
+        list => {
+            let parsed = list
+                .split(',')
+                .map(|origin| {
+                    parse_origin(origin)
+                        .map_err(|e| e.replace("CORS origin", "embed origin"))
+                        .and_then(|v| v.to_str().map(str::to_owned).map_err(|e| e.to_string()))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(parsed.join(" "))
+        }
+    }
+}
+
 fn parse_origin(raw: &str) -> Result<HeaderValue, String> {
     let origin = raw.trim();
     let invalid = |why: &str| format!("CORS origin {origin:?} is not valid: {why}");
@@ -455,6 +477,17 @@ fn split_host_port(authority: &str) -> Result<(&str, Option<u16>), &'static str>
 pub async fn security_headers(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
+    // An answer that lets some sites frame it (the embeds) says so in its
+    // own policy; X-Frame-Options cannot name sites, so it is left out there.
+    let framable = headers
+        .get(header::CONTENT_SECURITY_POLICY)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|csp| {
+            csp.split(';').any(|directive| {
+                let directive = directive.trim();
+                directive.starts_with("frame-ancestors") && directive != "frame-ancestors 'none'"
+            })
+        });
     for (name, value) in [
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::X_FRAME_OPTIONS, "DENY"),
@@ -464,6 +497,9 @@ pub async fn security_headers(request: Request, next: Next) -> Response {
             "default-src 'none'; frame-ancestors 'none'",
         ),
     ] {
+        if framable && name == header::X_FRAME_OPTIONS {
+            continue;
+        }
         headers
             .entry(name)
             .or_insert_with(|| HeaderValue::from_static(value));

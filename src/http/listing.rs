@@ -18,6 +18,7 @@ use super::query::{FILTERS, Paging, QueryString, agreement_query, encode_list_cu
 use crate::domain::FieldError;
 use crate::domain::agreement::Agreement;
 use crate::domain::area::AreaCode;
+use crate::domain::lang::Lang;
 use crate::domain::money::{Amount, Currency};
 use crate::domain::partner::PartnerCode;
 use crate::domain::query::AgreementQuery;
@@ -111,6 +112,7 @@ pub fn negotiated_media(headers: &HeaderMap) -> &'static str {
             "text/csv" => return "text/csv",
             "application/x-ndjson" | "application/ndjson" => return "application/x-ndjson",
             "text/plain" => return "text/plain",
+            "application/atom+xml" => return "application/atom+xml",
             "application/json" | "*/*" => return "application/json",
             _ => {}
         }
@@ -211,6 +213,8 @@ pub async fn respond(
             export,
             pledge_rows,
             bom,
+            // The body streams after this task has answered: its language goes along.
+            crate::domain::lang::current(),
         )),
     }
 }
@@ -322,6 +326,8 @@ fn trimmed(agreement: &Agreement, query: &AgreementQuery, fields: Option<&[Strin
 
 struct Export {
     store: Arc<dyn Store>,
+    /// The language of the text table.
+    lang: Lang,
     query: AgreementQuery,
     after: Option<String>,
     /// A client-chosen limit exports one page; otherwise everything.
@@ -341,9 +347,11 @@ fn stream_export(
     format: Format,
     pledge_rows: bool,
     bom: bool,
+    lang: Lang,
 ) -> Response {
     let export = Export {
         store,
+        lang,
         query,
         after: paging.after.clone(),
         single_page: paging.explicit_limit.then_some(paging.limit),
@@ -375,7 +383,7 @@ fn stream_export(
             if export.bom {
                 chunk.push('\u{FEFF}');
             }
-            chunk.push_str(&header_of(export.format, export.pledge_rows));
+            chunk.push_str(&header_of(export.format, export.pledge_rows, export.lang));
             export.started = true;
         }
         for agreement in &page.items {
@@ -385,6 +393,7 @@ fn stream_export(
                 &export.query,
                 export.format,
                 export.pledge_rows,
+                export.lang,
             );
         }
         export.after = page.next_after;
@@ -462,7 +471,7 @@ const PLEDGE_COLUMNS: &[&str] = &[
     "source_urls",
 ];
 
-fn header_of(format: Format, pledge_rows: bool) -> String {
+fn header_of(format: Format, pledge_rows: bool, lang: Lang) -> String {
     match format {
         Format::Csv => {
             let columns = if pledge_rows {
@@ -473,9 +482,20 @@ fn header_of(format: Format, pledge_rows: bool) -> String {
             format!("{}\r\n", columns.join(","))
         }
         Format::Text => {
+            let words = match lang {
+                Lang::En => ["ID", "PARTNER", "SIGNED", "STATUS", "TITLE", "PLEDGES"],
+                Lang::Uk => [
+                    "ID",
+                    "ПАРТНЕР",
+                    "ПІДПИСАНО",
+                    "СТАТУС",
+                    "НАЗВА",
+                    "ЗОБОВ’ЯЗАННЯ",
+                ],
+            };
             let head = format!(
                 "{:<14}  {:<18}  {:<10}  {:<11}  {:<40}  {}",
-                "ID", "PARTNER", "SIGNED", "STATUS", "TITLE", "PLEDGES"
+                words[0], words[1], words[2], words[3], words[4], words[5]
             );
             format!("{head}\n{}\n", "-".repeat(head.chars().count().max(120)))
         }
@@ -568,10 +588,14 @@ fn single_currency_total(agreement: &Agreement) -> (String, String) {
 /// The text table's pledge cell: per currency the total with thousands
 /// separators, and how many pledges over which years made it, so that two
 /// pledges never read as one: "EUR 2,000,000 (2 pledges, 2023–2028)".
-fn pledge_cell(agreement: &Agreement) -> String {
+fn pledge_cell(agreement: &Agreement, lang: Lang) -> String {
     let totals = currency_totals(agreement);
     if totals.is_empty() {
-        return "no stated amount".into();
+        return match lang {
+            Lang::En => "no stated amount",
+            Lang::Uk => "суму не вказано",
+        }
+        .into();
     }
     totals
         .into_iter()
@@ -581,7 +605,15 @@ fn pledge_cell(agreement: &Agreement) -> String {
                 (Some(a), Some(b)) => format!(", {a}–{b}"),
                 _ => String::new(),
             };
-            let noun = if t.pledges == 1 { "pledge" } else { "pledges" };
+            let noun = match (lang, t.pledges) {
+                (Lang::En, 1) => "pledge",
+                (Lang::En, _) => "pledges",
+                (Lang::Uk, n) if (2..=4).contains(&(n % 10)) && !(12..=14).contains(&(n % 100)) => {
+                    "зобов’язання"
+                }
+                (Lang::Uk, n) if n % 10 == 1 && n % 100 != 11 => "зобов’язання",
+                (Lang::Uk, _) => "зобов’язань",
+            };
             format!(
                 "{currency} {} ({} {noun}{span})",
                 super::text_view::grouped(&exact(t.total)),
@@ -598,6 +630,7 @@ fn render(
     query: &AgreementQuery,
     format: Format,
     pledge_rows: bool,
+    lang: Lang,
 ) {
     match format {
         Format::Ndjson | Format::Json => {
@@ -663,23 +696,30 @@ fn render(
             );
         }
         Format::Text => {
-            let title: String = if agreement.title.chars().count() > 40 {
-                agreement
-                    .title
-                    .chars()
-                    .take(39)
-                    .chain(std::iter::once('…'))
-                    .collect()
-            } else {
-                agreement.title.clone()
+            // In Ukrainian where the data has it; otherwise the English.
+            let (title, partner) = match lang {
+                Lang::Uk => (
+                    agreement.title_uk.as_ref().unwrap_or(&agreement.title),
+                    agreement
+                        .partner
+                        .name_uk
+                        .as_ref()
+                        .unwrap_or(&agreement.partner.name),
+                ),
+                Lang::En => (&agreement.title, &agreement.partner.name),
             };
-            let partner: String = agreement.partner.name.chars().take(18).collect();
+            let title: String = if title.chars().count() > 40 {
+                title.chars().take(39).chain(std::iter::once('…')).collect()
+            } else {
+                title.clone()
+            };
+            let partner: String = partner.chars().take(18).collect();
             out.push_str(&format!(
                 "{:<14}  {partner:<18}  {:<10}  {:<11}  {title:<40}  {}\n",
                 agreement.id,
                 text_of(agreement.signed_on),
                 crate::domain::Vocabulary::as_str(agreement.status),
-                pledge_cell(agreement)
+                pledge_cell(agreement, lang)
             ));
         }
     }

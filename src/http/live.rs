@@ -26,6 +26,7 @@ use super::extract::parse_instant;
 use super::partner_lookup::{PartnerMatch, find_partner, unresolved_detail};
 use super::query::QueryString;
 use crate::domain::FieldError;
+use crate::domain::lang::Lang;
 use crate::error::{ApiError, ApiResult};
 use crate::store::{ChangeEntry, ChangeFilter, Store};
 
@@ -144,6 +145,7 @@ impl Drop for Rendering<'_> {
 struct RenderedKey {
     uri: String,
     media: &'static str,
+    lang: Lang,
 }
 
 struct RenderedAnswer {
@@ -221,7 +223,7 @@ impl Rendered {
 const BUFFER: usize = 1024;
 const POLL: Duration = Duration::from_secs(1);
 const PAGE: u32 = 500;
-const ENTITIES: &[&str] = &[
+pub(crate) const ENTITIES: &[&str] = &[
     "agreement",
     "pledge",
     "source",
@@ -489,10 +491,20 @@ async fn feed_query(
     })
 }
 
-/// GET /v1/changes?since=SEQ&limit=N: what changed after SEQ, oldest first.
+/// GET /v1/changes?since=SEQ&limit=N: what changed after SEQ, oldest first;
+/// with `Accept: application/atom+xml`, the Atom feed of /v1/changes.atom.
 #[utoipa::path(get, path = "/v1/changes", tag = "live", params(crate::http::openapi::ChangeParams),
-    responses((status = 200, description = "Changes after `since`, oldest first", body = crate::http::openapi::ChangePage)))]
-async fn changes(State(state): State<AppState>, uri: Uri) -> ApiResult<Response> {
+    responses((status = 200, description = "Changes after `since`, oldest first; or, asked for Atom, the latest changes as /v1/changes.atom gives them (its parameters)",
+        content((crate::http::openapi::ChangePage = "application/json"), (String = "application/atom+xml")))))]
+async fn changes(
+    State(state): State<AppState>,
+    axum::Extension(lang): axum::Extension<Lang>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> ApiResult<Response> {
+    if super::listing::negotiated_media(&headers) == super::feed::ATOM {
+        return super::feed::atom_answer(&state, &headers, &uri, lang).await;
+    }
     let raw = QueryString::parse(uri.query(), &[&["since", "limit", "entity", "partner"]])?;
     let query = feed_query(&state, &raw, 100).await?;
     let items = state.store.changes(&query.filter).await?;
@@ -671,10 +683,15 @@ fn matches(if_none_match: &str, etag: &str) -> bool {
 /// A short fingerprint of what varies a representation besides the store's
 /// revision: the Accept header, and the currency of `?convert=` (so a list
 /// converted to USD never shares a tag with the same list unconverted).
-fn variant(headers: &HeaderMap, uri: &Uri) -> String {
+fn variant(headers: &HeaderMap, uri: &Uri, lang: Lang) -> String {
     let mut fingerprint = super::listing::negotiated_media(headers)
         .as_bytes()
         .to_vec();
+    // English keeps the tags it always had; another language has its own.
+    if lang != Lang::En {
+        fingerprint.extend_from_slice(b"\nlang=");
+        fingerprint.extend_from_slice(lang.as_str().as_bytes());
+    }
     for (name, value) in form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()) {
         if name == "convert" {
             fingerprint.extend_from_slice(b"\nconvert=");
@@ -711,9 +728,10 @@ pub async fn conditional(State(state): State<AppState>, request: Request, next: 
         .map(|p| p.as_str().to_owned());
     let method = request.method().clone();
     let reads_data = matches!(method, Method::GET | Method::HEAD)
-        && route
-            .as_deref()
-            .is_some_and(|r| r.starts_with("/v1/") && r != "/v1/events");
+        && route.as_deref().is_some_and(|r| {
+            (r.starts_with("/v1/") || r.starts_with("/embed/") || r == "/oembed")
+                && r != "/v1/events"
+        });
     if !reads_data {
         let writes = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
         let _turn = if writes && state.store.backend() == "sqlite" {
@@ -746,10 +764,15 @@ pub async fn conditional(State(state): State<AppState>, request: Request, next: 
         Err(error) => return error.into_response(),
     };
     let versioned = route.as_deref().is_some_and(|r| VERSIONED.contains(&r));
+    let lang = request
+        .extensions()
+        .get::<Lang>()
+        .copied()
+        .unwrap_or_default();
     let list_etag = (!versioned).then(|| {
         format!(
             "W/\"r{revision}-{}\"",
-            variant(request.headers(), request.uri())
+            variant(request.headers(), request.uri(), lang)
         )
     });
     // Only a tag this server issued answers 304 before the query runs: `*`
@@ -758,16 +781,25 @@ pub async fn conditional(State(state): State<AppState>, request: Request, next: 
         && names_tag(condition, etag)
     {
         let mut response = not_modified(etag, &cache_control);
-        response
-            .headers_mut()
-            .insert(header::VARY, HeaderValue::from_static("Accept"));
+        response.headers_mut().insert(
+            header::VARY,
+            HeaderValue::from_static("Accept, Accept-Language"),
+        );
         return response;
     }
     let era = (revision, chrono::Utc::now().date_naive());
     let kept_bytes = state.options.render_cache_bytes;
+    // The host (and the scheme a proxy names) too: feeds and oEmbed answers
+    // carry absolute links.
+    let site = [
+        request.headers().get(header::HOST),
+        request.headers().get("x-forwarded-proto"),
+    ]
+    .map(|v| v.and_then(|v| v.to_str().ok()).unwrap_or_default());
     let key = (method == Method::GET && kept_bytes > 0).then(|| RenderedKey {
-        uri: request.uri().to_string(),
+        uri: format!("{} {} {}", site[0], site[1], request.uri()),
         media: super::listing::negotiated_media(request.headers()),
+        lang,
     });
     let mut found = key.as_ref().map(|key| state.live.find(era, key, true));
     if let (Some(Found::Rendering(waiting)), Some(key)) = (&mut found, &key) {
@@ -798,9 +830,10 @@ pub async fn conditional(State(state): State<AppState>, request: Request, next: 
     {
         response.headers_mut().insert(header::ETAG, value);
         // Lists answer in the format Accept negotiates: caches must know.
-        response
-            .headers_mut()
-            .insert(header::VARY, HeaderValue::from_static("Accept"));
+        response.headers_mut().insert(
+            header::VARY,
+            HeaderValue::from_static("Accept, Accept-Language"),
+        );
     }
     response
         .headers_mut()
@@ -837,6 +870,7 @@ mod tests {
         RenderedKey {
             uri: uri.to_owned(),
             media: "application/json",
+            lang: Lang::En,
         }
     }
 

@@ -15,7 +15,7 @@ use tower_http::compression::CompressionLayer;
 use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
 use tower_http::cors::CorsLayer;
 
-use super::{AppState, auth, idempotency, limits, live, observe};
+use super::{AppState, auth, idempotency, lang, limits, live, observe};
 use crate::error::{ApiError, PROBLEM_JSON};
 
 /// Answers smaller than this go out as they are: compressing them saves
@@ -30,6 +30,8 @@ pub fn stack(
     body_timeout: Duration,
 ) -> Router {
     let api = routes
+        // The negotiated language, applied to what the handler answered.
+        .layer(middleware::from_fn(lang::localize))
         // Answers kept or 304 by revision, before any handler runs.
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -78,6 +80,9 @@ pub fn stack(
         Some(cors) => api.layer(cors),
         None => api,
     };
+    // Which language the answer is in (lang= or Accept-Language), known to
+    // every layer inside.
+    let api = api.layer(middleware::from_fn(lang::negotiate));
     api.layer(middleware::from_fn_with_state(state, observe::observe))
 }
 

@@ -8,10 +8,13 @@ mod checks;
 mod children;
 mod convert;
 mod dashboard;
+mod embed;
 mod extract;
+mod feed;
 mod history;
 mod idempotency;
 mod import;
+mod lang;
 pub mod limits;
 mod listing;
 mod live;
@@ -70,6 +73,9 @@ pub struct HttpOptions {
     pub rate_limits: limits::RateLimits,
     /// ACCORDS_CORS_ORIGINS: empty (no CORS), `*`, or a list of origins.
     pub cors_origins: String,
+    /// ACCORDS_EMBED_ORIGINS: who may frame /embed/ answers, as the
+    /// `frame-ancestors` sources (see [`limits::frame_ancestors`]).
+    pub embed_frame_ancestors: String,
     /// A request running longer is answered 408.
     pub request_timeout: Duration,
     /// Cache-Control of every read (default: revalidate each time).
@@ -144,6 +150,7 @@ impl Default for HttpOptions {
                 trusted_proxies: Vec::new(),
             },
             cors_origins: String::new(),
+            embed_frame_ancestors: "*".into(),
             request_timeout: Duration::from_secs(30),
             cache_control: "no-cache".into(),
             render_cache_bytes: 8 * 1024 * 1024,
@@ -189,7 +196,9 @@ pub fn router(
         .merge(rates::router())
         .merge(rates::bulk_router().layer(DefaultBodyLimit::max(state.options.rates_body_limit)))
         .merge(live::router())
+        .merge(feed::router())
         .merge(dashboard::router())
+        .merge(embed::router())
         .merge(import::router().layer(import_limit))
         .split_for_parts();
     let spec = openapi::complete(spec);

@@ -189,7 +189,9 @@ fn idempotency_key_parameter(
 /// Adds what the shared layers do to one operation.
 fn complete_operation(method: &HttpMethod, path: &str, operation: &mut Operation) {
     let has_body = operation.request_body.is_some();
-    let api = path.starts_with("/v1/");
+    // The embeds and oEmbed answer like the API's reads (conditional GET,
+    // problems, keys when reads need them).
+    let api = path.starts_with("/v1/") || path.starts_with("/embed/") || path == "/oembed";
     let parameters = operation.parameters.get_or_insert_with(Vec::new);
     let writes = !matches!(method, HttpMethod::Get | HttpMethod::Head);
     if api && writes {
@@ -220,6 +222,24 @@ fn complete_operation(method: &HttpMethod, path: &str, operation: &mut Operation
             "An ETag from an earlier answer; unchanged data is a 304 without a body",
         )),
         _ => {}
+    }
+    if api && matches!(method, HttpMethod::Get) {
+        parameters.push(RefOr::T(
+            ParameterBuilder::new()
+                .name("lang")
+                .parameter_in(ParameterIn::Query)
+                .required(Required::False)
+                .description(Some(
+                    "en (default) or uk: names, kinds, statuses and problems in Ukrainian; where no \
+                     Ukrainian name exists the English one is shown and named in `untranslated`",
+                ))
+                .schema(Some(one_of(vec!["en", "uk"])))
+                .build(),
+        ));
+        parameters.push(header_parameter(
+            "Accept-Language",
+            "Used when `lang` is not given: `uk` answers in Ukrainian",
+        ));
     }
     let responses = &mut operation.responses.responses;
     if !api {
@@ -728,6 +748,11 @@ query_params!(PledgeStatsParams, {
     );
     params
 });
+query_params!(ChartParams, {
+    let mut params = query_parameters(&[super::query::FILTERS, &["convert"]]);
+    params.push(group_by(words::<PledgeGroup>()));
+    params
+});
 query_params!(AgreementStatsParams, {
     let mut params = query_parameters(&[super::query::FILTERS]);
     params.push(group_by(words::<AgreementGroup>()));
@@ -854,6 +879,8 @@ pub struct TimelineEvent {
     sources: Vec<String>,
     #[schema(nullable = false)]
     title: Option<String>,
+    /// The official Ukrainian title, where known (signings only).
+    title_uk: Option<String>,
     #[schema(value_type = Option<crate::domain::agreement::AgreementStatus>, nullable = false)]
     status: Option<String>,
     #[schema(nullable = false)]
@@ -955,6 +982,23 @@ query_params!(ChangeParams, {
         ),
     ];
     params.extend(feed_filters());
+    params
+});
+query_params!(FeedParams, {
+    let mut params = Vec::from(feed_filters());
+    params.extend([
+        query_param(
+            "area",
+            pattern("^[a-z0-9]+(-[a-z0-9]+)*$", "demining"),
+            "Only changes of agreements in this cooperation area (and their pledges and sources)",
+        ),
+        query_param(
+            "kind",
+            one_of(words::<AgreementKind>()),
+            "Only changes of agreements of this kind (and their pledges and sources)",
+        ),
+        query_param("limit", integer(1, 200), "Entries (default 50)"),
+    ]);
     params
 });
 query_params!(EventParams, {

@@ -38,6 +38,17 @@ pub fn bulk_router() -> OpenApiRouter<AppState> {
 
 /// `currency=USD,JPY` (or repeated): rated currencies, each checked.
 fn currencies(raw: &QueryString, errors: &mut Vec<FieldError>) -> Vec<Currency> {
+    // `currency=,` or `currency=USD,` names a currency that is not there.
+    if raw
+        .all("currency")
+        .iter()
+        .any(|value| value.split(',').any(|item| item.trim().is_empty()))
+    {
+        errors.push(FieldError::new(
+            "currency",
+            "lists an empty item: give ISO 4217 codes separated by commas",
+        ));
+    }
     raw.list("currency")
         .into_iter()
         .filter_map(|text| match rated_currency(text) {

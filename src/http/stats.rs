@@ -1,8 +1,9 @@
 //! Aggregates for charts: exact pledge totals per currency and agreement
 //! counts, grouped, under the same filters as the lists; and the timeline.
 
+use axum::Extension;
 use axum::extract::State;
-use axum::http::Uri;
+use axum::http::{HeaderValue, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 use utoipa_axum::router::OpenApiRouter;
@@ -15,11 +16,14 @@ use super::convert::{self, CONVERT, Converter};
 use super::query::{FILTERS, QueryString, agreement_query, encode_list_cursor, paging};
 use crate::domain::FieldError;
 use crate::domain::Vocabulary;
+use crate::domain::lang::Lang;
 use crate::domain::money::{Amount, Currency};
-use crate::domain::query::{AgreementGroup, GroupValue, PledgeGroup, Sort, SortKey};
+use crate::domain::query::{
+    AgreementGroup, AgreementQuery, GroupValue, PledgeGroup, Sort, SortKey,
+};
 use crate::domain::rates;
 use crate::error::{ApiError, ApiResult};
-use crate::store::PageRequest;
+use crate::store::{LatestChangeFilter, PageRequest};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -67,17 +71,21 @@ fn group_json(value: &GroupValue) -> Value {
 /// Pledge totals per group and currency, exact; never summed across currencies (except converted, with `convert`).
 #[utoipa::path(get, path = "/v1/stats/pledges", tag = "stats", params(crate::http::openapi::PledgeStatsParams),
     responses((status = 200, description = "Totals per group and currency (JSON), a chart-ready CSV (format=csv) or a table (format=text)",
+        headers(("Accords-Sources" = i64, description = "How many sources the matching agreements cite"),
+            ("Accords-Agreements" = i64, description = "How many agreements match the filters"),
+            ("Accords-Data-As-Of" = String, description = "The time of the latest change to the data (RFC 3339, UTC); absent while nothing was ever written")),
         content((crate::http::openapi::StatsItems = "application/json"), (String = "text/csv"), (String = "text/plain")))))]
-async fn pledges(State(state): State<AppState>, uri: Uri) -> ApiResult<Response> {
+async fn pledges(
+    State(state): State<AppState>,
+    Extension(lang): Extension<Lang>,
+    uri: Uri,
+) -> ApiResult<Response> {
     let raw = QueryString::parse(
         uri.query(),
         &[FILTERS, &["group_by", CONVERT, "format", "bom"]],
     )?;
-    let query = agreement_query(state.store.as_ref(), &raw).await?;
     let mut errors = Vec::new();
-    let groups: Vec<PledgeGroup> = groups(&raw, &mut errors);
     let bom = raw.flag("bom", &mut errors);
-    let target = convert::target(&raw, &mut errors);
     let format = match raw.one("format", &mut errors) {
         None | Some("json") => StatsFormat::Json,
         Some("csv") => StatsFormat::Csv,
@@ -93,6 +101,48 @@ async fn pledges(State(state): State<AppState>, uri: Uri) -> ApiResult<Response>
             "applies to CSV only: it marks the file as UTF-8 for Excel",
         ));
     }
+    let stats = pledge_stats(&state, &raw, errors).await?;
+    let provenance = provenance(&state, &stats.query).await?;
+    let mut response = match format {
+        StatsFormat::Json => axum::Json(&stats.body).into_response(),
+        StatsFormat::Csv => {
+            let csv = chart_csv(&stats.groups, &stats.body);
+            let csv = if bom { format!("\u{FEFF}{csv}") } else { csv };
+            let mut response = text_answer("text/csv; charset=utf-8", csv);
+            response.headers_mut().insert(
+                axum::http::header::CONTENT_DISPOSITION,
+                super::listing::attachment("accords-pledge-totals.csv"),
+            );
+            response
+        }
+        StatsFormat::Text => text_answer(
+            "text/plain; charset=utf-8",
+            stats_text(&stats.groups, &stats.body, lang),
+        ),
+    };
+    provenance.add_headers(response.headers_mut());
+    Ok(response)
+}
+
+/// Pledge totals as /v1/stats/pledges answers them, with the groups and
+/// the query they answer: the one place totals are computed (the stats
+/// endpoint and the embedded charts both read them here). `errors` holds
+/// the caller's own parameter errors, reported with these.
+pub(crate) struct PledgeStats {
+    pub groups: Vec<PledgeGroup>,
+    pub query: AgreementQuery,
+    /// `{"items": [...], "converted": {...}}` as the JSON answer.
+    pub body: Value,
+}
+
+pub(crate) async fn pledge_stats(
+    state: &AppState,
+    raw: &QueryString,
+    mut errors: Vec<FieldError>,
+) -> ApiResult<PledgeStats> {
+    let query = agreement_query(state.store.as_ref(), raw).await?;
+    let groups: Vec<PledgeGroup> = groups(raw, &mut errors);
+    let target = convert::target(raw, &mut errors);
     if !errors.is_empty() {
         return Err(ApiError::InvalidQuery(errors));
     }
@@ -121,24 +171,62 @@ async fn pledges(State(state): State<AppState>, uri: Uri) -> ApiResult<Response>
         .collect();
     let mut body = json!({ "items": items });
     if let Some(target) = target {
-        body["converted"] = converted_totals(&state, &query, &groups, target).await?;
+        body["converted"] = converted_totals(state, &query, &groups, target).await?;
     }
-    match format {
-        StatsFormat::Json => Ok(axum::Json(body).into_response()),
-        StatsFormat::Csv => {
-            let csv = chart_csv(&groups, &body);
-            let csv = if bom { format!("\u{FEFF}{csv}") } else { csv };
-            let mut response = text_answer("text/csv; charset=utf-8", csv);
-            response.headers_mut().insert(
-                axum::http::header::CONTENT_DISPOSITION,
-                super::listing::attachment("accords-pledge-totals.csv"),
-            );
-            Ok(response)
+    Ok(PledgeStats {
+        groups,
+        query,
+        body,
+    })
+}
+
+/// Where figures come from and how fresh they are: the agreements a query
+/// matches, the sources they cite, and the time of the latest change.
+#[derive(Debug, Clone)]
+pub(crate) struct Provenance {
+    pub agreements: i64,
+    pub sources: i64,
+    /// None while the store has never changed.
+    pub as_of: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Response headers naming the sources count and the data's time.
+pub(crate) const SOURCES_HEADER: &str = "accords-sources";
+pub(crate) const AGREEMENTS_HEADER: &str = "accords-agreements";
+pub(crate) const DATA_AS_OF_HEADER: &str = "accords-data-as-of";
+
+pub(crate) async fn provenance(state: &AppState, query: &AgreementQuery) -> ApiResult<Provenance> {
+    let counted = state.store.count_sources(query).await?;
+    let latest = state
+        .store
+        .latest_changes(&LatestChangeFilter {
+            limit: 1,
+            ..LatestChangeFilter::default()
+        })
+        .await?;
+    Ok(Provenance {
+        agreements: counted.agreements,
+        sources: counted.sources,
+        as_of: latest.first().map(|change| change.entry.at),
+    })
+}
+
+impl Provenance {
+    /// "2026-12-02T10:41:03Z": seconds are enough for "data as of".
+    pub fn as_of_text(&self) -> Option<String> {
+        self.as_of
+            .map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+    }
+
+    fn add_headers(&self, headers: &mut axum::http::HeaderMap) {
+        headers.insert(SOURCES_HEADER, HeaderValue::from(self.sources));
+        headers.insert(AGREEMENTS_HEADER, HeaderValue::from(self.agreements));
+        if let Some(value) = self
+            .as_of_text()
+            .and_then(|text| HeaderValue::from_str(&text).ok())
+        {
+            headers.insert(DATA_AS_OF_HEADER, value);
         }
-        StatsFormat::Text => Ok(text_answer(
-            "text/plain; charset=utf-8",
-            stats_text(&groups, &body),
-        )),
     }
 }
 
@@ -221,23 +309,27 @@ fn chart_csv(groups: &[PledgeGroup], body: &Value) -> String {
 
 /// A table a person reads in a terminal: group, currency, the exact total
 /// with thousands separators, the number of pledges, and the years counted.
-fn stats_text(groups: &[PledgeGroup], body: &Value) -> String {
+fn stats_text(groups: &[PledgeGroup], body: &Value, lang: Lang) -> String {
+    let words = StatsWords::of(lang);
     let mut out = String::new();
-    let head: Vec<String> = groups.iter().map(|g| g.as_str().to_uppercase()).collect();
+    let head: Vec<String> = groups
+        .iter()
+        .map(|g| words.group(*g).to_uppercase())
+        .collect();
     out.push_str(&format!(
         "{:<28}  {:<8}  {:>26}  {:>7}  {}\n",
         head.join(" / "),
-        "CURRENCY",
-        "TOTAL",
-        "PLEDGES",
-        "NOTE"
+        words.currency,
+        words.total,
+        words.pledges,
+        words.note
     ));
     for item in body["items"].as_array().into_iter().flatten() {
         let group = group_cells(groups, item)
             .into_iter()
             .map(|g| {
                 if g.is_empty() {
-                    "(not stated)".to_owned()
+                    words.not_stated.to_owned()
                 } else {
                     g
                 }
@@ -245,7 +337,7 @@ fn stats_text(groups: &[PledgeGroup], body: &Value) -> String {
             .collect::<Vec<_>>()
             .join(" / ");
         let note = match item["years"].as_i64() {
-            Some(years) => format!("includes per-year pledges ({years} years counted)"),
+            Some(years) => words.years_counted.replace("{years}", &years.to_string()),
             None => String::new(),
         };
         out.push_str(&format!(
@@ -257,8 +349,61 @@ fn stats_text(groups: &[PledgeGroup], body: &Value) -> String {
             note
         ));
     }
-    out.push_str("Totals never add different currencies; parts of other pledges are counted once, in their whole.\n");
+    out.push_str(words.footer);
+    out.push('\n');
     out
+}
+
+/// The words of the stats table, per language.
+struct StatsWords {
+    currency: &'static str,
+    total: &'static str,
+    pledges: &'static str,
+    note: &'static str,
+    not_stated: &'static str,
+    years_counted: &'static str,
+    footer: &'static str,
+    uk: bool,
+}
+
+impl StatsWords {
+    fn of(lang: Lang) -> Self {
+        match lang {
+            Lang::En => Self {
+                currency: "CURRENCY",
+                total: "TOTAL",
+                pledges: "PLEDGES",
+                note: "NOTE",
+                not_stated: "(not stated)",
+                years_counted: "includes per-year pledges ({years} years counted)",
+                footer: "Totals never add different currencies; parts of other pledges are counted once, in their whole.",
+                uk: false,
+            },
+            Lang::Uk => Self {
+                currency: "ВАЛЮТА",
+                total: "РАЗОМ",
+                pledges: "ЗОБОВ’ЯЗАНЬ",
+                note: "ПРИМІТКА",
+                not_stated: "(не вказано)",
+                years_counted: "включно зі щорічними зобов’язаннями (враховано років: {years})",
+                footer: "Суми в різних валютах ніколи не додаються; частини інших зобов’язань враховано один раз, у їхньому цілому.",
+                uk: true,
+            },
+        }
+    }
+
+    fn group(&self, group: PledgeGroup) -> &'static str {
+        if !self.uk {
+            return group.as_str();
+        }
+        match group {
+            PledgeGroup::Partner => "партнер",
+            PledgeGroup::Year => "рік",
+            PledgeGroup::Kind => "вид",
+            PledgeGroup::Measure => "міра",
+            PledgeGroup::Area => "сфера",
+        }
+    }
 }
 
 /// How converted totals are computed, stated in every answer that has them.
@@ -455,10 +600,11 @@ async fn timeline(State(state): State<AppState>, uri: Uri) -> ApiResult<Response
         .await?;
     let mut items = Vec::new();
     for agreement in &page.items {
-        let partner = json!({"code": agreement.partner.code, "name": agreement.partner.name});
+        let partner = json!({"code": agreement.partner.code, "name": agreement.partner.name,
+            "name_uk": agreement.partner.name_uk});
         items.push(json!({
             "date": agreement.signed_on, "type": "signed", "agreement_id": agreement.id,
-            "partner": partner, "title": agreement.title, "status": agreement.status,
+            "partner": partner, "title": agreement.title, "title_uk": agreement.title_uk, "status": agreement.status,
             "sources": agreement.sources.iter().map(|s| &s.url).collect::<Vec<_>>(),
         }));
         for pledge in &agreement.pledges {

@@ -166,6 +166,8 @@ pub trait Store: Send + Sync {
         page: &PageRequest,
     ) -> StoreResult<Page<Agreement>>;
     async fn count_agreements(&self, query: &AgreementQuery) -> StoreResult<i64>;
+    /// How many agreements match the query, and how many sources they cite.
+    async fn count_sources(&self, query: &AgreementQuery) -> StoreResult<SourceCount>;
     /// Exact pledge totals per currency and group, over matching agreements and pledges.
     async fn pledge_totals(
         &self,
@@ -259,6 +261,9 @@ pub trait Store: Send + Sync {
     async fn feed_position_at(&self, at: chrono::DateTime<chrono::Utc>) -> StoreResult<i64>;
     /// The change feed after `filter.since`, in order.
     async fn changes(&self, filter: &ChangeFilter) -> StoreResult<Vec<ChangeEntry>>;
+    /// The latest changes, newest first, each with the record before and
+    /// after it (what a feed a person reads shows).
+    async fn latest_changes(&self, filter: &LatestChangeFilter) -> StoreResult<Vec<ChangeDetail>>;
     /// A signal for every write committed by any instance, where the backend
     /// can send one (PostgreSQL LISTEN/NOTIFY); None where it cannot.
     async fn change_notifications(&self) -> Option<tokio::sync::mpsc::Receiver<()>>;
@@ -364,6 +369,32 @@ pub struct ChangeFilter {
     pub entity: Option<String>,
     pub partner: Option<PartnerCode>,
     pub limit: u32,
+}
+
+/// Agreements matching a query and the sources they cite, counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SourceCount {
+    pub agreements: i64,
+    pub sources: i64,
+}
+
+/// Which of the latest changes to read: of these kinds of record, of this
+/// partner, of agreements in this area or of this kind (as they are now).
+#[derive(Debug, Clone, Default)]
+pub struct LatestChangeFilter {
+    pub entity: Option<String>,
+    pub partner: Option<PartnerCode>,
+    pub area: Option<AreaCode>,
+    pub agreement_kind: Option<crate::domain::agreement::AgreementKind>,
+    pub limit: u32,
+}
+
+/// A change with the record as it was before and after it.
+#[derive(Debug, Clone)]
+pub struct ChangeDetail {
+    pub entry: ChangeEntry,
+    pub before: Option<serde_json::Value>,
+    pub after: Option<serde_json::Value>,
 }
 
 /// One recorded change.

@@ -33,7 +33,7 @@ macro_rules! shared_sql_store {
         };
         use crate::domain::rates::{AnnualRate, DailyRate};
         use crate::store::{
-            AnnualFilter, AnnualRates, ChangeEntry, ChangeFilter, HistoryEntry, HistoryFilter, IDEMPOTENCY_ABANDONED,
+            AnnualFilter, AnnualRates, ChangeDetail, ChangeEntry, ChangeFilter, LatestChangeFilter, SourceCount, HistoryEntry, HistoryFilter, IDEMPOTENCY_ABANDONED,
             IDEMPOTENCY_RETENTION, ImportSummary, KeyMatch, Page, PageRequest, RateFilter, RateWrite, Reservation,
             SearchCut, Store, StoreError, StoreResult, StoredResponse, now,
         };
@@ -188,13 +188,14 @@ macro_rules! shared_sql_store {
 
         // ---- areas -----------------------------------------------------------
 
-        const AREA_SELECT: &str = "SELECT ar.code, ar.name, ar.description, ar.version, ar.created_at, ar.updated_at, \
+        const AREA_SELECT: &str = "SELECT ar.code, ar.name, ar.name_uk, ar.description, ar.version, ar.created_at, ar.updated_at, \
              (SELECT COUNT(*) FROM agreement_areas x WHERE x.area_code = ar.code) AS agreement_count FROM areas ar";
 
         fn area_from_row(row: &DbRow) -> StoreResult<Area> {
             Ok(Area {
                 code: AreaCode::from_trusted(row.try_get("code")?),
                 name: row.try_get("name")?,
+                name_uk: row.try_get("name_uk")?,
                 description: row.try_get("description")?,
                 agreement_count: row.try_get("agreement_count")?,
                 version: row.try_get("version")?,
@@ -211,13 +212,14 @@ macro_rules! shared_sql_store {
 
         async fn insert_area(conn: &mut Conn, draft: &AreaDraft, at: DateTime<Utc>) -> StoreResult<()> {
             let inserted = sqlx::query(
-                "INSERT INTO areas (code, name, description, version, created_at, updated_at) \
-                 VALUES ($1, $2, $3, 1, $4, $4) ON CONFLICT (code) DO NOTHING",
+                "INSERT INTO areas (code, name, description, version, created_at, updated_at, name_uk) \
+                 VALUES ($1, $2, $3, 1, $4, $4, $5) ON CONFLICT (code) DO NOTHING",
             )
             .bind(draft.code.as_str())
             .bind(&draft.name)
             .bind(draft.description.as_deref())
             .bind(at)
+            .bind(draft.name_uk.as_deref())
             .execute(&mut *conn)
             .await?;
             if inserted.rows_affected() == 0 {
@@ -233,14 +235,15 @@ macro_rules! shared_sql_store {
             at: DateTime<Utc>,
         ) -> StoreResult<()> {
             let updated = sqlx::query(
-                "UPDATE areas SET name = $2, description = $3, version = version + 1, updated_at = $4 \
-                 WHERE code = $1 AND ($5 IS NULL OR version = $5)",
+                "UPDATE areas SET name = $2, description = $3, version = version + 1, updated_at = $4, \
+                 name_uk = $6 WHERE code = $1 AND ($5 IS NULL OR version = $5)",
             )
             .bind(draft.code.as_str())
             .bind(&draft.name)
             .bind(draft.description.as_deref())
             .bind(at)
             .bind(expected_version)
+            .bind(draft.name_uk.as_deref())
             .execute(&mut *conn)
             .await?;
             if updated.rows_affected() == 0 {
@@ -251,7 +254,7 @@ macro_rules! shared_sql_store {
 
         // ---- agreements: reading -------------------------------------------
 
-        const AGREEMENT_SELECT: &str = "SELECT a.id, a.partner_code, a.title, a.kind, a.status, a.signed_on, \
+        const AGREEMENT_SELECT: &str = "SELECT a.id, a.partner_code, a.title, a.title_uk, a.kind, a.status, a.signed_on, \
              a.signed_at, a.signed_place, a.signatories, a.term_years, a.expires_on, a.legally_binding, a.summary, \
              a.text_url, a.markers, a.version, a.created_at, a.updated_at, p.iso3 AS partner_iso3, \
              p.kind AS partner_kind, p.name AS partner_name, p.name_uk AS partner_name_uk \
@@ -272,6 +275,7 @@ macro_rules! shared_sql_store {
                     name_uk: row.try_get("partner_name_uk")?,
                 },
                 title: row.try_get("title")?,
+                title_uk: row.try_get("title_uk")?,
                 kind: vocabulary(row.try_get::<&str, _>("kind")?)?,
                 status: vocabulary(row.try_get::<&str, _>("status")?)?,
                 signed_on,
@@ -393,7 +397,7 @@ macro_rules! shared_sql_store {
 
             if include.areas {
                 let mut query = sqlx::QueryBuilder::<Db>::new(
-                    "SELECT l.agreement_id, l.area_code, ar.name, l.detail FROM agreement_areas l \
+                    "SELECT l.agreement_id, l.area_code, ar.name, ar.name_uk, l.detail FROM agreement_areas l \
                      JOIN areas ar ON ar.code = l.area_code",
                 );
                 push_agreement_ids(&mut query, "l.agreement_id", ids);
@@ -404,6 +408,7 @@ macro_rules! shared_sql_store {
                         agreements[i].areas.push(AreaLink {
                             code: AreaCode::from_trusted(row.try_get("area_code")?),
                             name: row.try_get("name")?,
+                            name_uk: row.try_get("name_uk")?,
                             detail: row.try_get("detail")?,
                         });
                     }
@@ -940,8 +945,8 @@ macro_rules! shared_sql_store {
                 let inserted = sqlx::query(
                     "INSERT INTO agreements (id, partner_code, title, kind, status, signed_on, signed_at, \
                      signatories, term_years, expires_on, legally_binding, summary, text_url, version, \
-                     created_at, updated_at, signed_place, markers) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 1, $14, $14, $15, $16) \
+                     created_at, updated_at, signed_place, markers, title_uk) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 1, $14, $14, $15, $16, $17) \
                      ON CONFLICT (id) DO NOTHING",
                 )
                 .bind(&id)
@@ -960,6 +965,7 @@ macro_rules! shared_sql_store {
                 .bind(at)
                 .bind(draft.signed_place.as_ref().map(Json))
                 .bind(Json(&draft.markers))
+                .bind(draft.title_uk.as_deref())
                 .execute(&mut *conn)
                 .await
                 .map_err(map_agreement_write_error)?;
@@ -985,7 +991,7 @@ macro_rules! shared_sql_store {
                 "UPDATE agreements SET partner_code = $2, title = $3, kind = $4, status = $5, signed_on = $6, \
                  signed_at = $7, signatories = $8, term_years = $9, expires_on = $10, legally_binding = $11, \
                  summary = $12, text_url = $13, version = version + 1, updated_at = $14, \
-                 signed_place = $16, markers = $17 \
+                 signed_place = $16, markers = $17, title_uk = $18 \
                  WHERE id = $1 AND ($15 IS NULL OR version = $15)",
             )
             .bind(id)
@@ -1005,6 +1011,7 @@ macro_rules! shared_sql_store {
             .bind(expected_version)
             .bind(draft.signed_place.as_ref().map(Json))
             .bind(Json(&draft.markers))
+            .bind(draft.title_uk.as_deref())
             .execute(&mut *conn)
             .await
             .map_err(map_agreement_write_error)?;
@@ -1930,7 +1937,7 @@ macro_rules! shared_sql_store {
                 let before = load_area(&mut tx, draft.code.as_str()).await?.ok_or(StoreError::NotFound)?;
                 update_area(&mut tx, draft, expected_version, at).await?;
                 let area = load_area(&mut tx, draft.code.as_str()).await?.ok_or(StoreError::NotFound)?;
-                if before.name != area.name {
+                if before.name != area.name || before.name_uk != area.name_uk {
                     embedding_agreements_changed(&mut tx, None, Some(area.code.as_str()), at).await?;
                 }
                 let change = Change::new("area", area.code.as_str(), "update", area.version)
@@ -1983,6 +1990,21 @@ macro_rules! shared_sql_store {
                 sql.push(" WHERE 1 = 1");
                 push_filters(&mut sql, query, None);
                 Ok(sql.build_query_scalar::<i64>().fetch_one(&self.pool).await?)
+            }
+
+            async fn count_sources(&self, query: &AgreementQuery) -> StoreResult<SourceCount> {
+                let mut sql = sqlx::QueryBuilder::<Db>::new(
+                    "SELECT COUNT(*) AS agreements, \
+                     CAST(COALESCE(SUM((SELECT COUNT(*) FROM sources s WHERE s.agreement_id = a.id)), 0) AS BIGINT) AS sources \
+                     FROM agreements a JOIN partners p ON p.code = a.partner_code",
+                );
+                if let Some(terms) = &query.search {
+                    push_search_join(&mut sql, terms, None);
+                }
+                sql.push(" WHERE 1 = 1");
+                push_filters(&mut sql, query, None);
+                let row = sql.build().fetch_one(&self.pool).await?;
+                Ok(SourceCount { agreements: row.try_get("agreements")?, sources: row.try_get("sources")? })
             }
 
             async fn pledge_totals(&self, query: &AgreementQuery, groups: &[PledgeGroup]) -> StoreResult<Vec<PledgeTotal>> {
@@ -2625,6 +2647,44 @@ macro_rules! shared_sql_store {
                             partner: row.try_get("partner_code")?,
                             op: row.try_get("op")?,
                             version: row.try_get("version")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn latest_changes(&self, filter: &LatestChangeFilter) -> StoreResult<Vec<ChangeDetail>> {
+                let rows = sqlx::query(
+                    "SELECT feed_seq, at, entity, entity_id, agreement_id, partner_code, op, version, before, after \
+                     FROM history WHERE feed_seq IS NOT NULL AND ($1 IS NULL OR entity = $1) \
+                     AND ($2 IS NULL OR partner_code = $2) \
+                     AND ($3 IS NULL OR agreement_id IN (SELECT agreement_id FROM agreement_areas WHERE area_code = $3)) \
+                     AND ($4 IS NULL OR agreement_id IN (SELECT id FROM agreements WHERE kind = $4)) \
+                     ORDER BY feed_seq DESC LIMIT $5",
+                )
+                .bind(filter.entity.as_deref())
+                .bind(filter.partner.as_ref().map(PartnerCode::as_str))
+                .bind(filter.area.as_ref().map(AreaCode::as_str))
+                .bind(filter.agreement_kind.map(|k| k.as_str()))
+                .bind(i64::from(filter.limit))
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|row| {
+                        let before: Option<Json<serde_json::Value>> = row.try_get("before")?;
+                        let after: Option<Json<serde_json::Value>> = row.try_get("after")?;
+                        Ok(ChangeDetail {
+                            entry: ChangeEntry {
+                                seq: row.try_get("feed_seq")?,
+                                at: row.try_get("at")?,
+                                entity: row.try_get("entity")?,
+                                id: row.try_get("entity_id")?,
+                                agreement_id: row.try_get("agreement_id")?,
+                                partner: row.try_get("partner_code")?,
+                                op: row.try_get("op")?,
+                                version: row.try_get("version")?,
+                            },
+                            before: before.map(|Json(v)| v),
+                            after: after.map(|Json(v)| v),
                         })
                     })
                     .collect()

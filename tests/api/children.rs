@@ -151,6 +151,15 @@ async fn sources_crud(app: TestApp) {
         )
         .await;
     assert_eq!(twice.error_fields(), ["url"]);
+    // Removing a member a source never has is naming an unknown one.
+    let unknown = app
+        .patch(&format!("/v1/sources/{id}"), &json!({"colour": null}))
+        .await;
+    assert_eq!(unknown.error_fields(), ["colour"]);
+    let known = app
+        .patch(&format!("/v1/sources/{id}"), &json!({"publisher": null}))
+        .await;
+    assert_eq!(known.status, 200, "{}", known.text);
 
     assert_eq!(app.delete(&format!("/v1/sources/{id}")).await.status, 204);
     app.get(&format!("/v1/sources/{id}")).await.problem(404);

@@ -113,7 +113,11 @@ async fn many_query_parameters_get_a_short_problem(app: TestApp) {
 
 async fn lists_vary_by_negotiated_format_only(app: TestApp) {
     let plain = app.get("/v1/agreements?limit=2").await;
-    assert_eq!(plain.header("vary"), Some("Accept"));
+    // The negotiated format and language, and the encoding (compression).
+    assert_eq!(
+        plain.header("vary"),
+        Some("Accept, Accept-Language, accept-encoding")
+    );
     let junk = format!("application/json, {}", "x/y;q=0.1, ".repeat(2_000));
     let reply = app
         .send_with(

@@ -16,6 +16,7 @@ mod http_layer;
 mod live;
 mod operations;
 mod partners_areas;
+mod publishing;
 mod queries;
 mod rates;
 mod readme;

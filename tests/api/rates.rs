@@ -95,6 +95,13 @@ async fn both_layouts_load_and_read_back(app: TestApp) {
     app.get("/v1/rates/JPY/2024-01-09").await.problem(404);
 
     // (1.0956 + 1.0919 + 1.0953) / 3 = 3.2828 / 3 = 1.094266666..., to 28 digits.
+    for empty in ["currency=,", "currency=USD,"] {
+        let problem = app
+            .get(&format!("/v1/rates/annual?{empty}"))
+            .await
+            .problem(400);
+        assert_eq!(problem["errors"][0]["field"], "currency");
+    }
     let annual = app.get_ok("/v1/rates/annual?currency=USD,JPY").await;
     assert_eq!(
         annual["items"],

@@ -436,6 +436,16 @@ async fn run_example(example: &Example, base: &str, key: &str) -> String {
                 example.command
             )
         }
+        "image/svg+xml; charset=utf-8" => assert!(
+            body.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""),
+            "{}",
+            example.command
+        ),
+        "application/atom+xml; charset=utf-8" => assert!(
+            body.contains("<feed xmlns=\"http://www.w3.org/2005/Atom\""),
+            "{}",
+            example.command
+        ),
         "text/plain; version=0.0.4; charset=utf-8" => {
             assert!(body.contains("accords_http_requests_total"))
         }
