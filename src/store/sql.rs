@@ -1551,7 +1551,7 @@ macro_rules! shared_sql_store {
         /// once per import rather than once per agreement.
         struct SearchNames {
             partners: HashMap<String, Vec<String>>,
-            areas: HashMap<String, String>,
+            areas: HashMap<String, Vec<String>>,
         }
 
         impl SearchNames {
@@ -1563,11 +1563,13 @@ macro_rules! shared_sql_store {
                 {
                     partners.insert(code, std::iter::once(name).chain(name_uk).collect());
                 }
-                let areas = sqlx::query_as::<_, (String, String)>("SELECT code, name FROM areas")
+                let mut areas: HashMap<String, Vec<String>> = HashMap::new();
+                for (code, name, name_uk) in sqlx::query_as::<_, (String, String, Option<String>)>("SELECT code, name, name_uk FROM areas")
                     .fetch_all(&mut *conn)
                     .await?
-                    .into_iter()
-                    .collect();
+                {
+                    areas.insert(code, std::iter::once(name).chain(name_uk).collect());
+                }
                 Ok(Self { partners, areas })
             }
 
@@ -1575,7 +1577,7 @@ macro_rules! shared_sql_store {
                 let mut names: Vec<&str> =
                     self.partners.get(draft.partner.as_str()).into_iter().flatten().map(String::as_str).collect();
                 for link in draft.areas.iter().flatten() {
-                    names.extend(self.areas.get(link.code.as_str()).map(String::as_str));
+                    names.extend(self.areas.get(link.code.as_str()).into_iter().flatten().map(String::as_str));
                 }
                 names
             }
