@@ -434,6 +434,18 @@ impl<T> From<Page<T>> for ListBody<T> {
     }
 }
 
+/// An RFC 3339 timestamp, or a date meaning its first instant (UTC): how a
+/// query names a moment (`since=2026-12-01T10:00:00Z`, `since=2026-12-01`).
+pub fn parse_instant(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    if let Ok(at) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Some(at.with_timezone(&chrono::Utc));
+    }
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|d| d.and_utc())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -481,16 +493,4 @@ mod tests {
         assert!(!is_json("text/plain"));
         assert!(!is_json(""));
     }
-}
-
-/// An RFC 3339 timestamp, or a date meaning its first instant (UTC): how a
-/// query names a moment (`since=2026-12-01T10:00:00Z`, `since=2026-12-01`).
-pub fn parse_instant(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
-    if let Ok(at) = chrono::DateTime::parse_from_rfc3339(text) {
-        return Some(at.with_timezone(&chrono::Utc));
-    }
-    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|d| d.and_utc())
 }

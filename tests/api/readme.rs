@@ -374,7 +374,7 @@ fn matches_somewhere(document: &Shown, value: &serde_json::Value) -> bool {
 /// Runs one example with curl; checks its status and that its answer is
 /// what its Content-Type says; returns the body.
 async fn run_example(example: &Example, base: &str, key: &str) -> String {
-    let command = example.command.replace("http://localhost:8080", &base);
+    let command = example.command.replace("http://localhost:8080", base);
     let shell = format!("{command} -w '\\n%{{http_code}} %{{content_type}}'");
     let key = key.to_owned();
     let output = tokio::task::spawn_blocking(move || {
