@@ -29,6 +29,7 @@ pub const AGREEMENTS: Table = Table {
         "id",
         "partner",
         "title",
+        "title_uk",
         "kind",
         "status",
         "signed_on",
@@ -695,13 +696,13 @@ mod tests {
     fn lines_count_from_the_header_and_across_quoted_new_lines() {
         let header = AGREEMENTS.columns.join(",");
         let text = format!(
-            "{header}\r\nua-a,JP,\"two\nlines\",other,signed,,,,,,,,,,,,\r\nua-b,JP,t,other,signed,,,,,,,x,,,,,\r\nua-c,JP\r\n"
+            "{header}\r\nua-a,JP,\"two\nlines\",,other,signed,,,,,,,,,,,,\r\nua-b,JP,t,,other,signed,,,,,,,x,,,,,\r\nua-c,JP\r\n"
         );
         assert_eq!(
             errors_of("agreements.csv", text.as_bytes()),
             [
                 "agreements.csv line 4, column term_years: must be a whole number, not \"x\"",
-                "agreements.csv line 5: has 2 cells where the header has 17",
+                "agreements.csv line 5: has 2 cells where the header has 18",
             ]
         );
     }

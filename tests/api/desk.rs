@@ -141,7 +141,7 @@ async fn csv_export_import_export_is_identical(app: TestApp) {
     let first = export_csv(url);
     let summary = first.read("agreements.csv");
     assert!(
-        summary.starts_with("id,partner,title,kind,status,signed_on,"),
+        summary.starts_with("id,partner,title,title_uk,kind,status,signed_on,"),
         "{summary}"
     );
     assert!(summary.contains("\"Line one, with a comma;\nline \"\"two\"\" — Ísland\""));
@@ -305,10 +305,10 @@ async fn malformed_csv_is_rejected_with_file_line_and_column(app: TestApp) {
     let dir = TempDir::new();
     dir.write(
         "agreements.csv",
-        b"id,partner,title,kind,status,signed_on,signed_at,signed_city,signed_country,signed_venue,signed_event,term_years,expires_on,legally_binding,summary,text_url,markers\r\n\
-          ua-jp-2024,JP,Edited,bilateral_security,signed,2024-02-30,,,,,,10,,,,,\r\n\
-          ua-jp-2024,JP,Twice,bilateral_security,signed,2024-06-13,,,,,,ten,,maybe,,,\r\n\
-          ua-nz-2024,NZ,Fine,other,signed,2024-01-01,,,,,,,,,,,\r\n",
+        b"id,partner,title,title_uk,kind,status,signed_on,signed_at,signed_city,signed_country,signed_venue,signed_event,term_years,expires_on,legally_binding,summary,text_url,markers\r\n\
+          ua-jp-2024,JP,Edited,,bilateral_security,signed,2024-02-30,,,,,,10,,,,,\r\n\
+          ua-jp-2024,JP,Twice,,bilateral_security,signed,2024-06-13,,,,,,ten,,maybe,,,\r\n\
+          ua-nz-2024,NZ,Fine,,other,signed,2024-01-01,,,,,,,,,,,\r\n",
     );
     dir.write(
         "pledges.csv",
@@ -376,9 +376,9 @@ async fn unknown_references_are_all_reported_at_once(app: TestApp) {
     let dir = TempDir::new();
     dir.write(
         "agreements.csv",
-        b"id,partner,title,kind,status,signed_on,signed_at,signed_city,signed_country,signed_venue,signed_event,term_years,expires_on,legally_binding,summary,text_url,markers\r\n\
-          ua-zz-2024,ZZ,Nobody,other,signed,2024-01-01,,,,,,,,,,,\r\n\
-          ua-nz-2024,NZ,Somebody,other,signed,2024-01-01,,,,,,,,,,,\r\n",
+        b"id,partner,title,title_uk,kind,status,signed_on,signed_at,signed_city,signed_country,signed_venue,signed_event,term_years,expires_on,legally_binding,summary,text_url,markers\r\n\
+          ua-zz-2024,ZZ,Nobody,,other,signed,2024-01-01,,,,,,,,,,,\r\n\
+          ua-nz-2024,NZ,Somebody,,other,signed,2024-01-01,,,,,,,,,,,\r\n",
     );
     dir.write(
         "areas.csv",
