@@ -1,0 +1,208 @@
+-- Counts and totals kept in step by triggers, in the transaction of every
+-- write (create, update, delete, import, restore, child writes, bulk load),
+-- so a read costs the number of groups, never the number of rows.
+
+-- Agreement counts for each set of dimensions a count or a grouping can
+-- ask for at once (set_key names them, like the pledge rollup's): none, each
+-- one, each pair, and an area with each other one. A dimension outside the
+-- set holds '*' (-2 for the year and legal nature); -1 stands for an unknown
+-- year or legal nature (binding_key: 1 binding, 0 not). With an area in the
+-- set, a row counts area links, which is agreements per area. Rows whose
+-- count fell to 0 stay; readers skip them. The count rides in the key's
+-- index, so a reader scans the index only.
+CREATE TABLE agreement_rollup (
+    set_key      TEXT COLLATE "C" NOT NULL,
+    area_code    TEXT COLLATE "C" NOT NULL,
+    partner_code TEXT COLLATE "C" NOT NULL,
+    year_key     BIGINT NOT NULL,
+    status       TEXT COLLATE "C" NOT NULL,
+    kind         TEXT COLLATE "C" NOT NULL,
+    binding_key  BIGINT NOT NULL,
+    n            BIGINT NOT NULL,
+    PRIMARY KEY (set_key, area_code, partner_code, year_key, status, kind, binding_key) INCLUDE (n)
+);
+
+CREATE TABLE agreement_rollup_sets (
+    set_key     TEXT COLLATE "C" PRIMARY KEY,
+    has_area    BOOLEAN NOT NULL,
+    has_partner BOOLEAN NOT NULL,
+    has_year    BOOLEAN NOT NULL,
+    has_status  BOOLEAN NOT NULL,
+    has_kind    BOOLEAN NOT NULL,
+    has_binding BOOLEAN NOT NULL
+);
+INSERT INTO agreement_rollup_sets VALUES
+    ('', false, false, false, false, false, false),
+    ('partner', false, true, false, false, false, false), ('year', false, false, true, false, false, false),
+    ('status', false, false, false, true, false, false), ('kind', false, false, false, false, true, false),
+    ('binding', false, false, false, false, false, true),
+    ('partner,year', false, true, true, false, false, false), ('partner,status', false, true, false, true, false, false),
+    ('partner,kind', false, true, false, false, true, false), ('partner,binding', false, true, false, false, false, true),
+    ('year,status', false, false, true, true, false, false), ('year,kind', false, false, true, false, true, false),
+    ('year,binding', false, false, true, false, false, true), ('status,kind', false, false, false, true, true, false),
+    ('status,binding', false, false, false, true, false, true), ('kind,binding', false, false, false, false, true, true),
+    ('area', true, false, false, false, false, false), ('area,partner', true, true, false, false, false, false),
+    ('area,year', true, false, true, false, false, false), ('area,status', true, false, false, true, false, false),
+    ('area,kind', true, false, false, false, true, false), ('area,binding', true, false, false, false, false, true);
+
+-- The rollup keys of every agreement (area '*') and of every area link.
+CREATE VIEW agreement_rollup_keys AS
+SELECT a.id AS agreement_id, s.set_key, '*' COLLATE "C" AS area_code,
+       CASE WHEN s.has_partner THEN a.partner_code ELSE '*' END AS partner_code,
+       CASE WHEN s.has_year THEN COALESCE(CAST(EXTRACT(YEAR FROM a.signed_on) AS BIGINT), -1) ELSE -2 END AS year_key,
+       CASE WHEN s.has_status THEN a.status ELSE '*' END AS status,
+       CASE WHEN s.has_kind THEN a.kind ELSE '*' END AS kind,
+       CASE WHEN NOT s.has_binding THEN -2 WHEN a.legally_binding IS NULL THEN -1 WHEN a.legally_binding THEN 1 ELSE 0 END AS binding_key
+FROM agreements a CROSS JOIN agreement_rollup_sets s WHERE NOT s.has_area
+UNION ALL
+SELECT a.id, s.set_key, l.area_code,
+       CASE WHEN s.has_partner THEN a.partner_code ELSE '*' END,
+       CASE WHEN s.has_year THEN COALESCE(CAST(EXTRACT(YEAR FROM a.signed_on) AS BIGINT), -1) ELSE -2 END,
+       CASE WHEN s.has_status THEN a.status ELSE '*' END,
+       CASE WHEN s.has_kind THEN a.kind ELSE '*' END,
+       CASE WHEN NOT s.has_binding THEN -2 WHEN a.legally_binding IS NULL THEN -1 WHEN a.legally_binding THEN 1 ELSE 0 END
+FROM agreement_areas l JOIN agreements a ON a.id = l.agreement_id CROSS JOIN agreement_rollup_sets s WHERE s.has_area;
+
+INSERT INTO agreement_rollup
+SELECT set_key, area_code, partner_code, year_key, status, kind, binding_key, COUNT(*)
+FROM agreement_rollup_keys GROUP BY 1, 2, 3, 4, 5, 6, 7;
+
+-- The pledge rollup's sets (see 0004) as rows, and every pledge's keys in
+-- them: parts are never counted (part_of IS NULL), like the totals.
+CREATE TABLE pledge_rollup_sets (
+    set_key     TEXT PRIMARY KEY,
+    has_year    BOOLEAN NOT NULL,
+    has_kind    BOOLEAN NOT NULL,
+    has_measure BOOLEAN NOT NULL
+);
+INSERT INTO pledge_rollup_sets VALUES
+    ('', false, false, false), ('year', true, false, false), ('kind', false, true, false), ('measure', false, false, true),
+    ('year,kind', true, true, false), ('year,measure', true, false, true), ('kind,measure', false, true, true),
+    ('year,kind,measure', true, true, true);
+
+CREATE VIEW pledge_rollup_keys AS
+SELECT pl.id AS pledge_id, pl.agreement_id, s.set_key, a.partner_code,
+       CASE WHEN s.has_year THEN COALESCE(pl.year_from, -1) ELSE -2 END AS year_key,
+       CASE WHEN s.has_kind THEN pl.kind ELSE '*' END AS kind,
+       CASE WHEN s.has_measure THEN COALESCE(pl.measure, '') ELSE '*' END AS measure_key,
+       pl.currency, pl.counted_minor, pl.years_counted
+FROM pledges pl JOIN agreements a ON a.id = pl.agreement_id CROSS JOIN pledge_rollup_sets s
+WHERE pl.part_of IS NULL;
+
+-- Rebuilt from the pledges, so the deltas below start from the truth.
+DELETE FROM pledge_rollup;
+INSERT INTO pledge_rollup (set_key, partner_code, year_key, kind, measure_key, currency, total_minor, n, years)
+SELECT set_key, partner_code, year_key, kind, measure_key, currency, SUM(counted_minor), COUNT(*), SUM(years_counted)
+FROM pledge_rollup_keys GROUP BY 1, 2, 3, 4, 5, 6;
+
+-- Adds (sign 1) or takes away (-1) the keys of one agreement and its links,
+-- or of one of its links (area). Ordered, so writers lock rows in one order.
+CREATE FUNCTION agreement_rollup_add(agreement TEXT, area TEXT, sign BIGINT) RETURNS void LANGUAGE sql AS $$
+    INSERT INTO agreement_rollup AS r (set_key, area_code, partner_code, year_key, status, kind, binding_key, n)
+    SELECT set_key, area_code, partner_code, year_key, status, kind, binding_key, sign * COUNT(*)
+    FROM agreement_rollup_keys k WHERE k.agreement_id = agreement AND (area IS NULL OR k.area_code = area)
+    GROUP BY 1, 2, 3, 4, 5, 6, 7 ORDER BY 1, 2, 3, 4, 5, 6, 7
+    ON CONFLICT (set_key, area_code, partner_code, year_key, status, kind, binding_key) DO UPDATE SET n = r.n + EXCLUDED.n
+$$;
+
+-- The same for the pledge rollup: every pledge of an agreement, or one pledge.
+CREATE FUNCTION pledge_rollup_add_agreement(agreement TEXT, sign BIGINT) RETURNS void LANGUAGE sql AS $$
+    INSERT INTO pledge_rollup AS r (set_key, partner_code, year_key, kind, measure_key, currency, total_minor, n, years)
+    SELECT set_key, partner_code, year_key, kind, measure_key, currency,
+           CAST(sign * SUM(counted_minor) AS BIGINT), sign * COUNT(*), CAST(sign * SUM(years_counted) AS BIGINT)
+    FROM pledge_rollup_keys k WHERE k.agreement_id = agreement
+    GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6
+    ON CONFLICT (set_key, partner_code, year_key, kind, measure_key, currency) DO UPDATE SET
+        total_minor = r.total_minor + EXCLUDED.total_minor, n = r.n + EXCLUDED.n, years = r.years + EXCLUDED.years
+$$;
+CREATE FUNCTION pledge_rollup_add_pledge(pledge TEXT, sign BIGINT) RETURNS void LANGUAGE sql AS $$
+    INSERT INTO pledge_rollup AS r (set_key, partner_code, year_key, kind, measure_key, currency, total_minor, n, years)
+    SELECT set_key, partner_code, year_key, kind, measure_key, currency,
+           CAST(sign * SUM(counted_minor) AS BIGINT), sign * COUNT(*), CAST(sign * SUM(years_counted) AS BIGINT)
+    FROM pledge_rollup_keys k WHERE k.pledge_id = pledge
+    GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6
+    ON CONFLICT (set_key, partner_code, year_key, kind, measure_key, currency) DO UPDATE SET
+        total_minor = r.total_minor + EXCLUDED.total_minor, n = r.n + EXCLUDED.n, years = r.years + EXCLUDED.years
+$$;
+
+-- Each write adds (after) or takes away (before) the keys it touches. A
+-- deleted agreement takes its links and pledges with it before it goes;
+-- their cascade then finds no agreement and changes nothing.
+CREATE FUNCTION agreement_counted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        PERFORM agreement_rollup_add(NEW.id, NULL, 1);
+        RETURN NEW;
+    ELSIF TG_OP = 'DELETE' THEN
+        PERFORM agreement_rollup_add(OLD.id, NULL, -1);
+        PERFORM pledge_rollup_add_agreement(OLD.id, -1);
+        RETURN OLD;
+    ELSIF TG_WHEN = 'BEFORE' THEN
+        PERFORM agreement_rollup_add(OLD.id, NULL, -1);
+        IF OLD.partner_code IS DISTINCT FROM NEW.partner_code THEN
+            PERFORM pledge_rollup_add_agreement(OLD.id, -1);
+        END IF;
+        RETURN NEW;
+    ELSE
+        PERFORM agreement_rollup_add(NEW.id, NULL, 1);
+        IF OLD.partner_code IS DISTINCT FROM NEW.partner_code THEN
+            PERFORM pledge_rollup_add_agreement(NEW.id, 1);
+        END IF;
+        RETURN NEW;
+    END IF;
+END $$;
+CREATE TRIGGER agreement_counted AFTER INSERT ON agreements FOR EACH ROW EXECUTE FUNCTION agreement_counted();
+CREATE TRIGGER agreement_uncounted BEFORE DELETE ON agreements FOR EACH ROW EXECUTE FUNCTION agreement_counted();
+CREATE TRIGGER agreement_before_recount BEFORE UPDATE OF partner_code, signed_on, status, kind, legally_binding ON agreements
+    FOR EACH ROW WHEN (OLD.partner_code IS DISTINCT FROM NEW.partner_code OR OLD.signed_on IS DISTINCT FROM NEW.signed_on
+        OR OLD.status IS DISTINCT FROM NEW.status OR OLD.kind IS DISTINCT FROM NEW.kind
+        OR OLD.legally_binding IS DISTINCT FROM NEW.legally_binding)
+    EXECUTE FUNCTION agreement_counted();
+CREATE TRIGGER agreement_after_recount AFTER UPDATE OF partner_code, signed_on, status, kind, legally_binding ON agreements
+    FOR EACH ROW WHEN (OLD.partner_code IS DISTINCT FROM NEW.partner_code OR OLD.signed_on IS DISTINCT FROM NEW.signed_on
+        OR OLD.status IS DISTINCT FROM NEW.status OR OLD.kind IS DISTINCT FROM NEW.kind
+        OR OLD.legally_binding IS DISTINCT FROM NEW.legally_binding)
+    EXECUTE FUNCTION agreement_counted();
+
+CREATE FUNCTION area_link_counted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' OR (TG_OP = 'UPDATE' AND TG_WHEN = 'AFTER') THEN
+        PERFORM agreement_rollup_add(NEW.agreement_id, NEW.area_code, 1);
+        RETURN NEW;
+    END IF;
+    PERFORM agreement_rollup_add(OLD.agreement_id, OLD.area_code, -1);
+    IF TG_OP = 'DELETE' THEN
+        RETURN OLD;
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER area_link_counted AFTER INSERT ON agreement_areas FOR EACH ROW EXECUTE FUNCTION area_link_counted();
+CREATE TRIGGER area_link_uncounted BEFORE DELETE ON agreement_areas FOR EACH ROW EXECUTE FUNCTION area_link_counted();
+CREATE TRIGGER area_link_before_move BEFORE UPDATE OF agreement_id, area_code ON agreement_areas
+    FOR EACH ROW EXECUTE FUNCTION area_link_counted();
+CREATE TRIGGER area_link_after_move AFTER UPDATE OF agreement_id, area_code ON agreement_areas
+    FOR EACH ROW EXECUTE FUNCTION area_link_counted();
+
+CREATE FUNCTION pledge_counted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' OR (TG_OP = 'UPDATE' AND TG_WHEN = 'AFTER') THEN
+        PERFORM pledge_rollup_add_pledge(NEW.id, 1);
+        RETURN NEW;
+    END IF;
+    PERFORM pledge_rollup_add_pledge(OLD.id, -1);
+    IF TG_OP = 'DELETE' THEN
+        RETURN OLD;
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER pledge_counted AFTER INSERT ON pledges FOR EACH ROW EXECUTE FUNCTION pledge_counted();
+CREATE TRIGGER pledge_uncounted BEFORE DELETE ON pledges FOR EACH ROW EXECUTE FUNCTION pledge_counted();
+CREATE TRIGGER pledge_before_recount
+    BEFORE UPDATE OF id, agreement_id, currency, year_from, kind, measure, part_of, counted_minor, years_counted ON pledges
+    FOR EACH ROW EXECUTE FUNCTION pledge_counted();
+CREATE TRIGGER pledge_after_recount
+    AFTER UPDATE OF id, agreement_id, currency, year_from, kind, measure, part_of, counted_minor, years_counted ON pledges
+    FOR EACH ROW EXECUTE FUNCTION pledge_counted();
+
+-- A partner's first and last signing: the ends of one run of this index.
+CREATE INDEX agreements_partner_signed ON agreements (partner_code, signed_on);
