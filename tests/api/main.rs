@@ -19,4 +19,5 @@ mod queries;
 mod rates;
 mod readme;
 mod safe_writes;
+mod scale;
 mod server;
