@@ -43,7 +43,7 @@ def main(base, key, label, out):
             "partner": "US",
             "title": f"Benchmark agreement {n}",
             "kind": "bilateral_security",
-            "status": "negotiating",
+            "status": "signed",
             "signed_on": "2024-06-01",
             "areas": ["demining", "training", "air-defence", "energy"],
             "pledges": [
@@ -56,7 +56,7 @@ def main(base, key, label, out):
         elapsed, created = send("POST", "/v1/agreements", agreement)
         steps.append(("write: create an agreement", elapsed))
         path = f"/v1/agreements/{urllib.parse.quote(created['id'])}"
-        elapsed, _ = send("PATCH", path, {"status": "signed"}, "application/merge-patch+json")
+        elapsed, _ = send("PATCH", path, {"status": "in_force"}, "application/merge-patch+json")
         steps.append(("write: change an agreement's status", elapsed))
         elapsed, pledge = send("POST", f"{path}/pledges", {"amount": "5000", "currency": "USD", "year_from": 2024, "kind": "military"})
         steps.append(("write: add a pledge", elapsed))

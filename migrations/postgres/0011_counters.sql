@@ -96,77 +96,116 @@ SELECT set_key, partner_code, year_key, kind, measure_key, currency, SUM(counted
 FROM pledge_rollup_keys GROUP BY 1, 2, 3, 4, 5, 6;
 
 -- Adds (sign 1) or takes away (-1) the keys of one agreement and its links,
--- or of one of its links (area). Ordered, so writers lock rows in one order.
-CREATE FUNCTION agreement_rollup_add(agreement TEXT, area TEXT, sign BIGINT) RETURNS void LANGUAGE sql AS $$
+-- or of one of its links (area). PL/pgSQL keeps each statement's plan for the
+-- session. Ordered, so writers lock rows in one order.
+CREATE FUNCTION agreement_rollup_add(p_agreement TEXT, p_area TEXT, p_sign BIGINT) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
     INSERT INTO agreement_rollup AS r (set_key, area_code, partner_code, year_key, status, kind, binding_key, n)
-    SELECT set_key, area_code, partner_code, year_key, status, kind, binding_key, sign * COUNT(*)
-    FROM agreement_rollup_keys k WHERE k.agreement_id = agreement AND (area IS NULL OR k.area_code = area)
+    SELECT k.set_key, k.area_code, k.partner_code, k.year_key, k.status, k.kind, k.binding_key, p_sign * COUNT(*)
+    FROM agreement_rollup_keys k WHERE k.agreement_id = p_agreement AND (p_area IS NULL OR k.area_code = p_area)
     GROUP BY 1, 2, 3, 4, 5, 6, 7 ORDER BY 1, 2, 3, 4, 5, 6, 7
-    ON CONFLICT (set_key, area_code, partner_code, year_key, status, kind, binding_key) DO UPDATE SET n = r.n + EXCLUDED.n
-$$;
+    ON CONFLICT (set_key, area_code, partner_code, year_key, status, kind, binding_key) DO UPDATE SET n = r.n + EXCLUDED.n;
+END $$;
 
 -- The same for the pledge rollup: every pledge of an agreement, or one pledge.
-CREATE FUNCTION pledge_rollup_add_agreement(agreement TEXT, sign BIGINT) RETURNS void LANGUAGE sql AS $$
-    INSERT INTO pledge_rollup AS r (set_key, partner_code, year_key, kind, measure_key, currency, total_minor, n, years)
-    SELECT set_key, partner_code, year_key, kind, measure_key, currency,
-           CAST(sign * SUM(counted_minor) AS BIGINT), sign * COUNT(*), CAST(sign * SUM(years_counted) AS BIGINT)
-    FROM pledge_rollup_keys k WHERE k.agreement_id = agreement
-    GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6
-    ON CONFLICT (set_key, partner_code, year_key, kind, measure_key, currency) DO UPDATE SET
-        total_minor = r.total_minor + EXCLUDED.total_minor, n = r.n + EXCLUDED.n, years = r.years + EXCLUDED.years
-$$;
-CREATE FUNCTION pledge_rollup_add_pledge(pledge TEXT, sign BIGINT) RETURNS void LANGUAGE sql AS $$
-    INSERT INTO pledge_rollup AS r (set_key, partner_code, year_key, kind, measure_key, currency, total_minor, n, years)
-    SELECT set_key, partner_code, year_key, kind, measure_key, currency,
-           CAST(sign * SUM(counted_minor) AS BIGINT), sign * COUNT(*), CAST(sign * SUM(years_counted) AS BIGINT)
-    FROM pledge_rollup_keys k WHERE k.pledge_id = pledge
-    GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6
-    ON CONFLICT (set_key, partner_code, year_key, kind, measure_key, currency) DO UPDATE SET
-        total_minor = r.total_minor + EXCLUDED.total_minor, n = r.n + EXCLUDED.n, years = r.years + EXCLUDED.years
-$$;
+CREATE FUNCTION pledge_rollup_add(p_agreement TEXT, p_pledge TEXT, p_sign BIGINT) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    IF p_pledge IS NULL THEN
+        INSERT INTO pledge_rollup AS r (set_key, partner_code, year_key, kind, measure_key, currency, total_minor, n, years)
+        SELECT k.set_key, k.partner_code, k.year_key, k.kind, k.measure_key, k.currency,
+               CAST(p_sign * SUM(k.counted_minor) AS BIGINT), p_sign * COUNT(*), CAST(p_sign * SUM(k.years_counted) AS BIGINT)
+        FROM pledge_rollup_keys k WHERE k.agreement_id = p_agreement
+        GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6
+        ON CONFLICT (set_key, partner_code, year_key, kind, measure_key, currency) DO UPDATE SET
+            total_minor = r.total_minor + EXCLUDED.total_minor, n = r.n + EXCLUDED.n, years = r.years + EXCLUDED.years;
+    ELSE
+        INSERT INTO pledge_rollup AS r (set_key, partner_code, year_key, kind, measure_key, currency, total_minor, n, years)
+        SELECT k.set_key, k.partner_code, k.year_key, k.kind, k.measure_key, k.currency,
+               CAST(p_sign * SUM(k.counted_minor) AS BIGINT), p_sign * COUNT(*), CAST(p_sign * SUM(k.years_counted) AS BIGINT)
+        FROM pledge_rollup_keys k WHERE k.pledge_id = p_pledge
+        GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6
+        ON CONFLICT (set_key, partner_code, year_key, kind, measure_key, currency) DO UPDATE SET
+            total_minor = r.total_minor + EXCLUDED.total_minor, n = r.n + EXCLUDED.n, years = r.years + EXCLUDED.years;
+    END IF;
+END $$;
 
--- Each write adds (after) or takes away (before) the keys it touches. A
+-- Inserts count once per statement, from the rows it inserted (a bulk load
+-- inserts hundreds at a time); changes and deletions once per row. A
 -- deleted agreement takes its links and pledges with it before it goes;
 -- their cascade then finds no agreement and changes nothing.
-CREATE FUNCTION agreement_counted() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION agreements_counted() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP = 'INSERT' THEN
-        PERFORM agreement_rollup_add(NEW.id, NULL, 1);
-        RETURN NEW;
-    ELSIF TG_OP = 'DELETE' THEN
+    INSERT INTO agreement_rollup AS r (set_key, area_code, partner_code, year_key, status, kind, binding_key, n)
+    SELECT k.set_key, k.area_code, k.partner_code, k.year_key, k.status, k.kind, k.binding_key, COUNT(*)
+    FROM agreement_rollup_keys k WHERE k.agreement_id IN (SELECT id FROM added) AND k.area_code = '*'
+    GROUP BY 1, 2, 3, 4, 5, 6, 7 ORDER BY 1, 2, 3, 4, 5, 6, 7
+    ON CONFLICT (set_key, area_code, partner_code, year_key, status, kind, binding_key) DO UPDATE SET n = r.n + EXCLUDED.n;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER agreements_counted AFTER INSERT ON agreements REFERENCING NEW TABLE AS added
+    FOR EACH STATEMENT EXECUTE FUNCTION agreements_counted();
+
+CREATE FUNCTION area_links_counted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO agreement_rollup AS r (set_key, area_code, partner_code, year_key, status, kind, binding_key, n)
+    SELECT k.set_key, k.area_code, k.partner_code, k.year_key, k.status, k.kind, k.binding_key, COUNT(*)
+    FROM agreement_rollup_keys k WHERE (k.agreement_id, k.area_code) IN (SELECT agreement_id, area_code FROM added)
+    GROUP BY 1, 2, 3, 4, 5, 6, 7 ORDER BY 1, 2, 3, 4, 5, 6, 7
+    ON CONFLICT (set_key, area_code, partner_code, year_key, status, kind, binding_key) DO UPDATE SET n = r.n + EXCLUDED.n;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER area_links_counted AFTER INSERT ON agreement_areas REFERENCING NEW TABLE AS added
+    FOR EACH STATEMENT EXECUTE FUNCTION area_links_counted();
+
+CREATE FUNCTION pledges_counted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO pledge_rollup AS r (set_key, partner_code, year_key, kind, measure_key, currency, total_minor, n, years)
+    SELECT k.set_key, k.partner_code, k.year_key, k.kind, k.measure_key, k.currency,
+           CAST(SUM(k.counted_minor) AS BIGINT), COUNT(*), CAST(SUM(k.years_counted) AS BIGINT)
+    FROM pledge_rollup_keys k WHERE k.pledge_id IN (SELECT id FROM added)
+    GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6
+    ON CONFLICT (set_key, partner_code, year_key, kind, measure_key, currency) DO UPDATE SET
+        total_minor = r.total_minor + EXCLUDED.total_minor, n = r.n + EXCLUDED.n, years = r.years + EXCLUDED.years;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER pledges_counted AFTER INSERT ON pledges REFERENCING NEW TABLE AS added
+    FOR EACH STATEMENT EXECUTE FUNCTION pledges_counted();
+
+CREATE FUNCTION agreement_recounted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'DELETE' THEN
         PERFORM agreement_rollup_add(OLD.id, NULL, -1);
-        PERFORM pledge_rollup_add_agreement(OLD.id, -1);
+        PERFORM pledge_rollup_add(OLD.id, NULL, -1);
         RETURN OLD;
     ELSIF TG_WHEN = 'BEFORE' THEN
         PERFORM agreement_rollup_add(OLD.id, NULL, -1);
         IF OLD.partner_code IS DISTINCT FROM NEW.partner_code THEN
-            PERFORM pledge_rollup_add_agreement(OLD.id, -1);
+            PERFORM pledge_rollup_add(OLD.id, NULL, -1);
         END IF;
         RETURN NEW;
     ELSE
         PERFORM agreement_rollup_add(NEW.id, NULL, 1);
         IF OLD.partner_code IS DISTINCT FROM NEW.partner_code THEN
-            PERFORM pledge_rollup_add_agreement(NEW.id, 1);
+            PERFORM pledge_rollup_add(NEW.id, NULL, 1);
         END IF;
         RETURN NEW;
     END IF;
 END $$;
-CREATE TRIGGER agreement_counted AFTER INSERT ON agreements FOR EACH ROW EXECUTE FUNCTION agreement_counted();
-CREATE TRIGGER agreement_uncounted BEFORE DELETE ON agreements FOR EACH ROW EXECUTE FUNCTION agreement_counted();
+CREATE TRIGGER agreement_uncounted BEFORE DELETE ON agreements FOR EACH ROW EXECUTE FUNCTION agreement_recounted();
 CREATE TRIGGER agreement_before_recount BEFORE UPDATE OF partner_code, signed_on, status, kind, legally_binding ON agreements
     FOR EACH ROW WHEN (OLD.partner_code IS DISTINCT FROM NEW.partner_code OR OLD.signed_on IS DISTINCT FROM NEW.signed_on
         OR OLD.status IS DISTINCT FROM NEW.status OR OLD.kind IS DISTINCT FROM NEW.kind
         OR OLD.legally_binding IS DISTINCT FROM NEW.legally_binding)
-    EXECUTE FUNCTION agreement_counted();
+    EXECUTE FUNCTION agreement_recounted();
 CREATE TRIGGER agreement_after_recount AFTER UPDATE OF partner_code, signed_on, status, kind, legally_binding ON agreements
     FOR EACH ROW WHEN (OLD.partner_code IS DISTINCT FROM NEW.partner_code OR OLD.signed_on IS DISTINCT FROM NEW.signed_on
         OR OLD.status IS DISTINCT FROM NEW.status OR OLD.kind IS DISTINCT FROM NEW.kind
         OR OLD.legally_binding IS DISTINCT FROM NEW.legally_binding)
-    EXECUTE FUNCTION agreement_counted();
+    EXECUTE FUNCTION agreement_recounted();
 
-CREATE FUNCTION area_link_counted() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION area_link_recounted() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP = 'INSERT' OR (TG_OP = 'UPDATE' AND TG_WHEN = 'AFTER') THEN
+    IF TG_OP = 'UPDATE' AND TG_WHEN = 'AFTER' THEN
         PERFORM agreement_rollup_add(NEW.agreement_id, NEW.area_code, 1);
         RETURN NEW;
     END IF;
@@ -176,33 +215,31 @@ BEGIN
     END IF;
     RETURN NEW;
 END $$;
-CREATE TRIGGER area_link_counted AFTER INSERT ON agreement_areas FOR EACH ROW EXECUTE FUNCTION area_link_counted();
-CREATE TRIGGER area_link_uncounted BEFORE DELETE ON agreement_areas FOR EACH ROW EXECUTE FUNCTION area_link_counted();
+CREATE TRIGGER area_link_uncounted BEFORE DELETE ON agreement_areas FOR EACH ROW EXECUTE FUNCTION area_link_recounted();
 CREATE TRIGGER area_link_before_move BEFORE UPDATE OF agreement_id, area_code ON agreement_areas
-    FOR EACH ROW EXECUTE FUNCTION area_link_counted();
+    FOR EACH ROW EXECUTE FUNCTION area_link_recounted();
 CREATE TRIGGER area_link_after_move AFTER UPDATE OF agreement_id, area_code ON agreement_areas
-    FOR EACH ROW EXECUTE FUNCTION area_link_counted();
+    FOR EACH ROW EXECUTE FUNCTION area_link_recounted();
 
-CREATE FUNCTION pledge_counted() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION pledge_recounted() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP = 'INSERT' OR (TG_OP = 'UPDATE' AND TG_WHEN = 'AFTER') THEN
-        PERFORM pledge_rollup_add_pledge(NEW.id, 1);
+    IF TG_OP = 'UPDATE' AND TG_WHEN = 'AFTER' THEN
+        PERFORM pledge_rollup_add(NULL, NEW.id, 1);
         RETURN NEW;
     END IF;
-    PERFORM pledge_rollup_add_pledge(OLD.id, -1);
+    PERFORM pledge_rollup_add(NULL, OLD.id, -1);
     IF TG_OP = 'DELETE' THEN
         RETURN OLD;
     END IF;
     RETURN NEW;
 END $$;
-CREATE TRIGGER pledge_counted AFTER INSERT ON pledges FOR EACH ROW EXECUTE FUNCTION pledge_counted();
-CREATE TRIGGER pledge_uncounted BEFORE DELETE ON pledges FOR EACH ROW EXECUTE FUNCTION pledge_counted();
+CREATE TRIGGER pledge_uncounted BEFORE DELETE ON pledges FOR EACH ROW EXECUTE FUNCTION pledge_recounted();
 CREATE TRIGGER pledge_before_recount
     BEFORE UPDATE OF id, agreement_id, currency, year_from, kind, measure, part_of, counted_minor, years_counted ON pledges
-    FOR EACH ROW EXECUTE FUNCTION pledge_counted();
+    FOR EACH ROW EXECUTE FUNCTION pledge_recounted();
 CREATE TRIGGER pledge_after_recount
     AFTER UPDATE OF id, agreement_id, currency, year_from, kind, measure, part_of, counted_minor, years_counted ON pledges
-    FOR EACH ROW EXECUTE FUNCTION pledge_counted();
+    FOR EACH ROW EXECUTE FUNCTION pledge_recounted();
 
 -- A partner's first and last signing: the ends of one run of this index.
 CREATE INDEX agreements_partner_signed ON agreements (partner_code, signed_on);

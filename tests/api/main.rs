@@ -15,6 +15,7 @@ mod hostile;
 mod live;
 mod operations;
 mod partners_areas;
+mod plans;
 mod queries;
 mod rates;
 mod readme;
