@@ -357,9 +357,10 @@ macro_rules! shared_sql_store {
                 return Ok(());
             }
             let wholes: Vec<String> = pledges.iter().map(|p| p.id.clone()).collect();
-            let mut query = sqlx::QueryBuilder::<Db>::new("SELECT id, part_of FROM pledges WHERE part_of");
+            let mut query = sqlx::QueryBuilder::<Db>::new("SELECT id, part_of FROM pledges WHERE part_of IS NOT NULL AND part_of");
             push_in_ids(&mut query, &wholes);
-            query.push(" ORDER BY id");
+            // Sorted here: an ORDER BY id had SQLite walk every pledge in id
+            // order instead of looking the wholes up in the part_of index.
             let rows = query.build().fetch_all(&mut *conn).await?;
             let mut parts: HashMap<String, Vec<String>> = HashMap::new();
             for row in rows {
@@ -367,6 +368,7 @@ macro_rules! shared_sql_store {
             }
             for pledge in pledges.iter_mut() {
                 pledge.parts = parts.remove(&pledge.id).unwrap_or_default();
+                pledge.parts.sort();
             }
             Ok(())
         }
@@ -552,8 +554,8 @@ macro_rules! shared_sql_store {
         /// (migration 0011), reading a number of rows that grows with the
         /// groups, not the agreements. None when the question needs more
         /// than a rollup set keeps: a search, conditions on pledges, dates
-        /// that are not whole years, several areas at once, an area with two
-        /// more dimensions, or three dimensions without one.
+        /// that are not whole years, several areas at once, or an area with
+        /// two more dimensions.
         fn push_rollup_count(query: &AgreementQuery, groups: &[AgreementGroup]) -> Option<sqlx::QueryBuilder<'static, Db>> {
             if query.search.is_some() || !query.pledge.is_empty() {
                 return None;
@@ -585,9 +587,12 @@ macro_rules! shared_sql_store {
                     dimensions.push(name);
                 }
             }
-            if dimensions.len() > 2 {
-                return None;
-            }
+            let set_key = match dimensions.len() {
+                0..=2 => dimensions.join(","),
+                // Three or more: the set of every dimension but the area.
+                _ if !dimensions.contains(&"area") => "partner,year,status,kind,binding".to_owned(),
+                _ => return None,
+            };
             let expressions: Vec<&str> = groups
                 .iter()
                 .map(|g| match g {
@@ -603,7 +608,7 @@ macro_rules! shared_sql_store {
                 sql.push(format!("{expression} AS g{i}, "));
             }
             sql.push("COALESCE(CAST(SUM(r.n) AS BIGINT), 0) AS n FROM agreement_rollup r WHERE r.set_key = ");
-            sql.push_bind(dimensions.join(","));
+            sql.push_bind(set_key);
             fn push_in(sql: &mut sqlx::QueryBuilder<'static, Db>, column: &str, values: Vec<String>) {
                 if values.is_empty() {
                     return;
@@ -654,7 +659,8 @@ macro_rules! shared_sql_store {
             match key {
                 SortKey::Id => "a.id",
                 SortKey::SignedOn => "COALESCE(a.signed_on, '0001-01-01')",
-                SortKey::Partner => "p.name",
+                // The partner's name kept beside the agreement (migration 0011).
+                SortKey::Partner => "a.partner_name",
                 SortKey::Title => "a.title",
                 SortKey::UpdatedAt => "a.updated_at",
                 SortKey::Relevance => "s.rank",
@@ -2057,11 +2063,19 @@ macro_rules! shared_sql_store {
                     && query.legally_binding.is_none()
                     && query.search.is_none()
                     && query.pledge.min_minor.is_none()
-                    && query.pledge.max_minor.is_none()
-                    && !groups.contains(&PledgeGroup::Area);
+                    && query.pledge.max_minor.is_none();
+                // Totals by area come from the area rollup (migration 0011),
+                // which keeps at most one of year, kind and measure besides.
+                let by_area = groups.contains(&PledgeGroup::Area);
+                let others = [PledgeGroup::Year, PledgeGroup::Kind, PledgeGroup::Measure]
+                    .into_iter()
+                    .filter(|d| needs(*d))
+                    .count();
+                let from_rollup = from_rollup && (!by_area || others <= 1);
                 let expressions: Vec<&str> = groups
                     .iter()
                     .map(|g| match (g, from_rollup) {
+                        (PledgeGroup::Area, true) => "r.area_code",
                         (PledgeGroup::Partner, true) => "r.partner_code",
                         (PledgeGroup::Year, true) => "NULLIF(r.year_key, -1)",
                         (PledgeGroup::Kind, true) => "r.kind",
@@ -2081,8 +2095,10 @@ macro_rules! shared_sql_store {
                 if from_rollup {
                     sql.push(
                         "r.currency AS currency, CAST(SUM(r.total_minor) AS BIGINT) AS total_minor, \
-                         CAST(SUM(r.n) AS BIGINT) AS n, CAST(SUM(r.years) AS BIGINT) AS years FROM pledge_rollup r WHERE r.set_key = ",
+                         CAST(SUM(r.n) AS BIGINT) AS n, CAST(SUM(r.years) AS BIGINT) AS years FROM ",
                     );
+                    sql.push(if by_area { "pledge_area_rollup" } else { "pledge_rollup" });
+                    sql.push(" r WHERE r.set_key = ");
                     sql.push_bind(set_key);
                     if !query.partners.is_empty() {
                         sql.push(" AND r.partner_code IN (");
@@ -2121,7 +2137,12 @@ macro_rules! shared_sql_store {
                 sql.push(" AND pl.part_of IS NULL");
                 }
                 sql.push(" GROUP BY ");
-                if from_rollup {
+                if from_rollup && by_area {
+                    for expression in &expressions {
+                        sql.push(format!("{expression}, "));
+                    }
+                    sql.push("r.currency HAVING SUM(r.n) > 0");
+                } else if from_rollup {
                     // The key's own columns, in its order, so the groups come
                     // out of one run of the key without a sort. A column of
                     // the key outside the set holds one placeholder, so

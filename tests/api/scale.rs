@@ -289,13 +289,31 @@ async fn counts_and_totals_equal_a_recount_after_every_kind_of_write(app: TestAp
     }
 
     // Pledge totals in every set of the pledge rollup.
-    for grouping in ["partner", "partner,year", "partner,measure", "kind", "year,measure"] {
+    for grouping in [
+        "partner",
+        "partner,year",
+        "partner,measure",
+        "kind",
+        "year,measure",
+        "area",
+        "area,partner",
+        "area,kind",
+    ] {
         let mut want: BTreeMap<Vec<String>, (Decimal, i64)> = BTreeMap::new();
         for draft in &drafts {
-            for pledge in draft.pledges.iter().flatten().filter(|p| p.part_of.is_none()) {
+            let areas: Vec<&str> = draft.areas.iter().flatten().map(|l| l.code.as_str()).collect();
+            let counted = draft.pledges.iter().flatten().filter(|p| p.part_of.is_none());
+            // Grouped by area, a pledge counts under each area of its agreement.
+            let under: Vec<Option<&str>> = if grouping.contains("area") {
+                areas.iter().copied().map(Some).collect()
+            } else {
+                vec![None]
+            };
+            for (pledge, area) in counted.flat_map(|p| under.iter().map(move |a| (p, *a))) {
                 let mut key: Vec<Value> = grouping
                     .split(',')
                     .map(|g| match g {
+                        "area" => json!(area),
                         "partner" => json!(draft.partner.as_str()),
                         "year" => json!(pledge.year_from),
                         "kind" => json!(pledge.kind.as_str()),
