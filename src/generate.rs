@@ -3,6 +3,7 @@
 
 use chrono::NaiveDate;
 
+use crate::domain::FieldError;
 use crate::domain::agreement::{
     AgreementDraft, AgreementKind, AgreementStatus, AreaLinkDraft, Side, Signatory,
 };
@@ -13,7 +14,6 @@ use crate::domain::money::{Amount, Currency};
 use crate::domain::partner::PartnerCode;
 use crate::domain::pledge::{PledgeBasis, PledgeDraft, PledgeKind, PledgeMeasure};
 use crate::domain::source::SourceDraft;
-use crate::domain::FieldError;
 
 /// SplitMix64: tiny, fast and the same everywhere.
 struct Random(u64);
@@ -140,8 +140,8 @@ const AREAS: &[(&str, u32)] = &[
 ];
 /// How many areas each bundled agreement names: a generated one draws one of these.
 const AREA_COUNTS: &[usize] = &[
-    0, 0, 0, 10, 12, 13, 13, 13, 14, 15, 15, 16, 16, 17, 17, 17, 17, 17, 18, 18, 18, 18, 20, 20, 20,
-    20, 21, 22, 22, 23, 23, 24,
+    0, 0, 0, 10, 12, 13, 13, 13, 14, 15, 15, 16, 16, 17, 17, 17, 17, 17, 18, 18, 18, 18, 20, 20,
+    20, 20, 21, 22, 22, 23, 23, 24,
 ];
 /// How many pledges each bundled agreement holds.
 const PLEDGE_COUNTS: &[usize] = &[
@@ -309,7 +309,11 @@ pub fn agreements(seed: u64, first: usize, count: usize) -> Result<Dataset, Vec<
                 title: format!("Generated announcement {n}"),
                 publisher: Some("Generator".into()),
                 published_on: signed_on,
-                pledges: pledges.first().and_then(|p| p.id.clone()).into_iter().collect(),
+                pledges: pledges
+                    .first()
+                    .and_then(|p| p.id.clone())
+                    .into_iter()
+                    .collect(),
                 fields: vec!["signed_on".into()],
             },
             SourceDraft {

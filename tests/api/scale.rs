@@ -46,8 +46,11 @@ async fn write_a_mix(app: &TestApp) {
     let id = a["id"].as_str().unwrap().to_owned();
     let path = format!("/v1/agreements/{id}");
     created(
-        app.patch(&path, &json!({"status": "in_force", "legally_binding": true}))
-            .await,
+        app.patch(
+            &path,
+            &json!({"status": "in_force", "legally_binding": true}),
+        )
+        .await,
         "status",
     );
     created(
@@ -244,7 +247,9 @@ async fn counts_and_totals_equal_a_recount_after_every_kind_of_write(app: TestAp
             d.signed_on
                 .is_some_and(|s| chrono::Datelike::year(&s) == 2023)
         }),
-        ("legally_binding=false", |d| d.legally_binding == Some(false)),
+        ("legally_binding=false", |d| {
+            d.legally_binding == Some(false)
+        }),
         ("legally_binding=unknown", |d| d.legally_binding.is_none()),
         ("area=demining", |d| {
             d.areas
@@ -254,8 +259,8 @@ async fn counts_and_totals_equal_a_recount_after_every_kind_of_write(app: TestAp
         }),
     ];
     for (i, (first, keep_first)) in conditions.iter().enumerate() {
-        for (second, keep_second) in std::iter::once(&("", (|_| true) as Keep))
-            .chain(conditions[i + 1..].iter())
+        for (second, keep_second) in
+            std::iter::once(&("", (|_| true) as Keep)).chain(conditions[i + 1..].iter())
         {
             let name = |condition: &str| condition.split('=').next().unwrap_or_default().to_owned();
             if name(first) == name(second) {
@@ -273,10 +278,7 @@ async fn counts_and_totals_equal_a_recount_after_every_kind_of_write(app: TestAp
     // The counts partners and areas carry.
     for partner in app.all_items("/v1/partners?limit=100").await {
         let code = partner["code"].as_str().unwrap();
-        let want = drafts
-            .iter()
-            .filter(|d| d.partner.as_str() == code)
-            .count() as i64;
+        let want = drafts.iter().filter(|d| d.partner.as_str() == code).count() as i64;
         assert_eq!(partner["agreement_count"], json!(want), "{code}");
     }
     for area in app.all_items("/v1/areas?limit=100").await {
@@ -301,8 +303,17 @@ async fn counts_and_totals_equal_a_recount_after_every_kind_of_write(app: TestAp
     ] {
         let mut want: BTreeMap<Vec<String>, (Decimal, i64)> = BTreeMap::new();
         for draft in &drafts {
-            let areas: Vec<&str> = draft.areas.iter().flatten().map(|l| l.code.as_str()).collect();
-            let counted = draft.pledges.iter().flatten().filter(|p| p.part_of.is_none());
+            let areas: Vec<&str> = draft
+                .areas
+                .iter()
+                .flatten()
+                .map(|l| l.code.as_str())
+                .collect();
+            let counted = draft
+                .pledges
+                .iter()
+                .flatten()
+                .filter(|p| p.part_of.is_none());
             // Grouped by area, a pledge counts under each area of its agreement.
             let under: Vec<Option<&str>> = if grouping.contains("area") {
                 areas.iter().copied().map(Some).collect()
@@ -340,7 +351,8 @@ async fn counts_and_totals_equal_a_recount_after_every_kind_of_write(app: TestAp
             .unwrap()
             .iter()
             .map(|item| {
-                let mut key: Vec<String> = grouping.split(',').map(|g| item[g].to_string()).collect();
+                let mut key: Vec<String> =
+                    grouping.split(',').map(|g| item[g].to_string()).collect();
                 key.push(item["currency"].to_string());
                 let total: Decimal = item["total"].as_str().unwrap().parse().unwrap();
                 (key, (total.normalize(), item["count"].as_i64().unwrap()))
