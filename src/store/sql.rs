@@ -477,7 +477,13 @@ macro_rules! shared_sql_store {
 
         /// The filters of an agreement query, as `AND ...` conditions on `a`
         /// (agreements) joined with `p` (partners). Values are always bound.
-        fn push_filters(sql: &mut sqlx::QueryBuilder<'_, Db>, query: &AgreementQuery, pledge_alias: Option<&str>) {
+        ///
+        /// A page (`page`) not in signing order compares the date as
+        /// [`SIGNED_ON_IN_PAGE`] says: SQLite read a broad range of dates
+        /// through its index and sorted it (60,000 agreements for `year=2024`
+        /// at 100,000), where walking the page's own order stops at its limit.
+        fn push_filters(sql: &mut sqlx::QueryBuilder<'_, Db>, query: &AgreementQuery, pledge_alias: Option<&str>, page: bool) {
+            let signed_on = if page && query.sort.key != SortKey::SignedOn { SIGNED_ON_IN_PAGE } else { "a.signed_on" };
             fn push_list<T: ToString>(sql: &mut sqlx::QueryBuilder<'_, Db>, column: &str, values: &[T]) {
                 sql.push(format!(" AND {column} IN ("));
                 let mut list = sql.separated(", ");
@@ -507,10 +513,10 @@ macro_rules! shared_sql_store {
                 push_list(sql, "a.kind", &names);
             }
             if let Some(from) = query.signed_from {
-                sql.push(" AND a.signed_on >= ").push_bind(from);
+                sql.push(format!(" AND {signed_on} >= ")).push_bind(from);
             }
             if let Some(to) = query.signed_to {
-                sql.push(" AND a.signed_on <= ").push_bind(to);
+                sql.push(format!(" AND {signed_on} <= ")).push_bind(to);
             }
             match query.legally_binding {
                 Some(Some(binding)) => {
@@ -749,7 +755,7 @@ macro_rules! shared_sql_store {
                 push_search_join(&mut sql, terms, cut);
             }
             sql.push(" WHERE 1 = 1");
-            push_filters(&mut sql, query, None);
+            push_filters(&mut sql, query, None, true);
             if let Some(after) = &page.after {
                 push_keyset(&mut sql, query.sort, after)?;
             }
@@ -1285,7 +1291,9 @@ macro_rules! shared_sql_store {
                 .bind(counted_minor(draft, field)?)
                 .bind(per_year_years(draft))
                 .execute(&mut *conn)
-                .await?;
+                .await
+                // The rollup's triggers add the amount to the totals.
+                .map_err(overflow_is_invalid)?;
                 if inserted.rows_affected() == 1 {
                     return Ok(id);
                 }
@@ -1328,7 +1336,8 @@ macro_rules! shared_sql_store {
             .bind(counted_minor(draft, "amount")?)
             .bind(per_year_years(draft))
             .fetch_optional(&mut *conn)
-            .await?;
+            .await
+            .map_err(overflow_is_invalid)?;
             match agreement_id {
                 Some(agreement_id) => Ok(agreement_id),
                 None => Err(missing_or_moved(conn, "pledges", "id", id).await),
@@ -2044,7 +2053,7 @@ macro_rules! shared_sql_store {
                     push_search_join(&mut sql, terms, None);
                 }
                 sql.push(" WHERE 1 = 1");
-                push_filters(&mut sql, query, None);
+                push_filters(&mut sql, query, None, false);
                 Ok(sql.build_query_scalar::<i64>().fetch_one(&self.pool).await?)
             }
 
@@ -2132,7 +2141,7 @@ macro_rules! shared_sql_store {
                         push_search_join(&mut sql, terms, None);
                     }
                     sql.push(" WHERE 1 = 1");
-                    push_filters(&mut sql, query, Some("pl"));
+                    push_filters(&mut sql, query, Some("pl"), false);
                 // Parts are never counted: their whole is.
                 sql.push(" AND pl.part_of IS NULL");
                 }
@@ -2225,7 +2234,7 @@ macro_rules! shared_sql_store {
                     push_search_join(&mut sql, terms, None);
                 }
                 sql.push(" WHERE 1 = 1");
-                push_filters(&mut sql, query, None);
+                push_filters(&mut sql, query, None, false);
                 if !expressions.is_empty() {
                     sql.push(" GROUP BY ");
                     for (i, expression) in expressions.iter().enumerate() {
@@ -2570,7 +2579,7 @@ macro_rules! shared_sql_store {
                                 .push_bind(p.counted_minor().unwrap_or_default())
                                 .push_bind(per_year_years(p));
                         });
-                        sql.build().execute(&mut *tx).await?;
+                        sql.build().execute(&mut *tx).await.map_err(overflow_is_invalid)?;
                     }
 
                     let sources: Vec<(&str, usize, &SourceDraft)> = batch
@@ -2910,7 +2919,7 @@ macro_rules! shared_sql_store {
                     push_search_join(&mut sql, terms, None);
                 }
                 sql.push(" WHERE 1 = 1");
-                push_filters(&mut sql, query, Some("pl"));
+                push_filters(&mut sql, query, Some("pl"), false);
                 // Parts are never counted: their whole is.
                 sql.push(" AND pl.part_of IS NULL");
                 sql.push(" GROUP BY ");
