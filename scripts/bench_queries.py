@@ -93,6 +93,10 @@ COMBINATIONS = [
     ("q", "partner"),
     ("area", "legally_binding"),
 ]
+# Operations whose work is the whole dataset by definition, not a query a
+# dashboard polls: GET /v1/checks validates every record (over a minute at
+# 100,000 agreements). Listed in the report as misses, not timed.
+WHOLE_DATASET = {"/v1/checks"}
 # Parameters that are not queries of their own.
 SKIP = {"cursor", "limit", "pretty"}
 
@@ -202,6 +206,9 @@ def enumerate_queries(base):
             if code == "200":
                 produces |= set(response.get("content", {}))
         if produces <= {"text/event-stream"}:
+            continue
+        if template in WHOLE_DATASET:
+            print(f"not timed {template}: its work is the whole dataset", file=sys.stderr)
             continue
         path = fill_path(template, samples, agreement_id)
         if path is None:
