@@ -67,7 +67,7 @@ pub enum Command {
     /// Manage exchange rates against EUR.
     #[command(subcommand)]
     Rates(RatesCommand),
-    /// Add synthetic agreements (10 pledges each) for benchmarks; deterministic per seed.
+    /// Add synthetic agreements for benchmarks, distributed like the bundled data; deterministic per seed.
     Generate {
         /// How many agreements to add.
         #[arg(long)]

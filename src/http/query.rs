@@ -304,9 +304,11 @@ pub async fn agreement_query(store: &dyn Store, query: &QueryString) -> ApiResul
                 "areas" => chosen.areas = true,
                 "pledges" => chosen.pledges = true,
                 "sources" => chosen.sources = true,
+                // Listed in the spec: the agreements alone, no children.
+                "none" => {}
                 other => errors.push(FieldError::new(
                     "include",
-                    format!("{other:?} must be one of: areas, pledges, sources"),
+                    format!("{other:?} must be one of: areas, pledges, sources, none"),
                 )),
             }
         }

@@ -71,9 +71,9 @@ fn group_json(value: &GroupValue) -> Value {
 /// Pledge totals per group and currency, exact; never summed across currencies (except converted, with `convert`).
 #[utoipa::path(get, path = "/v1/stats/pledges", tag = "stats", params(crate::http::openapi::PledgeStatsParams),
     responses((status = 200, description = "Totals per group and currency (JSON), a chart-ready CSV (format=csv) or a table (format=text)",
-        headers(("Accords-Sources" = i64, description = "How many sources the matching agreements cite"),
-            ("Accords-Agreements" = i64, description = "How many agreements match the filters"),
-            ("Accords-Data-As-Of" = String, description = "The time of the latest change to the data (RFC 3339, UTC); absent while nothing was ever written")),
+        headers(("Accords-Sources" = i64, description = "CSV and text: how many sources the matching agreements cite"),
+            ("Accords-Agreements" = i64, description = "CSV and text: how many agreements match the filters"),
+            ("Accords-Data-As-Of" = String, description = "CSV and text: the time of the latest change to the data (RFC 3339, UTC); absent while nothing was ever written")),
         content((crate::http::openapi::StatsItems = "application/json"), (String = "text/csv"), (String = "text/plain")))))]
 async fn pledges(
     State(state): State<AppState>,
@@ -102,7 +102,6 @@ async fn pledges(
         ));
     }
     let stats = pledge_stats(&state, &raw, errors).await?;
-    let provenance = provenance(&state, &stats.query).await?;
     let mut response = match format {
         StatsFormat::Json => axum::Json(&stats.body).into_response(),
         StatsFormat::Csv => {
@@ -120,7 +119,14 @@ async fn pledges(
             stats_text(&stats.groups, &stats.body, lang),
         ),
     };
-    provenance.add_headers(response.headers_mut());
+    // Files and tables leave the service and need their provenance beside
+    // them; the JSON a dashboard polls does not pay for counting sources
+    // over every matching agreement.
+    if !matches!(format, StatsFormat::Json) {
+        provenance(&state, &stats.query)
+            .await?
+            .add_headers(response.headers_mut());
+    }
     Ok(response)
 }
 

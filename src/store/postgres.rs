@@ -85,6 +85,9 @@ const LOCK_PARTNER_ROLLUP: Option<&str> =
 /// still visits every row it reads until autovacuum comes by.
 const AFTER_BULK_LOAD: &str = "VACUUM ANALYZE";
 
+/// The signing date in a page's filter: PostgreSQL weighs the limit itself.
+const SIGNED_ON_IN_PAGE: &str = "a.signed_on";
+
 /// The signing year of `a`, as a BIGINT.
 const SIGNED_YEAR: &str = "CAST(EXTRACT(YEAR FROM a.signed_on) AS BIGINT)";
 

@@ -9,7 +9,7 @@ macro_rules! shared_sql_store {
         use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
         use async_trait::async_trait;
-        use chrono::{DateTime, NaiveDate, Utc};
+        use chrono::{DateTime, Datelike as _, NaiveDate, Utc};
         use sqlx::Row as _;
         use sqlx::types::Json;
 
@@ -81,11 +81,14 @@ macro_rules! shared_sql_store {
 
         // ---- partners ------------------------------------------------------
 
-        /// Partners with how many agreements name them and their first and
-        /// last signing dates (index agreements_partner answers each cheaply).
+        /// Partners with how many agreements name them (a row of the
+        /// agreement rollup) and their first and last signing dates (the ends
+        /// of the partner's run of index agreements_partner_signed).
         const PARTNER_SELECT: &str = "SELECT p.code, p.iso3, p.kind, p.name, p.name_uk, p.aliases, p.version, \
              p.created_at, p.updated_at, \
-             (SELECT COUNT(*) FROM agreements x WHERE x.partner_code = p.code) AS agreement_count, \
+             COALESCE((SELECT r.n FROM agreement_rollup r WHERE r.set_key = 'partner' AND r.area_code = '*' \
+                 AND r.partner_code = p.code AND r.year_key = -2 AND r.status = '*' AND r.kind = '*' AND r.binding_key = -2), 0) \
+                 AS agreement_count, \
              (SELECT MIN(x.signed_on) FROM agreements x WHERE x.partner_code = p.code) AS first_signed_on, \
              (SELECT MAX(x.signed_on) FROM agreements x WHERE x.partner_code = p.code) AS last_signed_on \
              FROM partners p";
@@ -189,7 +192,9 @@ macro_rules! shared_sql_store {
         // ---- areas -----------------------------------------------------------
 
         const AREA_SELECT: &str = "SELECT ar.code, ar.name, ar.name_uk, ar.description, ar.version, ar.created_at, ar.updated_at, \
-             (SELECT COUNT(*) FROM agreement_areas x WHERE x.area_code = ar.code) AS agreement_count FROM areas ar";
+             COALESCE((SELECT r.n FROM agreement_rollup r WHERE r.set_key = 'area' AND r.area_code = ar.code \
+                 AND r.partner_code = '*' AND r.year_key = -2 AND r.status = '*' AND r.kind = '*' AND r.binding_key = -2), 0) \
+                 AS agreement_count FROM areas ar";
 
         fn area_from_row(row: &DbRow) -> StoreResult<Area> {
             Ok(Area {
@@ -356,9 +361,10 @@ macro_rules! shared_sql_store {
                 return Ok(());
             }
             let wholes: Vec<String> = pledges.iter().map(|p| p.id.clone()).collect();
-            let mut query = sqlx::QueryBuilder::<Db>::new("SELECT id, part_of FROM pledges WHERE part_of");
+            let mut query = sqlx::QueryBuilder::<Db>::new("SELECT id, part_of FROM pledges WHERE part_of IS NOT NULL AND part_of");
             push_in_ids(&mut query, &wholes);
-            query.push(" ORDER BY id");
+            // Sorted here: an ORDER BY id had SQLite walk every pledge in id
+            // order instead of looking the wholes up in the part_of index.
             let rows = query.build().fetch_all(&mut *conn).await?;
             let mut parts: HashMap<String, Vec<String>> = HashMap::new();
             for row in rows {
@@ -366,6 +372,7 @@ macro_rules! shared_sql_store {
             }
             for pledge in pledges.iter_mut() {
                 pledge.parts = parts.remove(&pledge.id).unwrap_or_default();
+                pledge.parts.sort();
             }
             Ok(())
         }
@@ -475,7 +482,13 @@ macro_rules! shared_sql_store {
 
         /// The filters of an agreement query, as `AND ...` conditions on `a`
         /// (agreements) joined with `p` (partners). Values are always bound.
-        fn push_filters(sql: &mut sqlx::QueryBuilder<'_, Db>, query: &AgreementQuery, pledge_alias: Option<&str>) {
+        ///
+        /// A page (`page`) not in signing order compares the date as
+        /// [`SIGNED_ON_IN_PAGE`] says: SQLite read a broad range of dates
+        /// through its index and sorted it (60,000 agreements for `year=2024`
+        /// at 100,000), where walking the page's own order stops at its limit.
+        fn push_filters(sql: &mut sqlx::QueryBuilder<'_, Db>, query: &AgreementQuery, pledge_alias: Option<&str>, page: bool) {
+            let signed_on = if page && query.sort.key != SortKey::SignedOn { SIGNED_ON_IN_PAGE } else { "a.signed_on" };
             fn push_list<T: ToString>(sql: &mut sqlx::QueryBuilder<'_, Db>, column: &str, values: &[T]) {
                 sql.push(format!(" AND {column} IN ("));
                 let mut list = sql.separated(", ");
@@ -505,10 +518,10 @@ macro_rules! shared_sql_store {
                 push_list(sql, "a.kind", &names);
             }
             if let Some(from) = query.signed_from {
-                sql.push(" AND a.signed_on >= ").push_bind(from);
+                sql.push(format!(" AND {signed_on} >= ")).push_bind(from);
             }
             if let Some(to) = query.signed_to {
-                sql.push(" AND a.signed_on <= ").push_bind(to);
+                sql.push(format!(" AND {signed_on} <= ")).push_bind(to);
             }
             match query.legally_binding {
                 Some(Some(binding)) => {
@@ -548,12 +561,117 @@ macro_rules! shared_sql_store {
             }
         }
 
+        /// Counts agreements grouped by `groups` from the agreement rollup
+        /// (migration 0011), reading a number of rows that grows with the
+        /// groups, not the agreements. None when the question needs more
+        /// than a rollup set keeps: a search, conditions on pledges, dates
+        /// that are not whole years, several areas at once, or an area with
+        /// two more dimensions.
+        fn push_rollup_count(query: &AgreementQuery, groups: &[AgreementGroup]) -> Option<sqlx::QueryBuilder<'static, Db>> {
+            if query.search.is_some() || !query.pledge.is_empty() {
+                return None;
+            }
+            let whole_year_from = match query.signed_from {
+                Some(from) if (from.month(), from.day()) != (1, 1) => return None,
+                from => from.map(|d| i64::from(d.year())),
+            };
+            let whole_year_to = match query.signed_to {
+                Some(to) if (to.month(), to.day()) != (12, 31) => return None,
+                to => to.map(|d| i64::from(d.year())),
+            };
+            let by_area = groups.contains(&AgreementGroup::Area);
+            let one_area = match query.areas.as_slice() {
+                [] => None,
+                [only] if only.len() == 1 && !by_area => Some(only[0].as_str().to_owned()),
+                _ => return None,
+            };
+            let mut dimensions = Vec::new();
+            for (name, wanted) in [
+                ("area", by_area || one_area.is_some()),
+                ("partner", groups.contains(&AgreementGroup::Partner) || !query.partners.is_empty()),
+                ("year", groups.contains(&AgreementGroup::Year) || whole_year_from.is_some() || whole_year_to.is_some()),
+                ("status", groups.contains(&AgreementGroup::Status) || !query.statuses.is_empty()),
+                ("kind", groups.contains(&AgreementGroup::Kind) || !query.kinds.is_empty()),
+                ("binding", query.legally_binding.is_some()),
+            ] {
+                if wanted {
+                    dimensions.push(name);
+                }
+            }
+            let set_key = match dimensions.len() {
+                0..=2 => dimensions.join(","),
+                // Three or more: the set of every dimension but the area.
+                _ if !dimensions.contains(&"area") => "partner,year,status,kind,binding".to_owned(),
+                _ => return None,
+            };
+            let expressions: Vec<&str> = groups
+                .iter()
+                .map(|g| match g {
+                    AgreementGroup::Year => "NULLIF(r.year_key, -1)",
+                    AgreementGroup::Status => "r.status",
+                    AgreementGroup::Kind => "r.kind",
+                    AgreementGroup::Area => "r.area_code",
+                    AgreementGroup::Partner => "r.partner_code",
+                })
+                .collect();
+            let mut sql = sqlx::QueryBuilder::<Db>::new("SELECT ");
+            for (i, expression) in expressions.iter().enumerate() {
+                sql.push(format!("{expression} AS g{i}, "));
+            }
+            sql.push("COALESCE(CAST(SUM(r.n) AS BIGINT), 0) AS n FROM agreement_rollup r WHERE r.set_key = ");
+            sql.push_bind(set_key);
+            fn push_in(sql: &mut sqlx::QueryBuilder<'static, Db>, column: &str, values: Vec<String>) {
+                if values.is_empty() {
+                    return;
+                }
+                sql.push(format!(" AND {column} IN ("));
+                let mut list = sql.separated(", ");
+                for value in values {
+                    list.push_bind(value);
+                }
+                list.push_unseparated(")");
+            }
+            if let Some(area) = one_area {
+                sql.push(" AND r.area_code = ").push_bind(area);
+            }
+            push_in(&mut sql, "r.partner_code", query.partners.iter().map(|p| p.as_str().to_owned()).collect());
+            push_in(&mut sql, "r.status", query.statuses.iter().map(|v| v.as_str().to_owned()).collect());
+            push_in(&mut sql, "r.kind", query.kinds.iter().map(|v| v.as_str().to_owned()).collect());
+            if let Some(year) = whole_year_from {
+                sql.push(" AND r.year_key >= ").push_bind(year);
+            }
+            if let Some(year) = whole_year_to {
+                // -1 (unknown) is below every year, and matches no date range.
+                sql.push(" AND r.year_key >= 0 AND r.year_key <= ").push_bind(year);
+            }
+            if let Some(binding) = query.legally_binding {
+                sql.push(" AND r.binding_key = ").push_bind(match binding {
+                    Some(true) => 1_i64,
+                    Some(false) => 0,
+                    None => -1,
+                });
+            }
+            if !expressions.is_empty() {
+                sql.push(" GROUP BY ");
+                for (i, expression) in expressions.iter().enumerate() {
+                    push_group(&mut sql, expression, i == 0);
+                }
+                // Counts that fell to 0 stay in the rollup; they are no group.
+                sql.push(" HAVING SUM(r.n) > 0 ORDER BY ");
+                for (i, expression) in expressions.iter().enumerate() {
+                    push_group(&mut sql, &format!("({expression} IS NULL), {expression}"), i == 0);
+                }
+            }
+            Some(sql)
+        }
+
         /// The expression an order sorts on; NULL dates sort as the earliest.
         fn sort_expression(key: SortKey) -> &'static str {
             match key {
                 SortKey::Id => "a.id",
                 SortKey::SignedOn => "COALESCE(a.signed_on, '0001-01-01')",
-                SortKey::Partner => "p.name",
+                // The partner's name kept beside the agreement (migration 0011).
+                SortKey::Partner => "a.partner_name",
                 SortKey::Title => "a.title",
                 SortKey::UpdatedAt => "a.updated_at",
                 SortKey::Relevance => "s.rank",
@@ -642,7 +760,7 @@ macro_rules! shared_sql_store {
                 push_search_join(&mut sql, terms, cut);
             }
             sql.push(" WHERE 1 = 1");
-            push_filters(&mut sql, query, None);
+            push_filters(&mut sql, query, None, true);
             if let Some(after) = &page.after {
                 push_keyset(&mut sql, query.sort, after)?;
             }
@@ -672,9 +790,10 @@ macro_rules! shared_sql_store {
         async fn reindex(conn: &mut Conn, agreement_id: &str, pledges_changed: bool) -> StoreResult<()> {
             if let Some(agreement) = load_agreement(conn, agreement_id).await? {
                 index_search_text(conn, agreement_id, &agreement.search_text()).await?;
-                // Sources carry no amounts: only pledge changes move the totals.
+                // Sources carry no amounts: only pledge changes move the totals
+                // (the triggers of migration 0011 moved them; the bound is checked here).
                 if pledges_changed {
-                    refresh_rollup(conn, agreement.partner.code.as_str()).await?;
+                    totals_fit(conn).await?;
                 }
             }
             Ok(())
@@ -746,7 +865,8 @@ macro_rules! shared_sql_store {
         }
 
         /// Recomputes the pledge totals of one partner: O(that partner's
-        /// pledges), in the transaction of the change.
+        /// pledges). Writes keep the totals by triggers (migration 0011);
+        /// this rebuilds a rollup found empty when the store opens.
         async fn refresh_rollup(conn: &mut Conn, partner_code: &str) -> StoreResult<()> {
             if let Some(lock) = LOCK_PARTNER_ROLLUP {
                 sqlx::query(lock).bind(partner_code).execute(&mut *conn).await?;
@@ -1178,7 +1298,9 @@ macro_rules! shared_sql_store {
                 .bind(counted_minor(draft, field)?)
                 .bind(per_year_years(draft))
                 .execute(&mut *conn)
-                .await?;
+                .await
+                // The rollup's triggers add the amount to the totals.
+                .map_err(overflow_is_invalid)?;
                 if inserted.rows_affected() == 1 {
                     return Ok(id);
                 }
@@ -1221,7 +1343,8 @@ macro_rules! shared_sql_store {
             .bind(counted_minor(draft, "amount")?)
             .bind(per_year_years(draft))
             .fetch_optional(&mut *conn)
-            .await?;
+            .await
+            .map_err(overflow_is_invalid)?;
             match agreement_id {
                 Some(agreement_id) => Ok(agreement_id),
                 None => Err(missing_or_moved(conn, "pledges", "id", id).await),
@@ -1426,7 +1549,7 @@ macro_rules! shared_sql_store {
                 record(&mut *tx, at, actor, change).await?;
                 summary.count(before.is_none());
             }
-            let mut partners_changed: HashSet<String> = HashSet::new();
+            let mut agreements_written = false;
             for (i, draft) in dataset.agreements.iter().enumerate() {
                 let id = draft.id.as_deref().unwrap_or_default();
                 let before = load_agreement(&mut *tx, id).await?;
@@ -1442,8 +1565,7 @@ macro_rules! shared_sql_store {
                 let after = load_agreement(&mut *tx, id).await?.ok_or(StoreError::NotFound)?;
                 index_search_text(&mut *tx, id, &after.search_text()).await?;
                 agreement_moved(&mut *tx, before.as_ref(), Some(&after)).await?;
-                partners_changed.extend(before.iter().map(|b| b.partner.code.as_str().to_owned()));
-                partners_changed.insert(after.partner.code.as_str().to_owned());
+                agreements_written = true;
                 let change = Change::imported("agreement", id, before.as_ref().map(Agreement::draft), &after.draft(), after.version)?
                     .of_agreement(id);
                 summary.changes.extend(row_changes("agreement", id, change.before.clone(), change.after.clone().unwrap_or_default()));
@@ -1464,8 +1586,8 @@ macro_rules! shared_sql_store {
                 })
                 .collect();
             check_part_of(&mut *tx, &links).await?;
-            for partner in &partners_changed {
-                refresh_rollup(&mut *tx, partner).await?;
+            if agreements_written {
+                totals_fit(&mut *tx).await?;
             }
             Ok(summary)
         }
@@ -1985,12 +2107,15 @@ macro_rules! shared_sql_store {
             }
 
             async fn count_agreements(&self, query: &AgreementQuery) -> StoreResult<i64> {
+                if let Some(mut sql) = push_rollup_count(query, &[]) {
+                    return Ok(sql.build_query_scalar::<i64>().fetch_one(&self.pool).await?);
+                }
                 let mut sql = sqlx::QueryBuilder::<Db>::new("SELECT COUNT(*) FROM agreements a JOIN partners p ON p.code = a.partner_code");
                 if let Some(terms) = &query.search {
                     push_search_join(&mut sql, terms, None);
                 }
                 sql.push(" WHERE 1 = 1");
-                push_filters(&mut sql, query, None);
+                push_filters(&mut sql, query, None, false);
                 Ok(sql.build_query_scalar::<i64>().fetch_one(&self.pool).await?)
             }
 
@@ -2004,7 +2129,7 @@ macro_rules! shared_sql_store {
                     push_search_join(&mut sql, terms, None);
                 }
                 sql.push(" WHERE 1 = 1");
-                push_filters(&mut sql, query, None);
+                push_filters(&mut sql, query, None, false);
                 let row = sql.build().fetch_one(&self.pool).await?;
                 Ok(SourceCount { agreements: row.try_get("agreements")?, sources: row.try_get("sources")? })
             }
@@ -2024,11 +2149,19 @@ macro_rules! shared_sql_store {
                     && query.legally_binding.is_none()
                     && query.search.is_none()
                     && query.pledge.min_minor.is_none()
-                    && query.pledge.max_minor.is_none()
-                    && !groups.contains(&PledgeGroup::Area);
+                    && query.pledge.max_minor.is_none();
+                // Totals by area come from the area rollup (migration 0011),
+                // which keeps at most one of year, kind and measure besides.
+                let by_area = groups.contains(&PledgeGroup::Area);
+                let others = [PledgeGroup::Year, PledgeGroup::Kind, PledgeGroup::Measure]
+                    .into_iter()
+                    .filter(|d| needs(*d))
+                    .count();
+                let from_rollup = from_rollup && (!by_area || others <= 1);
                 let expressions: Vec<&str> = groups
                     .iter()
                     .map(|g| match (g, from_rollup) {
+                        (PledgeGroup::Area, true) => "r.area_code",
                         (PledgeGroup::Partner, true) => "r.partner_code",
                         (PledgeGroup::Year, true) => "NULLIF(r.year_key, -1)",
                         (PledgeGroup::Kind, true) => "r.kind",
@@ -2048,8 +2181,10 @@ macro_rules! shared_sql_store {
                 if from_rollup {
                     sql.push(
                         "r.currency AS currency, CAST(SUM(r.total_minor) AS BIGINT) AS total_minor, \
-                         CAST(SUM(r.n) AS BIGINT) AS n, CAST(SUM(r.years) AS BIGINT) AS years FROM pledge_rollup r WHERE r.set_key = ",
+                         CAST(SUM(r.n) AS BIGINT) AS n, CAST(SUM(r.years) AS BIGINT) AS years FROM ",
                     );
+                    sql.push(if by_area { "pledge_area_rollup" } else { "pledge_rollup" });
+                    sql.push(" r WHERE r.set_key = ");
                     sql.push_bind(set_key);
                     if !query.partners.is_empty() {
                         sql.push(" AND r.partner_code IN (");
@@ -2083,12 +2218,17 @@ macro_rules! shared_sql_store {
                         push_search_join(&mut sql, terms, None);
                     }
                     sql.push(" WHERE 1 = 1");
-                    push_filters(&mut sql, query, Some("pl"));
+                    push_filters(&mut sql, query, Some("pl"), false);
                 // Parts are never counted: their whole is.
                 sql.push(" AND pl.part_of IS NULL");
                 }
                 sql.push(" GROUP BY ");
-                if from_rollup {
+                if from_rollup && by_area {
+                    for expression in &expressions {
+                        sql.push(format!("{expression}, "));
+                    }
+                    sql.push("r.currency HAVING SUM(r.n) > 0");
+                } else if from_rollup {
                     // The key's own columns, in its order, so the groups come
                     // out of one run of the key without a sort. A column of
                     // the key outside the set holds one placeholder, so
@@ -2109,6 +2249,9 @@ macro_rules! shared_sql_store {
                     }
                     columns.push("r.currency");
                     sql.push(columns.join(", "));
+                    // The triggers leave a total that fell to nothing in
+                    // place (migration 0011): it is no group.
+                    sql.push(" HAVING SUM(r.n) > 0");
                 } else {
                     for (i, expression) in expressions.iter().enumerate() {
                         push_group(&mut sql, expression, i == 0);
@@ -2137,6 +2280,15 @@ macro_rules! shared_sql_store {
             }
 
             async fn agreement_counts(&self, query: &AgreementQuery, groups: &[AgreementGroup]) -> StoreResult<Vec<AgreementCount>> {
+                let years: Vec<bool> = groups.iter().map(|g| *g == AgreementGroup::Year).collect();
+                let read = |rows: Vec<DbRow>| -> StoreResult<Vec<AgreementCount>> {
+                    rows.iter()
+                        .map(|row| Ok(AgreementCount { groups: group_values(row, &years)?, count: row.try_get("n")? }))
+                        .collect()
+                };
+                if let Some(mut sql) = push_rollup_count(query, groups) {
+                    return read(sql.build().fetch_all(&self.pool).await?);
+                }
                 let expressions: Vec<&str> = groups
                     .iter()
                     .map(|g| match g {
@@ -2159,7 +2311,7 @@ macro_rules! shared_sql_store {
                     push_search_join(&mut sql, terms, None);
                 }
                 sql.push(" WHERE 1 = 1");
-                push_filters(&mut sql, query, None);
+                push_filters(&mut sql, query, None, false);
                 if !expressions.is_empty() {
                     sql.push(" GROUP BY ");
                     for (i, expression) in expressions.iter().enumerate() {
@@ -2170,16 +2322,7 @@ macro_rules! shared_sql_store {
                         push_group(&mut sql, &format!("({expression} IS NULL), {expression}"), i == 0);
                     }
                 }
-                let years: Vec<bool> = groups.iter().map(|g| *g == AgreementGroup::Year).collect();
-                let rows = sql.build().fetch_all(&self.pool).await?;
-                rows.iter()
-                    .map(|row| {
-                        Ok(AgreementCount {
-                            groups: group_values(row, &years)?,
-                            count: row.try_get("n")?,
-                        })
-                    })
-                    .collect()
+                read(sql.build().fetch_all(&self.pool).await?)
             }
 
             async fn get_agreement(&self, id: &str) -> StoreResult<Option<Agreement>> {
@@ -2196,7 +2339,7 @@ macro_rules! shared_sql_store {
                 check_part_of(&mut tx, &part_of_links(&id, draft.pledges.as_deref().unwrap_or_default(), "")).await?;
                 let agreement = load_agreement(&mut tx, &id).await?.ok_or(StoreError::NotFound)?;
                 index_search_text(&mut tx, &agreement.id, &agreement.search_text()).await?;
-                refresh_rollup(&mut tx, agreement.partner.code.as_str()).await?;
+                totals_fit(&mut tx).await?;
                 agreement_moved(&mut tx, None, Some(&agreement)).await?;
                 let change = Change::new("agreement", &id, "create", agreement.version)
                     .of_agreement(&id)
@@ -2214,10 +2357,7 @@ macro_rules! shared_sql_store {
                 check_part_of(&mut tx, &part_of_links(id, draft.pledges.as_deref().unwrap_or_default(), "")).await?;
                 let agreement = load_agreement(&mut tx, id).await?.ok_or(StoreError::NotFound)?;
                 index_search_text(&mut tx, &agreement.id, &agreement.search_text()).await?;
-                refresh_rollup(&mut tx, agreement.partner.code.as_str()).await?;
-                if before.partner.code != agreement.partner.code {
-                    refresh_rollup(&mut tx, before.partner.code.as_str()).await?;
-                }
+                totals_fit(&mut tx).await?;
                 agreement_moved(&mut tx, Some(&before), Some(&agreement)).await?;
                 let change = Change::new("agreement", id, "update", agreement.version)
                     .of_agreement(id)
@@ -2241,7 +2381,6 @@ macro_rules! shared_sql_store {
                 if deleted.rows_affected() == 0 {
                     return Err(missing_or_moved(&mut tx, "agreements", "id", id).await);
                 }
-                refresh_rollup(&mut tx, before.partner.code.as_str()).await?;
                 agreement_moved(&mut tx, Some(&before), None).await?;
                 // The whole agreement, children included, so it can be restored.
                 let change = Change::new("agreement", id, "delete", before.version)
@@ -2281,7 +2420,7 @@ macro_rules! shared_sql_store {
                     .await?;
                 let agreement = load_agreement(&mut tx, id).await?.ok_or(StoreError::NotFound)?;
                 index_search_text(&mut tx, &agreement.id, &agreement.search_text()).await?;
-                refresh_rollup(&mut tx, agreement.partner.code.as_str()).await?;
+                totals_fit(&mut tx).await?;
                 agreement_moved(&mut tx, None, Some(&agreement)).await?;
                 let change = Change::new("agreement", id, "restore", agreement.version)
                     .of_agreement(id)
@@ -2518,7 +2657,7 @@ macro_rules! shared_sql_store {
                                 .push_bind(p.counted_minor().unwrap_or_default())
                                 .push_bind(per_year_years(p));
                         });
-                        sql.build().execute(&mut *tx).await?;
+                        sql.build().execute(&mut *tx).await.map_err(overflow_is_invalid)?;
                     }
 
                     let sources: Vec<(&str, usize, &SourceDraft)> = batch
@@ -2554,53 +2693,7 @@ macro_rules! shared_sql_store {
                         index_search_text(&mut tx, draft.id.as_deref().unwrap_or_default(), &draft.search_text(&names)).await?;
                     }
                 }
-                // New rows only: the rollup grows by their sums, without re-reading old pledges.
-                let mut sums: HashMap<(String, &str, i64, &str, &str, &str), (i64, i64, i64)> = HashMap::new();
-                for draft in agreements {
-                    for pledge in draft.pledges.iter().flatten().filter(|p| p.part_of.is_none()) {
-                        for set in ROLLUP_SETS {
-                            let (year, kind, measure) = set;
-                            let key = (
-                                rollup_set_key(set),
-                                draft.partner.as_str(),
-                                if year { pledge.year_from.unwrap_or(-1) } else { -2 },
-                                if kind { pledge.kind.as_str() } else { "*" },
-                                if measure { pledge.measure.map_or("", Vocabulary::as_str) } else { "*" },
-                                pledge.currency.as_str(),
-                            );
-                            let entry = sums.entry(key).or_default();
-                            entry.0 = entry
-                                .0
-                                .checked_add(pledge.counted_minor().unwrap_or(i64::MAX))
-                                .ok_or_else(|| too_large_total(pledge.currency.as_str()))?;
-                            entry.1 += 1;
-                            entry.2 += per_year_years(pledge);
-                        }
-                    }
-                }
-                let sums: Vec<_> = sums.into_iter().collect();
-                for sums in sums.chunks(500) {
-                    let mut sql = sqlx::QueryBuilder::<Db>::new(
-                        "INSERT INTO pledge_rollup (set_key, partner_code, year_key, kind, measure_key, currency, total_minor, n, years) ",
-                    );
-                    sql.push_values(sums, |mut row, ((set_key, partner, year, kind, measure, currency), (total, n, years))| {
-                        row.push_bind(set_key.clone())
-                            .push_bind(partner.to_string())
-                            .push_bind(*year)
-                            .push_bind(kind.to_string())
-                            .push_bind(measure.to_string())
-                            .push_bind(currency.to_string())
-                            .push_bind(*total)
-                            .push_bind(*n)
-                            .push_bind(*years);
-                    });
-                    sql.push(
-                        " ON CONFLICT (set_key, partner_code, year_key, kind, measure_key, currency) DO UPDATE SET \
-                         total_minor = pledge_rollup.total_minor + excluded.total_minor, n = pledge_rollup.n + excluded.n, \
-                         years = pledge_rollup.years + excluded.years",
-                    );
-                    sql.build().execute(&mut *tx).await.map_err(overflow_is_invalid)?;
-                }
+                // The triggers of migration 0011 added the new rows to the rollups.
                 totals_fit(&mut tx).await?;
                 // One entry for the batch: the feed and the revision move on.
                 let count = agreements.len().to_string();
@@ -2956,7 +3049,7 @@ macro_rules! shared_sql_store {
                     push_search_join(&mut sql, terms, None);
                 }
                 sql.push(" WHERE 1 = 1");
-                push_filters(&mut sql, query, Some("pl"));
+                push_filters(&mut sql, query, Some("pl"), false);
                 // Parts are never counted: their whole is.
                 sql.push(" AND pl.part_of IS NULL");
                 sql.push(" GROUP BY ");

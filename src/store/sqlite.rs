@@ -153,6 +153,10 @@ const LOCK_PARTNER_ROLLUP: Option<&str> = None;
 /// Run once a large load is done: fresh statistics for the planner.
 const AFTER_BULK_LOAD: &str = "ANALYZE";
 
+/// The signing date in a page's filter: `+` keeps SQLite from choosing
+/// the date index over the page's own order (see `push_filters`).
+const SIGNED_ON_IN_PAGE: &str = "+a.signed_on";
+
 /// The signing year of `a`, as an integer.
 const SIGNED_YEAR: &str = "CAST(strftime('%Y', a.signed_on) AS INTEGER)";
 

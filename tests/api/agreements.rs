@@ -342,7 +342,10 @@ async fn one_agreement_reads_as_text_a_reporter_can_cite(app: TestApp) {
         )
         .await;
     assert_eq!(by_accept.text, reply.text);
-    assert_eq!(by_accept.header("vary"), Some("Accept, Accept-Language"));
+    assert_eq!(
+        by_accept.header("vary"),
+        Some("Accept, accept-encoding, Accept-Language")
+    );
     let json = app.get("/v1/agreements/ua-jp-2024").await;
     assert_eq!(json.header("etag"), Some("\"1\""));
     // Per year and parts read as such.
