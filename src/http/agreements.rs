@@ -115,15 +115,11 @@ async fn show(
     let raw = QueryString::parse(uri.query(), &[&[CONVERT, "format", "pretty"]])?;
     let mut errors = Vec::new();
     let target = convert::target(&raw, &mut errors);
-    let text = match raw.one("format", &mut errors) {
-        Some("text") => true,
-        Some("json") => false,
-        Some(_) => {
-            errors.push(FieldError::new("format", "must be json or text"));
-            false
-        }
-        None => super::listing::negotiated_media(&headers) == "text/plain",
-    };
+    let format = raw.one("format", &mut errors);
+    let text = super::listing::text_wanted(format, &headers).unwrap_or_else(|error| {
+        errors.push(error);
+        false
+    });
     let pretty = raw.flag("pretty", &mut errors);
     if !errors.is_empty() {
         return Err(ApiError::InvalidQuery(errors));

@@ -11,7 +11,7 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::agreements::path_id;
 use super::extract::{ListBody, PageQuery, Params, parse_instant};
-use super::listing::negotiated_media;
+use super::listing::text_wanted;
 use crate::error::{ApiError, ApiResult};
 use crate::store::HistoryFilter;
 
@@ -49,14 +49,7 @@ fn instant(name: &str, text: &str) -> ApiResult<DateTime<Utc>> {
 impl HistoryQuery {
     /// `format=text` (or `Accept: text/plain`): the history to read.
     fn text(&self, headers: &HeaderMap) -> ApiResult<bool> {
-        match self.format.as_deref() {
-            None => Ok(negotiated_media(headers) == "text/plain"),
-            Some("json") => Ok(false),
-            Some("text") => Ok(true),
-            Some(_) => Err(ApiError::InvalidQuery(vec![
-                crate::domain::FieldError::new("format", "must be json or text"),
-            ])),
-        }
+        text_wanted(self.format.as_deref(), headers).map_err(|e| ApiError::InvalidQuery(vec![e]))
     }
 
     fn filter(self) -> ApiResult<HistoryFilter> {

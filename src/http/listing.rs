@@ -96,6 +96,17 @@ fn format_of(query: &QueryString, headers: &HeaderMap, errors: &mut Vec<FieldErr
     }
 }
 
+/// `format=json|text`, or without it `Accept: text/plain`: whether an
+/// answer offered as JSON or a table to read is wanted as text.
+pub fn text_wanted(format: Option<&str>, headers: &HeaderMap) -> Result<bool, FieldError> {
+    match format {
+        None => Ok(negotiated_media(headers) == "text/plain"),
+        Some("json") => Ok(false),
+        Some("text") => Ok(true),
+        Some(_) => Err(FieldError::new("format", "must be json or text")),
+    }
+}
+
 /// The media type the Accept header chooses among those lists are offered
 /// in (the first one named that we have; JSON otherwise). Answers, their
 /// kept copies and their ETags vary by this, never by the raw header.

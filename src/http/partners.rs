@@ -8,7 +8,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::{IfMatch, JsonBody, ListBody, PageQuery, Params, patched};
-use super::listing::{self, Scope, negotiated_media};
+use super::listing::{self, Scope, text_wanted};
 use super::{AppState, created, single};
 use crate::auth::Caller;
 use crate::domain::FieldError;
@@ -62,15 +62,10 @@ async fn list(
             false
         }
     };
-    let text = match query.format.as_deref() {
-        None => negotiated_media(&headers) == "text/plain",
-        Some("json") => false,
-        Some("text") => true,
-        Some(_) => {
-            errors.push(FieldError::new("format", "must be json or text"));
-            false
-        }
-    };
+    let text = text_wanted(query.format.as_deref(), &headers).unwrap_or_else(|error| {
+        errors.push(error);
+        false
+    });
     if !errors.is_empty() {
         return Err(ApiError::InvalidQuery(errors));
     }
