@@ -71,12 +71,14 @@ SAMPLES = {
     "limit": "20",
     "entity": "agreement",
     "format": "text",
+    "has_agreements": "true",
 }
 # Parameters that only make sense with another, and what they need.
 NEEDS = {
     ("sort", "relevance"): {"q": "cyber"},
     ("sort", "-relevance"): {"q": "cyber"},
     ("rows", "pledges"): {"format": "csv"},
+    ("bom", "true"): {"format": "csv"},
     ("min_amount", None): {"currency": "EUR"},
     ("max_amount", None): {"currency": "EUR"},
 }
