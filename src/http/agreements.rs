@@ -97,22 +97,20 @@ async fn list(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Ap
 }
 
 /// One agreement; `?convert=USD` adds each pledge's converted amount;
-/// `format=text` (or `Accept: text/plain`) a text view to read and cite;
-/// `pretty=true` indented JSON.
+/// `format=text` (or `Accept: text/plain`) a text view to read and cite.
 #[utoipa::path(get, path = "/v1/agreements/{id}", tag = "agreements",
     params(("id" = String, Path, description = "The agreement id, e.g. ua-jp-2024"), crate::http::openapi::ConvertParam,
-        ("format" = Option<String>, Query, description = "json (default) or text: the agreement to read, each pledge in words and digits, sources numbered"),
-        ("pretty" = Option<bool>, Query, description = "Indented JSON")),
+        ("format" = Option<String>, Query, description = "json (default) or text: the agreement to read, each pledge in words and digits, sources numbered")),
     responses((status = 200, description = "The agreement with its partner, areas, pledges and sources",
         content((Agreement = "application/json"), (String = "text/plain")),
-        headers(("ETag" = String, description = "The version, e.g. \"3\" (the text view: \"3t\", indented JSON: \"3p\")")))))]
+        headers(("ETag" = String, description = "The version, e.g. \"3\" (the text view: \"3t\")")))))]
 async fn show(
     State(state): State<AppState>,
     Path(id): Path<String>,
     uri: Uri,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let raw = QueryString::parse(uri.query(), &[&[CONVERT, "format", "pretty"]])?;
+    let raw = QueryString::parse(uri.query(), &[&[CONVERT, "format"]])?;
     let mut errors = Vec::new();
     let target = convert::target(&raw, &mut errors);
     let format = raw.one("format", &mut errors);
@@ -120,7 +118,6 @@ async fn show(
         errors.push(error);
         false
     });
-    let pretty = raw.flag("pretty", &mut errors);
     if !errors.is_empty() {
         return Err(ApiError::InvalidQuery(errors));
     }
@@ -143,20 +140,6 @@ async fn show(
         )
             .into_response();
         if let Ok(value) = axum::http::HeaderValue::from_str(&tagged("t")) {
-            response
-                .headers_mut()
-                .insert(axum::http::header::ETAG, value);
-        }
-        response
-    } else if pretty {
-        let body = serde_json::to_string_pretty(&agreement)
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
-        let mut response = (
-            [(axum::http::header::CONTENT_TYPE, "application/json")],
-            body,
-        )
-            .into_response();
-        if let Ok(value) = axum::http::HeaderValue::from_str(&tagged("p")) {
             response
                 .headers_mut()
                 .insert(axum::http::header::ETAG, value);

@@ -446,6 +446,35 @@ pub fn parse_instant(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
         .map(|d| d.and_utc())
 }
 
+/// Takes every `name=` off a query: the values given, and the URI without
+/// them (None when it had none). For parameters that layers answer for every
+/// route (`lang`, `pretty`), so no handler's parser sees them.
+pub fn take_query_param(
+    uri: &axum::http::Uri,
+    name: &str,
+) -> (Vec<String>, Option<axum::http::Uri>) {
+    let query = uri.query().unwrap_or("");
+    let mut given: Vec<String> = Vec::new();
+    let mut kept: Vec<&str> = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match form_urlencoded::parse(pair.as_bytes()).next() {
+            Some((key, value)) if key == name => given.push(value.into_owned()),
+            _ => kept.push(pair),
+        }
+    }
+    if given.is_empty() {
+        return (given, None);
+    }
+    let mut path_and_query = uri.path().to_owned();
+    if !kept.is_empty() {
+        path_and_query.push('?');
+        path_and_query.push_str(&kept.join("&"));
+    }
+    let mut parts = uri.clone().into_parts();
+    parts.path_and_query = path_and_query.parse().ok();
+    (given, axum::http::Uri::from_parts(parts).ok())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

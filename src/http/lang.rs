@@ -18,18 +18,7 @@ use crate::error::ApiError;
 
 /// The language a request asks for, and its URI without `lang`.
 pub fn requested(headers: &HeaderMap, uri: &Uri) -> Result<(Lang, Option<Uri>), ApiError> {
-    let query = uri.query().unwrap_or("");
-    let mut given: Vec<String> = Vec::new();
-    let mut kept: Vec<&str> = Vec::new();
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let name = form_urlencoded::parse(pair.as_bytes())
-            .next()
-            .map(|(name, value)| (name.into_owned(), value.into_owned()));
-        match name {
-            Some((name, value)) if name == "lang" => given.push(value),
-            _ => kept.push(pair),
-        }
-    }
+    let (given, stripped) = super::extract::take_query_param(uri, "lang");
     let lang = match given.as_slice() {
         [] => headers
             .get(header::ACCEPT_LANGUAGE)
@@ -44,17 +33,7 @@ pub fn requested(headers: &HeaderMap, uri: &Uri) -> Result<(Lang, Option<Uri>), 
             )]));
         }
     };
-    if given.is_empty() {
-        return Ok((lang, None));
-    }
-    let mut path_and_query = uri.path().to_owned();
-    if !kept.is_empty() {
-        path_and_query.push('?');
-        path_and_query.push_str(&kept.join("&"));
-    }
-    let mut parts = uri.clone().into_parts();
-    parts.path_and_query = path_and_query.parse().ok();
-    Ok((lang, Uri::from_parts(parts).ok()))
+    Ok((lang, stripped))
 }
 
 /// Decides the language (a `lang` that is neither `en` nor `uk` is a 400),

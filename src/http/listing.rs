@@ -26,8 +26,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::store::{PageRequest, Store};
 
 pub const LIST_OPTIONS: &[&str] = &[
-    "sort", "limit", "cursor", "count", "fields", "include", "format", "rows", "pretty", "bom",
-    CONVERT,
+    "sort", "limit", "cursor", "count", "fields", "include", "format", "rows", "bom", CONVERT,
 ];
 
 pub const FIELDS: &[&str] = &[
@@ -153,7 +152,6 @@ pub async fn respond(
     let mut errors = Vec::new();
     let paging = paging(&raw, query.sort, &mut errors);
     let count = raw.flag("count", &mut errors);
-    let pretty = raw.flag("pretty", &mut errors);
     let format = format_of(&raw, headers, &mut errors);
     let pledge_rows = match raw.one("rows", &mut errors) {
         None | Some("agreements") => false,
@@ -212,7 +210,6 @@ pub async fn respond(
             let shape = Shape {
                 count,
                 fields: fields.as_deref(),
-                pretty,
                 convert,
             };
             json_page(state, uri, query, &paging, shape).await
@@ -234,7 +231,6 @@ pub async fn respond(
 struct Shape<'a> {
     count: bool,
     fields: Option<&'a [String]>,
-    pretty: bool,
     /// `?convert=`: add converted amounts to the pledges.
     convert: Option<Currency>,
 }
@@ -249,7 +245,6 @@ async fn json_page(
     let Shape {
         count,
         fields,
-        pretty,
         convert,
     } = shape;
     let mut page = state
@@ -287,12 +282,7 @@ async fn json_page(
             json!(state.store.count_agreements(&query).await?),
         );
     }
-    let text = if pretty {
-        serde_json::to_string_pretty(&body)
-    } else {
-        serde_json::to_string(&body)
-    }
-    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let text = serde_json::to_string(&body).map_err(|e| ApiError::Internal(e.to_string()))?;
     let mut response = ([(header::CONTENT_TYPE, "application/json")], text).into_response();
     if let Some(cursor) = next_cursor {
         add_next_link(&mut response, uri, &cursor);

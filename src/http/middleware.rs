@@ -15,7 +15,7 @@ use tower_http::compression::CompressionLayer;
 use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
 use tower_http::cors::CorsLayer;
 
-use super::{AppState, auth, idempotency, lang, limits, live, observe};
+use super::{AppState, auth, idempotency, lang, limits, live, observe, pretty};
 use crate::error::{ApiError, PROBLEM_JSON};
 
 /// Answers smaller than this go out as they are: compressing them saves
@@ -62,6 +62,8 @@ pub fn stack(
             state.options.request_timeout,
             limits::request_timeout,
         ))
+        // pretty=true on any JSON answer, indented before it is compressed.
+        .layer(middleware::from_fn(pretty::indent))
         // gzip or brotli when the client asks: JSON, CSV, NDJSON and text
         // (streamed exports as they stream); never event streams, which
         // must reach the client event by event. The default level: the

@@ -23,6 +23,7 @@ pub mod observe;
 mod openapi;
 mod partner_lookup;
 mod partners;
+mod pretty;
 mod query;
 mod rates;
 mod stats;

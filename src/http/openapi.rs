@@ -240,6 +240,17 @@ fn complete_operation(method: &HttpMethod, path: &str, operation: &mut Operation
             "Accept-Language",
             "Used when `lang` is not given: `uk` answers in Ukrainian",
         ));
+        parameters.push(RefOr::T(
+            ParameterBuilder::new()
+                .name("pretty")
+                .parameter_in(ParameterIn::Query)
+                .required(Required::False)
+                .description(Some(
+                    "Indented JSON (`pretty` alone means true); other formats are sent as they are",
+                ))
+                .schema(Some(flag()))
+                .build(),
+        ));
     }
     let responses = &mut operation.responses.responses;
     if !api {
@@ -656,7 +667,6 @@ pub fn query_parameter_doc(name: &str) -> Option<(Schema, &'static str)> {
             one_of(vec!["agreements", "pledges"]),
             "CSV rows: one per agreement (default) or one per pledge (format=csv only)",
         ),
-        "pretty" => (flag(), "Indented JSON (`pretty` alone means true)"),
         "bom" => (
             flag(),
             "With format=csv: a UTF-8 byte order mark first, so that Excel reads the file as UTF-8",

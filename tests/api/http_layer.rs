@@ -1,5 +1,6 @@
 //! The HTTP layer's promises that are not about any one resource: answers
-//! compressed when the client asks, and only when it pays.
+//! compressed when the client asks, and only when it pays; `pretty=true`
+//! on every JSON answer.
 
 use std::io::Read;
 
@@ -12,7 +13,8 @@ use crate::common::TestApp;
 
 crate::on_both_backends!(
     large_answers_are_compressed_and_small_ones_are_not,
-    event_streams_are_never_compressed
+    event_streams_are_never_compressed,
+    every_json_answer_can_be_pretty
 );
 
 /// The answer's status, headers and raw (possibly compressed) bytes.
@@ -99,4 +101,62 @@ async fn event_streams_are_never_compressed(app: TestApp) {
         "text/event-stream"
     );
     assert!(response.headers().get(header::CONTENT_ENCODING).is_none());
+}
+
+async fn every_json_answer_can_be_pretty(app: TestApp) {
+    for uri in [
+        "/v1/agreements/ua-jp-2024",
+        "/v1/agreements?partner=JP",
+        "/v1/stats/pledges",
+        "/v1/stats/agreements?group_by=year",
+        "/v1/timeline?limit=2",
+        "/v1/changes?limit=2",
+        "/v1/partners?limit=3",
+        "/v1/areas?limit=3",
+        "/v1/history?limit=2",
+        "/v1/agreements/ua-jp-2024/pledges",
+        "/v1/checks",
+        "/v1/partners/Japn",
+    ] {
+        let compact = app.get(uri).await;
+        let separator = if uri.contains('?') { '&' } else { '?' };
+        let pretty = app.get(&format!("{uri}{separator}pretty=true")).await;
+        assert_eq!(pretty.status, compact.status, "{uri}: {}", pretty.text);
+        assert!(
+            pretty.text.starts_with("{\n  \""),
+            "{uri}: {}",
+            &pretty.text[..40.min(pretty.text.len())]
+        );
+        assert!(!compact.text.contains('\n'), "{uri}");
+        if compact.status == StatusCode::OK {
+            assert_eq!(
+                pretty.json(),
+                compact.json(),
+                "{uri}: the same answer, indented"
+            );
+            // One kept answer and one tag for both: pretty is only layout.
+            assert_eq!(pretty.header("etag"), compact.header("etag"), "{uri}");
+        } else {
+            assert_eq!(
+                pretty.json()["closest_matches"],
+                compact.json()["closest_matches"]
+            );
+        }
+        // `pretty` alone means true.
+        let bare = app.get(&format!("{uri}{separator}pretty")).await;
+        assert!(bare.text.starts_with("{\n"), "{uri}");
+    }
+    // Other formats go out as they are.
+    let csv = app
+        .get("/v1/agreements?format=csv&partner=JP&pretty=true")
+        .await;
+    assert_eq!(csv.status, StatusCode::OK);
+    assert!(csv.text.starts_with("id,partner,"));
+    for bad in ["pretty=maybe", "pretty=true&pretty=false"] {
+        let problem = app
+            .get(&format!("/v1/stats/pledges?{bad}"))
+            .await
+            .problem(400);
+        assert_eq!(problem["errors"][0]["field"], "pretty", "{bad}");
+    }
 }
