@@ -20,6 +20,25 @@ pub fn fold(text: &str) -> String {
     stripped.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// Text made safe for XML and HTML alike (the SVG charts, the cards, the
+/// Atom feed): `&`, `<`, `>` and both quotes escaped, for text and
+/// attribute values; control characters XML 1.0 cannot carry dropped.
+pub fn escape_markup(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// Trimmed, non-empty text of at most `max` characters, without control characters.
 pub fn bounded(text: &str, max: usize) -> Result<String, String> {
     // The limit counts what was sent, spaces included, as the contract says.
@@ -214,6 +233,15 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn markup_escapes_for_xml_and_html_and_drops_what_xml_cannot_hold() {
+        assert_eq!(
+            escape_markup("Tom & Jerry's <\"b\">\u{1}\tok"),
+            "Tom &amp; Jerry&#39;s &lt;&quot;b&quot;&gt;\tok"
+        );
+    }
+
     use super::*;
 
     #[test]

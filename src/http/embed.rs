@@ -5,6 +5,7 @@
 //! by the origins in ACCORDS_EMBED_ORIGINS only. The same data gives the
 //! same bytes, so answers cache and diff.
 
+use crate::domain::text::escape_markup;
 use std::fmt::Write as _;
 
 use axum::Extension;
@@ -63,22 +64,6 @@ fn embed_answer(state: &AppState, content_type: &'static str, body: String) -> R
         headers.insert(header::CONTENT_SECURITY_POLICY, csp);
     }
     response
-}
-
-/// `<`, `>`, `&` and quotes escaped, for text and attribute values alike.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// The words of the embeds, per language.
@@ -230,7 +215,7 @@ fn marks(markers: &Markers, field: &str, lang: Lang) -> String {
         format!(
             " <mark class=\"{}\" title=\"{}\">{}</mark>",
             marker.status.as_str(),
-            escape(&marker.note),
+            escape_markup(&marker.note),
             lang.marker_status(marker.status)
         )
     })
@@ -263,14 +248,14 @@ fn card_html(agreement: &Agreement, lang: Lang) -> String {
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <title>{title_text}</title>\n<style>{CARD_STYLE}</style>\n</head>\n<body>\n<article class=\"card\">\n",
         lang = lang.as_str(),
-        title_text = escape(&format!("{partner} — {title}")),
+        title_text = escape_markup(&format!("{partner} — {title}")),
     );
-    let _ = writeln!(out, "<p class=\"partner\">{}</p>", escape(&partner));
+    let _ = writeln!(out, "<p class=\"partner\">{}</p>", escape_markup(&partner));
     let title_lang = if title_fallback { " lang=\"en\"" } else { "" };
     let _ = writeln!(
         out,
         "<h1{title_lang}>{}{}</h1>",
-        escape(&title),
+        escape_markup(&title),
         mark("title")
     );
     if title_fallback {
@@ -280,7 +265,12 @@ fn card_html(agreement: &Agreement, lang: Lang) -> String {
     let signed = match agreement.signed_on {
         Some(on) => {
             let place = agreement.signed_at.as_deref().map_or(String::new(), |at| {
-                format!(" {} {}{}", words.in_place, escape(at), mark("signed_at"))
+                format!(
+                    " {} {}{}",
+                    words.in_place,
+                    escape_markup(at),
+                    mark("signed_at")
+                )
             });
             format!("{on}{}{place}", mark("signed_on"))
         }
@@ -340,7 +330,7 @@ fn card_html(agreement: &Agreement, lang: Lang) -> String {
                 (None, None) => String::new(),
             };
             let part = pledge.part_of.as_deref().map_or(String::new(), |whole| {
-                format!(" ({} {})", words.part_of, escape(whole))
+                format!(" ({} {})", words.part_of, escape_markup(whole))
             });
             let cited: Vec<String> = pledge.sources.iter().map(|s| number_of(&s.id)).collect();
             let cited = if cited.is_empty() {
@@ -356,7 +346,7 @@ fn card_html(agreement: &Agreement, lang: Lang) -> String {
             let _ = writeln!(
                 out,
                 "<li data-pledge=\"{id}\"><span class=\"amount\">{short}</span> <span class=\"exact\">({currency} {exact})</span>{basis}{span} · {kind}{part}{cited}{pledge_marks}</li>",
-                id = escape(&pledge.id),
+                id = escape_markup(&pledge.id),
                 exact = grouped(&pledge.amount.to_string()),
                 kind = lang.pledge_kind(pledge.kind),
             );
@@ -369,9 +359,9 @@ fn card_html(agreement: &Agreement, lang: Lang) -> String {
             .areas
             .iter()
             .map(|area| match (&area.name_uk, uk) {
-                (Some(name), true) => escape(name),
-                (None, true) => format!("<span lang=\"en\">{}</span>", escape(&area.name)),
-                _ => escape(&area.name),
+                (Some(name), true) => escape_markup(name),
+                (None, true) => format!("<span lang=\"en\">{}</span>", escape_markup(&area.name)),
+                _ => escape_markup(&area.name),
             })
             .collect();
         let _ = writeln!(out, "<h2>{}</h2>\n<p>{}</p>", words.areas, names.join(", "));
@@ -385,8 +375,8 @@ fn card_html(agreement: &Agreement, lang: Lang) -> String {
                 "<li><mark class=\"{}\">{}</mark> {}: {}</li>",
                 marker.status.as_str(),
                 lang.marker_status(marker.status),
-                escape(field),
-                escape(&marker.note)
+                escape_markup(field),
+                escape_markup(&marker.note)
             );
         }
         out.push_str("</ul>\n");
@@ -403,13 +393,13 @@ fn card_html(agreement: &Agreement, lang: Lang) -> String {
         let by = if by.is_empty() {
             String::new()
         } else {
-            format!(" — {}", escape(&by.join(", ")))
+            format!(" — {}", escape_markup(&by.join(", ")))
         };
         let _ = writeln!(
             out,
             "<li><a href=\"{}\" rel=\"noopener noreferrer\" target=\"_blank\">{}</a>{by}</li>",
-            escape(&source.url),
-            escape(&source.title)
+            escape_markup(&source.url),
+            escape_markup(&source.title)
         );
     }
     out.push_str("</ol>\n");
@@ -423,7 +413,7 @@ fn card_html(agreement: &Agreement, lang: Lang) -> String {
          </article>\n</body>\n</html>\n",
         words.data_as_of,
         words.on_dashboard,
-        id = escape(&agreement.id),
+        id = escape_markup(&agreement.id),
     );
     out
 }
@@ -456,7 +446,7 @@ async fn chart_page(
     uri: Uri,
 ) -> ApiResult<Response> {
     let Chart { svg, title, .. } = chart(&state, &uri, lang).await?;
-    let title = escape(&title);
+    let title = escape_markup(&title);
     let html = format!(
         "<!doctype html>\n<html lang=\"{}\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{title}</title>\n\
@@ -712,11 +702,15 @@ fn chart_svg_text(
          role=\"img\" aria-labelledby=\"chart-title chart-desc\" lang=\"{}\" font-family=\"system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif\">",
         lang.as_str()
     );
-    let _ = writeln!(out, "<title id=\"chart-title\">{}</title>", escape(&title));
+    let _ = writeln!(
+        out,
+        "<title id=\"chart-title\">{}</title>",
+        escape_markup(&title)
+    );
     let _ = writeln!(
         out,
         "<desc id=\"chart-desc\">{}</desc>",
-        escape(&desc.join("; "))
+        escape_markup(&desc.join("; "))
     );
     let _ = writeln!(
         out,
@@ -725,13 +719,13 @@ fn chart_svg_text(
     let _ = writeln!(
         out,
         "<text x=\"16\" y=\"30\" font-size=\"18\" font-weight=\"600\" fill=\"#1a1a1a\">{}</text>",
-        escape(&title)
+        escape_markup(&title)
     );
     if !subtitle.is_empty() {
         let _ = writeln!(
             out,
             "<text x=\"16\" y=\"50\" font-size=\"12\" fill=\"#555555\">{}</text>",
-            escape(&subtitle)
+            escape_markup(&subtitle)
         );
     }
     if shown.is_empty() {
@@ -761,17 +755,17 @@ fn chart_svg_text(
              <text x=\"{}\" y=\"{}\" font-size=\"13\" text-anchor=\"end\" fill=\"#1a1a1a\">{}</text>\
              <rect x=\"{LEFT}\" y=\"{}\" width=\"{width}\" height=\"18\" fill=\"#1f4e8c\"/>\
              <text x=\"{}\" y=\"{}\" font-size=\"12\" fill=\"#1a1a1a\">{}</text></g>",
-            escape(&bar.key),
-            escape(&bar.exact),
-            escape(&bar.label),
+            escape_markup(&bar.key),
+            escape_markup(&bar.exact),
+            escape_markup(&bar.label),
             grouped(&bar.exact),
             LEFT - 8,
             y + 14,
-            escape(&truncate_label(&bar.label)),
+            escape_markup(&truncate_label(&bar.label)),
             y + 1,
             LEFT + width + 6,
             y + 14,
-            escape(&short_amount(currency, bar.total, lang)),
+            escape_markup(&short_amount(currency, bar.total, lang)),
         );
     }
     let mut y = top + rows * ROW + 16;
@@ -779,7 +773,7 @@ fn chart_svg_text(
         let _ = writeln!(
             out,
             "<text x=\"16\" y=\"{y}\" font-size=\"11\" fill=\"#555555\">{}</text>",
-            escape(note)
+            escape_markup(note)
         );
         y += 16;
     }
@@ -787,7 +781,7 @@ fn chart_svg_text(
         let _ = writeln!(
             out,
             "<text x=\"16\" y=\"{y}\" font-size=\"11\" fill=\"#555555\">{}</text>",
-            escape(line)
+            escape_markup(line)
         );
         y += 16;
     }
@@ -912,8 +906,8 @@ async fn oembed(
     let height = max_height.map_or(height, |m| height.min(m));
     let html = format!(
         "<iframe src=\"{}\" width=\"{width}\" height=\"{height}\" title=\"{}\" style=\"border:0;max-width:100%\" loading=\"lazy\"></iframe>",
-        escape(&src),
-        escape(&title)
+        escape_markup(&src),
+        escape_markup(&title)
     );
     let origin = src.split("/embed/").next().unwrap_or_default().to_owned();
     Ok(axum::Json(json!({
@@ -1014,7 +1008,7 @@ mod tests {
     #[test]
     fn text_is_escaped_for_markup() {
         assert_eq!(
-            escape("<a href=\"x\">&'"),
+            escape_markup("<a href=\"x\">&'"),
             "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
         );
     }

@@ -4,6 +4,7 @@
 //! with a stable tag URI (RFC 4151), a title a person reads, links to the
 //! resource and its dashboard view, and the field-level change as content.
 
+use crate::domain::text::escape_markup;
 use std::fmt::Write as _;
 
 use axum::Extension;
@@ -126,11 +127,11 @@ async fn feed_filter(state: &AppState, raw: &QueryString) -> ApiResult<LatestCha
             });
     let entity = raw.one("entity", &mut errors).map(str::to_owned);
     if let Some(entity) = &entity
-        && !super::live::ENTITIES.contains(&entity.as_str())
+        && !crate::store::ENTITIES.contains(&entity.as_str())
     {
         errors.push(FieldError::new(
             "entity",
-            format!("must be one of: {}", super::live::ENTITIES.join(", ")),
+            format!("must be one of: {}", crate::store::ENTITIES.join(", ")),
         ));
     }
     let limit = match raw.one("limit", &mut errors) {
@@ -199,24 +200,6 @@ impl Site {
     fn tag(&self, specific: &str) -> String {
         format!("tag:{},{TAG_DATE}:accords/{specific}", self.host_name)
     }
-}
-
-/// `&`, `<`, `>` and quotes escaped, for XML text and attributes.
-fn xml(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            // Characters XML 1.0 cannot carry at all.
-            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => {}
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 fn atom_time(at: &chrono::DateTime<chrono::Utc>) -> String {
@@ -404,11 +387,11 @@ fn feed_xml(
          <link rel=\"self\" type=\"{ATOM}\" href=\"{}\"/>\n\
          <link rel=\"alternate\" type=\"text/html\" href=\"{}/\"/>\n",
         lang.as_str(),
-        xml(&feed_id),
-        xml(title),
-        xml(subtitle),
-        xml(&self_link),
-        xml(&site.origin),
+        escape_markup(&feed_id),
+        escape_markup(title),
+        escape_markup(subtitle),
+        escape_markup(&self_link),
+        escape_markup(&site.origin),
     );
     for change in changes {
         let entry = &change.entry;
@@ -418,20 +401,20 @@ fn feed_xml(
         let _ = writeln!(
             out,
             "<id>{}</id>",
-            xml(&site.tag(&format!("change/{}", entry.seq)))
+            escape_markup(&site.tag(&format!("change/{}", entry.seq)))
         );
         let _ = writeln!(
             out,
             "<title>{}</title>",
-            xml(&entry_title(change, partner, lang))
+            escape_markup(&entry_title(change, partner, lang))
         );
         let _ = writeln!(out, "<updated>{}</updated>", atom_time(&entry.at));
         if let Some(path) = resource_path(&entry.entity, &entry.id) {
             let _ = writeln!(
                 out,
                 "<link rel=\"alternate\" type=\"application/json\" href=\"{}{}\"/>",
-                xml(&site.origin),
-                xml(&path)
+                escape_markup(&site.origin),
+                escape_markup(&path)
             );
         }
         let dashboard = match &entry.agreement_id {
@@ -441,14 +424,14 @@ fn feed_xml(
         let _ = writeln!(
             out,
             "<link rel=\"related\" type=\"text/html\" href=\"{}\"/>",
-            xml(&dashboard)
+            escape_markup(&dashboard)
         );
-        let _ = writeln!(out, "<category term=\"{}\"/>", xml(&entry.entity));
-        let _ = writeln!(out, "<category term=\"{}\"/>", xml(&entry.op));
+        let _ = writeln!(out, "<category term=\"{}\"/>", escape_markup(&entry.entity));
+        let _ = writeln!(out, "<category term=\"{}\"/>", escape_markup(&entry.op));
         let _ = writeln!(
             out,
             "<content type=\"text\">{}</content>",
-            xml(&entry_content(change, lang))
+            escape_markup(&entry_content(change, lang))
         );
         let _ = writeln!(out, "</entry>");
     }

@@ -13,15 +13,13 @@ use super::agreements::path_id;
 use super::extract::{ListBody, PageQuery, Params, parse_instant};
 use super::listing::text_wanted;
 use crate::error::{ApiError, ApiResult};
-use crate::store::HistoryFilter;
+use crate::store::{ENTITIES, HistoryFilter};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(everything))
         .routes(routes!(of_agreement))
 }
-
-const ENTITIES: &[&str] = &["agreement", "pledge", "source", "partner", "area", "rate"];
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -609,10 +609,10 @@ fn pledge_cell(agreement: &Agreement, lang: Lang) -> String {
             let noun = match (lang, t.pledges) {
                 (Lang::En, 1) => "pledge",
                 (Lang::En, _) => "pledges",
-                (Lang::Uk, n) if (2..=4).contains(&(n % 10)) && !(12..=14).contains(&(n % 100)) => {
+                // 1–4, 21–24…: зобов’язання; 5–20, 25–30…: зобов’язань.
+                (Lang::Uk, n) if matches!(n % 10, 1..=4) && !(11..=14).contains(&(n % 100)) => {
                     "зобов’язання"
                 }
-                (Lang::Uk, n) if n % 10 == 1 && n % 100 != 11 => "зобов’язання",
                 (Lang::Uk, _) => "зобов’язань",
             };
             format!(

@@ -28,7 +28,7 @@ use super::query::QueryString;
 use crate::domain::FieldError;
 use crate::domain::lang::Lang;
 use crate::error::{ApiError, ApiResult};
-use crate::store::{ChangeEntry, ChangeFilter, Store};
+use crate::store::{ChangeEntry, ChangeFilter, ENTITIES, Store};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -223,15 +223,6 @@ impl Rendered {
 const BUFFER: usize = 1024;
 const POLL: Duration = Duration::from_secs(1);
 const PAGE: u32 = 500;
-pub(crate) const ENTITIES: &[&str] = &[
-    "agreement",
-    "pledge",
-    "source",
-    "partner",
-    "area",
-    "dataset",
-    "rate",
-];
 
 impl Default for Live {
     fn default() -> Self {

@@ -960,14 +960,12 @@ fn query_param(name: &str, schema: Schema, description: &str) -> Parameter {
     parameter.build()
 }
 
-const FEED_ENTITIES: [&str; 6] = ["agreement", "pledge", "source", "partner", "area", "rate"];
-
 /// The filters the change feed and the event stream share.
 fn feed_filters() -> [Parameter; 2] {
     [
         query_param(
             "entity",
-            one_of(FEED_ENTITIES.to_vec()),
+            one_of(crate::store::ENTITIES.to_vec()),
             "Only changes of this kind of record",
         ),
         query_param(
@@ -1040,7 +1038,7 @@ query_params!(
         ),
         query_param(
             "entity",
-            one_of(FEED_ENTITIES.to_vec()),
+            one_of(crate::store::ENTITIES.to_vec()),
             "Only this kind of record"
         ),
         query_param(

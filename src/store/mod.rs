@@ -350,6 +350,18 @@ pub struct PoolStatus {
     pub wal_bytes: Option<u64>,
 }
 
+/// The kinds of record the history and the change feed hold (`dataset`:
+/// a bulk load of generated agreements).
+pub const ENTITIES: [&str; 7] = [
+    "agreement",
+    "pledge",
+    "source",
+    "partner",
+    "area",
+    "rate",
+    "dataset",
+];
+
 /// One entry of the change feed.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ChangeEntry {
