@@ -767,3 +767,35 @@ async fn json_logs_have_one_line_per_request_and_no_secrets() {
     assert_eq!(span["status"], 200);
     assert!(span["latency_ms"].is_number(), "{line}");
 }
+
+/// docs/configuration.md, which the README sends readers to, lists every
+/// setting `accords serve` takes, and no other.
+#[test]
+fn the_settings_table_lists_every_setting() {
+    let help = Command::new(env!("CARGO_BIN_EXE_accords"))
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8(help.stdout).unwrap();
+    let in_help: std::collections::BTreeSet<&str> = help
+        .split("[env: ")
+        .skip(1)
+        .filter_map(|rest| rest.split('=').next())
+        .collect();
+    let table = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/configuration.md"
+    ))
+    .unwrap();
+    let in_table: std::collections::BTreeSet<&str> = table
+        .lines()
+        .filter(|line| line.starts_with("| `--"))
+        .filter_map(|line| line.split('|').nth(2))
+        .map(|cell| cell.trim().trim_matches('`'))
+        .collect();
+    assert!(in_help.len() >= 20, "{in_help:?}");
+    assert_eq!(
+        in_table, in_help,
+        "docs/configuration.md against accords serve --help"
+    );
+}
