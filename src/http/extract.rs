@@ -454,6 +454,10 @@ pub fn take_query_param(
     name: &str,
 ) -> (Vec<String>, Option<axum::http::Uri>) {
     let query = uri.query().unwrap_or("");
+    // Every request passes here twice (lang, pretty): most name neither.
+    if !query.contains(name) && !query.contains('%') {
+        return (Vec::new(), None);
+    }
     let mut given: Vec<String> = Vec::new();
     let mut kept: Vec<&str> = Vec::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
