@@ -30,9 +30,16 @@ fn created(reply: Reply, what: &str) -> Value {
     }
 }
 
-/// Creates, changes, moves, deletes, restores and imports agreements, and
-/// writes their pledges, sources and area links.
+/// Bulk-loads, creates, changes, moves, deletes, restores and imports
+/// agreements, and writes their pledges, sources and area links.
 async fn write_a_mix(app: &TestApp) {
+    // A bulk load first: its statements insert many rows at once, which
+    // PostgreSQL counts per statement (migration 0015).
+    let generated = accords::generate::agreements(5, 0, 60).unwrap();
+    app.store
+        .bulk_insert_agreements(&generated.agreements)
+        .await
+        .unwrap();
     let agreement = json!({
         "partner": "NZ", "title": "Counted agreement", "kind": "bilateral_security", "status": "signed",
         "signed_on": "2025-03-01", "areas": ["demining", "training"],
