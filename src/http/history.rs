@@ -142,9 +142,18 @@ async fn of_agreement(
     filter.agreement_id = Some(id.clone());
     let page = state.store.history(&filter).await?;
     if page.items.is_empty() && filter.before_seq.is_none() {
-        return Err(ApiError::not_found(format!(
-            "agreement {id:?} has no history"
-        )));
+        // A filter that matches none of a known agreement's entries is an
+        // empty page; only an agreement with no history at all is unknown.
+        let any = HistoryFilter {
+            agreement_id: Some(id.clone()),
+            limit: 1,
+            ..HistoryFilter::default()
+        };
+        if state.store.history(&any).await?.items.is_empty() {
+            return Err(ApiError::not_found(format!(
+                "agreement {id:?} has no history"
+            )));
+        }
     }
     Ok(answer(page, text))
 }

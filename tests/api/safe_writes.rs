@@ -439,6 +439,15 @@ async fn history_tells_who_changed_what_and_restores(app: TestApp) {
         .await;
     assert_eq!(latest["items"][0]["op"], "restore");
     assert!(latest["next_cursor"].is_string());
+    // A filter that matches none of a known agreement's entries is an empty
+    // page; an agreement that never was is a 404.
+    let sources = app
+        .get_ok("/v1/agreements/ua-nz-2025/history?entity=source")
+        .await;
+    assert_eq!(sources["items"], json!([]));
+    app.get("/v1/agreements/ua-zz-2000/history?entity=source")
+        .await
+        .problem(404);
 
     // The global history filters by key and entity, and pages.
     let by_editor = app.all_items("/v1/history?key=editor&limit=2").await;
