@@ -171,7 +171,9 @@ async fn unindex_search_text(conn: &mut sqlx::PgConnection, agreement_id: &str) 
 
 async fn prepare_bulk_load(conn: &mut sqlx::PgConnection) -> StoreResult<()> {
     // Compiling a plan costs more than running a batch's statements.
-    sqlx::query("SET LOCAL jit = off").execute(&mut *conn).await?;
+    sqlx::query("SET LOCAL jit = off")
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 

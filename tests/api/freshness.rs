@@ -2,6 +2,9 @@
 //! read through the same instance shows it — a conditional GET with the old
 //! ETag included, which must be a 200 with the new body, never a 304 — and a
 //! read through another instance on the same store shows it within a second.
+//! Each read a write touches is checked: the agreement, its partner's and one
+//! of its areas' lists, a filtered list, a search, the stats and the change
+//! feed — the promises any finer invalidation of kept answers must keep.
 
 use std::time::{Duration, Instant};
 
@@ -24,6 +27,9 @@ const SINGLE: &str = "/v1/agreements/ua-jp-2024";
 const PARTNER_LIST: &str = "/v1/partners/japan/agreements?fields=id,signed_at";
 const FILTERED: &str = "/v1/agreements?partner=JP,GB&area=demining&fields=id,signed_at";
 const STATS: &str = "/v1/stats/pledges?group_by=partner";
+/// One of the agreement's areas, and its partner's entries in the change feed.
+const AREA_LIST: &str = "/v1/areas/accountability/agreements?fields=id,signed_at&limit=100";
+const FEED: &str = "/v1/changes?partner=JP&since=0&limit=1000";
 
 /// How long another instance may take to show an acknowledged write.
 const ACROSS: Duration = Duration::from_secs(1);
@@ -81,7 +87,17 @@ fn total_of(body: &Value, partner: &str, currency: &str) -> Value {
 fn shows_round(uri: &str, body: &Value, place: &str, round: usize) -> bool {
     match uri {
         SINGLE => body["signed_at"] == place,
-        PARTNER_LIST | FILTERED => signed_at_in_list(body, "ua-jp-2024") == place,
+        PARTNER_LIST | FILTERED | AREA_LIST => signed_at_in_list(body, "ua-jp-2024") == place,
+        // The bundled data only created; each round updates the agreement once.
+        FEED => {
+            let updates = body["items"].as_array().map_or(0, |items| {
+                items
+                    .iter()
+                    .filter(|e| e["entity"] == "agreement" && e["op"] == "update")
+                    .count()
+            });
+            updates == round
+        }
         STATS => total_of(body, "JP", "CHF") == Value::String((1000 * round).to_string()),
         search => {
             let found = body["items"]
@@ -130,7 +146,15 @@ async fn acknowledged_writes_are_read_at_once_and_across_instances(app: TestApp)
         let place = format!("Tokyo, round {round}");
         let word = format!("freshnessround{round}");
         let search = format!("/v1/agreements?q={word}");
-        let mut uris = vec![SINGLE, PARTNER_LIST, FILTERED, STATS, search.as_str()];
+        let mut uris = vec![
+            SINGLE,
+            PARTNER_LIST,
+            FILTERED,
+            AREA_LIST,
+            STATS,
+            FEED,
+            search.as_str(),
+        ];
         // The last round's word, which this round's edit takes away.
         let previous_search = format!("/v1/agreements?q=freshnessround{}", round - 1);
         if round > 1 {
