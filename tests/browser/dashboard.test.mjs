@@ -350,6 +350,44 @@ for (const [size, viewport] of Object.entries(VIEWPORTS)) {
     await close();
   });
 
+  test(name('shows the data as published at a past revision, what moved since, and goes back to now'), async () => {
+    // The revision a story cited, then an editor's correction after it.
+    const cited = (await apiJson('/v1/agreements/ua-jp-2024')).headers.get('accords-revision');
+    assert.match(cited, /^\d+$/);
+    const then = (await apiJson('/v1/pledges/ua-jp-2024-p1')).body.amount;
+    const amount = String(BigInt(then.split('.')[0]) + 7_000_000n);
+    await write('PATCH', '/v1/pledges/ua-jp-2024-p1', { amount });
+
+    const { page, close } = await open(viewport, { path: `/?partner=JP&revision=${cited}` });
+    await page.waitForFunction((r) => (document.querySelector('#as-of')?.textContent || '').startsWith(`As published at revision ${r}`), cited, WAIT);
+    assert.equal(await page.inputValue('#past-revision'), cited);
+    // The table shows the amount as it was; the CSV links ask for the same revision.
+    const was = `USD ${BigInt(then.split('.')[0]).toLocaleString('en-US')}`;
+    await page.waitForFunction((s) => (document.querySelector('#list-body tr[data-id="ua-jp-2024"] td.c-amount')?.textContent || '').includes(s), was, WAIT);
+    assert.match(await page.getAttribute('#csv-agreements', 'href'), new RegExp(`revision=${cited}`));
+    // What moved since: Japan's USD total, by the correction.
+    await page.waitForFunction(() => !document.querySelector('#since').hidden && document.querySelectorAll('#since-body tr').length > 0, null, WAIT);
+    const moved = await page.$$eval('#since-body tr', (trs) => trs.map((tr) => [...tr.cells].map((td) => td.textContent.trim())));
+    const usd = moved.find((cells) => cells[1] === 'USD');
+    assert.ok(usd, `a USD total moved: ${JSON.stringify(moved)}`);
+    assert.match(usd[0], /Japan/);
+    assert.match(usd[4], /^\+7000000(\.0+)?$/);
+    // The detail names the change, field by field.
+    await page.locator('#list-body tr[data-id="ua-jp-2024"] a.open').click();
+    await page.waitForSelector('#detail-since', WAIT);
+    const changes = await page.textContent('#detail-body ul.changes');
+    assert.match(changes, /pledges\[ua-jp-2024-p1\]\.amount changed/);
+    await page.keyboard.press('Escape');
+    // Back to now: the corrected amount, no past banner, no "since".
+    await page.locator('#past-leave').click();
+    const now = `USD ${BigInt(amount).toLocaleString('en-US')}`;
+    await page.waitForFunction((s) => (document.querySelector('#list-body tr[data-id="ua-jp-2024"] td.c-amount')?.textContent || '').includes(s), now, WAIT);
+    await page.waitForFunction(() => /^Data as of/.test(document.querySelector('#as-of')?.textContent || ''), null, WAIT);
+    assert.ok(await page.locator('#since').isHidden());
+    assert.ok(!new URL(page.url()).searchParams.has('revision'));
+    await close();
+  });
+
   test(name('a mistyped partner shows the API\'s suggestions as buttons'), async () => {
     const expected = (r) => {
       const url = new URL(r.url());

@@ -31,6 +31,9 @@ const state = {
   names: new Map(),    // partner code -> {name, name_uk}, for chart labels
   revision: null,      // the store's latest change number, and when it was made
   revisionAt: null,
+  past: null,          // the revision shown instead of now (kept in the URL), and when it was made
+  pastAt: null,
+  sinceAbort: null,
   errors: new Map(),   // alert messages by origin, so one success clears only its own
   opener: null,        // element to refocus when the dialog closes
   focusPledge: null,   // pledge to move to once the agreement opening is shown
@@ -251,6 +254,12 @@ function filterValues() {
 }
 
 const query = (obj) => new URLSearchParams(obj).toString();
+
+/** A read as the store stood at the revision shown, or as it stands now. */
+function at(path) {
+  if (state.past === null) return path;
+  return `${path}${path.includes('?') ? '&' : '?'}revision=${state.past}`;
+}
 const sortParam = () => `${state.sort.desc ? '-' : ''}${state.sort.key}`;
 
 /** Mirrors the view into the address bar so it can be shared. */
@@ -259,6 +268,7 @@ function saveUrl() {
   if (state.view) p.set('chart_currency', state.view);
   if (state.sort.key !== 'partner' || state.sort.desc) p.set('sort', sortParam());
   if (state.detailId) p.set('open', state.detailId);
+  if (state.past !== null) p.set('revision', String(state.past));
   const qs = p.toString();
   history.replaceState(null, '', location.pathname + (qs ? '?' + qs : '') + location.hash);
 }
@@ -282,6 +292,8 @@ function readUrl() {
   state.view = p.get('chart_currency') || '';
   const sort = /^(-?)(\w+)$/.exec(p.get('sort') || '');
   if (sort && SORT_KEYS.includes(sort[2])) state.sort = { key: sort[2], desc: sort[1] === '-' };
+  const past = p.get('revision');
+  state.past = past !== null && /^\d+$/.test(past) ? Number(past) : null;
   return p.get('open');
 }
 
@@ -290,12 +302,12 @@ function updateDownloads() {
   const f = filterValues();
   const apiSort = { partner: 'partner', date: 'signed_on' }[state.sort.key] || 'partner';
   const sort = `${state.sort.desc && state.sort.key in { partner: 1, date: 1 } ? '-' : ''}${apiSort}`;
-  $('csv-agreements').href = `/v1/agreements?${query({ ...f, sort, format: 'csv' })}`;
-  $('csv-pledges').href = `/v1/agreements?${query({ ...f, sort, format: 'csv', rows: 'pledges' })}`;
+  $('csv-agreements').href = at(`/v1/agreements?${query({ ...f, sort, format: 'csv' })}`);
+  $('csv-pledges').href = at(`/v1/agreements?${query({ ...f, sort, format: 'csv', rows: 'pledges' })}`);
   const view = currentView();
   const chart = { group_by: 'partner', ...f, format: 'csv' };
   if (view === CONVERTED) chart.convert = CONVERT_TO;
-  $('csv-chart').href = `/v1/stats/pledges?${query(chart)}`;
+  $('csv-chart').href = at(`/v1/stats/pledges?${query(chart)}`);
 }
 
 function refresh() {
@@ -303,6 +315,7 @@ function refresh() {
   updateDownloads();
   loadList();
   loadCharts();
+  loadSince();
 }
 
 // ---------- partner suggestions ----------
@@ -471,8 +484,8 @@ async function loadList() {
     let cursor = null;
     let revision = null;
     do {
-      const page = await api(`/v1/agreements?${query(cursor ? { ...params, cursor } : params)}`, ctl.signal, true);
-      if (revision === null) revision = revisionOf(page.headers.get('etag'));
+      const page = await api(at(`/v1/agreements?${query(cursor ? { ...params, cursor } : params)}`), ctl.signal, true);
+      if (revision === null) revision = Number(page.headers.get('accords-revision')) || revisionOf(page.headers.get('etag'));
       items.push(...page.body.items);
       cursor = page.body.next_cursor || null;
     } while (cursor && items.length < MAX_ROWS);
@@ -484,7 +497,7 @@ async function loadList() {
     $('list-status').textContent = t('listStatus', items.length, state.truncated);
     setError('list', null);
     hideSuggestions();
-    if (revision !== null) loadRevision(revision);
+    if (revision !== null && state.past === null) loadRevision(revision);
   } catch (err) {
     if (err.name === 'AbortError') return;
     state.items = [];
@@ -524,14 +537,31 @@ async function loadRevision(revision) {
   }
 }
 
+/** When the change that made a revision was made, from the change feed (null if unknown). */
+async function changeAt(revision) {
+  if (!revision) return null;
+  const feed = await api(`/v1/changes?${query({ since: revision - 1, limit: 1 })}`);
+  const change = (feed.items || [])[0];
+  return change && change.seq === revision ? change.at : null;
+}
+
+function timeNode(id, iso) {
+  const at = new Date(iso);
+  const time = Number.isNaN(at.getTime()) ? String(iso)
+    : `${new Intl.DateTimeFormat(state.lang === 'uk' ? 'uk-UA' : 'en-GB', { dateStyle: 'medium', timeStyle: 'medium', timeZone: 'UTC' }).format(at)} UTC`;
+  return h('time', { id, datetime: iso }, time);
+}
+
 function renderAsOf() {
   const box = $('as-of');
+  if (state.past !== null) {
+    box.replaceChildren(...t('asPublished', state.pastAt ? timeNode('past-time', state.pastAt) : null, state.past).flat());
+    box.dataset.revision = String(state.past);
+    return;
+  }
   if (!state.revision) { box.textContent = state.revision === 0 ? t('asOfNone') : ''; return; }
-  const at = new Date(state.revisionAt);
-  const time = Number.isNaN(at.getTime()) ? String(state.revisionAt)
-    : `${new Intl.DateTimeFormat(state.lang === 'uk' ? 'uk-UA' : 'en-GB', { dateStyle: 'medium', timeStyle: 'medium', timeZone: 'UTC' }).format(at)} UTC`;
   // The time is a <time> element inside the sentence, not text.
-  box.replaceChildren(...t('asOf', h('time', { id: 'as-of-time', datetime: state.revisionAt }, time), state.revision));
+  box.replaceChildren(...t('asOf', timeNode('as-of-time', state.revisionAt), state.revision));
   box.dataset.revision = String(state.revision);
 }
 
@@ -584,8 +614,8 @@ async function loadCharts() {
   try {
     // One request per grouping answers both views: the per-currency items and the converted totals.
     const [byPartner, byYear] = await Promise.all([
-      api(`/v1/stats/pledges?${query({ group_by: 'partner', ...f, convert: CONVERT_TO })}`, ctl.signal),
-      api(`/v1/stats/pledges?${query({ group_by: 'year', ...f, convert: CONVERT_TO })}`, ctl.signal),
+      api(at(`/v1/stats/pledges?${query({ group_by: 'partner', ...f, convert: CONVERT_TO })}`), ctl.signal),
+      api(at(`/v1/stats/pledges?${query({ group_by: 'year', ...f, convert: CONVERT_TO })}`), ctl.signal),
     ]);
     state.stats = {
       partner: { items: byPartner.items || [], converted: byPartner.converted || null },
@@ -983,11 +1013,17 @@ async function loadDetail() {
   if (!id) return;
   const box = $('detail-alert');
   try {
-    const a = await api(`/v1/agreements/${encodeURIComponent(id)}`);
+    const path = `/v1/agreements/${encodeURIComponent(id)}`;
+    const past = state.past;
+    const [a, diff] = await Promise.all([
+      api(at(path)),
+      past === null ? null : api(`${path}/diff?${query({ from: past })}`),
+    ]);
     if (state.detailId !== id) return; // closed or replaced meanwhile
     state.detail = a;
     box.hidden = true;
     renderDetail(a);
+    if (diff) $('detail-body').append(...detailSince(past, diff));
   } catch (err) {
     if (state.detailId !== id) return;
     box.replaceChildren(...problemNodes(err.problem || { title: t('error'), detail: String(err.message) }));
@@ -1024,6 +1060,86 @@ function onDetailClosed() {
   state.opener = null;
 }
 
+// ---------- a past revision, and what changed since ----------
+
+/** One change of an agreement's diff, as a line to read. */
+function changeLine(c) {
+  const brief = (v) => {
+    const text = typeof v === 'string' ? v : JSON.stringify(v);
+    return text && text.length > 120 ? `${text.slice(0, 119)}…` : text;
+  };
+  const op = h('span', { class: `op op-${c.op}` }, t(`op_${c.op}`));
+  if (c.op === 'changed') return h('li', {}, h('code', {}, c.path), ' ', op, ': ', brief(c.from), ' → ', brief(c.to));
+  return h('li', {}, h('code', {}, c.path), ' ', op, ': ', brief(c.value));
+}
+
+function detailSince(past, diff) {
+  const changes = diff.changes || [];
+  return [
+    h('h3', { id: 'detail-since' }, t('detailSince', past)),
+    changes.length ? h('ul', { class: 'changes' }, changes.map(changeLine)) : h('p', { class: 'muted' }, t('detailNoChange')),
+  ];
+}
+
+/** The pledge totals that moved between the revision shown and now, under the same filters. */
+async function loadSince() {
+  const box = $('since');
+  if (state.past === null) { box.hidden = true; return; }
+  if (state.sinceAbort) state.sinceAbort.abort();
+  const ctl = new AbortController();
+  state.sinceAbort = ctl;
+  $('since-h').textContent = t('sinceTitle', state.past);
+  box.hidden = false;
+  try {
+    const diff = await api(`/v1/stats/pledges/diff?${query({ from: state.past, group_by: 'partner', ...filterValues() })}`, ctl.signal);
+    const items = diff.items || [];
+    $('since-body').replaceChildren(...items.map((it) => h('tr', {},
+      h('td', {}, partnerLabel(it.partner)),
+      h('td', {}, it.currency),
+      h('td', { class: 'num' }, it.from),
+      h('td', { class: 'num' }, it.to),
+      h('td', { class: 'num' }, it.change.startsWith('-') ? it.change : `+${it.change}`))));
+    $('since-table').hidden = items.length === 0;
+    $('since-status').textContent = items.length ? '' : t('sinceNone');
+    setError('since', null);
+  } catch (err) {
+    if (err.name === 'AbortError') return;
+    $('since-body').replaceChildren();
+    $('since-status').textContent = t('sinceFailed');
+    setError('since', err);
+  } finally {
+    if (state.sinceAbort === ctl) state.sinceAbort = null;
+  }
+}
+
+const sinceRefresh = debounce(loadSince, 500);
+
+async function loadPastTime() {
+  const past = state.past;
+  state.pastAt = null;
+  renderAsOf();
+  if (past === null) return;
+  try {
+    const when = await changeAt(past);
+    if (state.past === past) { state.pastAt = when; renderAsOf(); }
+  } catch (err) {
+    setError('changes', err);
+  }
+}
+
+/** Shows the revision `past` (a number), or now (null), everywhere on the page. */
+function showPast(past) {
+  state.past = past;
+  $('past-revision').value = past === null ? '' : String(past);
+  $('past-leave').hidden = past === null;
+  document.body.classList.toggle('in-past', past !== null);
+  loadPastTime();
+  loadAreas();
+  loadPartnerNames();
+  refresh();
+  if (state.detailId) loadDetail();
+}
+
 // ---------- live updates ----------
 
 const liveRefresh = debounce(() => { loadList(); loadCharts(); }, 500);
@@ -1058,6 +1174,12 @@ function onEvent(msg) {
     state.revisionAt = ev.at;
     renderAsOf();
   }
+  // A past revision never changes; only what changed since it does.
+  if (state.past !== null) {
+    sinceRefresh();
+    if (touchesDetail(ev)) loadDetail();
+    return;
+  }
   liveRefresh();
   if (touchesDetail(ev)) loadDetail();
 }
@@ -1083,7 +1205,7 @@ function connect() {
 
 async function loadAreas() {
   try {
-    const page = await api('/v1/areas?limit=500');
+    const page = await api(at('/v1/areas?limit=500'));
     const sel = $('f-area');
     const chosen = sel.value;
     const opts = page.items.map((a) => h('option', { value: a.code }, `${a.name}${a.agreement_count !== undefined ? ` (${a.agreement_count})` : ''}`));
@@ -1100,7 +1222,7 @@ async function loadAreas() {
 /** Partner names label the chart; the list supplies them too, so failure is harmless. */
 async function loadPartnerNames() {
   try {
-    const page = await api('/v1/partners?limit=500');
+    const page = await api(at('/v1/partners?limit=500'));
     for (const p of page.items || []) if (p.code) state.names.set(p.code, p);
     drawCharts();
   } catch (_) { /* codes remain as labels */ }
@@ -1150,12 +1272,25 @@ function init() {
     renderFigures();
     renderTable();
   });
+  $('past-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const v = $('past-revision').value.trim();
+    showPast(/^\d+$/.test(v) ? Number(v) : null);
+  });
+  $('past-leave').addEventListener('click', () => showPast(null));
   $('detail-close').addEventListener('click', () => $('detail').close());
   $('detail').addEventListener('close', onDetailClosed);
   // A click on the backdrop (outside the dialog box) closes it as well.
   $('detail').addEventListener('click', (e) => { if (e.target === e.currentTarget) e.currentTarget.close(); });
 
   renderSortControls();
+  if (state.past !== null) {
+    $('past-revision').value = String(state.past);
+    $('past-leave').hidden = false;
+    document.body.classList.add('in-past');
+    loadPastTime();
+    loadSince();
+  }
   updateDownloads();
   loadAreas();
   loadPartnerNames();
