@@ -67,6 +67,10 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new()
             .max_connections(options.max_connections)
             .acquire_timeout(options.acquire_timeout)
+            // A connection to a local file does not go stale; the ping
+            // sqlx sends before every borrow was one of the seven hand-offs
+            // to the connection's worker thread that a single read made.
+            .test_before_acquire(false)
             .connect_with(connect)
             .await
             .map_err(|e| {
