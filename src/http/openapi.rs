@@ -37,6 +37,7 @@ use crate::error::PROBLEM_JSON;
         (name = "live", description = "The change feed and live events"),
         (name = "data desk", description = "History, bulk import and data checks"),
         (name = "operations", description = "Health, readiness, metrics and this contract"),
+        (name = "webhooks", description = "Changes pushed to your URL as signed POSTs (Standard Webhooks); admin keys only"),
     ),
     components(schemas(Problem, FieldError))
 )]
@@ -104,10 +105,17 @@ fn problem_statuses(method: &HttpMethod, path: &str, has_body: bool) -> Vec<&'st
     } else {
         statuses.push("401");
     }
-    if matches!(
-        method,
-        HttpMethod::Put | HttpMethod::Patch | HttpMethod::Delete
-    ) {
+    // Webhooks take admin keys only, reads too (a write key: 403), and no If-Match.
+    let webhooks = path.starts_with("/v1/webhooks");
+    if webhooks && matches!(method, HttpMethod::Get | HttpMethod::Head) {
+        statuses.push("403");
+    }
+    if !webhooks
+        && matches!(
+            method,
+            HttpMethod::Put | HttpMethod::Patch | HttpMethod::Delete
+        )
+    {
         statuses.extend(["412", "428"]);
     }
     if has_body {
@@ -194,13 +202,15 @@ fn complete_operation(method: &HttpMethod, path: &str, operation: &mut Operation
     let api = path.starts_with("/v1/") || path.starts_with("/embed/") || path == "/oembed";
     let parameters = operation.parameters.get_or_insert_with(Vec::new);
     let writes = !matches!(method, HttpMethod::Get | HttpMethod::Head);
-    if api && writes {
+    // Webhooks: admin keys only, even to read; never answered 304.
+    let admin_only = path.starts_with("/v1/webhooks");
+    if api && (writes || admin_only) {
         operation.security = Some(vec![SecurityRequirement::new(
             "bearer",
             Vec::<String>::new(),
         )]);
     }
-    if api && !writes {
+    if api && !writes && !admin_only {
         // Reads are open unless ACCORDS_READ_AUTH=true; then they need a key too.
         operation.security = Some(vec![
             SecurityRequirement::default(),
@@ -213,11 +223,11 @@ fn complete_operation(method: &HttpMethod, path: &str, operation: &mut Operation
             "Makes a retried POST safe: the same key and body within 24 hours replays the first answer; \
              another body with the same key is a 422",
         )),
-        HttpMethod::Put | HttpMethod::Patch | HttpMethod::Delete if api => parameters.push(header_parameter(
+        HttpMethod::Put | HttpMethod::Patch | HttpMethod::Delete if api && !admin_only => parameters.push(header_parameter(
             "If-Match",
             "The ETag (version) this change is based on; a stale one is a 412 and changes nothing",
         )),
-        HttpMethod::Get if api && path != "/v1/events" => parameters.push(header_parameter(
+        HttpMethod::Get if api && path != "/v1/events" && !admin_only => parameters.push(header_parameter(
             "If-None-Match",
             "An ETag from an earlier answer; unchanged data is a 304 without a body",
         )),
@@ -256,7 +266,7 @@ fn complete_operation(method: &HttpMethod, path: &str, operation: &mut Operation
     if !api {
         return;
     }
-    if matches!(method, HttpMethod::Get) && path != "/v1/events" {
+    if matches!(method, HttpMethod::Get) && path != "/v1/events" && !admin_only {
         responses.entry("304".into()).or_insert_with(|| {
             ResponseBuilder::new()
                 .description("Not modified: the If-None-Match tag is current")
