@@ -409,4 +409,26 @@ mod tests {
         }
         assert!(backoff(base, 1_000) <= MAX_DELAY);
     }
+
+    #[tokio::test]
+    async fn names_resolving_to_private_addresses_are_not_connected_to() {
+        use reqwest::dns::Resolve;
+        use std::str::FromStr;
+        let name = || reqwest::dns::Name::from_str("localhost").unwrap();
+        let refused = CheckedResolver {
+            allow_private: false,
+        }
+        .resolve(name())
+        .await;
+        let error = refused.err().expect("localhost is refused").to_string();
+        assert!(error.contains("no address a webhook may reach"), "{error}");
+        let allowed: Vec<SocketAddr> = CheckedResolver {
+            allow_private: true,
+        }
+        .resolve(name())
+        .await
+        .unwrap()
+        .collect();
+        assert!(!allowed.is_empty() && allowed.iter().all(|a| a.ip().is_loopback()));
+    }
 }

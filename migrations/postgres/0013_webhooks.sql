@@ -12,7 +12,9 @@ CREATE TABLE webhook_subscriptions (
     enabled         BOOLEAN NOT NULL DEFAULT TRUE,
     disabled_reason TEXT,
     created_at      BIGINT NOT NULL,
-    updated_at      BIGINT NOT NULL
+    updated_at      BIGINT NOT NULL,
+    -- Moves with every change (its ETag; If-Match compares it).
+    version         BIGINT NOT NULL DEFAULT 1
 );
 
 -- The event types a subscription wants: `agreement.updated`, `agreement.*` or `*`.

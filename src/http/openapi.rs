@@ -105,17 +105,14 @@ fn problem_statuses(method: &HttpMethod, path: &str, has_body: bool) -> Vec<&'st
     } else {
         statuses.push("401");
     }
-    // Webhooks take admin keys only, reads too (a write key: 403), and no If-Match.
-    let webhooks = path.starts_with("/v1/webhooks");
-    if webhooks && matches!(method, HttpMethod::Get | HttpMethod::Head) {
+    // Webhooks take admin keys only, reads too: a write key gets 403.
+    if path.starts_with("/v1/webhooks") && matches!(method, HttpMethod::Get | HttpMethod::Head) {
         statuses.push("403");
     }
-    if !webhooks
-        && matches!(
-            method,
-            HttpMethod::Put | HttpMethod::Patch | HttpMethod::Delete
-        )
-    {
+    if matches!(
+        method,
+        HttpMethod::Put | HttpMethod::Patch | HttpMethod::Delete
+    ) {
         statuses.extend(["412", "428"]);
     }
     if has_body {
@@ -202,7 +199,7 @@ fn complete_operation(method: &HttpMethod, path: &str, operation: &mut Operation
     let api = path.starts_with("/v1/") || path.starts_with("/embed/") || path == "/oembed";
     let parameters = operation.parameters.get_or_insert_with(Vec::new);
     let writes = !matches!(method, HttpMethod::Get | HttpMethod::Head);
-    // Webhooks: admin keys only, even to read; never answered 304.
+    // Webhooks: admin keys only, even to read.
     let admin_only = path.starts_with("/v1/webhooks");
     if api && (writes || admin_only) {
         operation.security = Some(vec![SecurityRequirement::new(
@@ -223,11 +220,11 @@ fn complete_operation(method: &HttpMethod, path: &str, operation: &mut Operation
             "Makes a retried POST safe: the same key and body within 24 hours replays the first answer; \
              another body with the same key is a 422",
         )),
-        HttpMethod::Put | HttpMethod::Patch | HttpMethod::Delete if api && !admin_only => parameters.push(header_parameter(
+        HttpMethod::Put | HttpMethod::Patch | HttpMethod::Delete if api => parameters.push(header_parameter(
             "If-Match",
             "The ETag (version) this change is based on; a stale one is a 412 and changes nothing",
         )),
-        HttpMethod::Get if api && path != "/v1/events" && !admin_only => parameters.push(header_parameter(
+        HttpMethod::Get if api && path != "/v1/events" => parameters.push(header_parameter(
             "If-None-Match",
             "An ETag from an earlier answer; unchanged data is a 304 without a body",
         )),
@@ -266,7 +263,7 @@ fn complete_operation(method: &HttpMethod, path: &str, operation: &mut Operation
     if !api {
         return;
     }
-    if matches!(method, HttpMethod::Get) && path != "/v1/events" && !admin_only {
+    if matches!(method, HttpMethod::Get) && path != "/v1/events" {
         responses.entry("304".into()).or_insert_with(|| {
             ResponseBuilder::new()
                 .description("Not modified: the If-None-Match tag is current")

@@ -3,15 +3,16 @@
 //! the signing secret is shown once, in the answer that creates it.
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::extract::{JsonBody, Params, patched};
+use super::extract::{IfMatch, JsonBody, Params, patched};
 use super::partner_lookup::resolve_partner;
 use crate::auth::Caller;
 use crate::domain::FieldError;
@@ -88,6 +89,8 @@ pub struct Webhook {
     disabled_reason: Option<String>,
     created_at: chrono::DateTime<chrono::Utc>,
     updated_at: chrono::DateTime<chrono::Utc>,
+    /// Moves with every change; the ETag, and what If-Match names.
+    version: i64,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -173,6 +176,7 @@ impl From<Subscription> for Webhook {
             disabled_reason: s.disabled_reason,
             created_at: s.created_at,
             updated_at: s.updated_at,
+            version: s.version,
         }
     }
 }
@@ -213,9 +217,14 @@ fn body_of(s: &Subscription) -> WebhookBody {
 /// Checks every field, reporting all problems at once.
 async fn parse(state: &AppState, body: WebhookBody) -> ApiResult<SubscriptionDraft> {
     let mut errors = Vec::new();
-    if let Err(message) = webhook::parse_url(&body.url, state.options.webhook_allow_private) {
-        errors.push(FieldError::new("url", message));
-    }
+    // Stored as parsed: normalised, anything unprintable percent-encoded.
+    let url = match webhook::parse_url(&body.url, state.options.webhook_allow_private) {
+        Ok(url) => url.to_string(),
+        Err(message) => {
+            errors.push(FieldError::new("url", message));
+            String::new()
+        }
+    };
     if body.events.is_empty() {
         errors.push(FieldError::new(
             "events",
@@ -278,7 +287,7 @@ async fn parse(state: &AppState, body: WebhookBody) -> ApiResult<SubscriptionDra
         return Err(ApiError::Validation(errors));
     }
     Ok(SubscriptionDraft {
-        url: body.url,
+        url,
         description: body.description,
         events: body.events,
         filters: WebhookFilters {
@@ -301,10 +310,55 @@ fn location(id: &str) -> String {
     format!("/v1/webhooks/{id}")
 }
 
+/// A JSON answer under its ETag (the version, or else a digest of the
+/// body), or a 304 when If-None-Match names it. The shared layer never keeps
+/// or tags these admin-only answers (see `live::conditional`), so they tag
+/// themselves; `no-store` keeps them out of every cache.
+fn tagged<T: Serialize>(
+    headers: &HeaderMap,
+    status: StatusCode,
+    body: &T,
+    version: Option<i64>,
+) -> ApiResult<Response> {
+    let bytes = serde_json::to_vec(body).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let etag = match version {
+        Some(version) => format!("\"{version}\""),
+        None => {
+            let digest = Sha256::digest(&bytes);
+            let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
+            format!("W/\"{hex}\"")
+        }
+    };
+    let bare = |tag: &str| tag.trim().trim_start_matches("W/").to_owned();
+    let unchanged = status == StatusCode::OK
+        && headers
+            .get_all(header::IF_NONE_MATCH)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|tag| tag.trim() == "*" || bare(tag) == bare(&etag));
+    let mut response = if unchanged {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        (status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response()
+    };
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&etag) {
+        headers.insert(header::ETAG, value);
+    }
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
 /// Every subscription, in id order. Admin keys only.
 #[utoipa::path(get, path = "/v1/webhooks", tag = "webhooks",
-    responses((status = 200, description = "The subscriptions (never their secrets)", body = WebhookList)))]
-async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
+    responses((status = 200, description = "The subscriptions (never their secrets)", body = WebhookList,
+        headers(("ETag" = String, description = "A digest of the list")))))]
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
     caller.require_admin()?;
     let items = state
         .webhooks
@@ -313,17 +367,18 @@ async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Respon
         .into_iter()
         .map(Webhook::from)
         .collect();
-    Ok(axum::Json(WebhookList { items }).into_response())
+    tagged(&headers, StatusCode::OK, &WebhookList { items }, None)
 }
 
 /// Subscribes a URL to changes; the answer holds the signing secret, shown
 /// only this once. Changes committed from now on are delivered. Admin keys only.
 #[utoipa::path(post, path = "/v1/webhooks", tag = "webhooks", request_body = WebhookBody,
     responses((status = 201, description = "Created; `secret` is shown only here", body = CreatedWebhook,
-        headers(("Location" = String, description = "The subscription's URL")))))]
+        headers(("Location" = String, description = "The subscription's URL"), ("ETag" = String, description = "The version")))))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     JsonBody(body): JsonBody<WebhookBody>,
 ) -> ApiResult<Response> {
     caller.require_admin()?;
@@ -340,32 +395,40 @@ async fn create(
         .create_subscription(&id, &secret, &draft, crate::clock::now())
         .await?;
     tracing::info!(webhook = %id, url = %subscription.url, key = %caller.name, "webhook created");
-    let mut response = (
+    let version = subscription.version;
+    let mut response = tagged(
+        &headers,
         StatusCode::CREATED,
-        axum::Json(CreatedWebhook {
+        &CreatedWebhook {
             webhook: subscription.into(),
             secret,
-        }),
-    )
-        .into_response();
-    if let Ok(value) = axum::http::HeaderValue::from_str(&location(&id)) {
-        response
-            .headers_mut()
-            .insert(axum::http::header::LOCATION, value);
+        },
+        Some(version),
+    )?;
+    if let Ok(value) = HeaderValue::from_str(&location(&id)) {
+        response.headers_mut().insert(header::LOCATION, value);
     }
     Ok(response)
 }
 
 #[utoipa::path(get, path = "/v1/webhooks/{id}", tag = "webhooks", params(("id" = String, Path, description = "The subscription's id (wh_...)")),
-    responses((status = 200, description = "The subscription (never its secret)", body = Webhook)))]
+    responses((status = 200, description = "The subscription (never its secret)", body = Webhook,
+        headers(("ETag" = String, description = "The version")))))]
 async fn show(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     caller.require_admin()?;
     let subscription = load(&state, &id).await?;
-    Ok(axum::Json(Webhook::from(subscription)).into_response())
+    let version = subscription.version;
+    tagged(
+        &headers,
+        StatusCode::OK,
+        &Webhook::from(subscription),
+        Some(version),
+    )
 }
 
 /// Changes a subscription (a JSON merge patch of the body it was created
@@ -373,23 +436,42 @@ async fn show(
 /// pending are sent, in order.
 #[utoipa::path(patch, path = "/v1/webhooks/{id}", tag = "webhooks", params(("id" = String, Path, description = "The subscription's id (wh_...)")),
     request_body(content = Object, description = "A merge patch (RFC 7396) of the subscription's body", content_type = "application/merge-patch+json"),
-    responses((status = 200, description = "Changed", body = Webhook)))]
+    responses((status = 200, description = "Changed", body = Webhook, headers(("ETag" = String, description = "The new version")))))]
 async fn patch(
     State(state): State<AppState>,
     caller: Caller,
+    if_match: IfMatch,
+    headers: HeaderMap,
     Path(id): Path<String>,
-    JsonBody(patch): JsonBody<Value>,
+    JsonBody(mut patch): JsonBody<Value>,
 ) -> ApiResult<Response> {
     caller.require_admin()?;
-    let current = load(&state, &id).await?;
-    let body = patched::<WebhookBody>(&body_of(&current), &patch)?;
-    let draft = parse(&state, body).await?;
-    let subscription = state
-        .webhooks
-        .update_subscription(&id, &draft, crate::clock::now())
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("there is no webhook {id:?}")))?;
-    Ok(axum::Json(Webhook::from(subscription)).into_response())
+    let if_match = if_match.with_patch_version(&patch)?;
+    // The version is a precondition, not a setting.
+    if let Value::Object(members) = &mut patch {
+        members.remove("version");
+    }
+    super::retry_on_version_race(|| async {
+        let current = load(&state, &id).await?;
+        let expected = if_match
+            .expected(current.version)?
+            .unwrap_or(current.version);
+        let body = patched::<WebhookBody>(&body_of(&current), &patch)?;
+        let draft = parse(&state, body).await?;
+        let subscription = state
+            .webhooks
+            .update_subscription(&id, &draft, expected, crate::clock::now())
+            .await
+            .map_err(|e| if_match.on_error(e))?;
+        let version = subscription.version;
+        tagged(
+            &headers,
+            StatusCode::OK,
+            &Webhook::from(subscription),
+            Some(version),
+        )
+    })
+    .await
 }
 
 /// Deletes a subscription and its deliveries, sent or not.
@@ -398,15 +480,24 @@ async fn patch(
 async fn remove(
     State(state): State<AppState>,
     caller: Caller,
+    if_match: IfMatch,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     caller.require_admin()?;
-    if state.webhooks.delete_subscription(&id).await? {
-        tracing::info!(webhook = %id, key = %caller.name, "webhook deleted");
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::not_found(format!("there is no webhook {id:?}")))
-    }
+    let current = load(&state, &id).await?;
+    let expected = if_match.expected(current.version)?;
+    state
+        .webhooks
+        .delete_subscription(&id, expected)
+        .await
+        .map_err(|e| match e {
+            crate::store::StoreError::NotFound => {
+                ApiError::not_found(format!("there is no webhook {id:?}"))
+            }
+            other => if_match.on_error(other),
+        })?;
+    tracing::info!(webhook = %id, key = %caller.name, "webhook deleted");
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Queues a test delivery (`webhook.ping`), sent at once and retried like
@@ -430,20 +521,24 @@ async fn test(
         .webhooks
         .queue_ping(&subscription.id, &message_id, crate::clock::now())
         .await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        axum::Json(WebhookDelivery::from(delivery)),
-    )
-        .into_response())
+    accepted(delivery)
+}
+
+/// 202: a delivery queued, as it stands.
+fn accepted(delivery: Delivery) -> ApiResult<Response> {
+    let body = WebhookDelivery::from(delivery);
+    tagged(&HeaderMap::new(), StatusCode::ACCEPTED, &body, None)
 }
 
 /// A subscription's deliveries, newest first.
 #[utoipa::path(get, path = "/v1/webhooks/{id}/deliveries", tag = "webhooks",
     params(("id" = String, Path, description = "The subscription's id (wh_...)"), DeliveryQuery),
-    responses((status = 200, description = "A page of deliveries, newest first", body = DeliveryList)))]
+    responses((status = 200, description = "A page of deliveries, newest first", body = DeliveryList,
+        headers(("ETag" = String, description = "A digest of the page")))))]
 async fn deliveries(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     Path(id): Path<String>,
     Params(query): Params<DeliveryQuery>,
 ) -> ApiResult<Response> {
@@ -497,7 +592,12 @@ async fn deliveries(
     let next_before = (items.len() == limit as usize)
         .then(|| items.last().map(|d| d.id))
         .flatten();
-    Ok(axum::Json(DeliveryList { items, next_before }).into_response())
+    tagged(
+        &headers,
+        StatusCode::OK,
+        &DeliveryList { items, next_before },
+        None,
+    )
 }
 
 /// Sends one delivery again now, whatever became of it, with a fresh retry
@@ -521,11 +621,7 @@ async fn retry(
         .retry_delivery(&id, number, crate::clock::now())
         .await?
     {
-        Ok(delivery) => Ok((
-            StatusCode::ACCEPTED,
-            axum::Json(WebhookDelivery::from(delivery)),
-        )
-            .into_response()),
+        Ok(delivery) => accepted(delivery),
         Err(RetryRefusal::NotFound) => Err(not_found()),
         Err(RetryRefusal::InFlight) => Err(ApiError::Conflict(
             "the delivery is being sent right now; look at it again shortly".into(),

@@ -82,6 +82,7 @@ pub struct Subscription {
     pub disabled_reason: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub version: i64,
 }
 
 /// What a subscription is made of or changed to.
@@ -196,6 +197,7 @@ struct SubscriptionRow {
     disabled_reason: Option<String>,
     created_at: i64,
     updated_at: i64,
+    version: i64,
 }
 
 #[derive(sqlx::FromRow)]
@@ -257,7 +259,7 @@ impl DeliveryRow {
 }
 
 const SUBSCRIPTION_COLUMNS: &str =
-    "id, url, description, enabled, disabled_reason, created_at, updated_at";
+    "id, url, description, enabled, disabled_reason, created_at, updated_at, version";
 const DELIVERY_COLUMNS: &str = "id, subscription_id, message_id, event, feed_seq, status, attempts, created_at, \
      next_attempt_at, first_attempt_at, last_attempt_at, last_status, last_error, delivered_at, locked_until";
 
@@ -307,19 +309,25 @@ impl WebhookStore {
             .next())
     }
 
-    /// Replaces a subscription's settings; enabling it clears why it was disabled.
+    /// Replaces the settings of a subscription still at `expected_version`
+    /// (else VersionMismatch); enabling it clears why it was disabled.
     pub async fn update_subscription(
         &self,
         id: &str,
         draft: &SubscriptionDraft,
+        expected_version: i64,
         now: DateTime<Utc>,
-    ) -> StoreResult<Option<Subscription>> {
-        on_backend!(self.update_subscription(id, draft, now))
+    ) -> StoreResult<Subscription> {
+        on_backend!(self.update_subscription(id, draft, expected_version, now))
     }
 
-    /// Removes a subscription and its deliveries; false when there was none.
-    pub async fn delete_subscription(&self, id: &str) -> StoreResult<bool> {
-        on_backend!(self.delete_subscription(id))
+    /// Removes a subscription (at `expected_version`, when given) and its deliveries.
+    pub async fn delete_subscription(
+        &self,
+        id: &str,
+        expected_version: Option<i64>,
+    ) -> StoreResult<()> {
+        on_backend!(self.delete_subscription(id, expected_version))
     }
 
     /// Queues a test delivery (`webhook.ping`) to one subscription.
@@ -525,6 +533,7 @@ where
                     disabled_reason: row.disabled_reason,
                     created_at: instant(row.created_at),
                     updated_at: instant(row.updated_at),
+                    version: row.version,
                 };
                 for list in lists
                     .iter()
@@ -546,36 +555,67 @@ where
         &self,
         id: &str,
         draft: &SubscriptionDraft,
+        expected_version: i64,
         now: DateTime<Utc>,
-    ) -> StoreResult<Option<Subscription>> {
+    ) -> StoreResult<Subscription> {
         let mut tx = self.begin_write().await?;
         let updated = sqlx::query(
             "UPDATE webhook_subscriptions SET url = $2, description = $3, enabled = $4, updated_at = $5, \
-             disabled_reason = CASE WHEN $4 THEN NULL ELSE disabled_reason END WHERE id = $1",
+             version = version + 1, disabled_reason = CASE WHEN $4 THEN NULL ELSE disabled_reason END \
+             WHERE id = $1 AND version = $6",
         )
         .bind(id.to_owned())
         .bind(draft.url.clone())
         .bind(draft.description.clone())
         .bind(draft.enabled)
         .bind(millis(now))
+        .bind(expected_version)
         .execute(&mut *tx)
         .await?;
         if DB::rows_affected(&updated) == 0 {
-            return Ok(None);
+            return Err(Self::missed(&mut tx, id).await);
         }
         Self::write_lists(&mut tx, id, draft).await?;
         tx.commit().await?;
-        Ok(self.subscriptions(Some(id)).await?.into_iter().next())
+        self.subscriptions(Some(id))
+            .await?
+            .into_iter()
+            .next()
+            .ok_or(StoreError::NotFound)
     }
 
-    async fn delete_subscription(&self, id: &str) -> StoreResult<bool> {
+    /// Why a change by id and version changed nothing: gone, or at another version.
+    async fn missed(tx: &mut sqlx::Transaction<'static, DB>, id: &str) -> StoreError {
+        let current: Result<Option<(i64,)>, _> =
+            sqlx::query_as("SELECT version FROM webhook_subscriptions WHERE id = $1")
+                .bind(id.to_owned())
+                .fetch_optional(&mut **tx)
+                .await;
+        match current {
+            Ok(Some((current,))) => StoreError::VersionMismatch { current },
+            Ok(None) => StoreError::NotFound,
+            Err(error) => error.into(),
+        }
+    }
+
+    async fn delete_subscription(
+        &self,
+        id: &str,
+        expected_version: Option<i64>,
+    ) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
-        let deleted = sqlx::query("DELETE FROM webhook_subscriptions WHERE id = $1")
-            .bind(id.to_owned())
-            .execute(&mut *tx)
-            .await?;
+        let deleted = sqlx::query(
+            "DELETE FROM webhook_subscriptions WHERE id = $1 AND ($2 IS NULL OR version = $2)",
+        )
+        .bind(id.to_owned())
+        .bind(expected_version)
+        .execute(&mut *tx)
+        .await?;
+        if DB::rows_affected(&deleted) == 0 {
+            return Err(Self::missed(&mut tx, id).await);
+        }
         tx.commit().await?;
-        Ok(DB::rows_affected(&deleted) > 0)
+        Ok(())
     }
 
     async fn queue_ping(
@@ -764,8 +804,8 @@ where
         .await?;
         if let Some(reason) = disable {
             sqlx::query(
-                "UPDATE webhook_subscriptions SET enabled = FALSE, disabled_reason = $2, updated_at = $3 \
-                 WHERE id = $1 AND enabled",
+                "UPDATE webhook_subscriptions SET enabled = FALSE, disabled_reason = $2, updated_at = $3, \
+                 version = version + 1 WHERE id = $1 AND enabled",
             )
             .bind(delivery.subscription_id.clone())
             .bind(reason)

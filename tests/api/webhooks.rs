@@ -32,6 +32,7 @@ struct Received {
     content_type: String,
     body: String,
     answered: u16,
+    at: Instant,
 }
 
 impl Received {
@@ -84,6 +85,7 @@ async fn receive(
                 Answer::Status(code) => code,
                 Answer::Hang => 0,
             },
+            at: Instant::now(),
         });
         answer
     };
@@ -323,10 +325,26 @@ async fn subscriptions_show_their_secret_once(app: TestApp) {
     assert_eq!(created["enabled"], true);
     assert_eq!(created["disabled_reason"], Value::Null);
 
+    assert_eq!(created["version"], 1);
+    assert_eq!(created["url"], "https://hooks.example.org/accords");
+
     let shown = as_admin(&app, "GET", &format!("/v1/webhooks/{id}"), None).await;
     assert_eq!(shown.status, StatusCode::OK);
     assert!(shown.json().get("secret").is_none());
     assert!(!shown.text.contains(&secret[6..]));
+    assert_eq!(shown.header("etag"), Some("\"1\""));
+    assert_eq!(shown.header("cache-control"), Some("no-store"));
+    let bearer = format!("Bearer {}", app.admin_key);
+    let unchanged = app
+        .send_with(
+            "GET",
+            &format!("/v1/webhooks/{id}"),
+            &[("authorization", &bearer), ("if-none-match", "\"1\"")],
+            None,
+            "",
+        )
+        .await;
+    assert_eq!(unchanged.status, StatusCode::NOT_MODIFIED);
     let listed = as_admin(&app, "GET", "/v1/webhooks", None).await;
     assert_eq!(listed.json()["items"].as_array().unwrap().len(), 1);
     assert!(!listed.text.contains(&secret[6..]));
@@ -356,6 +374,24 @@ async fn subscriptions_show_their_secret_once(app: TestApp) {
     assert_eq!(patched["filters"]["partner"], json!([]));
     assert_eq!(patched["events"], json!(["agreement.*", "pledge.created"]));
     assert!(patched.get("secret").is_none());
+    assert_eq!(patched["version"], 2);
+
+    // A stale If-Match changes nothing (412), for a change and a deletion.
+    let uri = format!("/v1/webhooks/{id}");
+    for (method, body) in [("PATCH", r#"{"description":"Stale"}"#), ("DELETE", "")] {
+        let content_type = (!body.is_empty()).then_some("application/merge-patch+json");
+        app.send_with(
+            method,
+            &uri,
+            &[("authorization", &bearer), ("if-match", "\"1\"")],
+            content_type,
+            body,
+        )
+        .await
+        .problem(412);
+    }
+    let unchanged = as_admin(&app, "GET", &uri, None).await.json();
+    assert_eq!(unchanged["description"], "Renamed");
 
     for uri in ["/v1/history?limit=200", "/v1/changes?since=0&limit=1000"] {
         let text = app.get(uri).await.text;
@@ -453,8 +489,13 @@ async fn changes_are_delivered_signed(app: TestApp) {
         created["secret"].as_str().unwrap(),
     );
     edit_title(&app, "ua-de-2024", "Not for this hook").await;
+    let writing = Instant::now();
     edit_title(&app, "ua-jp-2024", "Edited for the hook").await;
     let received = receiver.wait_for("the delivery", |r| !r.is_empty()).await;
+    println!(
+        "delivered {:?} after the PATCH was sent",
+        received[0].at.duration_since(writing)
+    );
     assert_eq!(received.len(), 1, "only Japan's change: {received:#?}");
     let delivery = &received[0];
     assert_eq!(delivery.content_type, "application/json");
