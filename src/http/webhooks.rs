@@ -100,7 +100,7 @@ pub struct Filters {
 }
 
 /// The answer to a creation: the subscription and its signing secret, shown this once.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct CreatedWebhook {
     #[serde(flatten)]
     webhook: Webhook,

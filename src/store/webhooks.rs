@@ -138,12 +138,11 @@ pub struct Delivery {
     pub last_status: Option<i64>,
     pub last_error: Option<String>,
     pub delivered_at: Option<DateTime<Utc>>,
-    /// An instance holds it (sending it now) until then.
-    pub locked_until: Option<DateTime<Utc>>,
 }
 
-/// Where a delivery goes and the secret that signs it.
-#[derive(Debug, Clone)]
+/// Where a delivery goes and the secret that signs it (no Debug: the
+/// secret must never reach a log).
+#[derive(Clone)]
 pub struct Target {
     pub url: String,
     pub secret: String,
@@ -223,7 +222,6 @@ struct DeliveryRow {
     last_status: Option<i64>,
     last_error: Option<String>,
     delivered_at: Option<i64>,
-    locked_until: Option<i64>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -253,7 +251,6 @@ impl DeliveryRow {
             last_status: self.last_status,
             last_error: self.last_error,
             delivered_at: self.delivered_at.map(instant),
-            locked_until: self.locked_until.map(instant),
         })
     }
 }
@@ -261,7 +258,7 @@ impl DeliveryRow {
 const SUBSCRIPTION_COLUMNS: &str =
     "id, url, description, enabled, disabled_reason, created_at, updated_at, version";
 const DELIVERY_COLUMNS: &str = "id, subscription_id, message_id, event, feed_seq, status, attempts, created_at, \
-     next_attempt_at, first_attempt_at, last_attempt_at, last_status, last_error, delivered_at, locked_until";
+     next_attempt_at, first_attempt_at, last_attempt_at, last_status, last_error, delivered_at";
 
 /// The webhook tables, on the store's own pool.
 #[derive(Debug, Clone)]
