@@ -164,6 +164,26 @@ pub struct ServeConfig {
     #[arg(long, env = "ACCORDS_EVENT_STREAMS_PER_CLIENT", default_value_t = 8)]
     pub event_streams_per_client: usize,
 
+    /// Milliseconds one webhook delivery attempt (connect, send, answer) may take.
+    #[arg(long, env = "ACCORDS_WEBHOOK_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=DAY * 1000))]
+    pub webhook_timeout_ms: u64,
+
+    /// Seconds a failing webhook delivery is retried (from its first attempt) before it is given up and its subscription disabled.
+    #[arg(long, env = "ACCORDS_WEBHOOK_RETRY_FOR_SECS", default_value_t = DAY, value_parser = clap::value_parser!(u64).range(0..=7 * DAY))]
+    pub webhook_retry_for_secs: u64,
+
+    /// Milliseconds before the first retry of a failed webhook delivery; each next one waits twice as long (at most an hour), with jitter.
+    #[arg(long, env = "ACCORDS_WEBHOOK_RETRY_BASE_MS", default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..=DAY * 1000))]
+    pub webhook_retry_base_ms: u64,
+
+    /// Milliseconds between looks at the webhook outbox when nothing wakes the dispatcher (other instances' writes on SQLite, retries falling due).
+    #[arg(long, env = "ACCORDS_WEBHOOK_POLL_MS", default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(10..=3_600_000))]
+    pub webhook_poll_ms: u64,
+
+    /// Webhooks may point at loopback, private and link-local addresses (tests, private networks). Off, such URLs are refused and host names resolving to them are not delivered to.
+    #[arg(long, env = "ACCORDS_WEBHOOK_ALLOW_PRIVATE", default_value_t = false, action = clap::ArgAction::Set)]
+    pub webhook_allow_private: bool,
+
     /// Log format.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -176,6 +196,16 @@ impl ServeConfig {
 
     pub fn wait_for_db(&self) -> Duration {
         Duration::from_secs(self.wait_for_db_secs)
+    }
+
+    pub fn webhook_settings(&self) -> crate::webhooks::DeliverySettings {
+        crate::webhooks::DeliverySettings {
+            timeout: Duration::from_millis(self.webhook_timeout_ms.max(1)),
+            retry_for: Duration::from_secs(self.webhook_retry_for_secs),
+            retry_base: Duration::from_millis(self.webhook_retry_base_ms.max(1)),
+            poll: Duration::from_millis(self.webhook_poll_ms.max(10)),
+            allow_private: self.webhook_allow_private,
+        }
     }
 
     pub fn http_options(&self) -> Result<HttpOptions, String> {
@@ -204,6 +234,7 @@ impl ServeConfig {
                 event_streams_total: self.event_stream_limit,
                 event_streams_per_client: self.event_streams_per_client,
             },
+            webhook_allow_private: self.webhook_allow_private,
         })
     }
 }

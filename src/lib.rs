@@ -17,6 +17,7 @@ pub mod seed;
 pub mod server;
 pub mod store;
 pub mod telemetry;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -70,6 +71,9 @@ pub async fn serve(store_config: &StoreConfig, config: &ServeConfig) -> Result<(
             "loaded the bundled dataset into the empty store"
         );
     }
+    // Delivers webhooks while the server runs (dropped, it stops; a
+    // delivery cut short is sent again once its claim expires).
+    let _dispatcher = webhooks::Dispatcher::start(store.clone(), config.webhook_settings())?;
     let server = Server::bind(config.bind, store.clone(), config.http_options()?).await?;
     let address = server.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(%address, backend = store.backend(), "accords is listening");

@@ -16,6 +16,7 @@ pub mod rates;
 pub mod source;
 pub mod spreadsheet;
 pub mod text;
+pub mod webhook;
 
 use serde::Serialize;
 

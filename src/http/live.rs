@@ -722,6 +722,9 @@ pub async fn conditional(State(state): State<AppState>, request: Request, next: 
         && route.as_deref().is_some_and(|r| {
             (r.starts_with("/v1/") || r.starts_with("/embed/") || r == "/oembed")
                 && r != "/v1/events"
+                // Webhooks are not store data (no revision moves with them),
+                // and only admins may read them: never kept or shared.
+                && !r.starts_with("/v1/webhooks")
         });
     if !reads_data {
         let writes = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
@@ -736,6 +739,7 @@ pub async fn conditional(State(state): State<AppState>, request: Request, next: 
         // Before the answer leaves: whoever hears of the write reads after it.
         if writes {
             state.live.wrote();
+            crate::webhooks::written();
         }
         return response;
     }

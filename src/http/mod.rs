@@ -28,6 +28,7 @@ mod query;
 mod rates;
 mod stats;
 mod text_view;
+mod webhooks;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -56,6 +57,8 @@ pub struct AppState {
     pub live: Arc<live::Live>,
     /// Open event streams, in total and per client.
     pub event_streams: Arc<limits::Slots>,
+    /// Webhook subscriptions and deliveries, on the store's pool.
+    pub webhooks: crate::store::webhooks::WebhookStore,
 }
 
 /// Settings of the HTTP layer itself.
@@ -86,6 +89,9 @@ pub struct HttpOptions {
     pub render_cache_bytes: usize,
     /// Caps on connections and event streams, and the connection timeouts.
     pub connections: ConnectionLimits,
+    /// ACCORDS_WEBHOOK_ALLOW_PRIVATE: webhooks may point at loopback,
+    /// private and link-local addresses.
+    pub webhook_allow_private: bool,
 }
 
 /// What one client, and all of them, may hold open; defaults are safe at
@@ -156,6 +162,7 @@ impl Default for HttpOptions {
             cache_control: "no-cache".into(),
             render_cache_bytes: 8 * 1024 * 1024,
             connections: ConnectionLimits::default(),
+            webhook_allow_private: false,
         }
     }
 }
@@ -176,6 +183,7 @@ pub fn router(
     );
     let body_timeout = options.connections.body_timeout;
     let state = AppState {
+        webhooks: crate::store::webhooks::WebhookStore::new(store.database()),
         store,
         options: Arc::new(options),
         metrics,
@@ -201,6 +209,7 @@ pub fn router(
         .merge(dashboard::router())
         .merge(embed::router())
         .merge(import::router().layer(import_limit))
+        .merge(webhooks::router())
         .split_for_parts();
     let spec = openapi::complete(spec);
     let api = routes

@@ -37,6 +37,7 @@ use crate::error::PROBLEM_JSON;
         (name = "live", description = "The change feed and live events"),
         (name = "data desk", description = "History, bulk import and data checks"),
         (name = "operations", description = "Health, readiness, metrics and this contract"),
+        (name = "webhooks", description = "Changes pushed to your URL as signed POSTs (Standard Webhooks); admin keys only"),
     ),
     components(schemas(Problem, FieldError))
 )]
@@ -103,6 +104,10 @@ fn problem_statuses(method: &HttpMethod, path: &str, has_body: bool) -> Vec<&'st
         statuses.extend(["401", "403", "409", "422", "507"]);
     } else {
         statuses.push("401");
+    }
+    // Webhooks take admin keys only, reads too: a write key gets 403.
+    if path.starts_with("/v1/webhooks") && matches!(method, HttpMethod::Get | HttpMethod::Head) {
+        statuses.push("403");
     }
     if matches!(
         method,
@@ -194,13 +199,15 @@ fn complete_operation(method: &HttpMethod, path: &str, operation: &mut Operation
     let api = path.starts_with("/v1/") || path.starts_with("/embed/") || path == "/oembed";
     let parameters = operation.parameters.get_or_insert_with(Vec::new);
     let writes = !matches!(method, HttpMethod::Get | HttpMethod::Head);
-    if api && writes {
+    // Webhooks: admin keys only, even to read.
+    let admin_only = path.starts_with("/v1/webhooks");
+    if api && (writes || admin_only) {
         operation.security = Some(vec![SecurityRequirement::new(
             "bearer",
             Vec::<String>::new(),
         )]);
     }
-    if api && !writes {
+    if api && !writes && !admin_only {
         // Reads are open unless ACCORDS_READ_AUTH=true; then they need a key too.
         operation.security = Some(vec![
             SecurityRequirement::default(),

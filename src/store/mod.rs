@@ -4,6 +4,7 @@
 mod postgres;
 mod sql;
 mod sqlite;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -109,6 +110,8 @@ pub struct KeyMatch {
 pub trait Store: Send + Sync {
     /// Name of the backend, for logs and health output.
     fn backend(&self) -> &'static str;
+    /// The connection pool, for queries kept outside this trait (webhooks).
+    fn database(&self) -> webhooks::DatabasePool;
     /// Reachable, and every migration this binary carries has been applied.
     async fn ready(&self) -> StoreResult<()>;
     fn pool_status(&self) -> PoolStatus;

@@ -1905,6 +1905,10 @@ macro_rules! shared_sql_store {
                 BACKEND
             }
 
+            fn database(&self) -> crate::store::webhooks::DatabasePool {
+                self.pool.clone().into()
+            }
+
             async fn ready(&self) -> StoreResult<()> {
                 let applied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
                     .fetch_one(&self.pool)

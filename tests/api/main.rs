@@ -25,3 +25,4 @@ mod reporter;
 mod safe_writes;
 mod scale;
 mod server;
+mod webhooks;
