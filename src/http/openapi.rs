@@ -793,6 +793,8 @@ pub struct AgreementPage {
     items: Vec<serde_json::Value>,
     /// The cursor of the next page; null on the last.
     next_cursor: Option<String>,
+    /// The store revision the page reflects (cite it: `?revision=N` gives this page again).
+    revision: i64,
     /// With `count=true`: how many agreements match.
     #[schema(nullable = false)]
     total: Option<i64>,
@@ -807,6 +809,8 @@ macro_rules! page {
             items: Vec<$item>,
             /// The cursor of the next page; null on the last.
             next_cursor: Option<String>,
+            /// The store revision the page reflects (cite it: `?revision=N` gives this page again).
+            revision: i64,
         }
     };
 }

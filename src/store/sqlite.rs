@@ -27,8 +27,11 @@ pub struct SqliteStore {
     pool: SqlitePool,
     /// The write-ahead log's size as last measured (bytes), for /metrics.
     wal_bytes: Arc<AtomicU64>,
-    /// Stops the checkpointer when the store goes away.
-    _checkpointer: AbortOnDrop,
+    /// Stops the checkpointer when the store goes away (none for a replay).
+    _checkpointer: Option<AbortOnDrop>,
+    /// The database file, which a replay attaches to copy rows from
+    /// (None: an in-memory store, which cannot be attached).
+    file: Option<PathBuf>,
 }
 
 /// The write-ahead log is checkpointed and truncated once it passes this,
@@ -64,6 +67,9 @@ impl SqliteStore {
             .busy_timeout(options.acquire_timeout)
             .pragma("journal_size_limit", WAL_LIMIT_BYTES.to_string());
         let wal_path = wal_path_of(&connect);
+        let file = wal_path
+            .as_ref()
+            .map(|_| connect.get_filename().to_path_buf());
         let pool = SqlitePoolOptions::new()
             .max_connections(options.max_connections)
             .acquire_timeout(options.acquire_timeout)
@@ -84,7 +90,64 @@ impl SqliteStore {
         Ok(Self {
             pool,
             wal_bytes,
-            _checkpointer: AbortOnDrop(checkpointer),
+            _checkpointer: Some(AbortOnDrop(checkpointer)),
+            file,
+        })
+    }
+
+    /// A replay of the store at `revision`: a private in-memory database
+    /// (shared cache, so the pool's connections see one database; it lives
+    /// as long as the pool keeps a connection), migrated, filled from the
+    /// versions tables of this store's file, attached read-only.
+    async fn build_replay(&self, revision: i64) -> StoreResult<Self> {
+        let Some(file) = &self.file else {
+            return Err(StoreError::Unavailable(
+                "an in-memory store keeps no past revisions to replay".into(),
+            ));
+        };
+        // "sqlite::memory:" names a new shared in-memory database each time it is parsed.
+        let connect = SqliteConnectOptions::from_str("sqlite::memory:")
+            .map_err(|e| StoreError::Internal(format!("in-memory SQLite: {e}")))?
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .min_connections(1)
+            .max_connections(2)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(connect)
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("cannot open a replay database: {e}")))?;
+        MIGRATOR.run(&pool).await?;
+        let mut conn = pool.acquire().await?;
+        let source = format!(
+            "file:{}?mode=ro",
+            file.to_string_lossy()
+                .replace('%', "%25")
+                .replace('?', "%3f")
+                .replace('#', "%23")
+        );
+        sqlx::query("ATTACH DATABASE $1 AS src")
+            .bind(&source)
+            .execute(&mut *conn)
+            .await?;
+        let filled = async {
+            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+            fill_replay(&mut tx, "src", revision).await?;
+            tx.commit().await?;
+            StoreResult::Ok(())
+        }
+        .await;
+        sqlx::query("DETACH DATABASE src")
+            .execute(&mut *conn)
+            .await?;
+        filled?;
+        drop(conn);
+        rebuild_search_index_if_stale(&pool).await?;
+        Ok(Self {
+            pool,
+            wal_bytes: Arc::new(AtomicU64::new(0)),
+            _checkpointer: None,
+            file: None,
         })
     }
 
@@ -295,6 +358,17 @@ async fn notify_change(_conn: &mut sqlx::SqliteConnection, _seq: i64) -> StoreRe
 
 async fn listen_for_changes(_pool: &SqlitePool) -> Option<tokio::sync::mpsc::Receiver<()>> {
     None
+}
+
+/// The columns of a table, in order.
+const COLUMNS_OF_TABLE: &str = "SELECT name FROM pragma_table_info($1) ORDER BY cid";
+
+/// What keeps a table's versions (migration 0014), undone in a replay.
+fn drop_versioning(table: &str) -> Vec<String> {
+    ["insert", "update", "delete"]
+        .iter()
+        .map(|op| format!("DROP TRIGGER {table}_versioned_{op}"))
+        .collect()
 }
 
 fn amount_param(amount: &Amount) -> String {
