@@ -27,7 +27,7 @@ INSERT INTO revision_history (id, began) SELECT 1, seq FROM revision WHERE id = 
 -- changes alike (the second waits, then reads the first's number).
 CREATE TABLE partners_versions (rev_from BIGINT NOT NULL, rev_to BIGINT, LIKE partners);
 INSERT INTO partners_versions SELECT (SELECT seq FROM revision WHERE id = 1), NULL, t.* FROM partners t;
-CREATE INDEX partners_versions_key ON partners_versions (code, rev_from);
+CREATE INDEX partners_versions_key ON partners_versions (code, rev_from, rev_to);
 CREATE FUNCTION partners_versioned() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE r BIGINT;
 BEGIN
@@ -46,7 +46,7 @@ CREATE TRIGGER partners_versioned AFTER INSERT OR UPDATE OR DELETE ON partners
 
 CREATE TABLE partner_keys_versions (rev_from BIGINT NOT NULL, rev_to BIGINT, LIKE partner_keys);
 INSERT INTO partner_keys_versions SELECT (SELECT seq FROM revision WHERE id = 1), NULL, t.* FROM partner_keys t;
-CREATE INDEX partner_keys_versions_key ON partner_keys_versions (key, partner_code, rev_from);
+CREATE INDEX partner_keys_versions_key ON partner_keys_versions (key, partner_code, rev_from, rev_to);
 CREATE FUNCTION partner_keys_versioned() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE r BIGINT;
 BEGIN
@@ -65,7 +65,7 @@ CREATE TRIGGER partner_keys_versioned AFTER INSERT OR UPDATE OR DELETE ON partne
 
 CREATE TABLE areas_versions (rev_from BIGINT NOT NULL, rev_to BIGINT, LIKE areas);
 INSERT INTO areas_versions SELECT (SELECT seq FROM revision WHERE id = 1), NULL, t.* FROM areas t;
-CREATE INDEX areas_versions_key ON areas_versions (code, rev_from);
+CREATE INDEX areas_versions_key ON areas_versions (code, rev_from, rev_to);
 CREATE FUNCTION areas_versioned() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE r BIGINT;
 BEGIN
@@ -84,8 +84,7 @@ CREATE TRIGGER areas_versioned AFTER INSERT OR UPDATE OR DELETE ON areas
 
 CREATE TABLE agreements_versions (rev_from BIGINT NOT NULL, rev_to BIGINT, LIKE agreements);
 INSERT INTO agreements_versions SELECT (SELECT seq FROM revision WHERE id = 1), NULL, t.* FROM agreements t;
-CREATE INDEX agreements_versions_key ON agreements_versions (id, rev_from);
-CREATE INDEX agreements_versions_partner ON agreements_versions (partner_code, rev_from);
+CREATE INDEX agreements_versions_key ON agreements_versions (id, rev_from, rev_to);
 CREATE FUNCTION agreements_versioned() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE r BIGINT;
 BEGIN
@@ -104,7 +103,7 @@ CREATE TRIGGER agreements_versioned AFTER INSERT OR UPDATE OR DELETE ON agreemen
 
 CREATE TABLE agreement_areas_versions (rev_from BIGINT NOT NULL, rev_to BIGINT, LIKE agreement_areas);
 INSERT INTO agreement_areas_versions SELECT (SELECT seq FROM revision WHERE id = 1), NULL, t.* FROM agreement_areas t;
-CREATE INDEX agreement_areas_versions_key ON agreement_areas_versions (agreement_id, area_code, rev_from);
+CREATE INDEX agreement_areas_versions_key ON agreement_areas_versions (agreement_id, area_code, rev_from, rev_to);
 CREATE FUNCTION agreement_areas_versioned() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE r BIGINT;
 BEGIN
@@ -123,9 +122,9 @@ CREATE TRIGGER agreement_areas_versioned AFTER INSERT OR UPDATE OR DELETE ON agr
 
 CREATE TABLE pledges_versions (rev_from BIGINT NOT NULL, rev_to BIGINT, LIKE pledges);
 INSERT INTO pledges_versions SELECT (SELECT seq FROM revision WHERE id = 1), NULL, t.* FROM pledges t;
-CREATE INDEX pledges_versions_key ON pledges_versions (id, rev_from);
-CREATE INDEX pledges_versions_agreement_id ON pledges_versions (agreement_id, rev_from);
-CREATE INDEX pledges_versions_part_of ON pledges_versions (part_of, rev_from);
+CREATE INDEX pledges_versions_key ON pledges_versions (id, rev_from, rev_to);
+CREATE INDEX pledges_versions_agreement_id ON pledges_versions (agreement_id, rev_from, rev_to);
+CREATE INDEX pledges_versions_part_of ON pledges_versions (part_of, rev_from, rev_to);
 CREATE FUNCTION pledges_versioned() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE r BIGINT;
 BEGIN
@@ -144,8 +143,8 @@ CREATE TRIGGER pledges_versioned AFTER INSERT OR UPDATE OR DELETE ON pledges
 
 CREATE TABLE sources_versions (rev_from BIGINT NOT NULL, rev_to BIGINT, LIKE sources);
 INSERT INTO sources_versions SELECT (SELECT seq FROM revision WHERE id = 1), NULL, t.* FROM sources t;
-CREATE INDEX sources_versions_key ON sources_versions (id, rev_from);
-CREATE INDEX sources_versions_agreement_id ON sources_versions (agreement_id, rev_from);
+CREATE INDEX sources_versions_key ON sources_versions (id, rev_from, rev_to);
+CREATE INDEX sources_versions_agreement_id ON sources_versions (agreement_id, rev_from, rev_to);
 CREATE FUNCTION sources_versioned() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE r BIGINT;
 BEGIN
@@ -164,7 +163,7 @@ CREATE TRIGGER sources_versioned AFTER INSERT OR UPDATE OR DELETE ON sources
 
 CREATE TABLE source_aliases_versions (rev_from BIGINT NOT NULL, rev_to BIGINT, LIKE source_aliases);
 INSERT INTO source_aliases_versions SELECT (SELECT seq FROM revision WHERE id = 1), NULL, t.* FROM source_aliases t;
-CREATE INDEX source_aliases_versions_key ON source_aliases_versions (alias, rev_from);
+CREATE INDEX source_aliases_versions_key ON source_aliases_versions (alias, rev_from, rev_to);
 CREATE FUNCTION source_aliases_versioned() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE r BIGINT;
 BEGIN
@@ -183,7 +182,7 @@ CREATE TRIGGER source_aliases_versioned AFTER INSERT OR UPDATE OR DELETE ON sour
 
 CREATE TABLE exchange_rates_versions (rev_from BIGINT NOT NULL, rev_to BIGINT, LIKE exchange_rates);
 INSERT INTO exchange_rates_versions SELECT (SELECT seq FROM revision WHERE id = 1), NULL, t.* FROM exchange_rates t;
-CREATE INDEX exchange_rates_versions_key ON exchange_rates_versions (currency, day, rev_from);
+CREATE INDEX exchange_rates_versions_key ON exchange_rates_versions (currency, day, rev_from, rev_to);
 CREATE FUNCTION exchange_rates_versioned() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE r BIGINT;
 BEGIN
@@ -202,7 +201,7 @@ CREATE TRIGGER exchange_rates_versioned AFTER INSERT OR UPDATE OR DELETE ON exch
 
 CREATE TABLE annual_rates_versions (rev_from BIGINT NOT NULL, rev_to BIGINT, LIKE annual_rates);
 INSERT INTO annual_rates_versions SELECT (SELECT seq FROM revision WHERE id = 1), NULL, t.* FROM annual_rates t;
-CREATE INDEX annual_rates_versions_key ON annual_rates_versions (currency, year, rev_from);
+CREATE INDEX annual_rates_versions_key ON annual_rates_versions (currency, year, rev_from, rev_to);
 CREATE FUNCTION annual_rates_versioned() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE r BIGINT;
 BEGIN

@@ -24,7 +24,7 @@ INSERT INTO revision_history (id, began) SELECT 1, seq FROM revision WHERE id = 
 
 CREATE TABLE partners_versions AS SELECT CAST(0 AS INTEGER) AS rev_from, CAST(NULL AS INTEGER) AS rev_to, * FROM partners WHERE 0;
 INSERT INTO partners_versions SELECT (SELECT seq FROM revision WHERE id = 1), NULL, * FROM partners;
-CREATE INDEX partners_versions_key ON partners_versions (code, rev_from);
+CREATE INDEX partners_versions_key ON partners_versions (code, rev_from, rev_to);
 CREATE TRIGGER partners_versioned_insert AFTER INSERT ON partners BEGIN
     INSERT INTO partners_versions SELECT (SELECT seq + 1 FROM revision WHERE id = 1), NULL, * FROM partners WHERE code = NEW.code;
 END;
@@ -40,7 +40,7 @@ END;
 
 CREATE TABLE partner_keys_versions AS SELECT CAST(0 AS INTEGER) AS rev_from, CAST(NULL AS INTEGER) AS rev_to, * FROM partner_keys WHERE 0;
 INSERT INTO partner_keys_versions SELECT (SELECT seq FROM revision WHERE id = 1), NULL, * FROM partner_keys;
-CREATE INDEX partner_keys_versions_key ON partner_keys_versions (key, partner_code, rev_from);
+CREATE INDEX partner_keys_versions_key ON partner_keys_versions (key, partner_code, rev_from, rev_to);
 CREATE TRIGGER partner_keys_versioned_insert AFTER INSERT ON partner_keys BEGIN
     INSERT INTO partner_keys_versions SELECT (SELECT seq + 1 FROM revision WHERE id = 1), NULL, * FROM partner_keys WHERE key = NEW.key AND partner_code = NEW.partner_code;
 END;
@@ -56,7 +56,7 @@ END;
 
 CREATE TABLE areas_versions AS SELECT CAST(0 AS INTEGER) AS rev_from, CAST(NULL AS INTEGER) AS rev_to, * FROM areas WHERE 0;
 INSERT INTO areas_versions SELECT (SELECT seq FROM revision WHERE id = 1), NULL, * FROM areas;
-CREATE INDEX areas_versions_key ON areas_versions (code, rev_from);
+CREATE INDEX areas_versions_key ON areas_versions (code, rev_from, rev_to);
 CREATE TRIGGER areas_versioned_insert AFTER INSERT ON areas BEGIN
     INSERT INTO areas_versions SELECT (SELECT seq + 1 FROM revision WHERE id = 1), NULL, * FROM areas WHERE code = NEW.code;
 END;
@@ -72,8 +72,7 @@ END;
 
 CREATE TABLE agreements_versions AS SELECT CAST(0 AS INTEGER) AS rev_from, CAST(NULL AS INTEGER) AS rev_to, * FROM agreements WHERE 0;
 INSERT INTO agreements_versions SELECT (SELECT seq FROM revision WHERE id = 1), NULL, * FROM agreements;
-CREATE INDEX agreements_versions_key ON agreements_versions (id, rev_from);
-CREATE INDEX agreements_versions_partner ON agreements_versions (partner_code, rev_from);
+CREATE INDEX agreements_versions_key ON agreements_versions (id, rev_from, rev_to);
 CREATE TRIGGER agreements_versioned_insert AFTER INSERT ON agreements BEGIN
     INSERT INTO agreements_versions SELECT (SELECT seq + 1 FROM revision WHERE id = 1), NULL, * FROM agreements WHERE id = NEW.id;
 END;
@@ -89,7 +88,7 @@ END;
 
 CREATE TABLE agreement_areas_versions AS SELECT CAST(0 AS INTEGER) AS rev_from, CAST(NULL AS INTEGER) AS rev_to, * FROM agreement_areas WHERE 0;
 INSERT INTO agreement_areas_versions SELECT (SELECT seq FROM revision WHERE id = 1), NULL, * FROM agreement_areas;
-CREATE INDEX agreement_areas_versions_key ON agreement_areas_versions (agreement_id, area_code, rev_from);
+CREATE INDEX agreement_areas_versions_key ON agreement_areas_versions (agreement_id, area_code, rev_from, rev_to);
 CREATE TRIGGER agreement_areas_versioned_insert AFTER INSERT ON agreement_areas BEGIN
     INSERT INTO agreement_areas_versions SELECT (SELECT seq + 1 FROM revision WHERE id = 1), NULL, * FROM agreement_areas WHERE agreement_id = NEW.agreement_id AND area_code = NEW.area_code;
 END;
@@ -105,9 +104,9 @@ END;
 
 CREATE TABLE pledges_versions AS SELECT CAST(0 AS INTEGER) AS rev_from, CAST(NULL AS INTEGER) AS rev_to, * FROM pledges WHERE 0;
 INSERT INTO pledges_versions SELECT (SELECT seq FROM revision WHERE id = 1), NULL, * FROM pledges;
-CREATE INDEX pledges_versions_key ON pledges_versions (id, rev_from);
-CREATE INDEX pledges_versions_agreement_id ON pledges_versions (agreement_id, rev_from);
-CREATE INDEX pledges_versions_part_of ON pledges_versions (part_of, rev_from);
+CREATE INDEX pledges_versions_key ON pledges_versions (id, rev_from, rev_to);
+CREATE INDEX pledges_versions_agreement_id ON pledges_versions (agreement_id, rev_from, rev_to);
+CREATE INDEX pledges_versions_part_of ON pledges_versions (part_of, rev_from, rev_to);
 CREATE TRIGGER pledges_versioned_insert AFTER INSERT ON pledges BEGIN
     INSERT INTO pledges_versions SELECT (SELECT seq + 1 FROM revision WHERE id = 1), NULL, * FROM pledges WHERE id = NEW.id;
 END;
@@ -123,8 +122,8 @@ END;
 
 CREATE TABLE sources_versions AS SELECT CAST(0 AS INTEGER) AS rev_from, CAST(NULL AS INTEGER) AS rev_to, * FROM sources WHERE 0;
 INSERT INTO sources_versions SELECT (SELECT seq FROM revision WHERE id = 1), NULL, * FROM sources;
-CREATE INDEX sources_versions_key ON sources_versions (id, rev_from);
-CREATE INDEX sources_versions_agreement_id ON sources_versions (agreement_id, rev_from);
+CREATE INDEX sources_versions_key ON sources_versions (id, rev_from, rev_to);
+CREATE INDEX sources_versions_agreement_id ON sources_versions (agreement_id, rev_from, rev_to);
 CREATE TRIGGER sources_versioned_insert AFTER INSERT ON sources BEGIN
     INSERT INTO sources_versions SELECT (SELECT seq + 1 FROM revision WHERE id = 1), NULL, * FROM sources WHERE id = NEW.id;
 END;
@@ -140,7 +139,7 @@ END;
 
 CREATE TABLE source_aliases_versions AS SELECT CAST(0 AS INTEGER) AS rev_from, CAST(NULL AS INTEGER) AS rev_to, * FROM source_aliases WHERE 0;
 INSERT INTO source_aliases_versions SELECT (SELECT seq FROM revision WHERE id = 1), NULL, * FROM source_aliases;
-CREATE INDEX source_aliases_versions_key ON source_aliases_versions (alias, rev_from);
+CREATE INDEX source_aliases_versions_key ON source_aliases_versions (alias, rev_from, rev_to);
 CREATE TRIGGER source_aliases_versioned_insert AFTER INSERT ON source_aliases BEGIN
     INSERT INTO source_aliases_versions SELECT (SELECT seq + 1 FROM revision WHERE id = 1), NULL, * FROM source_aliases WHERE alias = NEW.alias;
 END;
@@ -156,7 +155,7 @@ END;
 
 CREATE TABLE exchange_rates_versions AS SELECT CAST(0 AS INTEGER) AS rev_from, CAST(NULL AS INTEGER) AS rev_to, * FROM exchange_rates WHERE 0;
 INSERT INTO exchange_rates_versions SELECT (SELECT seq FROM revision WHERE id = 1), NULL, * FROM exchange_rates;
-CREATE INDEX exchange_rates_versions_key ON exchange_rates_versions (currency, day, rev_from);
+CREATE INDEX exchange_rates_versions_key ON exchange_rates_versions (currency, day, rev_from, rev_to);
 CREATE TRIGGER exchange_rates_versioned_insert AFTER INSERT ON exchange_rates BEGIN
     INSERT INTO exchange_rates_versions SELECT (SELECT seq + 1 FROM revision WHERE id = 1), NULL, * FROM exchange_rates WHERE currency = NEW.currency AND day = NEW.day;
 END;
@@ -172,7 +171,7 @@ END;
 
 CREATE TABLE annual_rates_versions AS SELECT CAST(0 AS INTEGER) AS rev_from, CAST(NULL AS INTEGER) AS rev_to, * FROM annual_rates WHERE 0;
 INSERT INTO annual_rates_versions SELECT (SELECT seq FROM revision WHERE id = 1), NULL, * FROM annual_rates;
-CREATE INDEX annual_rates_versions_key ON annual_rates_versions (currency, year, rev_from);
+CREATE INDEX annual_rates_versions_key ON annual_rates_versions (currency, year, rev_from, rev_to);
 CREATE TRIGGER annual_rates_versioned_insert AFTER INSERT ON annual_rates BEGIN
     INSERT INTO annual_rates_versions SELECT (SELECT seq + 1 FROM revision WHERE id = 1), NULL, * FROM annual_rates WHERE currency = NEW.currency AND year = NEW.year;
 END;

@@ -251,6 +251,34 @@ fn complete_operation(method: &HttpMethod, path: &str, operation: &mut Operation
                 .schema(Some(flag()))
                 .build(),
         ));
+        if super::revisions::has_past(path) {
+            for (name, description) in [
+                (
+                    "revision",
+                    "The answer exactly as it was at this store revision (the Accords-Revision of an \
+                     earlier answer); cached for good. Before the history began or after the latest: 400",
+                ),
+                (
+                    "as_of",
+                    "The answer as it was at this time (RFC 3339): at the last revision committed at \
+                     or before it",
+                ),
+            ] {
+                parameters.push(RefOr::T(
+                    ParameterBuilder::new()
+                        .name(name)
+                        .parameter_in(ParameterIn::Query)
+                        .required(Required::False)
+                        .description(Some(description))
+                        .schema(Some(
+                            utoipa::openapi::ObjectBuilder::new()
+                                .schema_type(utoipa::openapi::Type::String)
+                                .min_length(Some(1)),
+                        ))
+                        .build(),
+                ));
+            }
+        }
     }
     let responses = &mut operation.responses.responses;
     if !api {
@@ -287,6 +315,16 @@ fn complete_operation(method: &HttpMethod, path: &str, operation: &mut Operation
                     .headers
                     .entry(name.to_owned())
                     .or_insert_with(|| RefOr::T(string_header(description)));
+            }
+            if !writes && path != "/v1/events" {
+                response
+                    .headers
+                    .entry("Accords-Revision".to_owned())
+                    .or_insert_with(|| {
+                        RefOr::T(string_header(
+                            "The store revision the answer reflects: cite it; ?revision= asks again",
+                        ))
+                    });
             }
         }
     }

@@ -70,6 +70,14 @@ const PAST_READS: [&str; 8] = [
     "/v1/timeline",
 ];
 
+/// Whether `path` can be read at a past revision.
+pub fn has_past(path: &str) -> bool {
+    PAST_READS
+        .iter()
+        .any(|p| path == *p || path.starts_with(&format!("{p}/")))
+        && !path.ends_with("/diff")
+}
+
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(agreement_diff))
@@ -127,11 +135,6 @@ impl Past {
         kept.push_back((revision, router.clone()));
         Ok(router)
     }
-
-    /// Forgets every replay (on shutdown: PostgreSQL schemas are dropped).
-    pub async fn clear(&self) {
-        self.kept.lock().await.clear();
-    }
 }
 
 /// Takes `revision` / `as_of` off a read's query and answers it from the
@@ -165,11 +168,7 @@ async fn past(state: &AppState, request: Request, next: Next) -> ApiResult<Respo
         )));
     }
     let path = uri.path();
-    if !PAST_READS
-        .iter()
-        .any(|p| path == *p || path.starts_with(&format!("{p}/")))
-        || path.ends_with("/diff")
-    {
+    if !has_past(path) {
         return Err(ApiError::BadRequest(format!(
             "{path} cannot be read at a past revision; these can: {}",
             PAST_READS.join(", ")
