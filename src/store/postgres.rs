@@ -118,8 +118,13 @@ impl PostgresStore {
             .clone()
             .application_name(&format!("accords_rev_{}", instance()))
             .options([("search_path", name.as_str())]);
+        // Always one connection open: it is what tells other instances
+        // this schema is in use (see drop_stale_replays).
         let pool = PgPoolOptions::new()
+            .min_connections(1)
             .max_connections(2)
+            .idle_timeout(None)
+            .max_lifetime(None)
             .connect_with(connect)
             .await
             .map_err(|e| StoreError::Unavailable(format!("cannot connect a replay: {e}")))?;
