@@ -3,7 +3,7 @@
 a run of writes (scripts/bench-revisions drives it).
 
     bench_revisions.py write URL KEY WRITES        # the history: WRITES edits
-    bench_revisions.py read URL LABEL              # now vs ?revision=, one line
+    bench_revisions.py read URL LABEL WRITES       # now vs ?revision=, one line
 """
 import json
 import statistics
@@ -28,22 +28,17 @@ def call(method, url, key=None, body=None):
 
 
 def write(base, key, writes):
-    """Every other write edits the target agreement (title, then its first
-    pledge's amount), the rest ten other agreements: the target ends with
-    hundreds of versions, the store with `writes` revisions more."""
-    _, _, body = call("GET", f"{base}/v1/agreements?limit=10&sort=id")
-    others = [a["id"] for a in json.loads(body)["items"] if a["id"] != TARGET]
+    """Alternately the target agreement's title and its first pledge's
+    amount: the target ends with `writes` versions (its pledge's edits move
+    its version too), the store with `writes` revisions more."""
     _, _, body = call("GET", f"{base}/v1/agreements/{TARGET}")
     pledge = json.loads(body)["pledges"][0]["id"]
     started = time.monotonic()
     for i in range(writes):
-        if i % 4 == 0:
+        if i % 2 == 0:
             call("PATCH", f"{base}/v1/agreements/{TARGET}", key, {"title": f"Accord, edit {i}"})
-        elif i % 4 == 2:
-            call("PATCH", f"{base}/v1/pledges/{pledge}", key, {"amount": str(4_500_000_000 + i)})
         else:
-            other = others[i % len(others)]
-            call("PATCH", f"{base}/v1/agreements/{other}", key, {"summary": f"edit {i}"})
+            call("PATCH", f"{base}/v1/pledges/{pledge}", key, {"amount": str(4_500_000_000 + i)})
     print(f"{writes} writes in {time.monotonic() - started:.1f} s", file=sys.stderr)
 
 
@@ -58,11 +53,11 @@ def timed(url):
     return statistics.median(times), times[int(len(times) * 0.9)]
 
 
-def read(base, label):
+def read(base, label, writes):
     _, headers, _ = call("GET", f"{base}/v1/agreements/{TARGET}")
     latest = int(headers["accords-revision"])
-    # Mid-way through the edits: an old version of the target, not its latest.
-    past = latest - 500
+    # Half-way back through the edits (at most 500): an old version of the target.
+    past = latest - min(500, writes // 2)
     now_url = f"{base}/v1/agreements/{TARGET}"
     past_url = f"{now_url}?revision={past}"
     for url in (now_url, past_url):
@@ -79,4 +74,4 @@ if __name__ == "__main__":
     if sys.argv[1] == "write":
         write(sys.argv[2], sys.argv[3], int(sys.argv[4]))
     else:
-        read(sys.argv[2], sys.argv[3])
+        read(sys.argv[2], sys.argv[3], int(sys.argv[4]) if len(sys.argv) > 4 else 1000)
