@@ -32,7 +32,24 @@ pub struct SqliteStore {
     /// The database file, which a replay attaches to copy rows from
     /// (None: an in-memory store, which cannot be attached).
     file: Option<PathBuf>,
+    /// A replay's own file, deleted with it.
+    _replay_file: Option<RemoveOnDrop>,
 }
+
+/// A replay's database file (and its journal), removed when the replay goes.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        for suffix in ["", "-journal", "-wal", "-shm"] {
+            let mut path = self.0.clone().into_os_string();
+            path.push(suffix);
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+static REPLAYS_MADE: AtomicU64 = AtomicU64::new(0);
 
 /// The write-ahead log is checkpointed and truncated once it passes this,
 /// and cut back to it after any checkpoint (`journal_size_limit`).
@@ -92,12 +109,13 @@ impl SqliteStore {
             wal_bytes,
             _checkpointer: Some(AbortOnDrop(checkpointer)),
             file,
+            _replay_file: None,
         })
     }
 
-    /// A replay of the store at `revision`: a private in-memory database
-    /// (shared cache, so the pool's connections see one database; it lives
-    /// as long as the pool keeps a connection), migrated, filled from the
+    /// A replay of the store at `revision`: a private database in a
+    /// temporary file (not in memory: a replay is as large as the store),
+    /// never synced (it is rebuilt if lost), migrated, filled from the
     /// versions tables of this store's file, attached read-only.
     async fn build_replay(&self, revision: i64) -> StoreResult<Self> {
         let Some(file) = &self.file else {
@@ -105,15 +123,20 @@ impl SqliteStore {
                 "an in-memory store keeps no past revisions to replay".into(),
             ));
         };
-        // "sqlite::memory:" names a new shared in-memory database each time it is parsed.
-        let connect = SqliteConnectOptions::from_str("sqlite::memory:")
-            .map_err(|e| StoreError::Internal(format!("in-memory SQLite: {e}")))?
+        let made = REPLAYS_MADE.fetch_add(1, Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!(
+            "accords_rev_{}_{revision}_{made}.db",
+            std::process::id()
+        ));
+        let replay_file = RemoveOnDrop(path.clone());
+        let connect = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Off)
+            .synchronous(SqliteSynchronous::Off)
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
-            .min_connections(1)
             .max_connections(2)
-            .idle_timeout(None)
-            .max_lifetime(None)
             .connect_with(connect)
             .await
             .map_err(|e| StoreError::Unavailable(format!("cannot open a replay database: {e}")))?;
@@ -148,6 +171,7 @@ impl SqliteStore {
             wal_bytes: Arc::new(AtomicU64::new(0)),
             _checkpointer: None,
             file: None,
+            _replay_file: Some(replay_file),
         })
     }
 
