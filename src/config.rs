@@ -128,6 +128,10 @@ pub struct ServeConfig {
     #[arg(long, env = "ACCORDS_CACHE_CONTROL", default_value = "no-cache")]
     pub cache_control: String,
 
+    /// Cache-Control of answers at a past revision (`?revision=`, `?as_of=`), which never change.
+    #[arg(long, env = "ACCORDS_PAST_CACHE_CONTROL", default_value = crate::http::PAST_CACHE_CONTROL)]
+    pub past_cache_control: String,
+
     /// Bytes of rendered read answers kept in memory until the data changes (0: none; every read runs its query).
     #[arg(long, env = "ACCORDS_RENDER_CACHE_BYTES", default_value_t = 8 * 1024 * 1024)]
     pub render_cache_bytes: usize,
@@ -224,6 +228,7 @@ impl ServeConfig {
             embed_frame_ancestors: crate::http::limits::frame_ancestors(&self.embed_origins)?,
             request_timeout: Duration::from_secs(self.request_timeout_secs.max(1)),
             cache_control: self.cache_control.clone(),
+            past_cache_control: self.past_cache_control.clone(),
             render_cache_bytes: self.render_cache_bytes,
             connections: crate::http::ConnectionLimits {
                 total: self.connection_limit,

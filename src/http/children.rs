@@ -386,10 +386,7 @@ async fn list<C: Child>(
     let target = convert_target::<C>(&uri)?;
     let mut agreement = load_agreement(state.store.as_ref(), &id).await?;
     Converter::agreement_into(state.store.as_ref(), target, &mut agreement).await?;
-    let body = ListBody {
-        items: C::of_agreement(agreement),
-        next_cursor: None,
-    };
+    let body = ListBody::whole(C::of_agreement(agreement));
     Ok(axum::Json(body).into_response())
 }
 

@@ -418,11 +418,24 @@ pub fn decode_cursor(cursor: &str) -> Result<String, ApiError> {
     Ok(key)
 }
 
-/// The list envelope: `{"items": [...], "next_cursor": null | "..."}`.
+/// The list envelope: `{"items": [...], "next_cursor": null | "...",
+/// "revision": N}`, N the store revision the page reflects.
 #[derive(serde::Serialize)]
 pub struct ListBody<T> {
     pub items: Vec<T>,
     pub next_cursor: Option<String>,
+    pub revision: Option<i64>,
+}
+
+impl<T> ListBody<T> {
+    /// Items that are the whole list (no next page), at the revision being answered.
+    pub fn whole(items: Vec<T>) -> Self {
+        ListBody {
+            items,
+            next_cursor: None,
+            revision: answering_revision(),
+        }
+    }
 }
 
 impl<T> From<Page<T>> for ListBody<T> {
@@ -430,8 +443,25 @@ impl<T> From<Page<T>> for ListBody<T> {
         ListBody {
             items: page.items,
             next_cursor: page.next_after.as_deref().map(encode_cursor),
+            revision: answering_revision(),
         }
     }
+}
+
+tokio::task_local! {
+    /// The store revision the read being answered reflects (set by the
+    /// conditional-GET layer, which read it), for the bodies that name it.
+    static ANSWERING: i64;
+}
+
+/// Answers the read `work` at `revision`.
+pub async fn answering_at<F: std::future::Future>(revision: i64, work: F) -> F::Output {
+    ANSWERING.scope(revision, work).await
+}
+
+/// The revision the read being answered reflects; None outside one.
+pub fn answering_revision() -> Option<i64> {
+    ANSWERING.try_with(|revision| *revision).ok()
 }
 
 /// An RFC 3339 timestamp, or a date meaning its first instant (UTC): how a

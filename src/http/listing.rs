@@ -276,6 +276,10 @@ async fn json_page(
     let mut body = Map::new();
     body.insert("items".into(), Value::Array(items));
     body.insert("next_cursor".into(), json!(next_cursor));
+    body.insert(
+        "revision".into(),
+        json!(super::extract::answering_revision()),
+    );
     if count {
         body.insert(
             "total".into(),

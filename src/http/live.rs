@@ -745,6 +745,30 @@ pub async fn conditional(State(state): State<AppState>, request: Request, next: 
     }
     let cache_control = HeaderValue::from_str(&state.options.cache_control)
         .unwrap_or(HeaderValue::from_static("no-cache"));
+    let mut response = conditional_read(&state, request, next, route, cache_control).await;
+    // Which revision the answer reflects, unless it says so itself (a diff).
+    if let Some(revision) = response.extensions().get::<AnsweredAt>().map(|a| a.0)
+        && let Ok(value) = HeaderValue::from_str(&revision.to_string())
+    {
+        response
+            .headers_mut()
+            .entry(super::revisions::REVISION_HEADER)
+            .or_insert(value);
+    }
+    response
+}
+
+/// The revision a read was answered at, passed out to [`conditional`].
+#[derive(Clone, Copy)]
+struct AnsweredAt(i64);
+
+async fn conditional_read(
+    state: &AppState,
+    request: Request,
+    next: Next,
+    route: Option<String>,
+    cache_control: HeaderValue,
+) -> Response {
     let if_none_match = request
         .headers()
         .get(header::IF_NONE_MATCH)
@@ -758,6 +782,33 @@ pub async fn conditional(State(state): State<AppState>, request: Request, next: 
         Ok(revision) => revision,
         Err(error) => return error.into_response(),
     };
+    let mut response = super::extract::answering_at(
+        revision,
+        conditional_at(
+            state,
+            request,
+            next,
+            route,
+            cache_control,
+            if_none_match,
+            revision,
+        ),
+    )
+    .await;
+    response.extensions_mut().insert(AnsweredAt(revision));
+    response
+}
+
+async fn conditional_at(
+    state: &AppState,
+    request: Request,
+    next: Next,
+    route: Option<String>,
+    cache_control: HeaderValue,
+    if_none_match: Option<String>,
+    revision: i64,
+) -> Response {
+    let method = request.method().clone();
     let versioned = route.as_deref().is_some_and(|r| VERSIONED.contains(&r));
     let lang = request
         .extensions()
@@ -830,9 +881,11 @@ pub async fn conditional(State(state): State<AppState>, request: Request, next: 
             HeaderValue::from_static("Accept, Accept-Language"),
         );
     }
+    // A diff to a fixed revision has said it is cached for good.
     response
         .headers_mut()
-        .insert(header::CACHE_CONTROL, cache_control.clone());
+        .entry(header::CACHE_CONTROL)
+        .or_insert(cache_control.clone());
     let current = response
         .headers()
         .get(header::ETAG)

@@ -15,7 +15,7 @@ use tower_http::compression::CompressionLayer;
 use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
 use tower_http::cors::CorsLayer;
 
-use super::{AppState, auth, idempotency, lang, limits, live, observe, pretty};
+use super::{AppState, auth, idempotency, lang, limits, live, observe, pretty, revisions};
 use crate::error::{ApiError, PROBLEM_JSON};
 
 /// Answers smaller than this go out as they are: compressing them saves
@@ -52,6 +52,13 @@ pub fn stack(
             body_timeout,
         ))
         .with_state(state.clone())
+        // `revision=` / `as_of=`: the read is answered by the API as it
+        // stood then (its own stack inside), after the limits, the checks
+        // and the timeout out here.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            revisions::at_revision,
+        ))
         .layer(middleware::from_fn_with_state(limiter, limits::rate_limit))
         .layer(middleware::from_fn(no_nul_in_target))
         .layer(middleware::map_response(problems_only))

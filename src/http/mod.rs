@@ -26,6 +26,7 @@ mod partners;
 mod pretty;
 mod query;
 mod rates;
+pub mod revisions;
 mod stats;
 mod text_view;
 mod webhooks;
@@ -59,6 +60,8 @@ pub struct AppState {
     pub event_streams: Arc<limits::Slots>,
     /// Webhook subscriptions and deliveries, on the store's pool.
     pub webhooks: crate::store::webhooks::WebhookStore,
+    /// The API as it answered at past revisions, a few kept ready.
+    pub past: Arc<revisions::Past>,
 }
 
 /// Settings of the HTTP layer itself.
@@ -84,6 +87,9 @@ pub struct HttpOptions {
     pub request_timeout: Duration,
     /// Cache-Control of every read (default: revalidate each time).
     pub cache_control: String,
+    /// Cache-Control of answers at a past revision (`?revision=`, `?as_of=`),
+    /// which never change (default: cached for a year, immutable).
+    pub past_cache_control: String,
     /// Bytes of rendered read answers kept until the store's revision
     /// moves; 0 renders every read afresh.
     pub render_cache_bytes: usize,
@@ -160,12 +166,16 @@ impl Default for HttpOptions {
             embed_frame_ancestors: "*".into(),
             request_timeout: Duration::from_secs(30),
             cache_control: "no-cache".into(),
+            past_cache_control: PAST_CACHE_CONTROL.into(),
             render_cache_bytes: 8 * 1024 * 1024,
             connections: ConnectionLimits::default(),
             webhook_allow_private: false,
         }
     }
 }
+
+/// The default Cache-Control of an answer at a past revision.
+pub const PAST_CACHE_CONTROL: &str = "public, max-age=31536000, immutable";
 
 /// Builds the whole API from its state; tests drive it in-process.
 /// `metrics` also carries the shutdown flag that turns /readyz to 503.
@@ -189,6 +199,7 @@ pub fn router(
         metrics,
         live: Arc::default(),
         event_streams,
+        past: Arc::new(revisions::Past::new()),
     };
     let import_limit = DefaultBodyLimit::max(state.options.import_body_limit);
     let (routes, spec) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
@@ -202,6 +213,7 @@ pub fn router(
         .merge(history::router())
         .merge(checks::router())
         .merge(stats::router())
+        .merge(revisions::router())
         .merge(rates::router())
         .merge(rates::bulk_router().layer(DefaultBodyLimit::max(state.options.rates_body_limit)))
         .merge(live::router())

@@ -258,6 +258,34 @@ fn complete_operation(method: &HttpMethod, path: &str, operation: &mut Operation
                 .schema(Some(flag()))
                 .build(),
         ));
+        if super::revisions::has_past(path) {
+            for (name, description) in [
+                (
+                    "revision",
+                    "The answer exactly as it was at this store revision (the Accords-Revision of an \
+                     earlier answer); cached for good. Before the history began or after the latest: 400",
+                ),
+                (
+                    "as_of",
+                    "The answer as it was at this time (RFC 3339): at the last revision committed at \
+                     or before it",
+                ),
+            ] {
+                parameters.push(RefOr::T(
+                    ParameterBuilder::new()
+                        .name(name)
+                        .parameter_in(ParameterIn::Query)
+                        .required(Required::False)
+                        .description(Some(description))
+                        .schema(Some(
+                            utoipa::openapi::ObjectBuilder::new()
+                                .schema_type(utoipa::openapi::Type::String)
+                                .min_length(Some(1)),
+                        ))
+                        .build(),
+                ));
+            }
+        }
     }
     let responses = &mut operation.responses.responses;
     if !api {
@@ -294,6 +322,16 @@ fn complete_operation(method: &HttpMethod, path: &str, operation: &mut Operation
                     .headers
                     .entry(name.to_owned())
                     .or_insert_with(|| RefOr::T(string_header(description)));
+            }
+            if !writes && path != "/v1/events" {
+                response
+                    .headers
+                    .entry("Accords-Revision".to_owned())
+                    .or_insert_with(|| {
+                        RefOr::T(string_header(
+                            "The store revision the answer reflects: cite it; ?revision= asks again",
+                        ))
+                    });
             }
         }
     }
@@ -800,6 +838,8 @@ pub struct AgreementPage {
     items: Vec<serde_json::Value>,
     /// The cursor of the next page; null on the last.
     next_cursor: Option<String>,
+    /// The store revision the page reflects (cite it: `?revision=N` gives this page again).
+    revision: i64,
     /// With `count=true`: how many agreements match.
     #[schema(nullable = false)]
     total: Option<i64>,
@@ -814,6 +854,8 @@ macro_rules! page {
             items: Vec<$item>,
             /// The cursor of the next page; null on the last.
             next_cursor: Option<String>,
+            /// The store revision the page reflects (cite it: `?revision=N` gives this page again).
+            revision: i64,
         }
     };
 }

@@ -139,7 +139,7 @@ async fn annual(State(state): State<AppState>, uri: Uri) -> ApiResult<Response> 
             years: (!years.is_empty()).then_some(years),
         })
         .await?;
-    Ok(axum::Json(json!({"items": annual.items, "next_cursor": null})).into_response())
+    Ok(axum::Json(json!({"items": annual.items, "next_cursor": null, "revision": super::extract::answering_revision()})).into_response())
 }
 
 /// The rate a path names; a path that cannot name one is a 404.

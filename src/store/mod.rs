@@ -342,6 +342,28 @@ pub trait Store: Send + Sync {
     ) -> StoreResult<()>;
     /// Frees a key whose request failed, so a retry runs again.
     async fn release_idempotency_key(&self, caller: &str, key: &str) -> StoreResult<()>;
+
+    /// The revisions a past answer can be given at: from the one the
+    /// store's history of rows began at (migration 0014) to the current one.
+    async fn revision_bounds(&self) -> StoreResult<RevisionBounds>;
+    /// The last revision committed at or before `at`; None when the first
+    /// change came later.
+    async fn revision_at(&self, at: chrono::DateTime<chrono::Utc>) -> StoreResult<Option<i64>>;
+    /// One agreement exactly as it stood at `revision` (one indexed lookup
+    /// per table, through the same row mapping as [`Store::get_agreement`]).
+    async fn get_agreement_at(&self, id: &str, revision: i64) -> StoreResult<Option<Agreement>>;
+    /// A new, private store of the same backend holding exactly the rows as
+    /// of `revision` (derived tables rebuilt from them): whole-store answers
+    /// at a past revision are the same queries run over it. Dropping it
+    /// frees it. Costs a copy of the store: callers keep a few.
+    async fn replay(&self, revision: i64) -> StoreResult<Arc<dyn Store>>;
+}
+
+/// The revisions a past answer can be asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RevisionBounds {
+    pub earliest: i64,
+    pub latest: i64,
 }
 
 /// The connection pool right now, for /metrics.

@@ -18,7 +18,51 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres")
 
 pub struct PostgresStore {
     pool: PgPool,
+    /// Set on a replay: its schema, dropped with it.
+    _replay: Option<ReplaySchema>,
 }
+
+/// The schema of a replay (`accords_rev_<instance>_<revision>_<n>`), dropped
+/// (through the store's own pool) when the replay goes away.
+struct ReplaySchema {
+    owner: PgPool,
+    name: String,
+    /// The replay's own pool, closed first.
+    pool: Option<PgPool>,
+}
+
+impl Drop for ReplaySchema {
+    fn drop(&mut self) {
+        let owner = self.owner.clone();
+        let replay = self.pool.take();
+        let statement = format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name);
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                if let Some(replay) = replay {
+                    replay.close().await;
+                }
+                if let Err(error) = sqlx::query(&statement).execute(&owner).await {
+                    tracing::warn!(%error, "cannot drop a replay schema");
+                }
+            });
+        }
+    }
+}
+
+/// Names this process's replay schemas, and is the application_name of
+/// their connections: a schema whose instance has no connection left is
+/// stale (its process died before dropping it) and is dropped at startup.
+fn instance() -> &'static str {
+    static INSTANCE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    INSTANCE.get_or_init(|| {
+        format!(
+            "{:08x}",
+            getrandom::u32().unwrap_or_else(|_| std::process::id())
+        )
+    })
+}
+
+static REPLAYS_MADE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 impl PostgresStore {
     /// PostgreSQL manages its own log: nothing to report per instance.
@@ -45,7 +89,63 @@ impl PostgresStore {
         // an advisory lock, so they do not race.
         MIGRATOR.run(&pool).await?;
         rebuild_search_index_if_stale(&pool).await?;
-        Ok(Self { pool })
+        drop_stale_replays(&pool).await;
+        Ok(Self {
+            pool,
+            _replay: None,
+        })
+    }
+
+    /// A replay of the store at `revision`: a schema of its own in the same
+    /// database, migrated through a small pool whose search_path is that
+    /// schema, filled from this store's versions tables.
+    async fn build_replay(&self, revision: i64) -> StoreResult<Self> {
+        let made = REPLAYS_MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("accords_rev_{}_{revision}_{made}", instance());
+        let source: String = sqlx::query_scalar("SELECT current_schema()")
+            .fetch_one(&self.pool)
+            .await?;
+        sqlx::query(&format!("CREATE SCHEMA {name}"))
+            .execute(&self.pool)
+            .await?;
+        // From here on, dropping `schema` drops the schema.
+        let mut schema = ReplaySchema {
+            owner: self.pool.clone(),
+            name: name.clone(),
+            pool: None,
+        };
+        let connect = (*self.pool.connect_options())
+            .clone()
+            .application_name(&format!("accords_rev_{}", instance()))
+            .options([("search_path", name.as_str())]);
+        // Always one connection open: it is what tells other instances
+        // this schema is in use (see drop_stale_replays).
+        let pool = PgPoolOptions::new()
+            .min_connections(1)
+            .max_connections(2)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(connect)
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("cannot connect a replay: {e}")))?;
+        schema.pool = Some(pool.clone());
+        MIGRATOR.run(&pool).await?;
+        let mut tx = pool.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            .execute(&mut *tx)
+            .await?;
+        fill_replay(
+            &mut tx,
+            &format!("\"{}\"", source.replace('"', "\"\"")),
+            revision,
+        )
+        .await?;
+        tx.commit().await?;
+        rebuild_search_index_if_stale(&pool).await?;
+        Ok(Self {
+            pool,
+            _replay: Some(schema),
+        })
     }
 }
 
@@ -235,6 +335,35 @@ async fn listen_for_changes(pool: &PgPool) -> Option<tokio::sync::mpsc::Receiver
         }
     });
     Some(receiver)
+}
+
+/// Drops the replay schemas of instances that are gone (no connection of
+/// theirs is open): a process that died keeps no replay.
+async fn drop_stale_replays(pool: &PgPool) {
+    let stale: Result<Vec<String>, _> = sqlx::query_scalar(
+        "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'accords\\_rev\\_%' \
+         AND NOT EXISTS (SELECT 1 FROM pg_stat_activity \
+             WHERE application_name = 'accords_rev_' || split_part(nspname, '_', 3))",
+    )
+    .fetch_all(pool)
+    .await;
+    for name in stale.unwrap_or_default() {
+        if let Err(error) = sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE"))
+            .execute(pool)
+            .await
+        {
+            tracing::warn!(%error, schema = name, "cannot drop a stale replay schema");
+        }
+    }
+}
+
+/// The columns of a table of the current schema, in order.
+const COLUMNS_OF_TABLE: &str = "SELECT CAST(column_name AS TEXT) FROM information_schema.columns \
+    WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position";
+
+/// What keeps a table's versions (migration 0014), undone in a replay.
+fn drop_versioning(table: &str) -> Vec<String> {
+    vec![format!("DROP TRIGGER {table}_versioned ON {table}")]
 }
 
 fn amount_param(amount: &Amount) -> Decimal {

@@ -356,12 +356,12 @@ macro_rules! shared_sql_store {
 
         /// The pledges that are part of each of `pledges`: one query for the
         /// page, through the part_of index.
-        async fn attach_parts(conn: &mut Conn, pledges: &mut [&mut Pledge]) -> StoreResult<()> {
+        async fn attach_parts(conn: &mut Conn, pledges: &mut [&mut Pledge], with: &str) -> StoreResult<()> {
             if pledges.is_empty() {
                 return Ok(());
             }
             let wholes: Vec<String> = pledges.iter().map(|p| p.id.clone()).collect();
-            let mut query = sqlx::QueryBuilder::<Db>::new("SELECT id, part_of FROM pledges WHERE part_of IS NOT NULL AND part_of");
+            let mut query = sqlx::QueryBuilder::<Db>::new(format!("{with}SELECT id, part_of FROM pledges WHERE part_of IS NOT NULL AND part_of"));
             push_in_ids(&mut query, &wholes);
             // Sorted here: an ORDER BY id had SQLite walk every pledge in id
             // order instead of looking the wholes up in the part_of index.
@@ -393,7 +393,7 @@ macro_rules! shared_sql_store {
 
         /// Fills in the children `include` asks for, one query per kind of
         /// child for the whole page.
-        async fn attach_children(conn: &mut Conn, agreements: &mut [Agreement], include: Include, all: bool) -> StoreResult<()> {
+        async fn attach_children(conn: &mut Conn, agreements: &mut [Agreement], include: Include, all: bool, with: &str) -> StoreResult<()> {
             if agreements.is_empty() {
                 return Ok(());
             }
@@ -403,10 +403,10 @@ macro_rules! shared_sql_store {
             let ids = (!all).then_some(ids.as_slice());
 
             if include.areas {
-                let mut query = sqlx::QueryBuilder::<Db>::new(
-                    "SELECT l.agreement_id, l.area_code, ar.name, ar.name_uk, l.detail FROM agreement_areas l \
+                let mut query = sqlx::QueryBuilder::<Db>::new(format!(
+                    "{with}SELECT l.agreement_id, l.area_code, ar.name, ar.name_uk, l.detail FROM agreement_areas l \
                      JOIN areas ar ON ar.code = l.area_code",
-                );
+                ));
                 push_agreement_ids(&mut query, "l.agreement_id", ids);
                 query.push(" ORDER BY l.agreement_id, l.area_code");
                 for row in query.build().fetch_all(&mut *conn).await? {
@@ -423,7 +423,7 @@ macro_rules! shared_sql_store {
             }
             // A pledge lists its sources, so pledges need the sources loaded.
             if include.sources || include.pledges {
-                let mut query = sqlx::QueryBuilder::<Db>::new(format!("SELECT {SOURCE_COLUMNS} FROM sources"));
+                let mut query = sqlx::QueryBuilder::<Db>::new(format!("{with}SELECT {SOURCE_COLUMNS} FROM sources"));
                 push_agreement_ids(&mut query, "agreement_id", ids);
                 query.push(" ORDER BY agreement_id, position");
                 for row in query.build().fetch_all(&mut *conn).await? {
@@ -434,7 +434,7 @@ macro_rules! shared_sql_store {
                 }
             }
             if include.pledges {
-                let mut query = sqlx::QueryBuilder::<Db>::new(format!("SELECT {PLEDGE_COLUMNS} FROM pledges"));
+                let mut query = sqlx::QueryBuilder::<Db>::new(format!("{with}SELECT {PLEDGE_COLUMNS} FROM pledges"));
                 push_agreement_ids(&mut query, "agreement_id", ids);
                 query.push(" ORDER BY agreement_id, position");
                 for row in query.build().fetch_all(&mut *conn).await? {
@@ -451,7 +451,7 @@ macro_rules! shared_sql_store {
                 }
                 let mut pledges: Vec<&mut Pledge> =
                     agreements.iter_mut().flat_map(|a| a.pledges.iter_mut()).collect();
-                attach_parts(conn, &mut pledges).await?;
+                attach_parts(conn, &mut pledges, with).await?;
             }
             if !include.sources {
                 for agreement in agreements.iter_mut() {
@@ -462,13 +462,43 @@ macro_rules! shared_sql_store {
         }
 
         async fn load_agreement(conn: &mut Conn, id: &str) -> StoreResult<Option<Agreement>> {
-            let sql = format!("{AGREEMENT_SELECT} WHERE a.id = $1");
+            load_agreement_with(conn, id, "").await
+        }
+
+        /// The agreement as the statements prefixed by `with` see the
+        /// tables: as they are (""), or as of a revision ([`as_of`]).
+        async fn load_agreement_with(conn: &mut Conn, id: &str, with: &str) -> StoreResult<Option<Agreement>> {
+            let sql = format!("{with}{AGREEMENT_SELECT} WHERE a.id = $1");
             let Some(row) = sqlx::query(&sql).bind(id).fetch_optional(&mut *conn).await? else {
                 return Ok(None);
             };
             let mut agreements = vec![agreement_from_row(&row)?];
-            attach_children(conn, &mut agreements, Include::ALL, false).await?;
+            attach_children(conn, &mut agreements, Include::ALL, false, with).await?;
             Ok(agreements.pop())
+        }
+
+        /// The tables an agreement is read from (see [`AGREEMENT_SELECT`] and
+        /// [`attach_children`]).
+        const AGREEMENT_TABLES: [&str; 6] = ["agreements", "partners", "agreement_areas", "areas", "pledges", "sources"];
+
+        /// A WITH clause naming each table of an agreement after its rows as
+        /// of `revision` (migration 0014): a CTE shadows the table of its
+        /// name, so the very statements that read an agreement now read it
+        /// then. Each CTE is used once and inlined, so the outer query's
+        /// conditions reach the versions' indexes. The revision is an
+        /// integer, written into the text rather than bound, so the
+        /// statements keep their own parameters.
+        fn as_of(revision: i64) -> String {
+            let tables: Vec<String> = AGREEMENT_TABLES
+                .iter()
+                .map(|t| {
+                    format!(
+                        "{t} AS (SELECT * FROM {t}_versions WHERE rev_from <= {revision} \
+                         AND (rev_to IS NULL OR rev_to > {revision}))"
+                    )
+                })
+                .collect();
+            format!("WITH {} ", tables.join(", "))
         }
 
         /// Every agreement with its children, in id order: an export.
@@ -476,7 +506,7 @@ macro_rules! shared_sql_store {
             let sql = format!("{AGREEMENT_SELECT} ORDER BY a.id");
             let rows = sqlx::query(&sql).fetch_all(&mut *conn).await?;
             let mut agreements = rows.iter().map(agreement_from_row).collect::<StoreResult<Vec<_>>>()?;
-            attach_children(conn, &mut agreements, Include::ALL, true).await?;
+            attach_children(conn, &mut agreements, Include::ALL, true, "").await?;
             Ok(agreements)
         }
 
@@ -781,7 +811,7 @@ macro_rules! shared_sql_store {
             } else {
                 None
             };
-            attach_children(conn, &mut agreements, query.include, false).await?;
+            attach_children(conn, &mut agreements, query.include, false, "").await?;
             Ok(Page { items: agreements, next_after })
         }
 
@@ -1014,7 +1044,7 @@ macro_rules! shared_sql_store {
                 .map(source_from_row)
                 .filter(|s| s.as_ref().map_or(true, |s| s.pledges.contains(&pledge.id)))
                 .collect::<StoreResult<_>>()?;
-            attach_parts(conn, &mut [&mut pledge]).await?;
+            attach_parts(conn, &mut [&mut pledge], "").await?;
             Ok(Some(pledge))
         }
 
@@ -1887,6 +1917,62 @@ macro_rules! shared_sql_store {
                 refresh_annual(conn, currency, years).await?;
             }
             Ok(summary)
+        }
+
+        /// The tables migration 0014 keeps versions of, each with its key,
+        /// parents before children (foreign keys hold as a replay fills).
+        const VERSIONED_TABLES: [(&str, &str); 10] = [
+            ("partners", "code"),
+            ("areas", "code"),
+            ("agreements", "id"),
+            ("agreement_areas", "agreement_id, area_code"),
+            ("pledges", "id"),
+            ("sources", "id"),
+            ("source_aliases", "alias"),
+            ("partner_keys", "key, partner_code"),
+            ("exchange_rates", "currency, day"),
+            ("annual_rates", "currency, year"),
+        ];
+
+        /// Fills a freshly migrated replay store (on `conn`, in its
+        /// transaction) with the rows visible at `revision` in the versions
+        /// tables of `source` (an attached database or a schema), the history
+        /// up to it, and the revision itself. The rollups follow by their
+        /// triggers; the search index is rebuilt after. The replay's own
+        /// versioning triggers are dropped first: it never changes again.
+        async fn fill_replay(conn: &mut Conn, source: &str, revision: i64) -> StoreResult<()> {
+            for (table, _) in VERSIONED_TABLES {
+                for statement in drop_versioning(table) {
+                    sqlx::query(&statement).execute(&mut *conn).await?;
+                }
+            }
+            for (table, key) in VERSIONED_TABLES {
+                let columns: Vec<String> = sqlx::query_scalar(COLUMNS_OF_TABLE).bind(table).fetch_all(&mut *conn).await?;
+                let columns = columns.join(", ");
+                sqlx::query(&format!(
+                    "INSERT INTO {table} ({columns}) SELECT {columns} FROM {source}.{table}_versions \
+                     WHERE rev_from <= $1 AND (rev_to IS NULL OR rev_to > $1) ORDER BY {key}"
+                ))
+                .bind(revision)
+                .execute(&mut *conn)
+                .await?;
+            }
+            let columns: Vec<String> = sqlx::query_scalar(COLUMNS_OF_TABLE).bind("history").fetch_all(&mut *conn).await?;
+            let columns = columns.join(", ");
+            sqlx::query(&format!(
+                "INSERT INTO history ({columns}) SELECT {columns} FROM {source}.history WHERE feed_seq <= $1 ORDER BY seq"
+            ))
+            .bind(revision)
+            .execute(&mut *conn)
+            .await?;
+            sqlx::query(
+                "UPDATE revision SET seq = $1, \
+                 rates_seq = COALESCE((SELECT MAX(feed_seq) FROM history WHERE entity = 'rate' AND feed_seq <= $1), 0) WHERE id = 1",
+            )
+            .bind(revision)
+            .execute(&mut *conn)
+            .await?;
+            Ok(())
         }
 
         /// Records a rates change in the history and the feed, and moves the
@@ -3162,6 +3248,36 @@ macro_rules! shared_sql_store {
                     .execute(&self.pool)
                     .await?;
                 Ok(())
+            }
+
+            async fn revision_bounds(&self) -> StoreResult<crate::store::RevisionBounds> {
+                let (earliest, latest): (i64, i64) = sqlx::query_as(
+                    "SELECT (SELECT began FROM revision_history WHERE id = 1), (SELECT seq FROM revision WHERE id = 1)",
+                )
+                .fetch_one(&self.pool)
+                .await?;
+                Ok(crate::store::RevisionBounds { earliest, latest })
+            }
+
+            async fn revision_at(&self, at: DateTime<Utc>) -> StoreResult<Option<i64>> {
+                // Index history_at: one step back from `at`.
+                Ok(sqlx::query_scalar(
+                    "SELECT feed_seq FROM history WHERE at <= $1 AND feed_seq IS NOT NULL ORDER BY at DESC, feed_seq DESC LIMIT 1",
+                )
+                .bind(at)
+                .fetch_optional(&self.pool)
+                .await?)
+            }
+
+            async fn get_agreement_at(&self, id: &str, revision: i64) -> StoreResult<Option<Agreement>> {
+                let mut tx = begin_read(&self.pool).await?;
+                let agreement = load_agreement_with(&mut tx, id, &as_of(revision)).await?;
+                tx.commit().await?;
+                Ok(agreement)
+            }
+
+            async fn replay(&self, revision: i64) -> StoreResult<std::sync::Arc<dyn Store>> {
+                Ok(std::sync::Arc::new(self.build_replay(revision).await?))
             }
 
             async fn release_idempotency_key(&self, caller: &str, key: &str) -> StoreResult<()> {

@@ -27,9 +27,29 @@ pub struct SqliteStore {
     pool: SqlitePool,
     /// The write-ahead log's size as last measured (bytes), for /metrics.
     wal_bytes: Arc<AtomicU64>,
-    /// Stops the checkpointer when the store goes away.
-    _checkpointer: AbortOnDrop,
+    /// Stops the checkpointer when the store goes away (none for a replay).
+    _checkpointer: Option<AbortOnDrop>,
+    /// The database file, which a replay attaches to copy rows from
+    /// (None: an in-memory store, which cannot be attached).
+    file: Option<PathBuf>,
+    /// A replay's own file, deleted with it.
+    _replay_file: Option<RemoveOnDrop>,
 }
+
+/// A replay's database file (and its journal), removed when the replay goes.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        for suffix in ["", "-journal", "-wal", "-shm"] {
+            let mut path = self.0.clone().into_os_string();
+            path.push(suffix);
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+static REPLAYS_MADE: AtomicU64 = AtomicU64::new(0);
 
 /// The write-ahead log is checkpointed and truncated once it passes this,
 /// and cut back to it after any checkpoint (`journal_size_limit`).
@@ -64,6 +84,9 @@ impl SqliteStore {
             .busy_timeout(options.acquire_timeout)
             .pragma("journal_size_limit", WAL_LIMIT_BYTES.to_string());
         let wal_path = wal_path_of(&connect);
+        let file = wal_path
+            .as_ref()
+            .map(|_| connect.get_filename().to_path_buf());
         let pool = SqlitePoolOptions::new()
             .max_connections(options.max_connections)
             .acquire_timeout(options.acquire_timeout)
@@ -88,7 +111,71 @@ impl SqliteStore {
         Ok(Self {
             pool,
             wal_bytes,
-            _checkpointer: AbortOnDrop(checkpointer),
+            _checkpointer: Some(AbortOnDrop(checkpointer)),
+            file,
+            _replay_file: None,
+        })
+    }
+
+    /// A replay of the store at `revision`: a private database in a
+    /// temporary file (not in memory: a replay is as large as the store),
+    /// never synced (it is rebuilt if lost), migrated, filled from the
+    /// versions tables of this store's file, attached read-only.
+    async fn build_replay(&self, revision: i64) -> StoreResult<Self> {
+        let Some(file) = &self.file else {
+            return Err(StoreError::Unavailable(
+                "an in-memory store keeps no past revisions to replay".into(),
+            ));
+        };
+        let made = REPLAYS_MADE.fetch_add(1, Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!(
+            "accords_rev_{}_{revision}_{made}.db",
+            std::process::id()
+        ));
+        let replay_file = RemoveOnDrop(path.clone());
+        let connect = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Off)
+            .synchronous(SqliteSynchronous::Off)
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(2)
+            .connect_with(connect)
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("cannot open a replay database: {e}")))?;
+        MIGRATOR.run(&pool).await?;
+        let mut conn = pool.acquire().await?;
+        let source = format!(
+            "file:{}?mode=ro",
+            file.to_string_lossy()
+                .replace('%', "%25")
+                .replace('?', "%3f")
+                .replace('#', "%23")
+        );
+        sqlx::query("ATTACH DATABASE $1 AS src")
+            .bind(&source)
+            .execute(&mut *conn)
+            .await?;
+        let filled = async {
+            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+            fill_replay(&mut tx, "src", revision).await?;
+            tx.commit().await?;
+            StoreResult::Ok(())
+        }
+        .await;
+        sqlx::query("DETACH DATABASE src")
+            .execute(&mut *conn)
+            .await?;
+        filled?;
+        drop(conn);
+        rebuild_search_index_if_stale(&pool).await?;
+        Ok(Self {
+            pool,
+            wal_bytes: Arc::new(AtomicU64::new(0)),
+            _checkpointer: None,
+            file: None,
+            _replay_file: Some(replay_file),
         })
     }
 
@@ -299,6 +386,17 @@ async fn notify_change(_conn: &mut sqlx::SqliteConnection, _seq: i64) -> StoreRe
 
 async fn listen_for_changes(_pool: &SqlitePool) -> Option<tokio::sync::mpsc::Receiver<()>> {
     None
+}
+
+/// The columns of a table, in order.
+const COLUMNS_OF_TABLE: &str = "SELECT name FROM pragma_table_info($1) ORDER BY cid";
+
+/// What keeps a table's versions (migration 0014), undone in a replay.
+fn drop_versioning(table: &str) -> Vec<String> {
+    ["insert", "update", "delete"]
+        .iter()
+        .map(|op| format!("DROP TRIGGER {table}_versioned_{op}"))
+        .collect()
 }
 
 fn amount_param(amount: &Amount) -> String {

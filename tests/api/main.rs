@@ -22,6 +22,7 @@ mod queries;
 mod rates;
 mod readme;
 mod reporter;
+mod revisions;
 mod safe_writes;
 mod scale;
 mod server;
