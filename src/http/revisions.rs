@@ -147,6 +147,11 @@ pub async fn at_revision(State(state): State<AppState>, request: Request, next: 
 }
 
 async fn past(state: &AppState, request: Request, next: Next) -> ApiResult<Response> {
+    // The dashboard's own address keeps `revision=` for the page's script,
+    // which asks the API for it: only the API's reads have a past.
+    if !request.uri().path().starts_with("/v1/") {
+        return Ok(next.run(request).await);
+    }
     let (revisions, stripped) = take_query_param(request.uri(), "revision");
     let uri = stripped.unwrap_or_else(|| request.uri().clone());
     let (times, stripped) = take_query_param(&uri, "as_of");
