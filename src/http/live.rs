@@ -526,10 +526,7 @@ struct Client {
 
 impl Drop for Client {
     fn drop(&mut self) {
-        self.state
-            .metrics
-            .sse_clients
-            .fetch_sub(1, Ordering::Relaxed);
+        self.state.metrics.stream_closed();
     }
 }
 
@@ -582,7 +579,7 @@ async fn events(State(state): State<AppState>, request: Request) -> ApiResult<Re
     state.live.ensure_pump(&state);
     // Subscribe before reading the feed, so nothing falls between the two.
     let receiver = state.live.sender.subscribe();
-    state.metrics.sse_clients.fetch_add(1, Ordering::Relaxed);
+    state.metrics.stream_opened();
     let stream_state = Stream_ {
         client: Client {
             state: state.clone(),
