@@ -472,61 +472,6 @@ fn split_host_port(authority: &str) -> Result<(&str, Option<u16>), &'static str>
     Ok((host, port))
 }
 
-/// Adds the browser hardening headers every answer should carry, keeping any
-/// the handler chose itself (an HTML page may set its own CSP).
-pub async fn security_headers(request: Request, next: Next) -> Response {
-    let mut response = next.run(request).await;
-    let headers = response.headers_mut();
-    // An answer that lets some sites frame it (the embeds) says so in its
-    // own policy; X-Frame-Options cannot name sites, so it is left out there.
-    let framable = headers
-        .get(header::CONTENT_SECURITY_POLICY)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|csp| {
-            csp.split(';').any(|directive| {
-                let directive = directive.trim();
-                directive.starts_with("frame-ancestors") && directive != "frame-ancestors 'none'"
-            })
-        });
-    for (name, value) in [
-        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (header::X_FRAME_OPTIONS, "DENY"),
-        (header::REFERRER_POLICY, "no-referrer"),
-        (
-            header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; frame-ancestors 'none'",
-        ),
-    ] {
-        if framable && name == header::X_FRAME_OPTIONS {
-            continue;
-        }
-        headers
-            .entry(name)
-            .or_insert_with(|| HeaderValue::from_static(value));
-    }
-    response
-}
-
-/// Answers 408 problem+json when the rest of the stack takes longer than
-/// `duration` (tower-http's TimeoutLayer answers with an empty body).
-/// `Duration::ZERO` turns the timeout off rather than failing every request.
-pub async fn request_timeout(
-    State(duration): State<Duration>,
-    request: Request,
-    next: Next,
-) -> Response {
-    if duration.is_zero() {
-        return next.run(request).await;
-    }
-    match tokio::time::timeout(duration, next.run(request)).await {
-        Ok(response) => response,
-        Err(_) => {
-            tracing::warn!(?duration, "request timed out");
-            ApiError::RequestTimeout.into_response()
-        }
-    }
-}
-
 /// Places for long-lived things (connections, event streams) counted in
 /// total and per client, so that neither one client nor all of them
 /// together can hold more than their share of file descriptors and memory.
@@ -837,11 +782,11 @@ mod tests {
     }
 
     fn limited_app(limiter: Arc<RateLimiter>) -> Router {
-        Router::new()
+        let app = Router::new()
             .route("/things", get(ok).post(ok))
             .route("/healthz", get(ok))
-            .layer(middleware::from_fn_with_state(limiter, rate_limit))
-            .layer(middleware::from_fn(security_headers))
+            .layer(middleware::from_fn_with_state(limiter, rate_limit));
+        crate::http::headers::hardened(app)
     }
 
     fn call(method: Method, path: &str, peer: &str) -> Request {
@@ -913,46 +858,6 @@ mod tests {
             assert_eq!(probe.status(), StatusCode::OK);
             assert!(!probe.headers().contains_key("ratelimit-limit"));
         }
-    }
-
-    #[tokio::test]
-    async fn security_headers_are_added_but_never_overwritten() {
-        async fn page() -> Response {
-            let mut response = "<p>hi</p>".into_response();
-            response.headers_mut().insert(
-                header::CONTENT_SECURITY_POLICY,
-                HeaderValue::from_static("default-src 'self'"),
-            );
-            response
-        }
-        let app = Router::new()
-            .route("/things", get(ok))
-            .route("/page", get(page))
-            .layer(middleware::from_fn(security_headers));
-        let response = app
-            .clone()
-            .oneshot(call(Method::GET, "/things", "192.0.2.1:1"))
-            .await
-            .unwrap();
-        let headers = response.headers();
-        assert_eq!(headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
-        assert_eq!(headers[header::X_FRAME_OPTIONS], "DENY");
-        assert_eq!(headers[header::REFERRER_POLICY], "no-referrer");
-        assert_eq!(
-            headers[header::CONTENT_SECURITY_POLICY],
-            "default-src 'none'; frame-ancestors 'none'"
-        );
-        let response = app
-            .oneshot(call(Method::GET, "/page", "192.0.2.1:1"))
-            .await
-            .unwrap();
-        let csp: Vec<_> = response
-            .headers()
-            .get_all(header::CONTENT_SECURITY_POLICY)
-            .iter()
-            .collect();
-        assert_eq!(csp, ["default-src 'self'"]);
-        assert_eq!(response.headers()[header::X_FRAME_OPTIONS], "DENY");
     }
 
     fn preflight(origin: &str, method: &str) -> Request {
@@ -1048,33 +953,6 @@ mod tests {
             .unwrap();
         assert!(methods.contains("GET") && !methods.contains("POST"));
         assert!(!headers.contains_key(header::ACCESS_CONTROL_ALLOW_CREDENTIALS));
-    }
-
-    #[tokio::test]
-    async fn slow_requests_get_408_problem() {
-        async fn slow() -> &'static str {
-            tokio::time::sleep(Duration::from_secs(5)).await;
-            "late"
-        }
-        let app = Router::new()
-            .route("/slow", get(slow))
-            .route("/things", get(ok))
-            .layer(middleware::from_fn_with_state(
-                Duration::from_millis(20),
-                request_timeout,
-            ));
-        let response = app
-            .clone()
-            .oneshot(call(Method::GET, "/slow", "192.0.2.1:1"))
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
-        assert_eq!(response.headers()[header::CONTENT_TYPE], PROBLEM_JSON);
-        let response = app
-            .oneshot(call(Method::GET, "/things", "192.0.2.1:1"))
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod dashboard;
 mod embed;
 mod extract;
 mod feed;
+mod headers;
 mod history;
 mod idempotency;
 mod import;

@@ -1,10 +1,12 @@
-//! Observability: a request id on every request and answer, one log span per
-//! request, and the counters behind GET /metrics (Prometheus text format),
-//! kept by the `metrics` crate and rendered by `metrics-exporter-prometheus`.
+//! Observability, the parts tower-http's layers take (middleware.rs puts
+//! them in the stack): the request id's rules, the one span per request
+//! and its log line, and the counters behind GET /metrics (Prometheus text
+//! format), kept by the `metrics` crate and rendered by
+//! `metrics-exporter-prometheus`.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, Method};
@@ -14,7 +16,7 @@ use metrics::{Counter, Gauge};
 use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
 };
-use tracing::Instrument;
+use tower_http::request_id::{MakeRequestId, RequestId};
 
 use super::AppState;
 
@@ -229,16 +231,27 @@ impl Metrics {
     }
 }
 
-/// The route that matched, carried out of the router for the outer layer.
+/// The route that matched, carried out of the router for the outer layers.
 #[derive(Clone)]
-struct RouteLabel(String);
+struct RouteLabel(Arc<str>);
+
+/// Requests that never reached a route (unknown paths, refusals before
+/// routing) share one label, so a scan cannot blow up the metrics.
+const UNMATCHED: &str = "unmatched";
+
+fn route_of<B>(response: &axum::http::Response<B>) -> &str {
+    response
+        .extensions()
+        .get::<RouteLabel>()
+        .map_or(UNMATCHED, |label| &label.0)
+}
 
 /// Inside the router, where the matched route is known: hands it outward.
 pub async fn label_route(request: Request, next: Next) -> Response {
     let label = request
         .extensions()
         .get::<MatchedPath>()
-        .map(|p| RouteLabel(p.as_str().to_owned()));
+        .map(|p| RouteLabel(p.as_str().into()));
     let mut response = next.run(request).await;
     if let Some(label) = label {
         response.extensions_mut().insert(label);
@@ -246,61 +259,91 @@ pub async fn label_route(request: Request, next: Next) -> Response {
     response
 }
 
-/// The client's X-Request-Id when it is sensible, else a new random one.
-fn request_id(request: &Request) -> String {
-    let given = request
-        .headers()
-        .get(&REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| (1..=128).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_graphic()));
-    match given {
-        Some(id) => id.to_owned(),
-        None => {
-            let mut bytes = [0u8; 16];
-            let _ = getrandom::fill(&mut bytes);
-            bytes.iter().map(|b| format!("{b:02x}")).collect()
+/// A client's X-Request-Id is kept when it is sensible (1 to 128 visible
+/// ASCII characters); any other is dropped here, before
+/// `SetRequestIdLayer`, which then makes a new one.
+pub async fn drop_unusable_request_id(mut request: Request) -> Request {
+    let usable = request.headers().get(&REQUEST_ID).is_none_or(|v| {
+        (1..=128).contains(&v.len()) && v.as_bytes().iter().all(u8::is_ascii_graphic)
+    });
+    if !usable {
+        request.headers_mut().remove(&REQUEST_ID);
+    }
+    request
+}
+
+/// A new request id: 16 random bytes in hex.
+#[derive(Clone, Copy, Default)]
+pub struct NewRequestId;
+
+impl MakeRequestId for NewRequestId {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        let mut bytes = [0u8; 16];
+        let _ = getrandom::fill(&mut bytes);
+        let mut id = [0u8; 32];
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        for (pair, byte) in id.chunks_exact_mut(2).zip(bytes) {
+            pair[0] = HEX[usize::from(byte >> 4)];
+            pair[1] = HEX[usize::from(byte & 15)];
         }
+        HeaderValue::from_bytes(&id).ok().map(RequestId::new)
     }
 }
 
-/// Gives the request an id, logs it in one span with its method, matched
-/// route, status and latency, counts it, and echoes the id in the answer
-/// (and in a problem body). Headers are never logged, so no key leaks.
-pub async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let id = request_id(&request);
-    let method = request.method().clone();
-    let span = tracing::info_span!(
+/// The one span a request is answered in (TraceLayer makes it): method and
+/// request id now, route, status and latency once answered. Headers are
+/// never logged, so no key leaks.
+pub fn request_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
+    let id = request
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    tracing::info_span!(
         "request",
-        %method,
-        request_id = %id,
+        method = %request.method(),
+        request_id = id,
         route = tracing::field::Empty,
         status = tracing::field::Empty,
         latency_ms = tracing::field::Empty
+    )
+}
+
+/// The request's one log line, in its span.
+pub fn answered<B>(response: &axum::http::Response<B>, latency: Duration, span: &tracing::Span) {
+    span.record("route", route_of(response));
+    span.record("status", response.status().as_u16());
+    span.record(
+        "latency_ms",
+        (latency.as_secs_f64() * 1000.0 * 100.0).round() / 100.0,
     );
+    tracing::info!(parent: span, "answered");
+}
+
+/// Counts the request for /metrics, tells the live layer a write committed,
+/// and makes the request id known to every problem body rendered while it
+/// is answered (written once, where the problem is rendered).
+pub async fn count(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let id = request
+        .extensions()
+        .get::<RequestId>()
+        .and_then(|id| id.header_value().to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
     state.metrics.in_flight.increment(1.0);
-    let mut response = crate::error::with_request_id(id.clone(), next.run(request))
-        .instrument(span.clone())
-        .await;
+    let response = crate::error::with_request_id(id, next.run(request)).await;
     state.metrics.in_flight.decrement(1.0);
     let status = response.status().as_u16();
-    let seconds = started.elapsed().as_secs_f64();
-    // Requests that never reached a route (unknown paths, refusals before
-    // routing) share one label, so a scan cannot blow up the metrics.
-    let route = response
-        .extensions()
-        .get::<RouteLabel>()
-        .map_or("unmatched".to_owned(), |label| label.0.clone());
-    state.metrics.record(&route, &method, status, seconds);
+    state.metrics.record(
+        route_of(&response),
+        &method,
+        status,
+        started.elapsed().as_secs_f64(),
+    );
     if !method.is_safe() && (200..300).contains(&status) {
         state.live.written();
-    }
-    span.record("route", route.as_str());
-    span.record("status", status);
-    span.record("latency_ms", (seconds * 1000.0 * 100.0).round() / 100.0);
-    span.in_scope(|| tracing::info!("answered"));
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert(REQUEST_ID, value);
     }
     response
 }
