@@ -19,7 +19,7 @@ use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use super::{AppState, auth, headers, idempotency, lang, limits, live, observe, pretty};
+use super::{AppState, auth, conditional, headers, idempotency, lang, limits, observe, pretty};
 use crate::error::{ApiError, PROBLEM_JSON};
 
 /// Answers smaller than this go out as they are: compressing them saves
@@ -39,7 +39,7 @@ pub fn stack(
         // Answers kept or 304 by revision, before any handler runs.
         .layer(middleware::from_fn_with_state(
             state.clone(),
-            live::conditional,
+            conditional::conditional,
         ))
         .layer(middleware::from_fn(observe::label_route))
         .layer(middleware::from_fn_with_state(

@@ -6,6 +6,7 @@ mod areas;
 mod auth;
 mod checks;
 mod children;
+mod conditional;
 mod convert;
 mod dashboard;
 mod embed;
@@ -27,6 +28,7 @@ mod partners;
 mod pretty;
 mod query;
 mod rates;
+mod render_cache;
 mod stats;
 mod text_view;
 
@@ -55,6 +57,7 @@ pub struct AppState {
     pub options: Arc<HttpOptions>,
     pub metrics: Arc<observe::Metrics>,
     pub live: Arc<live::Live>,
+    pub freshness: Arc<conditional::Freshness>,
     /// Open event streams, in total and per client.
     pub event_streams: Arc<limits::Slots>,
 }
@@ -176,11 +179,13 @@ pub fn router(
         options.connections.event_streams_per_client,
     );
     let body_timeout = options.connections.body_timeout;
+    let freshness = Arc::new(conditional::Freshness::new(options.render_cache_bytes));
     let state = AppState {
         store,
         options: Arc::new(options),
         metrics,
         live: Arc::default(),
+        freshness,
         event_streams,
     };
     let import_limit = DefaultBodyLimit::max(state.options.import_body_limit);
