@@ -194,7 +194,7 @@ pub async fn conditional(State(state): State<AppState>, request: Request, next: 
                 && r != "/v1/events"
         });
     if !reads_data {
-        let writes = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
+        let writes = !method.is_safe();
         let _turn = if writes && state.store.backend() == "sqlite" {
             tokio::time::timeout(WRITE_TURN_WAIT, state.freshness.write_turn.lock())
                 .await

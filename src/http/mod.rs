@@ -8,6 +8,7 @@ mod checks;
 mod children;
 mod conditional;
 mod convert;
+pub mod cors;
 mod dashboard;
 mod embed;
 mod extract;
@@ -79,7 +80,7 @@ pub struct HttpOptions {
     /// ACCORDS_CORS_ORIGINS: empty (no CORS), `*`, or a list of origins.
     pub cors_origins: String,
     /// ACCORDS_EMBED_ORIGINS: who may frame /embed/ answers, as the
-    /// `frame-ancestors` sources (see [`limits::frame_ancestors`]).
+    /// `frame-ancestors` sources (see [`cors::frame_ancestors`]).
     pub embed_frame_ancestors: String,
     /// A request running longer is answered 408.
     pub request_timeout: Duration,
@@ -171,7 +172,7 @@ pub fn router(
     options: HttpOptions,
     metrics: Arc<observe::Metrics>,
 ) -> Result<Router, String> {
-    let cors = limits::cors_layer(&options.cors_origins)?;
+    let cors = cors::cors_layer(&options.cors_origins)?;
     let limiter = Arc::new(limits::RateLimiter::new(options.rate_limits.clone()));
     let event_streams = limits::Slots::new(
         "event streams",
