@@ -225,7 +225,7 @@ impl ServeConfig {
                 trusted_proxies: self.trusted_proxies.clone(),
             },
             cors_origins: self.cors_origins.clone(),
-            embed_frame_ancestors: crate::http::limits::frame_ancestors(&self.embed_origins)?,
+            embed_frame_ancestors: crate::http::cors::frame_ancestors(&self.embed_origins)?,
             request_timeout: Duration::from_secs(self.request_timeout_secs.max(1)),
             cache_control: self.cache_control.clone(),
             past_cache_control: self.past_cache_control.clone(),

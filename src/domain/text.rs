@@ -204,33 +204,6 @@ pub fn optional_web_url(text: Option<&str>) -> Result<Option<String>, String> {
     }
 }
 
-/// Edit distance between two folded keys, for "did you mean" answers: an
-/// insertion, deletion, substitution or swap of neighbours costs one, so
-/// "britian" is one step from "britain".
-pub fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    // Three rows of the optimal-string-alignment table.
-    let mut before: Vec<usize> = vec![0; b.len() + 1];
-    let mut previous: Vec<usize> = (0..=b.len()).collect();
-    let mut current: Vec<usize> = vec![0; b.len() + 1];
-    for i in 1..=a.len() {
-        current[0] = i;
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            current[j] = (previous[j] + 1)
-                .min(current[j - 1] + 1)
-                .min(previous[j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                current[j] = current[j].min(before[j - 2] + 1);
-            }
-        }
-        std::mem::swap(&mut before, &mut previous);
-        std::mem::swap(&mut previous, &mut current);
-    }
-    previous[b.len()]
-}
-
 #[cfg(test)]
 mod tests {
 
@@ -293,14 +266,5 @@ mod tests {
         assert!(bounded("Ja\u{2066}pan\u{2069}", 20).is_err());
         assert!(bounded("Японія", 10).is_ok());
         assert!(bounded("Côte d’Ivoire", 20).is_ok());
-    }
-
-    #[test]
-    fn edit_distance_counts_edits() {
-        assert_eq!(edit_distance("japan", "japn"), 1);
-        assert_eq!(edit_distance("", "abc"), 3);
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
-        assert_eq!(edit_distance("britian", "britain"), 1);
-        assert_eq!(edit_distance("abc", ""), 3);
     }
 }

@@ -13,7 +13,6 @@ use super::{AppState, created, single};
 use crate::auth::Caller;
 use crate::domain::FieldError;
 use crate::domain::area::{Area, AreaBody, AreaCode, AreaDraft};
-use crate::domain::text::edit_distance;
 use crate::error::{ApiError, ApiResult};
 use crate::store::{PageRequest, Store, StoreError};
 
@@ -47,7 +46,7 @@ async fn unknown_area(store: &dyn Store, code: &str) -> ApiError {
                 let score = if wanted.len() >= 3 && a.code.as_str().contains(&wanted) {
                     0
                 } else {
-                    edit_distance(&wanted, a.code.as_str())
+                    strsim::osa_distance(&wanted, a.code.as_str())
                 };
                 (score, a)
             })

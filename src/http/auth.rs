@@ -11,8 +11,9 @@ use super::AppState;
 use crate::auth::{self, Caller, Scope};
 use crate::error::ApiError;
 
+/// Safe methods (GET, HEAD, OPTIONS, TRACE) read; TRACE is answered 405.
 fn is_read(method: &Method) -> bool {
-    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+    method.is_safe()
 }
 
 /// Checks the bearer key of every request that needs one and records the

@@ -508,21 +508,27 @@ fn header_of(format: Format, pledge_rows: bool, lang: Lang) -> String {
     }
 }
 
-/// RFC 4180: a field with a comma, quote or line break is quoted, quotes
-/// doubled; one a spreadsheet would run as a formula is neutralised first.
-fn csv_field(text: &str) -> String {
-    let text = crate::domain::spreadsheet::neutralised(text);
-    if text.contains([',', '"', '\r', '\n']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.into_owned()
-    }
-}
-
+/// One CSV line: RFC 4180 as `csv::Writer` writes it (a field with a comma,
+/// quote or line break quoted, quotes doubled, CRLF at the end), each field
+/// one a spreadsheet would run as a formula neutralised first.
 pub(crate) fn csv_row(out: &mut String, fields: &[String]) {
-    let quoted: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
-    out.push_str(&quoted.join(","));
-    out.push_str("\r\n");
+    let mut writer = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .buffer_capacity(256)
+        .from_writer(Vec::new());
+    let neutralised = fields
+        .iter()
+        .map(|f| crate::domain::spreadsheet::neutralised(f));
+    // Writing into memory fails only on a bug; the row is then left out
+    // rather than half written.
+    if writer
+        .write_record(neutralised.map(|f| f.into_owned()))
+        .is_ok()
+        && let Ok(bytes) = writer.into_inner()
+        && let Ok(line) = String::from_utf8(bytes)
+    {
+        out.push_str(&line);
+    }
 }
 
 fn text_of<T: ToString>(value: Option<T>) -> String {
@@ -736,9 +742,16 @@ mod tests {
 
     #[test]
     fn csv_fields_are_quoted_as_rfc_4180_says() {
-        assert_eq!(csv_field("plain"), "plain");
-        assert_eq!(csv_field("a,b"), "\"a,b\"");
-        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(csv_field("two\nlines"), "\"two\nlines\"");
+        let row = |fields: &[&str]| {
+            let mut out = String::new();
+            csv_row(
+                &mut out,
+                &fields.iter().map(|f| f.to_string()).collect::<Vec<_>>(),
+            );
+            out
+        };
+        assert_eq!(row(&["plain", "a,b"]), "plain,\"a,b\"\r\n");
+        assert_eq!(row(&["say \"hi\""]), "\"say \"\"hi\"\"\"\r\n");
+        assert_eq!(row(&["two\nlines", ""]), "\"two\nlines\",\r\n");
     }
 }

@@ -10,12 +10,18 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use tower::util::option_layer;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
 use tower_http::cors::CorsLayer;
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
 
-use super::{AppState, auth, idempotency, lang, limits, live, observe, pretty, revisions};
+use super::{
+    AppState, auth, conditional, headers, idempotency, lang, limits, observe, pretty, revisions,
+};
 use crate::error::{ApiError, PROBLEM_JSON};
 
 /// Answers smaller than this go out as they are: compressing them saves
@@ -35,7 +41,7 @@ pub fn stack(
         // Answers kept or 304 by revision, before any handler runs.
         .layer(middleware::from_fn_with_state(
             state.clone(),
-            live::conditional,
+            conditional::conditional,
         ))
         .layer(middleware::from_fn(observe::label_route))
         .layer(middleware::from_fn_with_state(
@@ -61,14 +67,21 @@ pub fn stack(
         ))
         .layer(middleware::from_fn_with_state(limiter, limits::rate_limit))
         .layer(middleware::from_fn(no_nul_in_target))
+        // A request running longer than the request timeout is answered
+        // 408, given its problem body by problems_only below (tower-http's
+        // 408 has none). A zero timeout turns it off.
+        .layer(option_layer(
+            (!state.options.request_timeout.is_zero()).then(|| {
+                TimeoutLayer::with_status_code(
+                    StatusCode::REQUEST_TIMEOUT,
+                    state.options.request_timeout,
+                )
+            }),
+        ))
         .layer(middleware::map_response(problems_only))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::Internal("a handler panicked".into()).into_response()
         }))
-        .layer(middleware::from_fn_with_state(
-            state.options.request_timeout,
-            limits::request_timeout,
-        ))
         // pretty=true on any JSON answer, indented before it is compressed.
         .layer(middleware::from_fn(pretty::indent))
         // gzip or brotli when the client asks: JSON, CSV, NDJSON and text
@@ -83,8 +96,10 @@ pub fn stack(
                     .and(NotForContentType::IMAGES)
                     .and(NotForContentType::SSE),
             ),
-        )
-        .layer(middleware::from_fn(limits::security_headers));
+        );
+    // Browser hardening on every answer (SetResponseHeaderLayer, never
+    // overwriting what a handler chose).
+    let api = headers::hardened(api);
     let api = match cors {
         Some(cors) => api.layer(cors),
         None => api,
@@ -92,7 +107,21 @@ pub fn stack(
     // Which language the answer is in (lang= or Accept-Language), known to
     // every layer inside.
     let api = api.layer(middleware::from_fn(lang::negotiate));
-    api.layer(middleware::from_fn_with_state(state, observe::observe))
+    api.layer(middleware::from_fn_with_state(state, observe::count))
+        // The request id: the client's when sensible, else a new one; in
+        // the span, every problem body and the answer's X-Request-Id.
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(observe::request_span)
+                .on_request(())
+                .on_response(observe::answered)
+                .on_body_chunk(())
+                .on_eos(())
+                .on_failure(()),
+        )
+        .layer(SetRequestIdLayer::x_request_id(observe::NewRequestId))
+        .layer(middleware::map_request(observe::drop_unusable_request_id))
 }
 
 /// A NUL character (`%00`) in a path or query string is never part of a
@@ -124,6 +153,7 @@ async fn problems_only(response: Response) -> Response {
     let error = match status {
         StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
         StatusCode::NOT_FOUND => ApiError::not_found("no such resource"),
+        StatusCode::REQUEST_TIMEOUT => ApiError::RequestTimeout,
         StatusCode::PAYLOAD_TOO_LARGE => {
             ApiError::PayloadTooLarge("the request body is too large".into())
         }
@@ -136,4 +166,41 @@ async fn problems_only(response: Response) -> Response {
     parts.headers.remove(header::CONTENT_LENGTH);
     parts.headers.extend(replacement.headers().clone());
     Response::from_parts(parts, replacement.into_body())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::routing::get;
+    use tower::ServiceExt;
+
+    #[tokio::test]
+    async fn slow_requests_get_408_problem() {
+        async fn slow() -> &'static str {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            "late"
+        }
+        async fn ok() -> &'static str {
+            "ok"
+        }
+        let app = Router::new()
+            .route("/slow", get(slow))
+            .route("/things", get(ok))
+            .layer(TimeoutLayer::with_status_code(
+                StatusCode::REQUEST_TIMEOUT,
+                Duration::from_millis(20),
+            ))
+            .layer(middleware::map_response(problems_only));
+        let call = |path: &str| {
+            axum::extract::Request::builder()
+                .uri(path)
+                .body(axum::body::Body::empty())
+                .unwrap()
+        };
+        let response = app.clone().oneshot(call("/slow")).await.unwrap();
+        assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
+        assert_eq!(response.headers()[header::CONTENT_TYPE], PROBLEM_JSON);
+        let response = app.oneshot(call("/things")).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+    }
 }

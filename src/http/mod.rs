@@ -6,11 +6,14 @@ mod areas;
 mod auth;
 mod checks;
 mod children;
+mod conditional;
 mod convert;
+pub mod cors;
 mod dashboard;
 mod embed;
 mod extract;
 mod feed;
+mod headers;
 mod history;
 mod idempotency;
 mod import;
@@ -26,6 +29,7 @@ mod partners;
 mod pretty;
 mod query;
 mod rates;
+mod render_cache;
 pub mod revisions;
 mod stats;
 mod text_view;
@@ -56,6 +60,7 @@ pub struct AppState {
     pub options: Arc<HttpOptions>,
     pub metrics: Arc<observe::Metrics>,
     pub live: Arc<live::Live>,
+    pub freshness: Arc<conditional::Freshness>,
     /// Open event streams, in total and per client.
     pub event_streams: Arc<limits::Slots>,
     /// Webhook subscriptions and deliveries, on the store's pool.
@@ -81,7 +86,7 @@ pub struct HttpOptions {
     /// ACCORDS_CORS_ORIGINS: empty (no CORS), `*`, or a list of origins.
     pub cors_origins: String,
     /// ACCORDS_EMBED_ORIGINS: who may frame /embed/ answers, as the
-    /// `frame-ancestors` sources (see [`limits::frame_ancestors`]).
+    /// `frame-ancestors` sources (see [`cors::frame_ancestors`]).
     pub embed_frame_ancestors: String,
     /// A request running longer is answered 408.
     pub request_timeout: Duration,
@@ -184,7 +189,7 @@ pub fn router(
     options: HttpOptions,
     metrics: Arc<observe::Metrics>,
 ) -> Result<Router, String> {
-    let cors = limits::cors_layer(&options.cors_origins)?;
+    let cors = cors::cors_layer(&options.cors_origins)?;
     let limiter = Arc::new(limits::RateLimiter::new(options.rate_limits.clone()));
     let event_streams = limits::Slots::new(
         "event streams",
@@ -192,12 +197,14 @@ pub fn router(
         options.connections.event_streams_per_client,
     );
     let body_timeout = options.connections.body_timeout;
+    let freshness = Arc::new(conditional::Freshness::new(options.render_cache_bytes));
     let state = AppState {
         webhooks: crate::store::webhooks::WebhookStore::new(store.database()),
         store,
         options: Arc::new(options),
         metrics,
         live: Arc::default(),
+        freshness,
         event_streams,
         past: Arc::new(revisions::Past::new()),
     };

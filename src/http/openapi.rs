@@ -323,7 +323,8 @@ fn complete_operation(method: &HttpMethod, path: &str, operation: &mut Operation
                     .entry(name.to_owned())
                     .or_insert_with(|| RefOr::T(string_header(description)));
             }
-            if !writes && path != "/v1/events" {
+            // Webhook subscriptions are not store data: no revision.
+            if !writes && path != "/v1/events" && !path.starts_with("/v1/webhooks") {
                 response
                     .headers
                     .entry("Accords-Revision".to_owned())

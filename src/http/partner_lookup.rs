@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::domain::Suggestion;
 use crate::domain::partner::PartnerCode;
-use crate::domain::text::{edit_distance, fold};
+use crate::domain::text::fold;
 use crate::error::{ApiError, ApiResult};
 use crate::store::{KeyMatch, Store};
 
@@ -110,10 +110,12 @@ fn closest_partners(key: &str, keys: &[KeyMatch]) -> Vec<PartnerCode> {
         let score = if length >= 2 && candidate.key.starts_with(key) {
             0
         } else if candidate.key.chars().count().abs_diff(length) > tolerance {
-            // The distance is at least the difference in length.
+            // The distance (optimal string alignment: a swap of neighbours
+            // is one edit, so "britian" is one from "britain") is at least
+            // the difference in length.
             continue;
         } else {
-            edit_distance(key, &candidate.key)
+            strsim::osa_distance(key, &candidate.key)
         };
         if score > tolerance {
             continue;

@@ -272,7 +272,7 @@ async fn embeds_are_framed_only_as_configured(app: TestApp) {
     );
     // A newsroom's own origins only.
     let options = HttpOptions {
-        embed_frame_ancestors: accords::http::limits::frame_ancestors(
+        embed_frame_ancestors: accords::http::cors::frame_ancestors(
             "https://news.example.org, https://cms.example.org:8443",
         )
         .unwrap(),
@@ -296,9 +296,9 @@ async fn embeds_are_framed_only_as_configured(app: TestApp) {
         "{:?}",
         csp.header("content-security-policy")
     );
-    assert!(accords::http::limits::frame_ancestors("news.example.org").is_err());
+    assert!(accords::http::cors::frame_ancestors("news.example.org").is_err());
     assert_eq!(
-        accords::http::limits::frame_ancestors("none").unwrap(),
+        accords::http::cors::frame_ancestors("none").unwrap(),
         "'none'"
     );
 }

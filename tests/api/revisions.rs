@@ -272,7 +272,11 @@ async fn revisions_outside_the_history_are_refused(app: TestApp) {
     // The dashboard's address keeps the revision for its script to ask for.
     let page = app.get("/?revision=1").await;
     assert_eq!(page.status, 200, "{}", page.text);
-    assert!(page.header("content-type").unwrap_or_default().starts_with("text/html"));
+    assert!(
+        page.header("content-type")
+            .unwrap_or_default()
+            .starts_with("text/html")
+    );
     assert_eq!(
         revision_of(&app.get("/v1/agreements").await),
         latest,
