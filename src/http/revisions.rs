@@ -149,7 +149,13 @@ pub async fn at_revision(State(state): State<AppState>, request: Request, next: 
 async fn past(state: &AppState, request: Request, next: Next) -> ApiResult<Response> {
     // The dashboard's own address keeps `revision=` for the page's script,
     // which asks the API for it: only the API's reads have a past.
-    if !request.uri().path().starts_with("/v1/") {
+    // A method no route declares (TRACE, made-up ones) is the router's
+    // 405 whatever its query says.
+    let declared = matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    );
+    if !request.uri().path().starts_with("/v1/") || !declared {
         return Ok(next.run(request).await);
     }
     let (revisions, stripped) = take_query_param(request.uri(), "revision");

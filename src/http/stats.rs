@@ -627,5 +627,10 @@ async fn timeline(State(state): State<AppState>, uri: Uri) -> ApiResult<Response
         .next_after
         .as_deref()
         .map(|key| encode_list_cursor(key, query.sort));
-    Ok(axum::Json(json!({ "items": items, "next_cursor": next_cursor })).into_response())
+    Ok(axum::Json(json!({
+        "items": items,
+        "next_cursor": next_cursor,
+        "revision": super::extract::answering_revision(),
+    }))
+    .into_response())
 }

@@ -269,6 +269,14 @@ async fn revisions_outside_the_history_are_refused(app: TestApp) {
     assert_eq!(app.get_ok("/v1/agreements/ua-jp-2024").await, before);
     app.get("/v1/changes?revision=1").await.problem(400);
     app.get("/v1/history?revision=1").await.problem(400);
+    // A method no route has is a 405, revision or not.
+    let trace = app
+        .send("TRACE", "/v1/agreements?revision=1", None, "")
+        .await;
+    assert_eq!(trace.status, 405, "{}", trace.text);
+    // The timeline names its revision like every list.
+    let timeline = app.get_ok("/v1/timeline?limit=1").await;
+    assert!(timeline["revision"].is_i64(), "{timeline}");
     // The dashboard's address keeps the revision for its script to ask for.
     let page = app.get("/?revision=1").await;
     assert_eq!(page.status, 200, "{}", page.text);
