@@ -231,6 +231,7 @@ pub fn router(
         .merge(webhooks::router())
         .split_for_parts();
     let spec = openapi::complete(spec);
+    state.past.declare(&spec);
     let api = routes
         .merge(openapi::docs_router(spec))
         .fallback(unknown_route);

@@ -87,6 +87,9 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// The routers of past revisions, a few at a time, most recently used last.
 pub struct Past {
     kept: Mutex<VecDeque<(i64, Router)>>,
+    /// The (route, method) pairs the API declares: a request for any other
+    /// is the router's 405, whatever its query names.
+    declared: std::sync::OnceLock<std::collections::HashSet<(String, Method)>>,
     /// One replay is built at a time: each copies the whole store.
     building: Arc<Semaphore>,
 }
@@ -101,7 +104,36 @@ impl Past {
     pub fn new() -> Self {
         Self {
             kept: Mutex::default(),
+            declared: std::sync::OnceLock::new(),
             building: Arc::new(Semaphore::new(1)),
+        }
+    }
+
+    /// Notes the operations of the API's document.
+    pub fn declare(&self, spec: &utoipa::openapi::OpenApi) {
+        let mut declared = std::collections::HashSet::new();
+        for (path, item) in &spec.paths.paths {
+            let methods = [
+                (item.get.is_some(), Method::GET),
+                (item.get.is_some() || item.head.is_some(), Method::HEAD),
+                (item.post.is_some(), Method::POST),
+                (item.put.is_some(), Method::PUT),
+                (item.patch.is_some(), Method::PATCH),
+                (item.delete.is_some(), Method::DELETE),
+            ];
+            for (has, method) in methods {
+                if has {
+                    declared.insert((path.clone(), method));
+                }
+            }
+        }
+        let _ = self.declared.set(declared);
+    }
+
+    fn declares(&self, route: Option<&str>, method: &Method) -> bool {
+        match (self.declared.get(), route) {
+            (Some(declared), Some(route)) => declared.contains(&(route.to_owned(), method.clone())),
+            _ => true,
         }
     }
 
@@ -151,10 +183,11 @@ async fn past(state: &AppState, request: Request, next: Next) -> ApiResult<Respo
     // which asks the API for it: only the API's reads have a past.
     // A method no route declares (TRACE, made-up ones) is the router's
     // 405 whatever its query says.
-    let declared = matches!(
-        *request.method(),
-        Method::GET | Method::HEAD | Method::POST | Method::PUT | Method::PATCH | Method::DELETE
-    );
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_owned());
+    let declared = state.past.declares(route.as_deref(), request.method());
     if !request.uri().path().starts_with("/v1/") || !declared {
         return Ok(next.run(request).await);
     }

@@ -274,6 +274,8 @@ async fn revisions_outside_the_history_are_refused(app: TestApp) {
         .send("TRACE", "/v1/agreements?revision=1", None, "")
         .await;
     assert_eq!(trace.status, 405, "{}", trace.text);
+    let put = app.put("/v1/timeline?revision=1", &json!({})).await;
+    assert_eq!(put.status, 405, "{}", put.text);
     // The timeline names its revision like every list.
     let timeline = app.get_ok("/v1/timeline?limit=1").await;
     assert!(timeline["revision"].is_i64(), "{timeline}");
