@@ -60,7 +60,7 @@ class Suite:
     def __init__(self, args: argparse.Namespace):
         self.quick: bool = args.quick
         self.binary: str = args.binary
-        self.rss_limit = float(os.environ.get("HOSTILE_RSS_LIMIT_MIB", "128"))
+        self.rss_limit = float(os.environ.get("HOSTILE_RSS_LIMIT_MIB", "144"))
         self.healthz_limit = float(os.environ.get("HOSTILE_HEALTHZ_LIMIT_MS", "100"))
         self.keys: dict[str, str] = {}
         self.defaults: dict[str, str] = serve_defaults(self.binary)
