@@ -241,3 +241,15 @@ macro_rules! string_schema {
     };
 }
 pub(crate) use string_schema;
+
+/// The kinds of record the history and the change feed hold (`dataset`:
+/// a bulk load of generated agreements).
+pub const ENTITIES: [&str; 7] = [
+    "agreement",
+    "pledge",
+    "source",
+    "partner",
+    "area",
+    "rate",
+    "dataset",
+];

@@ -38,7 +38,7 @@ pub fn parse_event(text: &str) -> Result<String, String> {
     let explain = || {
         format!(
             "must be `*`, `<entity>.*` or `<entity>.<action>`, with entity one of {} and action one of {}",
-            crate::store::ENTITIES.join(", "),
+            super::ENTITIES.join(", "),
             ACTIONS.map(|(_, action)| action).join(", ")
         )
     };
@@ -46,7 +46,7 @@ pub fn parse_event(text: &str) -> Result<String, String> {
         return Ok(text.to_owned());
     }
     let (entity, action) = text.split_once('.').ok_or_else(explain)?;
-    let entity_known = crate::store::ENTITIES.contains(&entity);
+    let entity_known = super::ENTITIES.contains(&entity);
     let action_known = action == "*" || ACTIONS.iter().any(|(_, a)| *a == action);
     if entity_known && action_known {
         Ok(text.to_owned())

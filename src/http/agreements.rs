@@ -9,6 +9,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::convert::{self, CONVERT, Converter};
+use super::extract::path_id;
 use super::extract::{IfMatch, JsonBody, patched};
 use super::listing::{self, Scope};
 use super::partner_lookup::{PartnerMatch, find_partner, unresolved_detail};
@@ -16,7 +17,7 @@ use super::query::QueryString;
 use super::{AppState, created, single, single_tagged};
 use crate::auth::Caller;
 use crate::domain::FieldError;
-use crate::domain::agreement::{Agreement, AgreementBody, AgreementDraft, agreement_id};
+use crate::domain::agreement::{Agreement, AgreementBody, AgreementDraft};
 use crate::domain::partner::PartnerCode;
 use crate::error::{ApiError, ApiResult};
 use crate::store::{Store, StoreError};
@@ -26,11 +27,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list, create))
         .routes(routes!(show, replace, patch, remove))
         .routes(routes!(restore))
-}
-
-/// Parses an id from the path; a malformed one cannot exist, so it is a 404.
-pub fn path_id(id: &str) -> ApiResult<String> {
-    agreement_id(id).map_err(|_| ApiError::not_found(format!("no agreement {id:?}")))
 }
 
 pub async fn load(store: &dyn Store, id: &str) -> ApiResult<Agreement> {

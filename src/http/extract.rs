@@ -509,6 +509,12 @@ pub fn take_query_param(
     (given, axum::http::Uri::from_parts(parts).ok())
 }
 
+/// Parses an id from the path; a malformed one cannot exist, so it is a 404.
+pub fn path_id(id: &str) -> crate::error::ApiResult<String> {
+    crate::domain::agreement::agreement_id(id)
+        .map_err(|_| crate::error::ApiError::not_found(format!("no agreement {id:?}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

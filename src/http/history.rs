@@ -9,8 +9,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::agreements::path_id;
-use super::extract::{ListBody, PageQuery, Params, parse_instant};
+use super::extract::{ListBody, PageQuery, Params, parse_instant, path_id};
 use super::listing::text_wanted;
 use crate::error::{ApiError, ApiResult};
 use crate::store::{ENTITIES, HistoryFilter};

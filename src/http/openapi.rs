@@ -258,7 +258,7 @@ fn complete_operation(method: &HttpMethod, path: &str, operation: &mut Operation
                 .schema(Some(flag()))
                 .build(),
         ));
-        if super::revisions::has_past(path) {
+        if has_past(path) {
             for (name, description) in [
                 (
                     "revision",
@@ -336,6 +336,26 @@ fn complete_operation(method: &HttpMethod, path: &str, operation: &mut Operation
             }
         }
     }
+}
+
+/// The reads a revision can be asked of (paths starting so).
+pub const PAST_READS: [&str; 8] = [
+    "/v1/agreements",
+    "/v1/pledges",
+    "/v1/sources",
+    "/v1/partners",
+    "/v1/areas",
+    "/v1/rates",
+    "/v1/stats",
+    "/v1/timeline",
+];
+
+/// Whether `path` can be read at a past revision.
+pub fn has_past(path: &str) -> bool {
+    PAST_READS
+        .iter()
+        .any(|p| path == *p || path.starts_with(&format!("{p}/")))
+        && !path.ends_with("/diff")
 }
 
 /// The spec of the router's operations, completed with the shared layers'

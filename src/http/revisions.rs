@@ -58,26 +58,6 @@ pub const REVISION_HEADER: &str = "accords-revision";
 /// Past revisions kept ready at once: each holds a copy of the store.
 const KEPT_REVISIONS: usize = 4;
 
-/// The reads a revision can be asked of (paths starting so).
-const PAST_READS: [&str; 8] = [
-    "/v1/agreements",
-    "/v1/pledges",
-    "/v1/sources",
-    "/v1/partners",
-    "/v1/areas",
-    "/v1/rates",
-    "/v1/stats",
-    "/v1/timeline",
-];
-
-/// Whether `path` can be read at a past revision.
-pub fn has_past(path: &str) -> bool {
-    PAST_READS
-        .iter()
-        .any(|p| path == *p || path.starts_with(&format!("{p}/")))
-        && !path.ends_with("/diff")
-}
-
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(agreement_diff))
@@ -212,10 +192,10 @@ async fn past(state: &AppState, request: Request, next: Next) -> ApiResult<Respo
         )));
     }
     let path = uri.path();
-    if !has_past(path) {
+    if !super::openapi::has_past(path) {
         return Err(ApiError::BadRequest(format!(
             "{path} cannot be read at a past revision; these can: {}",
-            PAST_READS.join(", ")
+            super::openapi::PAST_READS.join(", ")
         )));
     }
     let name = given.name();
@@ -393,7 +373,7 @@ async fn agreement_diff(
     if !errors.is_empty() {
         return Err(ApiError::InvalidQuery(errors));
     }
-    let id = super::agreements::path_id(&id)?;
+    let id = super::extract::path_id(&id)?;
     let (from, to, fixed) = span(&state, &raw).await?;
     let before = state.store.get_agreement_at(&id, from).await?;
     let after = state.store.get_agreement_at(&id, to).await?;
@@ -739,7 +719,7 @@ impl Store for AsOf {
         self.live.backend()
     }
     /// The live pool: the past router never forwards webhook requests
-    /// (they are not among [`PAST_READS`]).
+    /// (they are not among [`super::openapi::PAST_READS`]).
     fn database(&self) -> crate::store::webhooks::DatabasePool {
         self.live.database()
     }

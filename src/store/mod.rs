@@ -375,17 +375,7 @@ pub struct PoolStatus {
     pub wal_bytes: Option<u64>,
 }
 
-/// The kinds of record the history and the change feed hold (`dataset`:
-/// a bulk load of generated agreements).
-pub const ENTITIES: [&str; 7] = [
-    "agreement",
-    "pledge",
-    "source",
-    "partner",
-    "area",
-    "rate",
-    "dataset",
-];
+pub use crate::domain::ENTITIES;
 
 /// One entry of the change feed.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
