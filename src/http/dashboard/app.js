@@ -525,11 +525,10 @@ async function loadRevision(revision) {
   if (revision === state.revision && state.revisionAt) return;
   if (revision === 0) { state.revision = 0; state.revisionAt = null; renderAsOf(); return; }
   try {
-    const feed = await api(`/v1/changes?${query({ since: revision - 1, limit: 1 })}`);
-    const change = (feed.items || [])[0];
-    if (change && change.seq >= (state.revision || 0)) {
-      state.revision = change.seq;
-      state.revisionAt = change.at;
+    const at = await changeAt(revision);
+    if (at !== null && revision >= (state.revision || 0)) {
+      state.revision = revision;
+      state.revisionAt = at;
       renderAsOf();
     }
   } catch (err) {
