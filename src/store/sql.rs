@@ -894,6 +894,131 @@ macro_rules! shared_sql_store {
             names.join(",")
         }
 
+        /// Pledge totals under conditions on their agreements (year of
+        /// signing in whole years, status, kind, legal nature) from the
+        /// condition rollup (migration 0016), reading rows that grow with
+        /// the groups, not the pledges. None when the question needs more
+        /// than a set keeps: an area, a search, amounts, dates that are not
+        /// whole years, or several agreement conditions with a pledge
+        /// dimension other than the kind.
+        fn push_condition_totals(
+            query: &AgreementQuery,
+            groups: &[PledgeGroup],
+            pledge_set: &str,
+        ) -> Option<sqlx::QueryBuilder<'static, Db>> {
+            if groups.contains(&PledgeGroup::Area)
+                || !query.areas.is_empty()
+                || query.search.is_some()
+                || query.pledge.min_minor.is_some()
+                || query.pledge.max_minor.is_some()
+            {
+                return None;
+            }
+            let whole_year_from = match query.signed_from {
+                Some(from) if (from.month(), from.day()) != (1, 1) => return None,
+                from => from.map(|d| i64::from(d.year())),
+            };
+            let whole_year_to = match query.signed_to {
+                Some(to) if (to.month(), to.day()) != (12, 31) => return None,
+                to => to.map(|d| i64::from(d.year())),
+            };
+            let conditions: Vec<&str> = [
+                ("signed", whole_year_from.is_some() || whole_year_to.is_some()),
+                ("status", !query.statuses.is_empty()),
+                ("kind", !query.kinds.is_empty()),
+                ("binding", query.legally_binding.is_some()),
+            ]
+            .into_iter()
+            .filter_map(|(name, wanted)| wanted.then_some(name))
+            .collect();
+            let condition_set = match conditions.as_slice() {
+                [] => return None,
+                [one] => *one,
+                _ if pledge_set.is_empty() || pledge_set == "kind" => "signed,status,kind,binding",
+                _ => return None,
+            };
+            let expressions: Vec<&str> = groups
+                .iter()
+                .map(|g| match g {
+                    PledgeGroup::Partner => "r.partner_code",
+                    PledgeGroup::Year => "NULLIF(r.year_key, -1)",
+                    PledgeGroup::Kind => "r.kind",
+                    PledgeGroup::Measure => "NULLIF(r.measure_key, '')",
+                    PledgeGroup::Area => unreachable!("grouping by area returned above"),
+                })
+                .collect();
+            let mut sql = sqlx::QueryBuilder::<Db>::new("SELECT ");
+            for (i, expression) in expressions.iter().enumerate() {
+                sql.push(format!("{expression} AS g{i}, "));
+            }
+            sql.push(
+                "r.currency AS currency, CAST(SUM(r.total_minor) AS BIGINT) AS total_minor, \
+                 CAST(SUM(r.n) AS BIGINT) AS n, CAST(SUM(r.years) AS BIGINT) AS years \
+                 FROM pledge_condition_rollup r WHERE r.set_key = ",
+            );
+            sql.push_bind(format!("{pledge_set}|{condition_set}"));
+            fn push_in(sql: &mut sqlx::QueryBuilder<'static, Db>, column: &str, values: Vec<String>) {
+                if values.is_empty() {
+                    return;
+                }
+                sql.push(format!(" AND {column} IN ("));
+                let mut list = sql.separated(", ");
+                for value in values {
+                    list.push_bind(value);
+                }
+                list.push_unseparated(")");
+            }
+            push_in(&mut sql, "r.partner_code", query.partners.iter().map(|p| p.as_str().to_owned()).collect());
+            push_in(&mut sql, "r.kind", query.pledge.kinds.iter().map(|k| k.as_str().to_owned()).collect());
+            if let Some(wanted) = &query.pledge.currency {
+                sql.push(" AND r.currency = ").push_bind(wanted.as_str().to_owned());
+            }
+            push_in(&mut sql, "r.status", query.statuses.iter().map(|v| v.as_str().to_owned()).collect());
+            push_in(&mut sql, "r.agreement_kind", query.kinds.iter().map(|v| v.as_str().to_owned()).collect());
+            if let Some(year) = whole_year_from {
+                sql.push(" AND r.signed_key >= ").push_bind(year);
+            }
+            if let Some(year) = whole_year_to {
+                // -1 (unknown) is below every year, and matches no date range.
+                sql.push(" AND r.signed_key >= 0 AND r.signed_key <= ").push_bind(year);
+            }
+            if let Some(binding) = query.legally_binding {
+                sql.push(" AND r.binding_key = ").push_bind(match binding {
+                    Some(true) => 1_i64,
+                    Some(false) => 0,
+                    None => -1,
+                });
+            }
+            sql.push(" GROUP BY ");
+            for expression in &expressions {
+                sql.push(format!("{expression}, "));
+            }
+            // Totals that fell to nothing stay in place: they are no group.
+            sql.push("r.currency HAVING SUM(r.n) > 0");
+            Some(sql)
+        }
+
+        /// Pledge totals from the rows of a statistic, sorted the same on
+        /// both backends: byte order, an unknown group (year, measure)
+        /// last, then the currency.
+        fn pledge_totals_from(rows: &[DbRow], years: &[bool]) -> StoreResult<Vec<PledgeTotal>> {
+            let mut totals = rows
+                .iter()
+                .map(|row| {
+                    let currency: &str = row.try_get("currency")?;
+                    Ok(PledgeTotal {
+                        groups: group_values(row, years)?,
+                        currency: Currency::parse(currency).map_err(|e| corrupt("currency", e))?,
+                        total_minor: row.try_get("total_minor")?,
+                        count: row.try_get("n")?,
+                        years: row.try_get::<Option<i64>, _>("years")?.unwrap_or_default(),
+                    })
+                })
+                .collect::<StoreResult<Vec<_>>>()?;
+            totals.sort_by(|a, b| a.groups.cmp(&b.groups).then_with(|| a.currency.as_str().cmp(b.currency.as_str())));
+            Ok(totals)
+        }
+
         /// Recomputes the pledge totals of one partner: O(that partner's
         /// pledges). Writes keep the totals by triggers (migration 0011);
         /// this rebuilds a rollup found empty when the store opens.
@@ -2231,6 +2356,10 @@ macro_rules! shared_sql_store {
                     groups.contains(&dimension) || (dimension == PledgeGroup::Kind && !query.pledge.kinds.is_empty())
                 };
                 let set_key = rollup_set_key((needs(PledgeGroup::Year), needs(PledgeGroup::Kind), needs(PledgeGroup::Measure)));
+                let years: Vec<bool> = groups.iter().map(|g| *g == PledgeGroup::Year).collect();
+                if let Some(mut sql) = push_condition_totals(query, groups, &set_key) {
+                    return pledge_totals_from(&sql.build().fetch_all(&self.pool).await?, &years);
+                }
                 let from_rollup = query.areas.is_empty()
                     && query.statuses.is_empty()
                     && query.kinds.is_empty()
@@ -2348,25 +2477,7 @@ macro_rules! shared_sql_store {
                     }
                     push_group(&mut sql, currency, expressions.is_empty());
                 }
-                let years: Vec<bool> = groups.iter().map(|g| *g == PledgeGroup::Year).collect();
-                let rows = sql.build().fetch_all(&self.pool).await?;
-                let mut totals = rows
-                    .iter()
-                    .map(|row| {
-                        let currency: &str = row.try_get("currency")?;
-                        Ok(PledgeTotal {
-                            groups: group_values(row, &years)?,
-                            currency: Currency::parse(currency).map_err(|e| corrupt("currency", e))?,
-                            total_minor: row.try_get("total_minor")?,
-                            count: row.try_get("n")?,
-                            years: row.try_get::<Option<i64>, _>("years")?.unwrap_or_default(),
-                        })
-                    })
-                    .collect::<StoreResult<Vec<_>>>()?;
-                // Sorted here, the same on both backends: byte order, an
-                // unknown group (year, measure) last, then the currency.
-                totals.sort_by(|a, b| a.groups.cmp(&b.groups).then_with(|| a.currency.as_str().cmp(b.currency.as_str())));
-                Ok(totals)
+                pledge_totals_from(&sql.build().fetch_all(&self.pool).await?, &years)
             }
 
             async fn agreement_counts(&self, query: &AgreementQuery, groups: &[AgreementGroup]) -> StoreResult<Vec<AgreementCount>> {

@@ -275,6 +275,10 @@ async fn requests(app: &TestApp) -> Vec<String> {
             "/v1/stats/agreements?group_by=year&status=signed&kind=bilateral_security",
             "/v1/stats/agreements?group_by=status&area=demining",
             "/v1/stats/pledges?group_by=year&pledge_kind=military",
+            // Conditions on the pledges' agreements: the condition rollup.
+            "/v1/stats/pledges?status=signed",
+            "/v1/stats/pledges?group_by=year,kind&legally_binding=true",
+            "/v1/stats/pledges?year=2024&kind=bilateral_security&pledge_kind=military",
             "/v1/partners?limit=50",
             "/v1/areas?limit=50",
             "/v1/partners/US",

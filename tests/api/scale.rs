@@ -298,6 +298,7 @@ async fn counts_and_totals_equal_a_recount_after_every_kind_of_write(app: TestAp
     }
 
     // Pledge totals in every set of the pledge rollup.
+    let every_pledge: KeepPledge = |_, _| true;
     for grouping in [
         "partner",
         "partner,year",
@@ -308,67 +309,127 @@ async fn counts_and_totals_equal_a_recount_after_every_kind_of_write(app: TestAp
         "area,partner",
         "area,kind",
     ] {
-        let mut want: BTreeMap<Vec<String>, (Decimal, i64)> = BTreeMap::new();
-        for draft in &drafts {
-            let areas: Vec<&str> = draft
-                .areas
-                .iter()
-                .flatten()
-                .map(|l| l.code.as_str())
-                .collect();
-            let counted = draft
-                .pledges
-                .iter()
-                .flatten()
-                .filter(|p| p.part_of.is_none());
-            // Grouped by area, a pledge counts under each area of its agreement.
-            let under: Vec<Option<&str>> = if grouping.contains("area") {
-                areas.iter().copied().map(Some).collect()
-            } else {
-                vec![None]
-            };
-            for (pledge, area) in counted.flat_map(|p| under.iter().map(move |a| (p, *a))) {
-                let mut key: Vec<Value> = grouping
-                    .split(',')
-                    .map(|g| match g {
-                        "area" => json!(area),
-                        "partner" => json!(draft.partner.as_str()),
-                        "year" => json!(pledge.year_from),
-                        "kind" => json!(pledge.kind.as_str()),
-                        "measure" => json!(pledge.measure.map(|m| m.as_str())),
-                        _ => unreachable!(),
-                    })
-                    .collect();
-                key.push(json!(pledge.currency.as_str()));
-                let years = match pledge.basis {
-                    PledgeBasis::PerYear => pledge.year_to.unwrap() - pledge.year_from.unwrap() + 1,
-                    _ => 1,
-                };
-                let entry = want
-                    .entry(key.iter().map(Value::to_string).collect())
-                    .or_default();
-                entry.0 += pledge.amount.as_decimal() * Decimal::from(years);
-                entry.1 += 1;
-            }
-        }
         let uri = format!("/v1/stats/pledges?group_by={grouping}");
-        let answer = app.get_ok(&uri).await;
-        let got: BTreeMap<Vec<String>, (Decimal, i64)> = answer["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|item| {
-                let mut key: Vec<String> =
-                    grouping.split(',').map(|g| item[g].to_string()).collect();
-                key.push(item["currency"].to_string());
-                let total: Decimal = item["total"].as_str().unwrap().parse().unwrap();
-                (key, (total.normalize(), item["count"].as_i64().unwrap()))
-            })
-            .collect();
-        let want: BTreeMap<_, _> = want
-            .into_iter()
-            .map(|(k, (total, n))| (k, (total.normalize(), n)))
-            .collect();
-        assert_eq!(got, want, "{uri}");
+        let want = pledge_totals_recount(&drafts, grouping, every_pledge);
+        assert_eq!(pledge_totals_answer(&app, &uri, grouping).await, want, "{uri}");
     }
+
+    // Pledge totals under conditions on their agreements (the condition
+    // rollup of migration 0016: one condition with every set of the pledge
+    // rollup, several with the pledge kind or none), and under conditions
+    // no set keeps, which count the pledges.
+    let agreement_conditions: [(&str, KeepPledge); 12] = [
+        ("status=signed,expired", |d, _| matches!(d.status.as_str(), "signed" | "expired")),
+        ("kind=partnership", |d, _| d.kind.as_str() == "partnership"),
+        ("kind=bilateral_security", |d, _| d.kind.as_str() == "bilateral_security"),
+        ("year=2024", |d, _| d.signed_on.is_some_and(|s| chrono::Datelike::year(&s) == 2024)),
+        ("signed_from=2024-01-01", |d, _| d.signed_on.is_some_and(|s| chrono::Datelike::year(&s) >= 2024)),
+        ("signed_to=2023-12-31", |d, _| d.signed_on.is_some_and(|s| chrono::Datelike::year(&s) <= 2023)),
+        ("signed_from=2024-03-01", |d, _| {
+            d.signed_on.is_some_and(|s| s >= chrono::NaiveDate::from_ymd_opt(2024, 3, 1).unwrap())
+        }),
+        ("legally_binding=true", |d, _| d.legally_binding == Some(true)),
+        ("legally_binding=unknown", |d, _| d.legally_binding.is_none()),
+        ("year=2024&kind=bilateral_security", |d, _| {
+            d.kind.as_str() == "bilateral_security"
+                && d.signed_on.is_some_and(|s| chrono::Datelike::year(&s) == 2024)
+        }),
+        ("status=signed&legally_binding=false&pledge_kind=military", |d, p| {
+            d.status.as_str() == "signed" && d.legally_binding == Some(false) && p.kind.as_str() == "military"
+        }),
+        ("partner=GB&status=signed,in_force&currency=GBP", |d, p| {
+            d.partner.as_str() == "GB"
+                && matches!(d.status.as_str(), "signed" | "in_force")
+                && p.currency.as_str() == "GBP"
+        }),
+    ];
+    for (condition, keep) in agreement_conditions {
+        for grouping in ["partner", "partner,year", "kind", "year,measure", "kind,measure"] {
+            let uri = format!("/v1/stats/pledges?group_by={grouping}&{condition}");
+            let want = pledge_totals_recount(&drafts, grouping, keep);
+            assert!(
+                condition.contains("partner=") || condition.contains('&') || !want.is_empty(),
+                "{uri}: the mix should have pledges under this condition"
+            );
+            assert_eq!(pledge_totals_answer(&app, &uri, grouping).await, want, "{uri}");
+        }
+    }
+}
+
+/// Whether a pledge of an agreement is counted under a condition.
+type KeepPledge = fn(&AgreementDraft, &accords::domain::pledge::PledgeDraft) -> bool;
+
+/// The pledge totals a statistic grouped by `grouping` should answer,
+/// recounted from the drafts: (groups…, currency) → (total, count).
+fn pledge_totals_recount(
+    drafts: &[AgreementDraft],
+    grouping: &str,
+    keep: KeepPledge,
+) -> BTreeMap<Vec<String>, (Decimal, i64)> {
+    let mut want: BTreeMap<Vec<String>, (Decimal, i64)> = BTreeMap::new();
+    for draft in drafts {
+        let areas: Vec<&str> = draft
+            .areas
+            .iter()
+            .flatten()
+            .map(|l| l.code.as_str())
+            .collect();
+        let counted = draft
+            .pledges
+            .iter()
+            .flatten()
+            .filter(|p| p.part_of.is_none() && keep(draft, p));
+        // Grouped by area, a pledge counts under each area of its agreement.
+        let under: Vec<Option<&str>> = if grouping.contains("area") {
+            areas.iter().copied().map(Some).collect()
+        } else {
+            vec![None]
+        };
+        for (pledge, area) in counted.flat_map(|p| under.iter().map(move |a| (p, *a))) {
+            let mut key: Vec<Value> = grouping
+                .split(',')
+                .map(|g| match g {
+                    "area" => json!(area),
+                    "partner" => json!(draft.partner.as_str()),
+                    "year" => json!(pledge.year_from),
+                    "kind" => json!(pledge.kind.as_str()),
+                    "measure" => json!(pledge.measure.map(|m| m.as_str())),
+                    _ => unreachable!(),
+                })
+                .collect();
+            key.push(json!(pledge.currency.as_str()));
+            let years = match pledge.basis {
+                PledgeBasis::PerYear => pledge.year_to.unwrap() - pledge.year_from.unwrap() + 1,
+                _ => 1,
+            };
+            let entry = want
+                .entry(key.iter().map(Value::to_string).collect())
+                .or_default();
+            entry.0 += pledge.amount.as_decimal() * Decimal::from(years);
+            entry.1 += 1;
+        }
+    }
+    want.into_iter()
+        .map(|(k, (total, n))| (k, (total.normalize(), n)))
+        .collect()
+}
+
+/// The pledge totals a statistic answered, keyed like [`pledge_totals_recount`].
+async fn pledge_totals_answer(
+    app: &TestApp,
+    uri: &str,
+    grouping: &str,
+) -> BTreeMap<Vec<String>, (Decimal, i64)> {
+    let answer = app.get_ok(uri).await;
+    answer["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| {
+            let mut key: Vec<String> = grouping.split(',').map(|g| item[g].to_string()).collect();
+            key.push(item["currency"].to_string());
+            let total: Decimal = item["total"].as_str().unwrap().parse().unwrap();
+            (key, (total.normalize(), item["count"].as_i64().unwrap()))
+        })
+        .collect()
 }
