@@ -311,7 +311,11 @@ async fn counts_and_totals_equal_a_recount_after_every_kind_of_write(app: TestAp
     ] {
         let uri = format!("/v1/stats/pledges?group_by={grouping}");
         let want = pledge_totals_recount(&drafts, grouping, every_pledge);
-        assert_eq!(pledge_totals_answer(&app, &uri, grouping).await, want, "{uri}");
+        assert_eq!(
+            pledge_totals_answer(&app, &uri, grouping).await,
+            want,
+            "{uri}"
+        );
     }
 
     // Pledge totals under conditions on their agreements (the condition
@@ -319,24 +323,48 @@ async fn counts_and_totals_equal_a_recount_after_every_kind_of_write(app: TestAp
     // rollup, several with the pledge kind or none), and under conditions
     // no set keeps, which count the pledges.
     let agreement_conditions: [(&str, KeepPledge); 12] = [
-        ("status=signed,expired", |d, _| matches!(d.status.as_str(), "signed" | "expired")),
-        ("kind=partnership", |d, _| d.kind.as_str() == "partnership"),
-        ("kind=bilateral_security", |d, _| d.kind.as_str() == "bilateral_security"),
-        ("year=2024", |d, _| d.signed_on.is_some_and(|s| chrono::Datelike::year(&s) == 2024)),
-        ("signed_from=2024-01-01", |d, _| d.signed_on.is_some_and(|s| chrono::Datelike::year(&s) >= 2024)),
-        ("signed_to=2023-12-31", |d, _| d.signed_on.is_some_and(|s| chrono::Datelike::year(&s) <= 2023)),
-        ("signed_from=2024-03-01", |d, _| {
-            d.signed_on.is_some_and(|s| s >= chrono::NaiveDate::from_ymd_opt(2024, 3, 1).unwrap())
+        ("status=signed,expired", |d, _| {
+            matches!(d.status.as_str(), "signed" | "expired")
         }),
-        ("legally_binding=true", |d, _| d.legally_binding == Some(true)),
-        ("legally_binding=unknown", |d, _| d.legally_binding.is_none()),
+        ("kind=partnership", |d, _| d.kind.as_str() == "partnership"),
+        ("kind=bilateral_security", |d, _| {
+            d.kind.as_str() == "bilateral_security"
+        }),
+        ("year=2024", |d, _| {
+            d.signed_on
+                .is_some_and(|s| chrono::Datelike::year(&s) == 2024)
+        }),
+        ("signed_from=2024-01-01", |d, _| {
+            d.signed_on
+                .is_some_and(|s| chrono::Datelike::year(&s) >= 2024)
+        }),
+        ("signed_to=2023-12-31", |d, _| {
+            d.signed_on
+                .is_some_and(|s| chrono::Datelike::year(&s) <= 2023)
+        }),
+        ("signed_from=2024-03-01", |d, _| {
+            d.signed_on
+                .is_some_and(|s| s >= chrono::NaiveDate::from_ymd_opt(2024, 3, 1).unwrap())
+        }),
+        ("legally_binding=true", |d, _| {
+            d.legally_binding == Some(true)
+        }),
+        ("legally_binding=unknown", |d, _| {
+            d.legally_binding.is_none()
+        }),
         ("year=2024&kind=bilateral_security", |d, _| {
             d.kind.as_str() == "bilateral_security"
-                && d.signed_on.is_some_and(|s| chrono::Datelike::year(&s) == 2024)
+                && d.signed_on
+                    .is_some_and(|s| chrono::Datelike::year(&s) == 2024)
         }),
-        ("status=signed&legally_binding=false&pledge_kind=military", |d, p| {
-            d.status.as_str() == "signed" && d.legally_binding == Some(false) && p.kind.as_str() == "military"
-        }),
+        (
+            "status=signed&legally_binding=false&pledge_kind=military",
+            |d, p| {
+                d.status.as_str() == "signed"
+                    && d.legally_binding == Some(false)
+                    && p.kind.as_str() == "military"
+            },
+        ),
         ("partner=GB&status=signed,in_force&currency=GBP", |d, p| {
             d.partner.as_str() == "GB"
                 && matches!(d.status.as_str(), "signed" | "in_force")
@@ -344,14 +372,24 @@ async fn counts_and_totals_equal_a_recount_after_every_kind_of_write(app: TestAp
         }),
     ];
     for (condition, keep) in agreement_conditions {
-        for grouping in ["partner", "partner,year", "kind", "year,measure", "kind,measure"] {
+        for grouping in [
+            "partner",
+            "partner,year",
+            "kind",
+            "year,measure",
+            "kind,measure",
+        ] {
             let uri = format!("/v1/stats/pledges?group_by={grouping}&{condition}");
             let want = pledge_totals_recount(&drafts, grouping, keep);
             assert!(
                 condition.contains("partner=") || condition.contains('&') || !want.is_empty(),
                 "{uri}: the mix should have pledges under this condition"
             );
-            assert_eq!(pledge_totals_answer(&app, &uri, grouping).await, want, "{uri}");
+            assert_eq!(
+                pledge_totals_answer(&app, &uri, grouping).await,
+                want,
+                "{uri}"
+            );
         }
     }
 }
