@@ -517,8 +517,21 @@ macro_rules! shared_sql_store {
         /// [`SIGNED_ON_IN_PAGE`] says: SQLite read a broad range of dates
         /// through its index and sorted it (60,000 agreements for `year=2024`
         /// at 100,000), where walking the page's own order stops at its limit.
+        /// A page in signing order compares the sort's own expression (an
+        /// unknown date as the earliest, and excluded by a date range as
+        /// before), so a filter's index that also holds that order (the
+        /// partner's, the status's, the kind's: migration 0017) serves the
+        /// range, the filter and the order at once.
         fn push_filters(sql: &mut sqlx::QueryBuilder<'_, Db>, query: &AgreementQuery, pledge_alias: Option<&str>, page: bool) {
-            let signed_on = if page && query.sort.key != SortKey::SignedOn { SIGNED_ON_IN_PAGE } else { "a.signed_on" };
+            let in_signing_order = page && query.sort.key == SortKey::SignedOn;
+            let signed_on = match (page, in_signing_order) {
+                (true, true) => sort_expression(SortKey::SignedOn),
+                (true, false) => SIGNED_ON_IN_PAGE,
+                (false, _) => "a.signed_on",
+            };
+            if in_signing_order && (query.signed_from.is_some() || query.signed_to.is_some()) {
+                sql.push(format!(" AND {SIGNED_ON_IN_PAGE} IS NOT NULL"));
+            }
             fn push_list<T: ToString>(sql: &mut sqlx::QueryBuilder<'_, Db>, column: &str, values: &[T]) {
                 sql.push(format!(" AND {column} IN ("));
                 let mut list = sql.separated(", ");
