@@ -604,6 +604,58 @@ macro_rules! shared_sql_store {
             }
         }
 
+        /// The years of a signing range that is made of whole years (from 1
+        /// January, to 31 December), as the rollups key them; None when
+        /// either end falls inside a year, which no rollup can answer.
+        fn whole_signing_years(query: &AgreementQuery) -> Option<(Option<i64>, Option<i64>)> {
+            let from = match query.signed_from {
+                Some(from) if (from.month(), from.day()) != (1, 1) => return None,
+                from => from.map(|d| i64::from(d.year())),
+            };
+            let to = match query.signed_to {
+                Some(to) if (to.month(), to.day()) != (12, 31) => return None,
+                to => to.map(|d| i64::from(d.year())),
+            };
+            Some((from, to))
+        }
+
+        /// `AND column IN (values…)`, bound; nothing for no values.
+        fn push_in(sql: &mut sqlx::QueryBuilder<'static, Db>, column: &str, values: Vec<String>) {
+            if values.is_empty() {
+                return;
+            }
+            sql.push(format!(" AND {column} IN ("));
+            let mut list = sql.separated(", ");
+            for value in values {
+                list.push_bind(value);
+            }
+            list.push_unseparated(")");
+        }
+
+        /// The signing years (in `year_column`) and the legal nature of a
+        /// rollup row, as the rollups of migrations 0011 and 0016 key them.
+        fn push_rollup_conditions(
+            sql: &mut sqlx::QueryBuilder<'static, Db>,
+            year_column: &str,
+            (from, to): (Option<i64>, Option<i64>),
+            legally_binding: Option<Option<bool>>,
+        ) {
+            if let Some(year) = from {
+                sql.push(format!(" AND {year_column} >= ")).push_bind(year);
+            }
+            if let Some(year) = to {
+                // -1 (unknown) is below every year, and matches no date range.
+                sql.push(format!(" AND {year_column} >= 0 AND {year_column} <= ")).push_bind(year);
+            }
+            if let Some(binding) = legally_binding {
+                sql.push(" AND r.binding_key = ").push_bind(match binding {
+                    Some(true) => 1_i64,
+                    Some(false) => 0,
+                    None => -1,
+                });
+            }
+        }
+
         /// Counts agreements grouped by `groups` from the agreement rollup
         /// (migration 0011), reading a number of rows that grows with the
         /// groups, not the agreements. None when the question needs more
@@ -614,14 +666,7 @@ macro_rules! shared_sql_store {
             if query.search.is_some() || !query.pledge.is_empty() {
                 return None;
             }
-            let whole_year_from = match query.signed_from {
-                Some(from) if (from.month(), from.day()) != (1, 1) => return None,
-                from => from.map(|d| i64::from(d.year())),
-            };
-            let whole_year_to = match query.signed_to {
-                Some(to) if (to.month(), to.day()) != (12, 31) => return None,
-                to => to.map(|d| i64::from(d.year())),
-            };
+            let (whole_year_from, whole_year_to) = whole_signing_years(query)?;
             let by_area = groups.contains(&AgreementGroup::Area);
             let one_area = match query.areas.as_slice() {
                 [] => None,
@@ -663,37 +708,13 @@ macro_rules! shared_sql_store {
             }
             sql.push("COALESCE(CAST(SUM(r.n) AS BIGINT), 0) AS n FROM agreement_rollup r WHERE r.set_key = ");
             sql.push_bind(set_key);
-            fn push_in(sql: &mut sqlx::QueryBuilder<'static, Db>, column: &str, values: Vec<String>) {
-                if values.is_empty() {
-                    return;
-                }
-                sql.push(format!(" AND {column} IN ("));
-                let mut list = sql.separated(", ");
-                for value in values {
-                    list.push_bind(value);
-                }
-                list.push_unseparated(")");
-            }
             if let Some(area) = one_area {
                 sql.push(" AND r.area_code = ").push_bind(area);
             }
             push_in(&mut sql, "r.partner_code", query.partners.iter().map(|p| p.as_str().to_owned()).collect());
             push_in(&mut sql, "r.status", query.statuses.iter().map(|v| v.as_str().to_owned()).collect());
             push_in(&mut sql, "r.kind", query.kinds.iter().map(|v| v.as_str().to_owned()).collect());
-            if let Some(year) = whole_year_from {
-                sql.push(" AND r.year_key >= ").push_bind(year);
-            }
-            if let Some(year) = whole_year_to {
-                // -1 (unknown) is below every year, and matches no date range.
-                sql.push(" AND r.year_key >= 0 AND r.year_key <= ").push_bind(year);
-            }
-            if let Some(binding) = query.legally_binding {
-                sql.push(" AND r.binding_key = ").push_bind(match binding {
-                    Some(true) => 1_i64,
-                    Some(false) => 0,
-                    None => -1,
-                });
-            }
+            push_rollup_conditions(&mut sql, "r.year_key", (whole_year_from, whole_year_to), query.legally_binding);
             if !expressions.is_empty() {
                 sql.push(" GROUP BY ");
                 for (i, expression) in expressions.iter().enumerate() {
@@ -927,14 +948,7 @@ macro_rules! shared_sql_store {
             {
                 return None;
             }
-            let whole_year_from = match query.signed_from {
-                Some(from) if (from.month(), from.day()) != (1, 1) => return None,
-                from => from.map(|d| i64::from(d.year())),
-            };
-            let whole_year_to = match query.signed_to {
-                Some(to) if (to.month(), to.day()) != (12, 31) => return None,
-                to => to.map(|d| i64::from(d.year())),
-            };
+            let (whole_year_from, whole_year_to) = whole_signing_years(query)?;
             let conditions: Vec<&str> = [
                 ("signed", whole_year_from.is_some() || whole_year_to.is_some()),
                 ("status", !query.statuses.is_empty()),
@@ -970,17 +984,6 @@ macro_rules! shared_sql_store {
                  FROM pledge_condition_rollup r WHERE r.set_key = ",
             );
             sql.push_bind(format!("{pledge_set}|{condition_set}"));
-            fn push_in(sql: &mut sqlx::QueryBuilder<'static, Db>, column: &str, values: Vec<String>) {
-                if values.is_empty() {
-                    return;
-                }
-                sql.push(format!(" AND {column} IN ("));
-                let mut list = sql.separated(", ");
-                for value in values {
-                    list.push_bind(value);
-                }
-                list.push_unseparated(")");
-            }
             push_in(&mut sql, "r.partner_code", query.partners.iter().map(|p| p.as_str().to_owned()).collect());
             push_in(&mut sql, "r.kind", query.pledge.kinds.iter().map(|k| k.as_str().to_owned()).collect());
             if let Some(wanted) = &query.pledge.currency {
@@ -988,20 +991,7 @@ macro_rules! shared_sql_store {
             }
             push_in(&mut sql, "r.status", query.statuses.iter().map(|v| v.as_str().to_owned()).collect());
             push_in(&mut sql, "r.agreement_kind", query.kinds.iter().map(|v| v.as_str().to_owned()).collect());
-            if let Some(year) = whole_year_from {
-                sql.push(" AND r.signed_key >= ").push_bind(year);
-            }
-            if let Some(year) = whole_year_to {
-                // -1 (unknown) is below every year, and matches no date range.
-                sql.push(" AND r.signed_key >= 0 AND r.signed_key <= ").push_bind(year);
-            }
-            if let Some(binding) = query.legally_binding {
-                sql.push(" AND r.binding_key = ").push_bind(match binding {
-                    Some(true) => 1_i64,
-                    Some(false) => 0,
-                    None => -1,
-                });
-            }
+            push_rollup_conditions(&mut sql, "r.signed_key", (whole_year_from, whole_year_to), query.legally_binding);
             sql.push(" GROUP BY ");
             for expression in &expressions {
                 sql.push(format!("{expression}, "));
