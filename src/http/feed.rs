@@ -20,7 +20,9 @@ use super::partner_lookup::find_one_partner;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::params::{And, Text, area_code, integer, limit, one_of, read, value_schema, words};
+use super::params::{
+    And, EntityName, Text, area_code, integer, limit, one_of, read, value_schema, words,
+};
 use crate::domain::FieldError;
 use crate::domain::Vocabulary;
 use crate::domain::agreement::AgreementKind;
@@ -32,7 +34,6 @@ use crate::store::{ChangeDetail, LatestChangeFilter};
 
 pub const ATOM: &str = "application/atom+xml";
 
-value_schema!(EntityName, one_of(crate::store::ENTITIES.to_vec()));
 value_schema!(AreaCodeValue, area_code());
 value_schema!(AgreementKindValue, one_of(words::<AgreementKind>()));
 value_schema!(EntryLimit, integer(1, i64::from(MAX_ENTRIES)));

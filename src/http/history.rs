@@ -12,7 +12,7 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::extract::{ListBody, PageQuery, parse_instant, path_id};
 use super::listing::text_wanted;
-use super::params::{JsonOrText, PageLimit, Params, Text, one_of, value_schema};
+use super::params::{EntityName, JsonOrText, PageLimit, Params, Text};
 use crate::error::{ApiError, ApiResult};
 use crate::store::{ENTITIES, HistoryFilter};
 
@@ -21,8 +21,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(everything))
         .routes(routes!(of_agreement))
 }
-
-value_schema!(EntityName, one_of(ENTITIES.to_vec()));
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]

@@ -383,6 +383,11 @@ value_schema!(
     list_of(pattern("^[A-Za-z]{3}$", "USD"))
 );
 value_schema!(
+    /// A kind of record in the history and the change feed.
+    EntityName,
+    one_of(crate::store::ENTITIES.to_vec())
+);
+value_schema!(
     /// An answer as JSON or as text to read.
     JsonOrText,
     one_of(vec!["json", "text"])
