@@ -266,3 +266,75 @@ super::string_schema!(
     pattern = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x08\x0b-\x1f\x7f-\x9f]*$"
 )]
 pub struct AliasText(#[allow(dead_code)] String);
+
+/// What a partner reference names: one partner, several (an alias two
+/// partners share), or none, with the partners whose names come closest.
+/// The caller decides what each means for its answer.
+#[derive(Debug, PartialEq)]
+pub enum PartnerMatch {
+    One(PartnerCode),
+    Ambiguous(Vec<PartnerCode>),
+    Unknown { closest: Vec<PartnerCode> },
+}
+
+/// Suggestions offered for a reference that names no partner.
+const MAX_SUGGESTIONS: usize = 5;
+
+/// Partners whose lookup keys are nearest to the folded reference `key`: a
+/// key that starts with it, or one within a few edits; nearest first.
+pub fn closest_partners<'a>(
+    key: &str,
+    candidates: impl IntoIterator<Item = (&'a str, &'a PartnerCode)>,
+) -> Vec<PartnerCode> {
+    let length = key.chars().count();
+    let tolerance = (length / 4).max(1);
+    let mut scored: Vec<(usize, &PartnerCode)> = Vec::new();
+    for (candidate, partner) in candidates {
+        let score = if length >= 2 && candidate.starts_with(key) {
+            0
+        } else if candidate.chars().count().abs_diff(length) > tolerance {
+            // The distance (optimal string alignment: a swap of neighbours
+            // is one edit, so "britian" is one from "britain") is at least
+            // the difference in length.
+            continue;
+        } else {
+            strsim::osa_distance(key, candidate)
+        };
+        if score > tolerance {
+            continue;
+        }
+        match scored.iter_mut().find(|(_, code)| *code == partner) {
+            Some(entry) => entry.0 = entry.0.min(score),
+            None => scored.push((score, partner)),
+        }
+    }
+    scored.sort();
+    scored
+        .into_iter()
+        .take(MAX_SUGGESTIONS)
+        .map(|(_, code)| code.clone())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn closest_partners_allow_a_swap_and_prefer_prefixes() {
+        let (gb, jp, de) = (
+            PartnerCode::from_trusted("GB".into()),
+            PartnerCode::from_trusted("JP".into()),
+            PartnerCode::from_trusted("DE".into()),
+        );
+        let keys = [
+            ("britain".to_owned(), gb.clone()),
+            ("japan".to_owned(), jp.clone()),
+            ("germany".to_owned(), de),
+        ];
+        let candidates = || keys.iter().map(|(k, p)| (k.as_str(), p));
+        assert_eq!(closest_partners("britian", candidates()), vec![gb]);
+        assert_eq!(closest_partners("jap", candidates()), vec![jp]);
+        assert!(closest_partners("zzzzzz", candidates()).is_empty());
+    }
+}

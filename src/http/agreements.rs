@@ -8,12 +8,15 @@ use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::convert::{self, CONVERT, Converter};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::convert::{self, ConvertParam, Converter};
 use super::extract::path_id;
 use super::extract::{IfMatch, JsonBody, patched};
 use super::listing::{self, Scope};
-use super::partner_lookup::{PartnerMatch, find_partner, unresolved_detail};
-use super::query::QueryString;
+use super::params::{And, Params};
+use super::partner_lookup::find_one_partner;
 use super::{AppState, created, single, single_tagged};
 use crate::auth::Caller;
 use crate::domain::FieldError;
@@ -45,14 +48,15 @@ async fn parse_body(store: &dyn Store, body: AgreementBody) -> ApiResult<Agreeme
     let partner: Result<Option<PartnerCode>, String> = match body.partner_ref() {
         Err(message) => Err(message),
         Ok(None) => Ok(None),
-        Ok(Some(reference)) => match find_partner(store, &reference).await? {
-            PartnerMatch::One(code) => Ok(Some(code)),
-            unresolved => {
-                let (detail, closest) = unresolved_detail(store, &reference, unresolved).await;
-                closest_matches = closest;
-                Err(format!(
-                    "is not a known partner: {detail}; closest_matches lists the nearest partners"
-                ))
+        Ok(Some(reference)) => match find_one_partner(store, &reference).await? {
+            Ok(code) => Ok(Some(code)),
+            Err(unresolved) => {
+                let message = format!(
+                    "is not a known partner: {}",
+                    unresolved.pointing_at_matches()
+                );
+                closest_matches = unresolved.closest;
+                Err(message)
             }
         },
     };
@@ -77,7 +81,7 @@ fn same_id(draft: &AgreementDraft, id: &str) -> ApiResult<()> {
 
 /// Agreements matching the filters, paged; also CSV, NDJSON or a text table.
 #[utoipa::path(get, path = "/v1/agreements", tag = "agreements",
-    params(crate::http::openapi::AgreementListParams),
+    params(listing::AgreementListParams),
     responses(
         (status = 200, description = "A page of agreements (JSON), or the whole result as CSV, NDJSON or a text table (streamed)",
             headers(("ETag" = String, description = "The store revision and this variant"), ("Link" = String, description = "rel=next: the next page")),
@@ -95,22 +99,19 @@ async fn list(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Ap
 /// One agreement; `?convert=USD` adds each pledge's converted amount;
 /// `format=text` (or `Accept: text/plain`) a text view to read and cite.
 #[utoipa::path(get, path = "/v1/agreements/{id}", tag = "agreements",
-    params(("id" = String, Path, description = "The agreement id, e.g. ua-jp-2024"), crate::http::openapi::ConvertParam,
-        ("format" = Option<String>, Query, description = "json (default) or text: the agreement to read, each pledge in words and digits, sources numbered")),
+    params(("id" = String, Path, description = "The agreement id, e.g. ua-jp-2024"), ShowParams),
     responses((status = 200, description = "The agreement with its partner, areas, pledges and sources",
         content((Agreement = "application/json"), (String = "text/plain")),
         headers(("ETag" = String, description = "The version, e.g. \"3\" (the text view: \"3t\")")))))]
 async fn show(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    uri: Uri,
+    Params(And(convert, ShowFormat { format })): Params<ShowParams>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let raw = QueryString::parse(uri.query(), &[&[CONVERT, "format"]])?;
     let mut errors = Vec::new();
-    let target = convert::target(&raw, &mut errors);
-    let format = raw.one("format", &mut errors);
-    let text = super::listing::text_wanted(format, &headers).unwrap_or_else(|error| {
+    let target = convert::target(convert.convert.as_deref(), &mut errors);
+    let text = super::listing::text_wanted(format.as_deref(), &headers).unwrap_or_else(|error| {
         errors.push(error);
         false
     });
@@ -151,17 +152,16 @@ async fn show(
     Ok(response)
 }
 
-/// The only query parameter of a single pledge-bearing resource: `convert`.
-pub fn convert_target(uri: &Uri) -> ApiResult<Option<crate::domain::money::Currency>> {
-    let raw = QueryString::parse(uri.query(), &[&[CONVERT]])?;
-    let mut errors = Vec::new();
-    let target = convert::target(&raw, &mut errors);
-    if errors.is_empty() {
-        Ok(target)
-    } else {
-        Err(ApiError::InvalidQuery(errors))
-    }
+/// The format of a single agreement.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct ShowFormat {
+    /// json (default) or text: the agreement to read, each pledge in words and digits, sources numbered
+    #[param(value_type = Option<super::params::JsonOrText>, inline)]
+    format: Option<String>,
 }
+
+type ShowParams = And<ConvertParam, ShowFormat>;
 
 /// Creates an agreement; without an id it gets one such as `ua-jp-2024`.
 #[utoipa::path(post, path = "/v1/agreements", tag = "agreements",

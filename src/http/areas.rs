@@ -7,8 +7,9 @@ use serde_json::{Value, json};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::extract::{IfMatch, JsonBody, ListBody, PageQuery, Params, patched};
+use super::extract::{IfMatch, JsonBody, ListBody, PageQuery, patched};
 use super::listing::{self, Scope};
+use super::params::Params;
 use super::{AppState, created, single};
 use crate::auth::Caller;
 use crate::domain::FieldError;
@@ -108,7 +109,7 @@ async fn show(State(state): State<AppState>, Path(code): Path<String>) -> ApiRes
 
 /// The agreements that cooperate in one area; the same filters, formats and paging as /v1/agreements.
 #[utoipa::path(get, path = "/v1/areas/{code}/agreements", tag = "agreements",
-    params(("code" = String, Path, description = "An area code, e.g. demining"), crate::http::openapi::AgreementListParams),
+    params(("code" = String, Path, description = "An area code, e.g. demining"), super::listing::AgreementListParams),
     responses((status = 200, description = "A page of agreements (JSON), or CSV, NDJSON or a text table",
         headers(("ETag" = String, description = "The store revision and this variant"), ("Link" = String, description = "rel=next: the next page")),
         content((crate::http::openapi::AgreementPage = "application/json"), (String = "text/csv"), (String = "application/x-ndjson"), (String = "text/plain")))))]

@@ -15,9 +15,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::agreements::load as load_agreement;
+use super::convert::ConvertParam;
 use super::convert::{Converter, pledge_year};
 use super::extract::{IfMatch, JsonBody, ListBody, patched};
-use super::query::QueryString;
+use super::params::{NoParams, read};
 use super::{AppState, created, single, single_tagged};
 use crate::auth::Caller;
 use crate::domain::FieldError;
@@ -317,7 +318,7 @@ child_handlers!(
     "/v1/agreements/{id}/pledges",
     "/v1/pledges/{id}",
     "The pledge id, e.g. ua-jp-2024-p1",
-    crate::http::openapi::ConvertParam,
+    crate::http::convert::ConvertParam,
     crate::http::openapi::PledgeList
 );
 child_handlers!(
@@ -327,7 +328,7 @@ child_handlers!(
     "/v1/agreements/{id}/sources",
     "/v1/sources/{id}",
     "The source id, e.g. ua-jp-2024-s1",
-    crate::http::openapi::NoParams,
+    crate::http::params::NoParams,
     crate::http::openapi::SourceList
 );
 
@@ -371,9 +372,9 @@ fn parse_for<C: Child>(body: C::Body, current: &C) -> ApiResult<C::Draft> {
 /// `?convert=` for pledges; sources take no parameter at all.
 fn convert_target<C: Child>(uri: &Uri) -> ApiResult<Option<Currency>> {
     if C::CONVERTIBLE {
-        super::agreements::convert_target(uri)
+        read::<ConvertParam>(uri.query())?.target()
     } else {
-        QueryString::parse(uri.query(), &[])?;
+        read::<NoParams>(uri.query())?;
         Ok(None)
     }
 }

@@ -6,7 +6,10 @@ use std::collections::BTreeSet;
 
 use chrono::{Datelike, NaiveDate};
 
-use super::query::QueryString;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::params::CurrencyCode;
 use crate::domain::FieldError;
 use crate::domain::agreement::Agreement;
 use crate::domain::money::Currency;
@@ -18,10 +21,31 @@ use crate::store::{AnnualFilter, Store};
 /// The query parameter.
 pub const CONVERT: &str = "convert";
 
+/// `?convert=`, on every answer that holds pledges.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ConvertParam {
+    /// Adds each pledge's amount converted to this ISO 4217 currency at the annual average rate of its year (JSON only)
+    #[param(value_type = Option<CurrencyCode>, inline)]
+    pub convert: Option<String>,
+}
+
+impl ConvertParam {
+    /// The currency named, if any, where `convert` is the only parameter.
+    pub fn target(&self) -> ApiResult<Option<Currency>> {
+        let mut errors = Vec::new();
+        let target = target(self.convert.as_deref(), &mut errors);
+        if errors.is_empty() {
+            Ok(target)
+        } else {
+            Err(crate::error::ApiError::InvalidQuery(errors))
+        }
+    }
+}
+
 /// The currency `?convert=` names, if any; a bad one is an error of `convert`.
-pub fn target(raw: &QueryString, errors: &mut Vec<FieldError>) -> Option<Currency> {
-    let text = raw.one(CONVERT, errors)?;
-    match Currency::parse(text) {
+pub fn target(value: Option<&str>, errors: &mut Vec<FieldError>) -> Option<Currency> {
+    match Currency::parse(value?) {
         Ok(currency) => Some(currency),
         Err(message) => {
             errors.push(FieldError::new(CONVERT, message));

@@ -18,9 +18,12 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::convert::CONVERT;
-use super::query::{FILTERS, QueryString};
-use super::stats::{PledgeStats, Provenance, pledge_stats, provenance};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::params::{NoParams, Params, parameter_names, read};
+use super::query::Filters;
+use super::stats::{PledgeStats, PledgeTotalsParams, Provenance, pledge_stats, provenance};
 use super::text_view::{grouped, short_amount};
 use crate::domain::FieldError;
 use crate::domain::Vocabulary;
@@ -202,9 +205,8 @@ async fn card(
     State(state): State<AppState>,
     Extension(lang): Extension<Lang>,
     Path(id): Path<String>,
-    uri: Uri,
+    Params(NoParams {}): Params<NoParams>,
 ) -> ApiResult<Response> {
-    QueryString::parse(uri.query(), &[])?;
     let agreement = super::agreements::load(state.store.as_ref(), &id).await?;
     let html = card_html(&agreement, lang);
     Ok(embed_answer(&state, "text/html; charset=utf-8", html))
@@ -420,7 +422,7 @@ fn card_html(agreement: &Agreement, lang: Lang) -> String {
 
 /// The pledge totals of /v1/stats/pledges for the same query, as a bar chart.
 #[utoipa::path(get, path = "/embed/charts/pledges.svg", tag = "embed",
-    params(crate::http::openapi::ChartParams),
+    params(PledgeTotalsParams),
     responses((status = 200, description = "An SVG bar chart of the exact totals, one currency (or converted with `convert`), with title, description and source line",
         body = String, content_type = "image/svg+xml")))]
 async fn chart_svg(
@@ -438,7 +440,7 @@ async fn chart_svg(
 
 /// The same chart in a page, for an iframe.
 #[utoipa::path(get, path = "/embed/charts/pledges", tag = "embed",
-    params(crate::http::openapi::ChartParams),
+    params(PledgeTotalsParams),
     responses((status = 200, description = "The SVG chart in a self-contained HTML page", body = String, content_type = "text/html")))]
 async fn chart_page(
     State(state): State<AppState>,
@@ -473,19 +475,18 @@ struct Bar {
     count: i64,
 }
 
-/// The chart's parameters: the stats filters, one `group_by`, `convert`.
-pub const CHART_PARAMETERS: &[&str] = &["group_by", CONVERT];
-
+/// A chart takes the parameters of the pledge totals: the stats filters,
+/// one `group_by`, `convert`.
 async fn chart(state: &AppState, uri: &Uri, lang: Lang) -> ApiResult<Chart> {
-    let raw = QueryString::parse(uri.query(), &[FILTERS, CHART_PARAMETERS])?;
+    let params = read::<PledgeTotalsParams>(uri.query())?;
     let mut errors = Vec::new();
-    if raw.list("group_by").len() > 1 {
+    if super::params::split_list(&params.1.0.group_by).len() > 1 {
         errors.push(FieldError::new(
             "group_by",
             "a chart groups by one of: partner, year, kind, measure, area",
         ));
     }
-    let stats = pledge_stats(state, &raw, errors).await?;
+    let stats = pledge_stats(state, &params, errors).await?;
     let group = stats
         .groups
         .first()
@@ -546,7 +547,7 @@ async fn chart(state: &AppState, uri: &Uri, lang: Lang) -> ApiResult<Chart> {
     let provenance = provenance(state, &stats.query).await?;
     Ok(chart_svg_text(
         &stats,
-        &raw,
+        &filters_text(uri.query()),
         group,
         &currency,
         &bars,
@@ -600,13 +601,17 @@ async fn group_label(
 }
 
 /// The filters a chart was drawn with, as `name=value` for its subtitle.
-fn filters_text(raw: &QueryString) -> String {
-    FILTERS
+fn filters_text(query: Option<&str>) -> String {
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(query.unwrap_or("").as_bytes())
+        .into_owned()
+        .collect();
+    parameter_names::<Filters>()
         .iter()
         .flat_map(|name| {
-            raw.all(name)
-                .into_iter()
-                .map(move |v| format!("{name}={v}"))
+            pairs
+                .iter()
+                .filter(move |(given, _)| given == name)
+                .map(move |(_, v)| format!("{name}={v}"))
         })
         .collect::<Vec<_>>()
         .join(", ")
@@ -614,7 +619,7 @@ fn filters_text(raw: &QueryString) -> String {
 
 fn chart_svg_text(
     stats: &PledgeStats,
-    raw: &QueryString,
+    subtitle: &str,
     group: PledgeGroup,
     currency: &str,
     bars: &[Bar],
@@ -633,7 +638,6 @@ fn chart_svg_text(
         None if currency.is_empty() => format!("{} {}", words.chart_title, (words.by)(group)),
         None => format!("{} {}, {currency}", words.chart_title, (words.by)(group)),
     };
-    let subtitle = filters_text(raw);
     let shown = &bars[..bars.len().min(MAX_BARS)];
     let hidden = bars.len() - shown.len();
     let max = shown.iter().map(|b| b.total).max().unwrap_or(Decimal::ZERO);
@@ -725,7 +729,7 @@ fn chart_svg_text(
         let _ = writeln!(
             out,
             "<text x=\"16\" y=\"50\" font-size=\"12\" fill=\"#555555\">{}</text>",
-            escape_markup(&subtitle)
+            escape_markup(subtitle)
         );
     }
     if shown.is_empty() {
@@ -818,15 +822,27 @@ fn sources_count(n: i64, lang: Lang) -> String {
     }
 }
 
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct OembedParams {
+    /// An accords URL: /embed/agreements/{id}, /v1/agreements/{id}, /?open={id}, /embed/charts/pledges[.svg]?... or /v1/stats/pledges?...
+    #[param(value_type = String)]
+    url: Option<String>,
+    /// json (the only format offered)
+    format: Option<String>,
+    /// The widest the embed may be, in pixels
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 10000)]
+    maxwidth: Option<String>,
+    /// The tallest the embed may be, in pixels
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 10000)]
+    maxheight: Option<String>,
+}
+
 /// oEmbed (https://oembed.com): a pasted accords URL of an agreement (its
 /// card, its API resource or the dashboard's `/?open=ID`) or of a pledge
 /// chart (its embed or /v1/stats/pledges) becomes an iframe of the embed.
 #[utoipa::path(get, path = "/oembed", tag = "embed",
-    params(
-        ("url" = String, Query, description = "An accords URL: /embed/agreements/{id}, /v1/agreements/{id}, /?open={id}, /embed/charts/pledges[.svg]?... or /v1/stats/pledges?..."),
-        ("format" = Option<String>, Query, description = "json (the only format offered)"),
-        ("maxwidth" = Option<i64>, Query, minimum = 1, maximum = 10000, description = "The widest the embed may be, in pixels"),
-        ("maxheight" = Option<i64>, Query, minimum = 1, maximum = 10000, description = "The tallest the embed may be, in pixels")),
+    params(OembedParams),
     responses(
         (status = 200, description = "An oEmbed 1.0 `rich` answer with the iframe HTML", body = Object, content_type = "application/json"),
         (status = 404, description = "Not an embeddable URL of this service, or no such agreement (as oEmbed asks)",
@@ -834,23 +850,22 @@ fn sources_count(n: i64, lang: Lang) -> String {
 async fn oembed(
     State(state): State<AppState>,
     headers: HeaderMap,
-    uri: Uri,
+    Params(params): Params<OembedParams>,
 ) -> ApiResult<Response> {
-    let raw = QueryString::parse(uri.query(), &[&["url", "format", "maxwidth", "maxheight"]])?;
     let mut errors = Vec::new();
-    let url = raw.one("url", &mut errors).unwrap_or_default().to_owned();
+    let url = params.url.unwrap_or_default();
     if url.is_empty() {
         errors.push(FieldError::new(
             "url",
             "is required: an accords URL to embed",
         ));
     }
-    match raw.one("format", &mut errors) {
+    match params.format.as_deref() {
         None | Some("json") => {}
         Some(_) => errors.push(FieldError::new("format", "only json is offered")),
     }
-    let mut bound = |name: &str| -> Option<i64> {
-        let text = raw.one(name, &mut errors)?;
+    let mut bound = |name: &str, value: Option<&str>| -> Option<i64> {
+        let text = value?;
         match text.parse::<i64>() {
             Ok(n) if (1..=10_000).contains(&n) => Some(n),
             _ => {
@@ -862,8 +877,8 @@ async fn oembed(
             }
         }
     };
-    let max_width = bound("maxwidth");
-    let max_height = bound("maxheight");
+    let max_width = bound("maxwidth", params.maxwidth.as_deref());
+    let max_height = bound("maxheight", params.maxheight.as_deref());
     if !errors.is_empty() {
         return Err(ApiError::InvalidQuery(errors));
     }
@@ -958,11 +973,12 @@ fn embed_target(url: &str, host: &str) -> Option<EmbedTarget> {
     match path {
         "/embed/charts/pledges" | "/embed/charts/pledges.svg" | "/v1/stats/pledges" => {
             // Only what a chart takes: a `format=csv` of the stats is left behind.
+            let chart_parameters = parameter_names::<PledgeTotalsParams>();
             let kept: Vec<&str> = query
                 .split('&')
                 .filter(|pair| {
                     let name = pair.split('=').next().unwrap_or_default();
-                    FILTERS.contains(&name) || CHART_PARAMETERS.contains(&name) || name == "lang"
+                    chart_parameters.iter().any(|p| p == name) || name == "lang"
                 })
                 .collect();
             Some(EmbedTarget::Chart {

@@ -194,62 +194,6 @@ pub fn merge_patch(target: &mut Value, patch: &Value) {
     }
 }
 
-/// Bounds on what a query string may hold, so parsing, matching and
-/// suggesting cost a bounded amount per request whatever is sent.
-pub const MAX_QUERY_PAIRS: usize = 64;
-pub const MAX_QUERY_VALUE_CHARS: usize = 1_000;
-
-/// The pairs of a query string, within [`MAX_QUERY_PAIRS`] and
-/// [`MAX_QUERY_VALUE_CHARS`]: what every endpoint reads its parameters from.
-pub fn bounded_pairs(raw: &str) -> Result<Vec<(String, String)>, ApiError> {
-    let mut pairs = Vec::new();
-    for (index, (name, value)) in form_urlencoded::parse(raw.as_bytes()).enumerate() {
-        if index >= MAX_QUERY_PAIRS {
-            return Err(ApiError::BadRequest(format!(
-                "the query string has more than {MAX_QUERY_PAIRS} parameters"
-            )));
-        }
-        if value.chars().count() > MAX_QUERY_VALUE_CHARS {
-            return Err(ApiError::InvalidQuery(vec![FieldError::new(
-                name.into_owned(),
-                format!("must be at most {MAX_QUERY_VALUE_CHARS} characters"),
-            )]));
-        }
-        pairs.push((name.into_owned(), value.into_owned()));
-    }
-    Ok(pairs)
-}
-
-/// Query parameters, refused with a 400 that names the problem (an unknown
-/// parameter is an error: a typo must not silently widen a query).
-pub struct Params<T>(pub T);
-
-impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
-        let query = parts.uri.query().unwrap_or("");
-        // The same bounds as every other query string.
-        bounded_pairs(query)?;
-        let pairs = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
-        serde_path_to_error::deserialize(pairs)
-            .map(Params)
-            .map_err(|e| {
-                // A bad value names its parameter; an unknown one is named in the message.
-                let path = e.path().to_string();
-                let field = if path == "." {
-                    "query".to_owned()
-                } else {
-                    path
-                };
-                ApiError::InvalidQuery(vec![crate::domain::FieldError::new(
-                    field,
-                    e.into_inner().to_string(),
-                )])
-            })
-    }
-}
-
 /// The `If-Match` precondition of a change (RFC 9110, strong comparison:
 /// a weak tag never matches).
 #[derive(Debug, Clone, PartialEq)]
@@ -353,12 +297,8 @@ impl IfMatch {
     }
 }
 
-pub const DEFAULT_PAGE_SIZE: u32 = 50;
-pub const MAX_PAGE_SIZE: u32 = 500;
-
 /// `?limit=&cursor=` on every list.
 #[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// Items per page (default 50).
@@ -371,17 +311,11 @@ pub struct PageQuery {
 
 impl PageQuery {
     pub fn page_request(&self) -> Result<PageRequest, ApiError> {
-        let limit = match self.limit.as_deref() {
-            None => DEFAULT_PAGE_SIZE,
-            Some(text) => match text.parse::<u32>() {
-                Ok(n) if (1..=MAX_PAGE_SIZE).contains(&n) => n,
-                _ => {
-                    return Err(ApiError::BadRequest(format!(
-                        "limit must be a whole number from 1 to {MAX_PAGE_SIZE}"
-                    )));
-                }
-            },
-        };
+        let mut errors = Vec::new();
+        let limit = super::params::page_limit(self.limit.as_deref(), &mut errors);
+        if !errors.is_empty() {
+            return Err(ApiError::InvalidQuery(errors));
+        }
         let after = self.cursor.as_deref().map(decode_cursor).transpose()?;
         Ok(PageRequest { after, limit })
     }

@@ -16,8 +16,13 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::partner_lookup::resolve_partner;
-use super::query::QueryString;
+use super::partner_lookup::find_one_partner;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::params::{
+    And, EntityName, Text, area_code, integer, limit, one_of, read, value_schema, words,
+};
 use crate::domain::FieldError;
 use crate::domain::Vocabulary;
 use crate::domain::agreement::AgreementKind;
@@ -29,8 +34,39 @@ use crate::store::{ChangeDetail, LatestChangeFilter};
 
 pub const ATOM: &str = "application/atom+xml";
 
-/// The parameters of the Atom feed.
-pub const FEED_PARAMETERS: &[&str] = &["partner", "area", "kind", "entity", "limit"];
+value_schema!(AreaCodeValue, area_code());
+value_schema!(AgreementKindValue, one_of(words::<AgreementKind>()));
+value_schema!(EntryLimit, integer(1, i64::from(MAX_ENTRIES)));
+
+/// The filters the change feed, the event stream and the Atom feed share.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ChangeFilters {
+    /// Only changes of this kind of record
+    #[param(value_type = Option<EntityName>, inline)]
+    pub entity: Option<String>,
+    /// Only changes of this partner's records (any partner reference)
+    #[param(value_type = Option<Text>, inline)]
+    pub partner: Option<String>,
+}
+
+/// What the Atom feed alone filters by, and how many entries it holds.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AtomOptions {
+    /// Only changes of agreements in this cooperation area (and their pledges and sources)
+    #[param(value_type = Option<AreaCodeValue>, inline)]
+    area: Option<String>,
+    /// Only changes of agreements of this kind (and their pledges and sources)
+    #[param(value_type = Option<AgreementKindValue>, inline)]
+    kind: Option<String>,
+    /// Entries (default 50)
+    #[param(value_type = Option<EntryLimit>, inline)]
+    limit: Option<String>,
+}
+
+type AtomParams = And<ChangeFilters, AtomOptions>;
+
 const DEFAULT_ENTRIES: u32 = 50;
 const MAX_ENTRIES: u32 = 200;
 /// Fields every record has that say nothing about what changed.
@@ -44,7 +80,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// The latest changes as an Atom feed, newest first; filter with
 /// `partner`, `area`, `kind` (of agreement) and `entity`.
-#[utoipa::path(get, path = "/v1/changes.atom", tag = "live", params(crate::http::openapi::FeedParams),
+#[utoipa::path(get, path = "/v1/changes.atom", tag = "live", params(AtomParams),
     responses((status = 200, description = "An Atom 1.0 feed of the latest changes, newest first", body = String, content_type = "application/atom+xml")))]
 async fn changes_atom(
     State(state): State<AppState>,
@@ -62,8 +98,7 @@ pub async fn atom_answer(
     uri: &Uri,
     lang: Lang,
 ) -> ApiResult<Response> {
-    let raw = QueryString::parse(uri.query(), &[FEED_PARAMETERS])?;
-    let filter = feed_filter(state, &raw).await?;
+    let filter = feed_filter(state, &read::<AtomParams>(uri.query())?).await?;
     let changes = state.store.latest_changes(&filter).await?;
     let site = Site::of(headers);
     let mut partner_names: Vec<(String, String)> = Vec::new();
@@ -94,21 +129,24 @@ pub async fn atom_answer(
     Ok(response)
 }
 
-async fn feed_filter(state: &AppState, raw: &QueryString) -> ApiResult<LatestChangeFilter> {
+async fn feed_filter(
+    state: &AppState,
+    And(filters, options): &AtomParams,
+) -> ApiResult<LatestChangeFilter> {
     let mut errors = Vec::new();
-    let partner = match raw.one("partner", &mut errors) {
+    let partner = match filters.partner.as_deref() {
         None => None,
-        Some(reference) => match resolve_partner(state.store.as_ref(), reference).await {
+        Some(reference) => match find_one_partner(state.store.as_ref(), reference).await? {
             Ok(code) => Some(code),
-            Err(ApiError::NotFound { detail, .. }) => {
-                errors.push(FieldError::new("partner", detail));
+            Err(unresolved) => {
+                errors.push(FieldError::new("partner", unresolved.pointing_at_matches()));
                 None
             }
-            Err(other) => return Err(other),
         },
     };
-    let area = raw
-        .one("area", &mut errors)
+    let area = options
+        .area
+        .as_deref()
         .and_then(|text| match AreaCode::parse(text) {
             Ok(code) => Some(code),
             Err(message) => {
@@ -117,7 +155,9 @@ async fn feed_filter(state: &AppState, raw: &QueryString) -> ApiResult<LatestCha
             }
         });
     let agreement_kind =
-        raw.one("kind", &mut errors)
+        options
+            .kind
+            .as_deref()
             .and_then(|text| match AgreementKind::parse(text) {
                 Ok(kind) => Some(kind),
                 Err(message) => {
@@ -125,7 +165,7 @@ async fn feed_filter(state: &AppState, raw: &QueryString) -> ApiResult<LatestCha
                     None
                 }
             });
-    let entity = raw.one("entity", &mut errors).map(str::to_owned);
+    let entity = filters.entity.clone();
     if let Some(entity) = &entity
         && !crate::store::ENTITIES.contains(&entity.as_str())
     {
@@ -134,20 +174,12 @@ async fn feed_filter(state: &AppState, raw: &QueryString) -> ApiResult<LatestCha
             format!("must be one of: {}", crate::store::ENTITIES.join(", ")),
         ));
     }
-    let limit = match raw.one("limit", &mut errors) {
-        None => DEFAULT_ENTRIES,
-        Some(text) => text
-            .parse::<u32>()
-            .ok()
-            .filter(|l| (1..=MAX_ENTRIES).contains(l))
-            .unwrap_or_else(|| {
-                errors.push(FieldError::new(
-                    "limit",
-                    format!("must be a whole number from 1 to {MAX_ENTRIES}"),
-                ));
-                DEFAULT_ENTRIES
-            }),
-    };
+    let limit = limit(
+        options.limit.as_deref(),
+        DEFAULT_ENTRIES,
+        MAX_ENTRIES,
+        &mut errors,
+    );
     if !errors.is_empty() {
         return Err(ApiError::InvalidQuery(errors));
     }

@@ -5,12 +5,14 @@ use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
+use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::extract::{ListBody, PageQuery, Params, parse_instant, path_id};
+use super::extract::{ListBody, PageQuery, parse_instant, path_id};
 use super::listing::text_wanted;
+use super::params::{EntityName, JsonOrText, PageLimit, Params, Text};
 use crate::error::{ApiError, ApiResult};
 use crate::store::{ENTITIES, HistoryFilter};
 
@@ -20,16 +22,32 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(of_agreement))
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct HistoryQuery {
+    /// From this instant (RFC 3339) or date (YYYY-MM-DD)
+    #[param(value_type = Option<Text>, inline)]
     since: Option<String>,
+    /// Before this instant (RFC 3339) or date (YYYY-MM-DD)
+    #[param(value_type = Option<Text>, inline)]
     until: Option<String>,
+    /// Only changes made with this key name (or cli, seed)
+    #[param(value_type = Option<Text>, inline)]
     key: Option<String>,
+    /// Only this kind of record
+    #[param(value_type = Option<EntityName>, inline)]
     entity: Option<String>,
+    /// Only this record
+    #[param(value_type = Option<Text>, inline)]
     id: Option<String>,
+    /// Entries per page (default 50)
+    #[param(value_type = Option<PageLimit>, inline)]
     limit: Option<String>,
+    /// The next_cursor of the previous page
+    #[param(value_type = Option<Text>, inline)]
     cursor: Option<String>,
+    /// json (default) or text: one heading per change and a `field: before → after` line per field (or Accept: text/plain)
+    #[param(value_type = Option<JsonOrText>, inline)]
     format: Option<String>,
 }
 
@@ -97,7 +115,7 @@ impl HistoryQuery {
 }
 
 /// The audit history of everything: who changed what, when; newest first.
-#[utoipa::path(get, path = "/v1/history", tag = "data desk", params(crate::http::openapi::HistoryParams),
+#[utoipa::path(get, path = "/v1/history", tag = "data desk", params(HistoryQuery),
     responses((status = 200, description = "A page of history entries (JSON), or the page as text to read",
         content((crate::http::openapi::HistoryPage = "application/json"), (String = "text/plain")))))]
 async fn everything(
@@ -126,7 +144,7 @@ fn answer(page: crate::store::Page<crate::store::HistoryEntry>, text: bool) -> R
 /// for a deleted agreement, which stays in history.
 /// One agreement's history, including its pledges and sources.
 #[utoipa::path(get, path = "/v1/agreements/{id}/history", tag = "data desk",
-    params(("id" = String, Path, description = "The agreement id"), crate::http::openapi::HistoryParams),
+    params(("id" = String, Path, description = "The agreement id"), HistoryQuery),
     responses((status = 200, description = "A page of history entries (JSON), or the page as text to read",
         content((crate::http::openapi::HistoryPage = "application/json"), (String = "text/plain")))))]
 async fn of_agreement(

@@ -4,11 +4,13 @@
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::extract::{Params, body_stream_error, require_json};
+use super::extract::{body_stream_error, require_json};
+use super::params::Params;
 use crate::auth::Caller;
 use crate::domain::dataset;
 use crate::error::{ApiError, ApiResult};
@@ -17,9 +19,10 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(import))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ImportQuery {
+    /// Report what would change, and change nothing
     #[serde(default)]
     dry_run: bool,
 }
@@ -53,7 +56,7 @@ impl axum::extract::FromRequest<AppState> for ImportBody {
 }
 
 /// Imports the export format, all or nothing (admin key); `dry_run=true` changes nothing.
-#[utoipa::path(post, path = "/v1/import", tag = "data desk", params(crate::http::openapi::ImportParams),
+#[utoipa::path(post, path = "/v1/import", tag = "data desk", params(ImportQuery),
     request_body(content = crate::domain::dataset::DatasetBody, description = "The export format: partners, areas and agreements, each section optional"),
     responses((status = 200, description = "What the import did (or would do)", body = crate::store::ImportSummary)))]
 async fn import(

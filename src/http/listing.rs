@@ -13,8 +13,15 @@ use rust_decimal::Decimal;
 use serde_json::{Map, Value, json};
 
 use super::AppState;
-use super::convert::{self, CONVERT, Converter};
-use super::query::{FILTERS, Paging, QueryString, agreement_query, encode_list_cursor, paging};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::convert::{self, CONVERT, ConvertParam, Converter};
+use super::params::{And, Flag, flag, list_of, one_of, read, split_list, value_schema};
+use super::query::{
+    AgreementFilters, ListOrder, PageParams, Paging, PartnerFilter, agreement_query,
+    encode_list_cursor, paging,
+};
 use crate::domain::FieldError;
 use crate::domain::agreement::Agreement;
 use crate::domain::area::AreaCode;
@@ -24,10 +31,6 @@ use crate::domain::partner::PartnerCode;
 use crate::domain::query::AgreementQuery;
 use crate::error::{ApiError, ApiResult};
 use crate::store::{PageRequest, Store};
-
-pub const LIST_OPTIONS: &[&str] = &[
-    "sort", "limit", "cursor", "count", "fields", "include", "format", "rows", "bom", CONVERT,
-];
 
 pub const FIELDS: &[&str] = &[
     "id",
@@ -53,6 +56,41 @@ pub const FIELDS: &[&str] = &[
     "updated_at",
 ];
 
+value_schema!(FieldList, list_of(one_of(FIELDS.to_vec())));
+value_schema!(ListFormat, one_of(vec!["json", "csv", "ndjson", "text"]));
+value_schema!(RowKind, one_of(vec!["agreements", "pledges"]));
+
+/// How a list of agreements is answered, beyond its filters and order.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListOptions {
+    /// Adds `total`, the number of matching items (`count` alone means true)
+    #[param(value_type = Option<Flag>, inline)]
+    count: Option<String>,
+    /// Only these fields of each item
+    #[param(value_type = Option<FieldList>, inline, style = Form, explode = false)]
+    #[serde(default)]
+    fields: Vec<String>,
+    /// The format, instead of the Accept header
+    #[param(value_type = Option<ListFormat>, inline)]
+    format: Option<String>,
+    /// CSV rows: one per agreement (default) or one per pledge (format=csv only)
+    #[param(value_type = Option<RowKind>, inline)]
+    rows: Option<String>,
+    /// With format=csv: a UTF-8 byte order mark first, so that Excel reads the file as UTF-8
+    #[param(value_type = Option<Flag>, inline)]
+    bom: Option<String>,
+}
+
+/// What every list of agreements takes besides its filters.
+type ListParams = And<ListOrder, And<PageParams, And<ListOptions, ConvertParam>>>;
+
+/// The parameters of a list of agreements.
+pub type AgreementListParams = And<And<PartnerFilter, AgreementFilters>, ListParams>;
+
+/// The parameters of a partner's own list of agreements: its path names the partner.
+pub type PartnerAgreementListParams = And<AgreementFilters, ListParams>;
+
 /// What the path itself fixes: the partner or area of a nested listing.
 pub enum Scope {
     All,
@@ -71,8 +109,8 @@ enum Format {
 /// Pages exported per store query.
 const EXPORT_PAGE: u32 = 500;
 
-fn format_of(query: &QueryString, headers: &HeaderMap, errors: &mut Vec<FieldError>) -> Format {
-    if let Some(name) = query.one("format", errors) {
+fn format_of(format: Option<&str>, headers: &HeaderMap, errors: &mut Vec<FieldError>) -> Format {
+    if let Some(name) = format {
         return match name {
             "json" => Format::Json,
             "csv" => Format::Csv,
@@ -137,23 +175,27 @@ pub async fn respond(
     headers: &HeaderMap,
     scope: Scope,
 ) -> ApiResult<Response> {
-    let filters: Vec<&str> = FILTERS
-        .iter()
-        .copied()
-        .filter(|f| !(matches!(scope, Scope::Partner(_)) && *f == "partner"))
-        .collect();
-    let raw = QueryString::parse(uri.query(), &[&filters, LIST_OPTIONS])?;
-    let mut query = agreement_query(state.store.as_ref(), &raw).await?;
+    let (filters, And(order, And(page, And(options, convert)))) = match scope {
+        Scope::Partner(_) => {
+            let And(filters, list) = read::<PartnerAgreementListParams>(uri.query())?;
+            (And(PartnerFilter::default(), filters), list)
+        }
+        Scope::All | Scope::Area(_) => {
+            let And(filters, list) = read::<AgreementListParams>(uri.query())?;
+            (filters, list)
+        }
+    };
+    let mut query = agreement_query(state.store.as_ref(), &filters, Some(&order)).await?;
     match scope {
         Scope::All => {}
         Scope::Partner(code) => query.partners = vec![code],
         Scope::Area(code) => query.areas.push(vec![code]),
     }
     let mut errors = Vec::new();
-    let paging = paging(&raw, query.sort, &mut errors);
-    let count = raw.flag("count", &mut errors);
-    let format = format_of(&raw, headers, &mut errors);
-    let pledge_rows = match raw.one("rows", &mut errors) {
+    let paging = paging(&page, query.sort, &mut errors);
+    let count = flag("count", options.count.as_deref(), &mut errors);
+    let format = format_of(options.format.as_deref(), headers, &mut errors);
+    let pledge_rows = match options.rows.as_deref() {
         None | Some("agreements") => false,
         Some("pledges") if format == Format::Csv => true,
         Some("pledges") => {
@@ -168,8 +210,8 @@ pub async fn respond(
             false
         }
     };
-    let fields: Option<Vec<String>> = (!raw.all("fields").is_empty()).then(|| {
-        raw.list("fields")
+    let fields: Option<Vec<String>> = (!options.fields.is_empty()).then(|| {
+        split_list(&options.fields)
             .into_iter()
             .filter(|f| {
                 let known = FIELDS.contains(f);
@@ -184,14 +226,14 @@ pub async fn respond(
             .map(str::to_owned)
             .collect()
     });
-    let bom = raw.flag("bom", &mut errors);
+    let bom = flag("bom", options.bom.as_deref(), &mut errors);
     if bom && format != Format::Csv {
         errors.push(FieldError::new(
             "bom",
             "applies to CSV only: it marks the file as UTF-8 for Excel",
         ));
     }
-    let convert = convert::target(&raw, &mut errors);
+    let convert = convert::target(convert.convert.as_deref(), &mut errors);
     if convert.is_some() && format != Format::Json {
         errors.push(FieldError::new(
             CONVERT,

@@ -18,8 +18,12 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::extract::parse_instant;
-use super::partner_lookup::{PartnerMatch, find_partner, unresolved_detail};
-use super::query::QueryString;
+use super::partner_lookup::find_one_partner;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::feed::ChangeFilters;
+use super::params::{And, integer, limit, read, text, value_schema};
 use crate::domain::FieldError;
 use crate::domain::lang::Lang;
 use crate::error::{ApiError, ApiResult};
@@ -114,18 +118,66 @@ async fn pump(state: AppState) {
     }
 }
 
+/// The most changes one answer of the feed holds.
+const MAX_CHANGES: u32 = 1000;
+
+/// `since` on the change feed: a change number or a time.
+fn change_number_or_time() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{KnownFormat, OneOfBuilder, SchemaFormat};
+    let time = text()
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
+        .build();
+    utoipa::openapi::schema::Schema::OneOf(
+        OneOfBuilder::new()
+            .item(integer(0, i64::MAX))
+            .item(time)
+            .build(),
+    )
+}
+
+value_schema!(ChangeNumberOrTime, change_number_or_time());
+value_schema!(ChangeLimit, integer(1, i64::from(MAX_CHANGES)));
+
+/// Where the change feed starts, and how much it answers.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct ChangeWindow {
+    /// Changes after this change number (default 0), or made at or after this RFC 3339 time
+    #[param(value_type = Option<ChangeNumberOrTime>, inline)]
+    since: Option<String>,
+    /// Changes per answer (default 100)
+    #[param(value_type = Option<ChangeLimit>, inline)]
+    limit: Option<String>,
+}
+
+/// Where the event stream starts.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct EventStart {
+    /// Start after this change number, or at this RFC 3339 time (Last-Event-ID wins)
+    #[param(value_type = Option<ChangeNumberOrTime>, inline)]
+    since: Option<String>,
+}
+
+type ChangeParams = And<ChangeWindow, ChangeFilters>;
+type EventParams = And<EventStart, ChangeFilters>;
+
 struct FeedQuery {
     filter: ChangeFilter,
 }
 
 async fn feed_query(
     state: &AppState,
-    query: &QueryString,
+    ChangeWindow {
+        since,
+        limit: given,
+    }: &ChangeWindow,
+    filters: &ChangeFilters,
     default_limit: u32,
 ) -> ApiResult<FeedQuery> {
     let mut errors = Vec::new();
     // A change number, or a time: the changes made at or after it.
-    let since = match query.one("since", &mut errors) {
+    let since = match since.as_deref() {
         None => 0,
         Some(text) => match (text.parse::<i64>(), parse_instant(text)) {
             (Ok(seq), _) if seq >= 0 => seq,
@@ -139,21 +191,8 @@ async fn feed_query(
             }
         },
     };
-    let limit = match query.one("limit", &mut errors) {
-        None => default_limit,
-        Some(text) => text
-            .parse::<u32>()
-            .ok()
-            .filter(|l| (1..=1000).contains(l))
-            .unwrap_or_else(|| {
-                errors.push(FieldError::new(
-                    "limit",
-                    "must be a whole number from 1 to 1000",
-                ));
-                default_limit
-            }),
-    };
-    let entity = query.one("entity", &mut errors).map(str::to_owned);
+    let limit = limit(given.as_deref(), default_limit, MAX_CHANGES, &mut errors);
+    let entity = filters.entity.clone();
     if let Some(entity) = &entity
         && !ENTITIES.contains(&entity.as_str())
     {
@@ -162,14 +201,14 @@ async fn feed_query(
             format!("must be one of: {}", ENTITIES.join(", ")),
         ));
     }
-    let partner = match query.one("partner", &mut errors) {
+    let partner = match filters.partner.as_deref() {
         None => None,
-        Some(reference) => match find_partner(state.store.as_ref(), reference).await? {
-            PartnerMatch::One(code) => Some(code),
-            unresolved => {
-                let (detail, closest) =
-                    unresolved_detail(state.store.as_ref(), reference, unresolved).await;
-                errors.push(FieldError::new("partner", detail).with_matches(closest));
+        Some(reference) => match find_one_partner(state.store.as_ref(), reference).await? {
+            Ok(code) => Some(code),
+            Err(unresolved) => {
+                errors.push(
+                    FieldError::new("partner", unresolved.detail).with_matches(unresolved.closest),
+                );
                 None
             }
         },
@@ -189,7 +228,7 @@ async fn feed_query(
 
 /// GET /v1/changes?since=SEQ&limit=N: what changed after SEQ, oldest first;
 /// with `Accept: application/atom+xml`, the Atom feed of /v1/changes.atom.
-#[utoipa::path(get, path = "/v1/changes", tag = "live", params(crate::http::openapi::ChangeParams),
+#[utoipa::path(get, path = "/v1/changes", tag = "live", params(ChangeParams),
     responses((status = 200, description = "Changes after `since`, oldest first; or, asked for Atom, the latest changes as /v1/changes.atom gives them (its parameters)",
         content((crate::http::openapi::ChangePage = "application/json"), (String = "application/atom+xml")))))]
 async fn changes(
@@ -201,8 +240,8 @@ async fn changes(
     if super::listing::negotiated_media(&headers) == super::feed::ATOM {
         return super::feed::atom_answer(&state, &headers, &uri, lang).await;
     }
-    let raw = QueryString::parse(uri.query(), &[&["since", "limit", "entity", "partner"]])?;
-    let query = feed_query(&state, &raw, 100).await?;
+    let And(window, filters) = read::<ChangeParams>(uri.query())?;
+    let query = feed_query(&state, &window, &filters, 100).await?;
     let items = state.store.changes(&query.filter).await?;
     let next_since = items.last().map_or(query.filter.since, |e| e.seq);
     Ok(axum::Json(json!({ "items": items, "next_since": next_since })).into_response())
@@ -258,7 +297,7 @@ struct Stream_ {
 /// change number). Resumes after `Last-Event-ID` (or `since`); without
 /// either, starts with the next change. Heartbeats every 15 s.
 #[utoipa::path(get, path = "/v1/events", tag = "live",
-    params(crate::http::openapi::EventParams, ("Last-Event-ID" = Option<String>, Header, description = "Resume after this change number")),
+    params(EventParams, ("Last-Event-ID" = Option<String>, Header, description = "Resume after this change number")),
     responses((status = 200, description = "Server-Sent Events: one `change` event per change, id = change number; heartbeats every 15 s", body = crate::http::openapi::ChangeEvent, content_type = "text/event-stream")))]
 async fn events(State(state): State<AppState>, request: Request) -> ApiResult<Response> {
     let trusted = &state.options.rate_limits.trusted_proxies;
@@ -270,13 +309,14 @@ async fn events(State(state): State<AppState>, request: Request) -> ApiResult<Re
         .take(client, false)
         .map_err(|refusal| refusal.error(state.event_streams.what()))?;
     let (headers, uri) = (request.headers(), request.uri());
-    let raw = QueryString::parse(uri.query(), &[&["since", "entity", "partner"]])?;
-    let query = feed_query(&state, &raw, PAGE).await?;
+    let And(EventStart { since }, filters) = read::<EventParams>(uri.query())?;
+    let window = ChangeWindow { since, limit: None };
+    let query = feed_query(&state, &window, &filters, PAGE).await?;
     let resume = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<i64>().ok());
-    let since = match (resume, raw.all("since").is_empty()) {
+    let since = match (resume, window.since.is_none()) {
         (Some(id), _) => id,
         (None, false) => query.filter.since,
         (None, true) => state.store.revision().await?,

@@ -24,6 +24,7 @@ mod live;
 mod middleware;
 pub mod observe;
 mod openapi;
+mod params;
 mod partner_lookup;
 mod partners;
 mod pretty;
@@ -51,7 +52,7 @@ use utoipa_axum::routes;
 use crate::error::{ApiError, ApiResult};
 use crate::store::Store;
 
-pub use extract::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+pub use params::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 
 /// What every handler can reach.
 #[derive(Clone)]

@@ -1,28 +1,17 @@
-//! Finding a partner by any name it goes by, with "did you mean"
-//! suggestions for a reference that fits none (or several). Used wherever a
-//! partner is named: paths, filters, bodies.
+//! Finding a partner by any name it goes by, and what an unresolved
+//! reference means in an answer: a 404 for a path, a field error (with
+//! "did you mean" suggestions) for a filter or a body.
 
 use serde_json::json;
 
 use crate::domain::Suggestion;
-use crate::domain::partner::PartnerCode;
+use crate::domain::partner::{PartnerCode, PartnerMatch, closest_partners};
 use crate::domain::text::fold;
 use crate::error::{ApiError, ApiResult};
 use crate::store::{KeyMatch, Store};
 
-const MAX_SUGGESTIONS: usize = 5;
-
 /// The longest partner reference looked up: the bound on names and aliases.
 pub const MAX_PARTNER_REFERENCE_CHARS: usize = crate::domain::partner::MAX_NAME_CHARS;
-
-/// What a partner reference names: one partner, several (an alias two
-/// partners share), or none, with the partners whose names come closest.
-#[derive(Debug)]
-pub enum PartnerMatch {
-    One(PartnerCode),
-    Ambiguous(Vec<PartnerCode>),
-    Unknown { closest: Vec<PartnerCode> },
-}
 
 /// Finds a partner by code, alpha-3, English or Ukrainian name, alias or
 /// endonym, ignoring case and accents. Only a reference too long to be a
@@ -51,39 +40,55 @@ pub async fn find_partner(store: &dyn Store, reference: &str) -> ApiResult<Partn
         [] => {
             let keys = store.all_partner_keys().await?;
             // Edit distances over every key are CPU work: off the async workers.
-            let closest = tokio::task::spawn_blocking(move || closest_partners(&key, &keys))
-                .await
-                .map_err(|e| ApiError::Internal(format!("suggestions failed: {e}")))?;
+            let closest = tokio::task::spawn_blocking(move || {
+                closest_partners(&key, keys.iter().map(|k| (k.key.as_str(), &k.partner)))
+            })
+            .await
+            .map_err(|e| ApiError::Internal(format!("suggestions failed: {e}")))?;
             PartnerMatch::Unknown { closest }
         }
         several => PartnerMatch::Ambiguous(several.iter().map(|m| m.partner.clone()).collect()),
     })
 }
 
-/// A partner reference in a path or a filter: one partner, or a 404 whose
-/// `closest_matches` lists the nearest partners.
-pub async fn resolve_partner(store: &dyn Store, reference: &str) -> ApiResult<PartnerCode> {
-    match find_partner(store, reference).await? {
-        PartnerMatch::One(code) => Ok(code),
-        unresolved => {
-            let (detail, closest) = unresolved_detail(store, reference, unresolved).await;
-            Err(ApiError::NotFound {
-                detail: format!("{detail}; closest_matches lists the nearest partners"),
-                extensions: Some(json!({ "closest_matches": closest })),
-            })
+/// A reference that named no single partner: why, and the partners it may
+/// have meant (code and names), for a problem's `closest_matches`.
+pub struct Unresolved {
+    pub detail: String,
+    pub closest: Vec<Suggestion>,
+}
+
+impl Unresolved {
+    /// The detail, pointing at `closest_matches` beside it.
+    pub fn pointing_at_matches(&self) -> String {
+        format!(
+            "{}; closest_matches lists the nearest partners",
+            self.detail
+        )
+    }
+
+    /// The detail with the partners it may have meant named in it.
+    pub fn with_hint(&self) -> String {
+        let named: Vec<String> = self
+            .closest
+            .iter()
+            .map(|m| format!("{} ({})", m.code, m.name))
+            .collect();
+        if named.is_empty() {
+            self.detail.clone()
+        } else {
+            format!("{}; did you mean {}?", self.detail, named.join(", "))
         }
     }
 }
 
-/// Why a reference named no single partner, and the partners it may have
-/// meant (code and names), for a problem's `closest_matches`.
-pub async fn unresolved_detail(
+/// One partner, or why the reference named none (or several).
+pub async fn find_one_partner(
     store: &dyn Store,
     reference: &str,
-    unresolved: PartnerMatch,
-) -> (String, Vec<Suggestion>) {
-    let (what, codes) = match unresolved {
-        PartnerMatch::One(code) => ("the partner", vec![code]),
+) -> ApiResult<Result<PartnerCode, Unresolved>> {
+    let (what, codes) = match find_partner(store, reference).await? {
+        PartnerMatch::One(code) => return Ok(Ok(code)),
         PartnerMatch::Ambiguous(codes) => ("several partners are known by", codes),
         PartnerMatch::Unknown { closest } => ("no partner is known by", closest),
     };
@@ -97,41 +102,19 @@ pub async fn unresolved_detail(
             });
         }
     }
-    (format!("{what} {reference:?}"), closest)
+    Ok(Err(Unresolved {
+        detail: format!("{what} {reference:?}"),
+        closest,
+    }))
 }
 
-/// Partners whose keys are nearest to `key`: a key that starts with it, or
-/// one within a few edits.
-fn closest_partners(key: &str, keys: &[KeyMatch]) -> Vec<PartnerCode> {
-    let length = key.chars().count();
-    let tolerance = (length / 4).max(1);
-    let mut scored: Vec<(usize, &PartnerCode)> = Vec::new();
-    for candidate in keys {
-        let score = if length >= 2 && candidate.key.starts_with(key) {
-            0
-        } else if candidate.key.chars().count().abs_diff(length) > tolerance {
-            // The distance (optimal string alignment: a swap of neighbours
-            // is one edit, so "britian" is one from "britain") is at least
-            // the difference in length.
-            continue;
-        } else {
-            strsim::osa_distance(key, &candidate.key)
-        };
-        if score > tolerance {
-            continue;
-        }
-        match scored
-            .iter_mut()
-            .find(|(_, code)| **code == candidate.partner)
-        {
-            Some(entry) => entry.0 = entry.0.min(score),
-            None => scored.push((score, &candidate.partner)),
-        }
-    }
-    scored.sort();
-    scored
-        .into_iter()
-        .take(MAX_SUGGESTIONS)
-        .map(|(_, code)| code.clone())
-        .collect()
+/// A partner reference in a path: one partner, or a 404 whose
+/// `closest_matches` lists the nearest partners.
+pub async fn resolve_partner(store: &dyn Store, reference: &str) -> ApiResult<PartnerCode> {
+    find_one_partner(store, reference)
+        .await?
+        .map_err(|unresolved| ApiError::NotFound {
+            detail: unresolved.pointing_at_matches(),
+            extensions: Some(json!({ "closest_matches": unresolved.closest })),
+        })
 }

@@ -7,8 +7,9 @@ use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::extract::{IfMatch, JsonBody, ListBody, PageQuery, Params, patched};
+use super::extract::{IfMatch, JsonBody, ListBody, PageQuery, patched};
 use super::listing::{self, Scope, text_wanted};
+use super::params::Params;
 use super::{AppState, created, single};
 use crate::auth::Caller;
 use crate::domain::FieldError;
@@ -27,7 +28,6 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// The query of the partner list.
 #[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct PartnerListQuery {
     /// Items per page (default 50).
@@ -132,7 +132,7 @@ async fn show(State(state): State<AppState>, Path(reference): Path<String>) -> A
 
 /// The agreements of one partner; the same filters, formats and paging as /v1/agreements.
 #[utoipa::path(get, path = "/v1/partners/{reference}/agreements", tag = "agreements",
-    params(("reference" = String, Path, description = "A partner code (JP), alpha-3 (JPN), or name or alias in English or Ukrainian, any case or accents"), crate::http::openapi::AgreementListParams),
+    params(("reference" = String, Path, description = "A partner code (JP), alpha-3 (JPN), or name or alias in English or Ukrainian, any case or accents"), listing::PartnerAgreementListParams),
     responses((status = 200, description = "A page of agreements (JSON), or CSV, NDJSON or a text table",
         headers(("ETag" = String, description = "The store revision and this variant"), ("Link" = String, description = "rel=next: the next page")),
         content((crate::http::openapi::AgreementPage = "application/json"), (String = "text/csv"), (String = "application/x-ndjson"), (String = "text/plain")))))]

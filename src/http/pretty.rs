@@ -1,7 +1,7 @@
-//! `pretty=true` on every JSON answer, from one place: the parameter is
-//! taken off the query before any handler, cache or tag sees it (so pretty
-//! and compact answers share their kept copy and their ETag), and the JSON
-//! that comes back is indented on its way out.
+//! `pretty=true` on every JSON answer (documented by `params::JsonLayout`),
+//! from one place: the parameter is taken off the query before any handler,
+//! cache or tag sees it (so pretty and compact answers share their kept copy
+//! and their ETag), and the JSON that comes back is indented on its way out.
 
 use axum::body::Body;
 use axum::extract::Request;
@@ -10,6 +10,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::extract::take_query_param;
+use super::params::flag;
 use crate::domain::FieldError;
 use crate::error::{ApiError, PROBLEM_JSON};
 
@@ -19,15 +20,14 @@ const MAX_INDENTED_BYTES: usize = 64 * 1024 * 1024;
 
 pub async fn indent(mut request: Request, next: Next) -> Response {
     let (given, stripped) = take_query_param(request.uri(), "pretty");
-    let pretty = match given.as_slice() {
-        [] => false,
-        [one] => match one.as_str() {
-            "" | "true" => true,
-            "false" => false,
-            _ => return invalid("must be true or false"),
-        },
-        _ => return invalid("may be given only once"),
-    };
+    if given.len() > 1 {
+        return invalid(vec![FieldError::new("pretty", "may be given only once")]);
+    }
+    let mut errors = Vec::new();
+    let pretty = flag("pretty", given.first().map(String::as_str), &mut errors);
+    if !errors.is_empty() {
+        return invalid(errors);
+    }
     if let Some(uri) = stripped {
         *request.uri_mut() = uri;
     }
@@ -58,6 +58,6 @@ pub async fn indent(mut request: Request, next: Next) -> Response {
     Response::from_parts(parts, Body::from(body))
 }
 
-fn invalid(message: &str) -> Response {
-    ApiError::InvalidQuery(vec![FieldError::new("pretty", message)]).into_response()
+fn invalid(errors: Vec<FieldError>) -> Response {
+    ApiError::InvalidQuery(errors).into_response()
 }

@@ -1,11 +1,16 @@
-//! The query string of agreement lists and statistics: every parameter from
-//! an allow-list, every value parsed, every problem a 400 naming the
-//! parameter. A typo never widens or empties a result silently.
+//! The query string of agreement lists and statistics: the filters they
+//! share, every value parsed, every problem a 400 naming the parameter. A
+//! typo never widens or empties a result silently.
 
 use chrono::NaiveDate;
+use serde::Deserialize;
+use utoipa::IntoParams;
 
-use super::extract::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, bounded_pairs};
-use super::partner_lookup::{PartnerMatch, find_partner, unresolved_detail};
+use super::params::{
+    And, PageLimit, Text, area_code, list_of, one_of, page_limit, pattern, split_list, text,
+    value_schema, words,
+};
+use super::partner_lookup::find_one_partner;
 use crate::domain::FieldError;
 use crate::domain::Vocabulary;
 use crate::domain::agreement::{AgreementKind, AgreementStatus};
@@ -17,113 +22,138 @@ use crate::domain::text::date;
 use crate::error::{ApiError, ApiResult};
 use crate::store::Store;
 
-/// The filter parameters every agreement list and statistic accepts.
-pub const FILTERS: &[&str] = &[
-    "partner",
-    "area",
-    "status",
-    "kind",
-    "signed_from",
-    "signed_to",
-    "year",
-    "pledge_kind",
-    "currency",
-    "min_amount",
-    "max_amount",
-    "legally_binding",
-    "q",
-];
+value_schema!(
+    PartnerList,
+    list_of(text().min_length(Some(1)).build().into())
+);
+value_schema!(AreaList, list_of(area_code()));
+value_schema!(StatusList, list_of(one_of(words::<AgreementStatus>())));
+value_schema!(KindList, list_of(one_of(words::<AgreementKind>())));
+value_schema!(PledgeKindList, list_of(one_of(words::<PledgeKind>())));
+value_schema!(
+    SigningDate,
+    text()
+        .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+            utoipa::openapi::KnownFormat::Date,
+        )))
+        .build()
+        .into()
+);
+value_schema!(Year, super::params::integer(1900, 2200));
+value_schema!(FilterCurrency, pattern("^[A-Za-z]{3}$", "USD"));
+value_schema!(
+    AmountValue,
+    pattern(r"^[0-9]{1,16}(\.[0-9]{1,2})?$", "1000000")
+);
+value_schema!(
+    LegalNature,
+    one_of(vec!["true", "false", "unknown", "null"])
+);
+value_schema!(
+    SortOrder,
+    one_of(
+        words::<SortKey>()
+            .into_iter()
+            .flat_map(|k| [k, &*Box::leak(format!("-{k}").into_boxed_str())])
+            .collect()
+    )
+);
+value_schema!(
+    IncludeList,
+    list_of(one_of(vec!["pledges", "areas", "sources", "none"]))
+);
 
-/// A query string split into its pairs, checked against the parameters an
-/// endpoint accepts.
-pub struct QueryString {
-    pairs: Vec<(String, String)>,
+/// `partner`: the filter of every agreement list and statistic but a
+/// partner's own list (its path names the partner).
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PartnerFilter {
+    /// Partners, any of them: codes (JP), ISO alpha-3 (JPN), names or aliases in English or Ukrainian; comma-separated or repeated. An unknown one is a 400
+    #[param(value_type = Option<PartnerList>, inline, style = Form, explode = false)]
+    #[serde(default)]
+    pub partner: Vec<String>,
 }
 
-/// Values of one list parameter (`partner=a,b,c` and repeats together).
-pub const MAX_LIST_VALUES: usize = 50;
+/// The filters every agreement list and statistic accepts, as given.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AgreementFilters {
+    /// Cooperation areas: comma-separated means any of them; repeating the parameter means all of them
+    #[param(value_type = Option<AreaList>, inline, style = Form, explode = false)]
+    #[serde(default)]
+    pub area: Vec<String>,
+    /// Statuses, any of them
+    #[param(value_type = Option<StatusList>, inline, style = Form, explode = false)]
+    #[serde(default)]
+    pub status: Vec<String>,
+    /// Kinds, any of them
+    #[param(value_type = Option<KindList>, inline, style = Form, explode = false)]
+    #[serde(default)]
+    pub kind: Vec<String>,
+    /// Signed on or after this date (inclusive)
+    #[param(value_type = Option<SigningDate>, inline)]
+    pub signed_from: Option<String>,
+    /// Signed on or before this date (inclusive)
+    #[param(value_type = Option<SigningDate>, inline)]
+    pub signed_to: Option<String>,
+    /// Signed in this year
+    #[param(value_type = Option<Year>, inline)]
+    pub year: Option<String>,
+    /// Agreements with a pledge of any of these kinds
+    #[param(value_type = Option<PledgeKindList>, inline, style = Form, explode = false)]
+    #[serde(default)]
+    pub pledge_kind: Vec<String>,
+    /// Agreements with a pledge in this ISO 4217 currency
+    #[param(value_type = Option<FilterCurrency>, inline)]
+    pub currency: Option<String>,
+    /// With a pledge of at least this amount (needs currency)
+    #[param(value_type = Option<AmountValue>, inline)]
+    pub min_amount: Option<String>,
+    /// With a pledge of at most this amount (needs currency)
+    #[param(value_type = Option<AmountValue>, inline)]
+    pub max_amount: Option<String>,
+    /// Legally binding (true), not (false), or not known (unknown, null)
+    #[param(value_type = Option<LegalNature>, inline)]
+    pub legally_binding: Option<String>,
+    /// Full-text search over titles, summaries, area details, pledge descriptions and notes, signatories and source titles; case- and accent-insensitive; ranked
+    #[param(value_type = Option<Text>, inline)]
+    pub q: Option<String>,
+}
 
-impl QueryString {
-    pub fn parse(raw: Option<&str>, accepted: &[&[&str]]) -> ApiResult<Self> {
-        let pairs = bounded_pairs(raw.unwrap_or(""))?;
-        let known = |name: &str| accepted.iter().any(|list| list.contains(&name));
-        let unknown: Vec<FieldError> = pairs
-            .iter()
-            .filter(|(name, _)| !known(name))
-            .map(|(name, _)| {
-                let all: Vec<&str> = accepted.iter().flat_map(|l| l.iter().copied()).collect();
-                FieldError::new(
-                    name.clone(),
-                    format!("is not a parameter here; known: {}", all.join(", ")),
-                )
-            })
-            .collect();
-        if !unknown.is_empty() {
-            return Err(ApiError::InvalidQuery(unknown));
-        }
-        let parsed = Self { pairs };
-        let too_long: Vec<FieldError> = accepted
-            .iter()
-            .flat_map(|list| list.iter())
-            .filter(|name| **name != "q" && parsed.list(name).len() > MAX_LIST_VALUES)
-            .map(|name| {
-                FieldError::new(*name, format!("may list at most {MAX_LIST_VALUES} values"))
-            })
-            .collect();
-        if too_long.is_empty() {
-            Ok(parsed)
-        } else {
-            Err(ApiError::InvalidQuery(too_long))
-        }
-    }
+/// Every filter of agreement lists and statistics.
+pub type Filters = And<PartnerFilter, AgreementFilters>;
 
-    /// Every value of a parameter, in order.
-    pub fn all(&self, name: &str) -> Vec<&str> {
-        self.pairs
-            .iter()
-            .filter(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .collect()
-    }
+/// The order of a list of agreements and the children each embeds.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListOrder {
+    /// Order: a `-` prefix is descending; ties break on id. Default: relevance with q, else id
+    #[param(value_type = Option<SortOrder>, inline)]
+    pub sort: Option<String>,
+    /// The children to embed (default all)
+    #[param(value_type = Option<IncludeList>, inline, style = Form, explode = false)]
+    #[serde(default)]
+    pub include: Vec<String>,
+}
 
-    /// The value of a parameter that may appear once.
-    pub fn one(&self, name: &str, errors: &mut Vec<FieldError>) -> Option<&str> {
-        let values = self.all(name);
-        if values.len() > 1 {
-            errors.push(FieldError::new(name, "may be given only once"));
-        }
-        values.first().copied()
-    }
-
-    /// Comma-separated values of every occurrence, flattened, blanks dropped.
-    pub fn list(&self, name: &str) -> Vec<&str> {
-        self.all(name)
-            .into_iter()
-            .flat_map(|v| v.split(','))
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-            .collect()
-    }
-
-    pub fn flag(&self, name: &str, errors: &mut Vec<FieldError>) -> bool {
-        match self.one(name, errors) {
-            None | Some("false") => false,
-            Some("true") | Some("") => true,
-            Some(_) => {
-                errors.push(FieldError::new(name, "must be true or false"));
-                false
-            }
-        }
-    }
+/// `limit` and `cursor` of a page of agreements.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    /// Items per page (default 50)
+    #[param(value_type = Option<PageLimit>, inline)]
+    pub limit: Option<String>,
+    /// The next_cursor of the previous page (also in the Link header)
+    #[param(value_type = Option<Text>, inline)]
+    pub cursor: Option<String>,
 }
 
 fn vocabulary_list<V: Vocabulary>(
-    query: &QueryString,
     name: &str,
+    values: &[String],
     errors: &mut Vec<FieldError>,
 ) -> Vec<V> {
-    query
-        .list(name)
+    split_list(values)
         .into_iter()
         .filter_map(|text| match V::parse(text) {
             Ok(value) => Some(value),
@@ -135,9 +165,8 @@ fn vocabulary_list<V: Vocabulary>(
         .collect()
 }
 
-fn date_param(query: &QueryString, name: &str, errors: &mut Vec<FieldError>) -> Option<NaiveDate> {
-    let text = query.one(name, errors)?;
-    match date(text) {
+fn date_param(name: &str, value: Option<&str>, errors: &mut Vec<FieldError>) -> Option<NaiveDate> {
+    match date(value?) {
         Ok(d) => Some(d),
         Err(message) => {
             errors.push(FieldError::new(name, message));
@@ -146,9 +175,8 @@ fn date_param(query: &QueryString, name: &str, errors: &mut Vec<FieldError>) -> 
     }
 }
 
-fn amount_param(query: &QueryString, name: &str, errors: &mut Vec<FieldError>) -> Option<i64> {
-    let text = query.one(name, errors)?;
-    match Amount::parse(text) {
+fn amount_param(name: &str, value: Option<&str>, errors: &mut Vec<FieldError>) -> Option<i64> {
+    match Amount::parse(value?) {
         Ok(amount) => Some(amount.minor_units()),
         Err(message) => {
             errors.push(FieldError::new(name, message));
@@ -157,43 +185,42 @@ fn amount_param(query: &QueryString, name: &str, errors: &mut Vec<FieldError>) -
     }
 }
 
-/// Parses the filters, resolving partner references through the store.
-pub async fn agreement_query(store: &dyn Store, query: &QueryString) -> ApiResult<AgreementQuery> {
+/// Parses the filters (and, for a list, its order), resolving partner
+/// references through the store.
+pub async fn agreement_query(
+    store: &dyn Store,
+    And(PartnerFilter { partner }, filters): &Filters,
+    order: Option<&ListOrder>,
+) -> ApiResult<AgreementQuery> {
     let mut errors = Vec::new();
     let mut parsed = AgreementQuery::default();
     // `partner=` with nothing in it is a typo, not "any partner".
-    for name in ["partner", "area", "status", "kind", "pledge_kind"] {
-        if !query.all(name).is_empty() && query.list(name).is_empty() {
+    for (name, values) in [
+        ("partner", partner),
+        ("area", &filters.area),
+        ("status", &filters.status),
+        ("kind", &filters.kind),
+        ("pledge_kind", &filters.pledge_kind),
+    ] {
+        if !values.is_empty() && split_list(values).is_empty() {
             errors.push(FieldError::new(name, "needs at least one value"));
         }
     }
 
-    for reference in query.list("partner") {
-        match find_partner(store, reference).await? {
-            PartnerMatch::One(code) => {
+    for reference in split_list(partner) {
+        match find_one_partner(store, reference).await? {
+            Ok(code) => {
                 if !parsed.partners.contains(&code) {
                     parsed.partners.push(code);
                 }
             }
-            unresolved => {
-                let (detail, closest) = unresolved_detail(store, reference, unresolved).await;
-                let named: Vec<String> = closest
-                    .iter()
-                    .map(|m| format!("{} ({})", m.code, m.name))
-                    .collect();
-                let hint = if named.is_empty() {
-                    String::new()
-                } else {
-                    format!("; did you mean {}?", named.join(", "))
-                };
-                errors.push(
-                    FieldError::new("partner", format!("{detail}{hint}")).with_matches(closest),
-                );
-            }
+            Err(unresolved) => errors.push(
+                FieldError::new("partner", unresolved.with_hint()).with_matches(unresolved.closest),
+            ),
         }
     }
     // Comma-separated areas: any of them; repeated parameters: all of them.
-    for occurrence in query.all("area") {
+    for occurrence in &filters.area {
         let mut any_of = Vec::new();
         for code in occurrence
             .split(',')
@@ -215,11 +242,11 @@ pub async fn agreement_query(store: &dyn Store, query: &QueryString) -> ApiResul
             parsed.areas.push(any_of);
         }
     }
-    parsed.statuses = vocabulary_list::<AgreementStatus>(query, "status", &mut errors);
-    parsed.kinds = vocabulary_list::<AgreementKind>(query, "kind", &mut errors);
-    parsed.signed_from = date_param(query, "signed_from", &mut errors);
-    parsed.signed_to = date_param(query, "signed_to", &mut errors);
-    if let Some(text) = query.one("year", &mut errors) {
+    parsed.statuses = vocabulary_list::<AgreementStatus>("status", &filters.status, &mut errors);
+    parsed.kinds = vocabulary_list::<AgreementKind>("kind", &filters.kind, &mut errors);
+    parsed.signed_from = date_param("signed_from", filters.signed_from.as_deref(), &mut errors);
+    parsed.signed_to = date_param("signed_to", filters.signed_to.as_deref(), &mut errors);
+    if let Some(text) = &filters.year {
         let bounds = text
             .parse::<i32>()
             .ok()
@@ -238,10 +265,12 @@ pub async fn agreement_query(store: &dyn Store, query: &QueryString) -> ApiResul
             None => errors.push(FieldError::new("year", "must be a year such as 2024")),
         }
     }
-    parsed.pledge.kinds = vocabulary_list::<PledgeKind>(query, "pledge_kind", &mut errors);
+    parsed.pledge.kinds =
+        vocabulary_list::<PledgeKind>("pledge_kind", &filters.pledge_kind, &mut errors);
     parsed.pledge.currency =
-        query
-            .one("currency", &mut errors)
+        filters
+            .currency
+            .as_deref()
             .and_then(|text| match Currency::parse(text) {
                 Ok(currency) => Some(currency),
                 Err(message) => {
@@ -249,17 +278,22 @@ pub async fn agreement_query(store: &dyn Store, query: &QueryString) -> ApiResul
                     None
                 }
             });
-    parsed.pledge.min_minor = amount_param(query, "min_amount", &mut errors);
-    parsed.pledge.max_minor = amount_param(query, "max_amount", &mut errors);
-    for bound in ["min_amount", "max_amount"] {
-        if !query.all(bound).is_empty() && query.all("currency").is_empty() {
+    parsed.pledge.min_minor =
+        amount_param("min_amount", filters.min_amount.as_deref(), &mut errors);
+    parsed.pledge.max_minor =
+        amount_param("max_amount", filters.max_amount.as_deref(), &mut errors);
+    for (bound, value) in [
+        ("min_amount", &filters.min_amount),
+        ("max_amount", &filters.max_amount),
+    ] {
+        if value.is_some() && filters.currency.is_none() {
             errors.push(FieldError::new(
                 bound,
                 "needs currency: amounts in different currencies cannot be compared",
             ));
         }
     }
-    parsed.legally_binding = match query.one("legally_binding", &mut errors) {
+    parsed.legally_binding = match filters.legally_binding.as_deref() {
         None => None,
         Some("true") => Some(Some(true)),
         Some("false") => Some(Some(false)),
@@ -272,13 +306,32 @@ pub async fn agreement_query(store: &dyn Store, query: &QueryString) -> ApiResul
             None
         }
     };
-    if let Some(text) = query.one("q", &mut errors) {
+    if let Some(text) = &filters.q {
         match SearchTerms::parse(text) {
             Ok(terms) => parsed.search = Some(terms),
             Err(message) => errors.push(FieldError::new("q", message)),
         }
     }
-    if let Some(text) = query.one("sort", &mut errors) {
+    if let Some(order) = order {
+        list_order(&mut parsed, order, &mut errors);
+    } else if parsed.search.is_some() {
+        parsed.sort = RELEVANCE;
+    }
+    if errors.is_empty() {
+        Ok(parsed)
+    } else {
+        Err(ApiError::InvalidQuery(errors))
+    }
+}
+
+const RELEVANCE: Sort = Sort {
+    key: SortKey::Relevance,
+    descending: false,
+};
+
+/// `sort` (relevance by default with `q`) and `include`.
+fn list_order(parsed: &mut AgreementQuery, order: &ListOrder, errors: &mut Vec<FieldError>) {
+    if let Some(text) = &order.sort {
         match Sort::parse(text) {
             Ok(sort) if sort.key == SortKey::Relevance && parsed.search.is_none() => {
                 errors.push(FieldError::new("sort", "relevance needs q"));
@@ -287,19 +340,15 @@ pub async fn agreement_query(store: &dyn Store, query: &QueryString) -> ApiResul
             Err(message) => errors.push(FieldError::new("sort", message)),
         }
     } else if parsed.search.is_some() {
-        parsed.sort = Sort {
-            key: SortKey::Relevance,
-            descending: false,
-        };
+        parsed.sort = RELEVANCE;
     }
-    let include = query.all("include");
-    if !include.is_empty() {
+    if !order.include.is_empty() {
         let mut chosen = Include {
             areas: false,
             pledges: false,
             sources: false,
         };
-        for part in query.list("include") {
+        for part in split_list(&order.include) {
             match part {
                 "areas" => chosen.areas = true,
                 "pledges" => chosen.pledges = true,
@@ -314,11 +363,6 @@ pub async fn agreement_query(store: &dyn Store, query: &QueryString) -> ApiResul
         }
         parsed.include = chosen;
     }
-    if errors.is_empty() {
-        Ok(parsed)
-    } else {
-        Err(ApiError::InvalidQuery(errors))
-    }
 }
 
 /// `limit` and `cursor` of a paged list; a cursor names the order it was
@@ -330,44 +374,25 @@ pub struct Paging {
     pub explicit_limit: bool,
 }
 
-/// `limit`: 1 to MAX_PAGE_SIZE, DEFAULT_PAGE_SIZE when not given; and whether it was given.
-pub fn page_limit(query: &QueryString, errors: &mut Vec<FieldError>) -> (u32, bool) {
-    let given = query.one("limit", errors);
-    let limit = match given {
-        None => DEFAULT_PAGE_SIZE,
-        Some(text) => match text.parse::<u32>() {
-            Ok(n) if (1..=MAX_PAGE_SIZE).contains(&n) => n,
-            _ => {
+pub fn paging(page: &PageParams, sort: Sort, errors: &mut Vec<FieldError>) -> Paging {
+    let limit = page_limit(page.limit.as_deref(), errors);
+    let after = page
+        .cursor
+        .as_deref()
+        .and_then(|cursor| match decode_list_cursor(cursor, sort) {
+            Some(key) => Some(key),
+            None => {
                 errors.push(FieldError::new(
-                    "limit",
-                    format!("must be a whole number from 1 to {MAX_PAGE_SIZE}"),
+                    "cursor",
+                    "is not one this service gave out for this sort; start again without it",
                 ));
-                DEFAULT_PAGE_SIZE
+                None
             }
-        },
-    };
-    (limit, given.is_some())
-}
-
-pub fn paging(query: &QueryString, sort: Sort, errors: &mut Vec<FieldError>) -> Paging {
-    let (limit, explicit_limit) = page_limit(query, errors);
-    let after =
-        query
-            .one("cursor", errors)
-            .and_then(|cursor| match decode_list_cursor(cursor, sort) {
-                Some(key) => Some(key),
-                None => {
-                    errors.push(FieldError::new(
-                        "cursor",
-                        "is not one this service gave out for this sort; start again without it",
-                    ));
-                    None
-                }
-            });
+        });
     Paging {
         limit,
         after,
-        explicit_limit,
+        explicit_limit: page.limit.is_some(),
     }
 }
 

@@ -12,7 +12,13 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::extract::{JsonBody, ListBody, RawBody, decode_cursor, parse_json};
-use super::query::QueryString;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::params::{
+    CurrencyList, NoParams, PageLimit, Params, Text, integer, list_of, page_limit, read,
+    split_list, value_schema,
+};
 use super::{created, single};
 use crate::auth::Caller;
 use crate::domain::FieldError;
@@ -36,11 +42,46 @@ pub fn bulk_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(load))
 }
 
+value_schema!(RateYear, integer(1999, 2200));
+value_schema!(RateYears, list_of(integer(1999, 2200)));
+
+/// The daily rates asked for, a page at a time.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct RateParams {
+    /// Only these currencies
+    #[param(value_type = Option<CurrencyList>, inline, style = Form, explode = false)]
+    #[serde(default)]
+    currency: Vec<String>,
+    /// Only this year
+    #[param(value_type = Option<RateYear>, inline)]
+    year: Option<String>,
+    /// Rates per page (default 50)
+    #[param(value_type = Option<PageLimit>, inline)]
+    limit: Option<String>,
+    /// The next_cursor of the previous page
+    #[param(value_type = Option<Text>, inline)]
+    cursor: Option<String>,
+}
+
+/// The annual averages asked for.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct AnnualRateParams {
+    /// Only these currencies
+    #[param(value_type = Option<CurrencyList>, inline, style = Form, explode = false)]
+    #[serde(default)]
+    currency: Vec<String>,
+    /// Only these years
+    #[param(value_type = Option<RateYears>, inline, style = Form, explode = false)]
+    #[serde(default)]
+    year: Vec<String>,
+}
+
 /// `currency=USD,JPY` (or repeated): rated currencies, each checked.
-fn currencies(raw: &QueryString, errors: &mut Vec<FieldError>) -> Vec<Currency> {
+fn currencies(given: &[String], errors: &mut Vec<FieldError>) -> Vec<Currency> {
     // `currency=,` or `currency=USD,` names a currency that is not there.
-    if raw
-        .all("currency")
+    if given
         .iter()
         .any(|value| value.split(',').any(|item| item.trim().is_empty()))
     {
@@ -49,7 +90,7 @@ fn currencies(raw: &QueryString, errors: &mut Vec<FieldError>) -> Vec<Currency> 
             "lists an empty item: give ISO 4217 codes separated by commas",
         ));
     }
-    raw.list("currency")
+    split_list(given)
         .into_iter()
         .filter_map(|text| match rated_currency(text) {
             Ok(currency) => Some(currency),
@@ -76,18 +117,19 @@ fn year(text: &str, errors: &mut Vec<FieldError>) -> Option<i64> {
 
 /// GET /v1/rates?currency=&year=&limit=&cursor=: daily rates by currency and
 /// date, keyset-paged.
-#[utoipa::path(get, path = "/v1/rates", tag = "rates", params(crate::http::openapi::RateParams),
+#[utoipa::path(get, path = "/v1/rates", tag = "rates", params(RateParams),
     responses((status = 200, description = "Daily rates against EUR, by currency and date", body = crate::http::openapi::RatePage)))]
-async fn list(State(state): State<AppState>, uri: Uri) -> ApiResult<Response> {
-    let raw = QueryString::parse(uri.query(), &[&["currency", "year", "limit", "cursor"]])?;
+async fn list(
+    State(state): State<AppState>,
+    Params(params): Params<RateParams>,
+) -> ApiResult<Response> {
     let mut errors = Vec::new();
-    let currencies = currencies(&raw, &mut errors);
-    let year = raw
-        .one("year", &mut errors)
-        .and_then(|t| year(t, &mut errors));
-    let (limit, _) = super::query::page_limit(&raw, &mut errors);
-    let after = raw
-        .one("cursor", &mut errors)
+    let currencies = currencies(&params.currency, &mut errors);
+    let year = params.year.as_deref().and_then(|t| year(t, &mut errors));
+    let limit = page_limit(params.limit.as_deref(), &mut errors);
+    let after = params
+        .cursor
+        .as_deref()
         .and_then(|cursor| match decode_cursor(cursor) {
             Ok(key) => Some(key),
             Err(_) => {
@@ -118,14 +160,15 @@ async fn list(State(state): State<AppState>, uri: Uri) -> ApiResult<Response> {
 /// GET /v1/rates/annual?currency=&year=: the averages conversion uses, with
 /// how many days each rests on and its first and last date.
 /// The annual averages conversions use.
-#[utoipa::path(get, path = "/v1/rates/annual", tag = "rates", params(crate::http::openapi::AnnualRateParams),
+#[utoipa::path(get, path = "/v1/rates/annual", tag = "rates", params(AnnualRateParams),
     responses((status = 200, description = "Annual averages per currency and year", body = crate::http::openapi::AnnualRatePage)))]
-async fn annual(State(state): State<AppState>, uri: Uri) -> ApiResult<Response> {
-    let raw = QueryString::parse(uri.query(), &[&["currency", "year"]])?;
+async fn annual(
+    State(state): State<AppState>,
+    Params(params): Params<AnnualRateParams>,
+) -> ApiResult<Response> {
     let mut errors = Vec::new();
-    let currencies = currencies(&raw, &mut errors);
-    let years: Vec<i64> = raw
-        .list("year")
+    let currencies = currencies(&params.currency, &mut errors);
+    let years: Vec<i64> = split_list(&params.year)
         .into_iter()
         .filter_map(|t| year(t, &mut errors))
         .collect();
@@ -161,7 +204,7 @@ async fn show(
     uri: Uri,
     Path((currency, date)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    QueryString::parse(uri.query(), &[])?;
+    read::<NoParams>(uri.query())?;
     let (code, day) = path_rate(&currency, &date)?;
     let rate = state
         .store
@@ -186,7 +229,7 @@ async fn replace(
     Path((currency, date)): Path<(String, String)>,
     JsonBody(body): JsonBody<RateItemBody>,
 ) -> ApiResult<Response> {
-    QueryString::parse(uri.query(), &[])?;
+    read::<NoParams>(uri.query())?;
     let mut errors = Vec::new();
     let code = rated_currency(&currency)
         .map_err(|m| errors.push(FieldError::new("currency", format!("(in the path) {m}"))))
@@ -261,7 +304,7 @@ async fn remove(
     uri: Uri,
     Path((currency, date)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    QueryString::parse(uri.query(), &[])?;
+    read::<NoParams>(uri.query())?;
     let (code, day) = path_rate(&currency, &date)?;
     state
         .store
@@ -328,7 +371,7 @@ async fn load(
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> ApiResult<Response> {
-    QueryString::parse(uri.query(), &[])?;
+    read::<NoParams>(uri.query())?;
     let kind = body_kind(&headers)?;
     // Up to the rates body limit of parsing: CPU work, off the async workers.
     let parse = move || match kind {

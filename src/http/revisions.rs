@@ -28,7 +28,12 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::{parse_instant, take_query_param};
-use super::query::QueryString;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::params::{And, Params, split_list};
+use super::query::Filters;
+use super::stats::PledgeGrouping;
 use super::{AppState, HttpOptions};
 use crate::auth::ApiKey;
 use crate::domain::FieldError;
@@ -321,24 +326,41 @@ fn past_headers(state: &AppState, response: &mut Response, revision: i64, immuta
 
 // ---- diffs -------------------------------------------------------------
 
+/// The revisions a diff compares.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct DiffSpan {
+    /// A revision number, or an RFC 3339 time (the last revision at or before it)
+    #[param(value_type = String)]
+    from: Option<String>,
+    /// Likewise; the latest revision when left out
+    to: Option<String>,
+}
+
+/// How a diff is answered.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct DiffFormat {
+    /// json (default) or text
+    #[param(value_type = Option<super::params::JsonOrText>, inline)]
+    format: Option<String>,
+}
+
+type AgreementDiffParams = And<DiffSpan, DiffFormat>;
+type PledgeStatsDiffParams = And<DiffSpan, And<And<Filters, PledgeGrouping>, DiffFormat>>;
+
 /// The revisions a diff compares: `from` is required, `to` is the latest
 /// unless given; each a revision number or an RFC 3339 time.
-async fn span(state: &AppState, raw: &QueryString) -> ApiResult<(i64, i64, bool)> {
-    let mut errors = Vec::new();
-    let from = raw.one("from", &mut errors).map(str::to_owned);
-    let to = raw.one("to", &mut errors).map(str::to_owned);
-    if !errors.is_empty() {
-        return Err(ApiError::InvalidQuery(errors));
-    }
+async fn span(state: &AppState, DiffSpan { from, to }: &DiffSpan) -> ApiResult<(i64, i64, bool)> {
     let Some(from) = from else {
         return Err(invalid(
             "from",
             "is required: a revision number or an RFC 3339 time",
         ));
     };
-    let from = resolve(state.store.as_ref(), "from", &from).await?;
+    let from = resolve(state.store.as_ref(), "from", from).await?;
     let (to, fixed) = match to {
-        Some(to) => (resolve(state.store.as_ref(), "to", &to).await?, true),
+        Some(to) => (resolve(state.store.as_ref(), "to", to).await?, true),
         None => (state.store.revision_bounds().await?.latest, false),
     };
     Ok((from, to, fixed))
@@ -347,10 +369,7 @@ async fn span(state: &AppState, raw: &QueryString) -> ApiResult<(i64, i64, bool)
 /// What changed in one agreement between two revisions, field by field;
 /// pledges, sources and areas matched by their id (or code).
 #[utoipa::path(get, path = "/v1/agreements/{id}/diff", tag = "agreements",
-    params(("id" = String, Path, description = "The agreement id, e.g. ua-jp-2024"),
-        ("from" = String, Query, description = "A revision number, or an RFC 3339 time (the last revision at or before it)"),
-        ("to" = Option<String>, Query, description = "Likewise; the latest revision when left out"),
-        ("format" = Option<String>, Query, description = "json (default) or text")),
+    params(("id" = String, Path, description = "The agreement id, e.g. ua-jp-2024"), AgreementDiffParams),
     responses((status = 200, description = "The changes: path, op (added, removed, changed), from/to or value",
         content((Object = "application/json", example = json!({"agreement": "ua-jp-2024", "from": 12, "to": 15, "changes": [
             {"path": "pledges[ua-jp-2024-p1].amount", "op": "changed", "from": "4.5", "to": "4.6"},
@@ -360,13 +379,11 @@ async fn span(state: &AppState, raw: &QueryString) -> ApiResult<(i64, i64, bool)
 async fn agreement_diff(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    uri: Uri,
+    Params(And(diff_span, DiffFormat { format })): Params<AgreementDiffParams>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let raw = QueryString::parse(uri.query(), &[&["from", "to", "format"]])?;
     let mut errors = Vec::new();
-    let format = raw.one("format", &mut errors);
-    let text = super::listing::text_wanted(format, &headers).unwrap_or_else(|error| {
+    let text = super::listing::text_wanted(format.as_deref(), &headers).unwrap_or_else(|error| {
         errors.push(error);
         false
     });
@@ -374,7 +391,7 @@ async fn agreement_diff(
         return Err(ApiError::InvalidQuery(errors));
     }
     let id = super::extract::path_id(&id)?;
-    let (from, to, fixed) = span(&state, &raw).await?;
+    let (from, to, fixed) = span(&state, &diff_span).await?;
     let before = state.store.get_agreement_at(&id, from).await?;
     let after = state.store.get_agreement_at(&id, to).await?;
     if before.is_none() && after.is_none() {
@@ -504,9 +521,7 @@ fn text_response(text: String) -> Response {
 /// Which pledge totals moved between two revisions, and by how much
 /// (exact decimals), under the filters and grouping of /v1/stats/pledges.
 #[utoipa::path(get, path = "/v1/stats/pledges/diff", tag = "stats",
-    params(("from" = String, Query, description = "A revision number, or an RFC 3339 time"),
-        ("to" = Option<String>, Query, description = "Likewise; the latest revision when left out"),
-        crate::http::openapi::PledgeStatsParams),
+    params(PledgeStatsDiffParams),
     responses((status = 200, description = "The totals that moved: each group's from, to and change per currency",
         content((Object = "application/json", example = json!({"from": 12, "to": 15, "items": [
             {"partner": "jp", "currency": "USD", "from": "4500000000.00", "to": "4600000000.00", "change": "100000000.00"}]})),
@@ -516,12 +531,10 @@ async fn pledge_stats_diff(
     uri: Uri,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let raw = QueryString::parse(
-        uri.query(),
-        &[super::query::FILTERS, &["group_by", "from", "to", "format"]],
-    )?;
+    let And(diff_span, And(And(_, grouping), DiffFormat { format })) =
+        super::params::read::<PledgeStatsDiffParams>(uri.query())?;
     let mut errors = Vec::new();
-    let text = match raw.one("format", &mut errors) {
+    let text = match format.as_deref() {
         None | Some("json") => false,
         Some("text") => true,
         Some(_) => {
@@ -532,7 +545,7 @@ async fn pledge_stats_diff(
     if !errors.is_empty() {
         return Err(ApiError::InvalidQuery(errors));
     }
-    let (from, to, fixed) = span(&state, &raw).await?;
+    let (from, to, fixed) = span(&state, &diff_span).await?;
     // The stats query as /v1/stats/pledges takes it: the same pairs, less ours.
     let query: String = form_urlencoded::Serializer::new(String::new())
         .extend_pairs(
@@ -548,12 +561,9 @@ async fn pledge_stats_diff(
         Ok(body) => body,
         Err(refused) => return Ok(refused),
     };
-    let group_keys: Vec<String> = raw
-        .all("group_by")
-        .iter()
-        .flat_map(|g| g.split(','))
-        .map(|g| g.trim().to_owned())
-        .filter(|g| !g.is_empty())
+    let group_keys: Vec<String> = split_list(&grouping.group_by)
+        .into_iter()
+        .map(str::to_owned)
         .collect();
     let key_of = |item: &Value| -> String {
         let mut key: Vec<String> = group_keys.iter().map(|g| item[g].to_string()).collect();

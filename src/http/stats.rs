@@ -3,7 +3,7 @@
 
 use axum::Extension;
 use axum::extract::State;
-use axum::http::{HeaderValue, Uri};
+use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 use utoipa_axum::router::OpenApiRouter;
@@ -12,8 +12,14 @@ use utoipa_axum::routes;
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::AppState;
-use super::convert::{self, CONVERT, Converter};
-use super::query::{FILTERS, QueryString, agreement_query, encode_list_cursor, paging};
+use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ArrayBuilder, Schema};
+
+use super::convert::{self, ConvertParam, Converter};
+use super::params::{And, Flag, Params, flag, one_of, split_list, value_schema, words};
+use super::query::{Filters, PageParams, agreement_query, encode_list_cursor, paging};
 use crate::domain::FieldError;
 use crate::domain::Vocabulary;
 use crate::domain::lang::Lang;
@@ -32,13 +38,67 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(timeline))
 }
 
+/// `group_by`: one or two of these, comma-separated.
+fn group_by_schema<G: Vocabulary>() -> Schema {
+    ArrayBuilder::new()
+        .items(RefOr::T(one_of(words::<G>())))
+        .min_items(Some(1))
+        .max_items(Some(2))
+        .unique_items(true)
+        .build()
+        .into()
+}
+
+value_schema!(PledgeGroups, group_by_schema::<PledgeGroup>());
+value_schema!(AgreementGroups, group_by_schema::<AgreementGroup>());
+value_schema!(PledgeStatsFormatValue, one_of(vec!["json", "csv", "text"]));
+
+/// How pledge totals are grouped.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PledgeGrouping {
+    /// One or two groups, comma-separated (default: partner)
+    #[param(value_type = Option<PledgeGroups>, inline, style = Form, explode = false)]
+    #[serde(default)]
+    pub group_by: Vec<String>,
+}
+
+/// How agreement counts are grouped.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AgreementGrouping {
+    /// One or two groups, comma-separated (default: partner)
+    #[param(value_type = Option<AgreementGroups>, inline, style = Form, explode = false)]
+    #[serde(default)]
+    pub group_by: Vec<String>,
+}
+
+/// The formats of pledge totals.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PledgeStatsFormat {
+    /// json (default); csv: one row per group, one column per currency (and total_<convert>); text: a table to read
+    #[param(value_type = Option<PledgeStatsFormatValue>, inline)]
+    format: Option<String>,
+    /// With format=csv: a UTF-8 byte order mark first, so that Excel reads the file as UTF-8
+    #[param(value_type = Option<Flag>, inline)]
+    bom: Option<String>,
+}
+
+/// What pledge totals are computed from: the filters, the groups, `convert`.
+pub type PledgeTotalsParams = And<Filters, And<PledgeGrouping, ConvertParam>>;
+
+type PledgeStatsParams = And<PledgeTotalsParams, PledgeStatsFormat>;
+type AgreementStatsParams = And<Filters, AgreementGrouping>;
+type TimelineParams = And<Filters, PageParams>;
+
 /// One or two distinct groups from `group_by`; by partner when it is left
 /// out (`group_by=` with nothing in it is a typo, and a 400).
-fn groups<G: Vocabulary + PartialEq>(query: &QueryString, errors: &mut Vec<FieldError>) -> Vec<G> {
-    if query.all("group_by").is_empty() {
+fn groups<G: Vocabulary + PartialEq>(group_by: &[String], errors: &mut Vec<FieldError>) -> Vec<G> {
+    if group_by.is_empty() {
         return G::parse("partner").into_iter().collect();
     }
-    let names = query.list("group_by");
+    let names = split_list(group_by);
     if names.is_empty() || names.len() > 2 {
         let all: Vec<&str> = G::ALL.iter().map(|g| g.as_str()).collect();
         errors.push(FieldError::new(
@@ -69,7 +129,7 @@ fn group_json(value: &GroupValue) -> Value {
 }
 
 /// Pledge totals per group and currency, exact; never summed across currencies (except converted, with `convert`).
-#[utoipa::path(get, path = "/v1/stats/pledges", tag = "stats", params(crate::http::openapi::PledgeStatsParams),
+#[utoipa::path(get, path = "/v1/stats/pledges", tag = "stats", params(PledgeStatsParams),
     responses((status = 200, description = "Totals per group and currency (JSON), a chart-ready CSV (format=csv) or a table (format=text)",
         headers(("Accords-Sources" = i64, description = "CSV and text: how many sources the matching agreements cite"),
             ("Accords-Agreements" = i64, description = "CSV and text: how many agreements match the filters"),
@@ -78,15 +138,11 @@ fn group_json(value: &GroupValue) -> Value {
 async fn pledges(
     State(state): State<AppState>,
     Extension(lang): Extension<Lang>,
-    uri: Uri,
+    Params(And(totals, options)): Params<PledgeStatsParams>,
 ) -> ApiResult<Response> {
-    let raw = QueryString::parse(
-        uri.query(),
-        &[FILTERS, &["group_by", CONVERT, "format", "bom"]],
-    )?;
     let mut errors = Vec::new();
-    let bom = raw.flag("bom", &mut errors);
-    let format = match raw.one("format", &mut errors) {
+    let bom = flag("bom", options.bom.as_deref(), &mut errors);
+    let format = match options.format.as_deref() {
         None | Some("json") => StatsFormat::Json,
         Some("csv") => StatsFormat::Csv,
         Some("text") => StatsFormat::Text,
@@ -101,7 +157,7 @@ async fn pledges(
             "applies to CSV only: it marks the file as UTF-8 for Excel",
         ));
     }
-    let stats = pledge_stats(&state, &raw, errors).await?;
+    let stats = pledge_stats(&state, &totals, errors).await?;
     let mut response = match format {
         StatsFormat::Json => axum::Json(&stats.body).into_response(),
         StatsFormat::Csv => {
@@ -143,12 +199,12 @@ pub(crate) struct PledgeStats {
 
 pub(crate) async fn pledge_stats(
     state: &AppState,
-    raw: &QueryString,
+    And(filters, And(grouping, convert)): &PledgeTotalsParams,
     mut errors: Vec<FieldError>,
 ) -> ApiResult<PledgeStats> {
-    let query = agreement_query(state.store.as_ref(), raw).await?;
-    let groups: Vec<PledgeGroup> = groups(raw, &mut errors);
-    let target = convert::target(raw, &mut errors);
+    let query = agreement_query(state.store.as_ref(), filters, None).await?;
+    let groups: Vec<PledgeGroup> = groups(&grouping.group_by, &mut errors);
+    let target = convert::target(convert.convert.as_deref(), &mut errors);
     if !errors.is_empty() {
         return Err(ApiError::InvalidQuery(errors));
     }
@@ -548,13 +604,15 @@ async fn converted_totals(
 }
 
 /// Agreement counts per group.
-#[utoipa::path(get, path = "/v1/stats/agreements", tag = "stats", params(crate::http::openapi::AgreementStatsParams),
+#[utoipa::path(get, path = "/v1/stats/agreements", tag = "stats", params(AgreementStatsParams),
     responses((status = 200, description = "Counts per group", body = crate::http::openapi::StatsItems)))]
-async fn agreements(State(state): State<AppState>, uri: Uri) -> ApiResult<Response> {
-    let raw = QueryString::parse(uri.query(), &[FILTERS, &["group_by"]])?;
-    let query = agreement_query(state.store.as_ref(), &raw).await?;
+async fn agreements(
+    State(state): State<AppState>,
+    Params(And(filters, grouping)): Params<AgreementStatsParams>,
+) -> ApiResult<Response> {
+    let query = agreement_query(state.store.as_ref(), &filters, None).await?;
     let mut errors = Vec::new();
-    let groups: Vec<AgreementGroup> = groups(&raw, &mut errors);
+    let groups: Vec<AgreementGroup> = groups(&grouping.group_by, &mut errors);
     if !errors.is_empty() {
         return Err(ApiError::InvalidQuery(errors));
     }
@@ -576,11 +634,13 @@ async fn agreements(State(state): State<AppState>, uri: Uri) -> ApiResult<Respon
 /// Signings and the pledges made with them, as dated events, newest first.
 /// Pages are of agreements: `limit` counts signings, each followed by its pledges.
 /// Agreements signed and pledges made, as dated events, newest first.
-#[utoipa::path(get, path = "/v1/timeline", tag = "stats", params(crate::http::openapi::TimelineParams),
+#[utoipa::path(get, path = "/v1/timeline", tag = "stats", params(TimelineParams),
     responses((status = 200, description = "A page of events", body = crate::http::openapi::TimelinePage)))]
-async fn timeline(State(state): State<AppState>, uri: Uri) -> ApiResult<Response> {
-    let raw = QueryString::parse(uri.query(), &[FILTERS, &["limit", "cursor"]])?;
-    let mut query = agreement_query(state.store.as_ref(), &raw).await?;
+async fn timeline(
+    State(state): State<AppState>,
+    Params(And(filters, page)): Params<TimelineParams>,
+) -> ApiResult<Response> {
+    let mut query = agreement_query(state.store.as_ref(), &filters, None).await?;
     query.sort = Sort {
         key: SortKey::SignedOn,
         descending: true,
@@ -590,7 +650,7 @@ async fn timeline(State(state): State<AppState>, uri: Uri) -> ApiResult<Response
         .signed_from
         .max(chrono::NaiveDate::from_ymd_opt(1900, 1, 1));
     let mut errors = Vec::new();
-    let paging = paging(&raw, query.sort, &mut errors);
+    let paging = paging(&page, query.sort, &mut errors);
     if !errors.is_empty() {
         return Err(ApiError::InvalidQuery(errors));
     }

@@ -12,8 +12,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::extract::{IfMatch, JsonBody, Params, patched};
-use super::partner_lookup::resolve_partner;
+use super::extract::{IfMatch, JsonBody, patched};
+use super::params::Params;
+use super::partner_lookup::find_one_partner;
 use crate::auth::Caller;
 use crate::domain::FieldError;
 use crate::domain::webhook::{self, MAX_DESCRIPTION_CHARS, MAX_LIST};
@@ -147,7 +148,6 @@ pub struct DeliveryList {
 
 /// The query of the delivery list.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct DeliveryQuery {
     /// `pending`, `delivered` or `failed`.
@@ -250,12 +250,12 @@ async fn parse(state: &AppState, body: WebhookBody) -> ApiResult<SubscriptionDra
         ));
     }
     for (i, reference) in body.filters.partner.iter().enumerate().take(MAX_LIST) {
-        match resolve_partner(state.store.as_ref(), reference).await {
+        match find_one_partner(state.store.as_ref(), reference).await? {
             Ok(code) => partners.push(code.as_str().to_owned()),
-            Err(ApiError::NotFound { detail, .. }) => {
-                errors.push(FieldError::new(format!("filters.partner[{i}]"), detail));
-            }
-            Err(other) => return Err(other),
+            Err(unresolved) => errors.push(FieldError::new(
+                format!("filters.partner[{i}]"),
+                unresolved.pointing_at_matches(),
+            )),
         }
     }
     if body.filters.agreement.len() > MAX_LIST {
@@ -564,20 +564,12 @@ async fn deliveries(
         }
         before
     });
-    let limit = match query.limit.as_deref() {
-        None => DEFAULT_DELIVERIES,
-        Some(text) => text
-            .parse::<u32>()
-            .ok()
-            .filter(|l| (1..=MAX_DELIVERIES).contains(l))
-            .unwrap_or_else(|| {
-                errors.push(FieldError::new(
-                    "limit",
-                    format!("must be a whole number from 1 to {MAX_DELIVERIES}"),
-                ));
-                DEFAULT_DELIVERIES
-            }),
-    };
+    let limit = super::params::limit(
+        query.limit.as_deref(),
+        DEFAULT_DELIVERIES,
+        MAX_DELIVERIES,
+        &mut errors,
+    );
     if !errors.is_empty() {
         return Err(ApiError::InvalidQuery(errors));
     }

@@ -116,6 +116,8 @@ async fn every_json_answer_can_be_pretty(app: TestApp) {
         "/v1/history?limit=2",
         "/v1/agreements/ua-jp-2024/pledges",
         "/v1/checks",
+        "/v1/rates/annual",
+        "/v1/agreements/ua-jp-2024/history?limit=1",
         "/v1/partners/Japn",
     ] {
         let compact = app.get(uri).await;

@@ -24,7 +24,53 @@ crate::on_both_backends!(
     partners_areas_and_timeline_carry_counts,
     bad_query_input_is_a_400_naming_the_parameter,
     include_none_lists_the_agreements_alone,
+    every_read_takes_exactly_the_parameters_it_documents,
 );
+
+/// The parameters a read documents are the ones it accepts: each documented
+/// one is taken (its value may still be wrong), any other is a 400 naming
+/// it, with the parameter it may have meant.
+async fn every_read_takes_exactly_the_parameters_it_documents(app: TestApp) {
+    let spec = app.get("/openapi.json").await.json();
+    let mut checked = 0;
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        let api = path.starts_with("/v1/") || path.starts_with("/embed/") || path == "/oembed";
+        // The event stream never ends; webhooks need an admin key.
+        let skipped =
+            path.contains('{') || path == "/v1/events" || path.starts_with("/v1/webhooks");
+        let Some(get) = item.get("get").filter(|_| api && !skipped) else {
+            continue;
+        };
+        let documented: Vec<&str> = get["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["in"] == "query")
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        for name in &documented {
+            let reply = app.get(&format!("{path}?{name}=x")).await;
+            assert!(
+                !reply.text.contains("is not a parameter here"),
+                "{path}: {name} is documented but refused: {}",
+                reply.text
+            );
+        }
+        let problem = app.get(&format!("{path}?zzzz=1")).await.problem(400);
+        assert_eq!(problem["errors"][0]["field"], "zzzz", "{path}");
+        checked += 1;
+    }
+    assert!(checked >= 12, "only {checked} reads checked");
+    let problem = app.get("/v1/agreements?stauts=signed").await.problem(400);
+    let message = problem["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("did you mean status?"), "{message}");
+    let problem = app
+        .get("/v1/timeline?year=2024&year=2025")
+        .await
+        .problem(400);
+    assert_eq!(problem["errors"][0]["field"], "year");
+    assert_eq!(problem["errors"][0]["message"], "may be given only once");
+}
 
 /// `include=none`, a value the spec lists, gives agreements without children
 /// (it was refused with a 400; the query benchmark found it).
