@@ -134,7 +134,7 @@ impl Past {
         let store: Arc<dyn Store> = Arc::new(AsOf {
             live: state.store.clone(),
             revision,
-            replay: OnceCell::new(),
+            replay: Arc::default(),
             building: self.building.clone(),
         });
         let mut options: HttpOptions = (*state.options).clone();
@@ -693,29 +693,58 @@ async fn stats_at(
 struct AsOf {
     live: Arc<dyn Store>,
     revision: i64,
-    replay: OnceCell<Arc<dyn Store>>,
+    /// Shared with the task that builds it, which outlives the request.
+    replay: Arc<OnceCell<Arc<dyn Store>>>,
     building: Arc<Semaphore>,
 }
 
 impl AsOf {
+    /// The replay, built on a task of its own: a request that gives up (its
+    /// timeout, a closed connection) leaves the copy to finish for the next
+    /// one. Dropped with the request, a copy that takes longer than the
+    /// timeout (minutes at 100,000 agreements) would start again from
+    /// nothing on every request and never be done. One is built at a time;
+    /// a request for another revision meanwhile is told to retry (503), not
+    /// queued, so no client can line up copies.
     async fn replay(&self) -> StoreResult<&Arc<dyn Store>> {
-        self.replay
-            .get_or_try_init(|| async {
-                let _turn = self
-                    .building
-                    .acquire()
-                    .await
-                    .map_err(|_| StoreError::Unavailable("shutting down".into()))?;
-                let started = std::time::Instant::now();
-                let replay = self.live.replay(self.revision).await?;
-                tracing::info!(
-                    revision = self.revision,
-                    elapsed_ms = started.elapsed().as_millis(),
-                    "replay built"
-                );
-                Ok(replay)
+        if let Some(replay) = self.replay.get() {
+            return Ok(replay);
+        }
+        let (cell, live, building, revision) = (
+            self.replay.clone(),
+            self.live.clone(),
+            self.building.clone(),
+            self.revision,
+        );
+        let build = tokio::spawn(async move {
+            cell.get_or_try_init(|| async {
+                let replay: StoreResult<Arc<dyn Store>> = async {
+                    let _turn = building.try_acquire_owned().map_err(|_| {
+                        StoreError::Unavailable(
+                            "another past revision is being prepared; retry shortly".into(),
+                        )
+                    })?;
+                    let started = std::time::Instant::now();
+                    let replay = live.replay(revision).await?;
+                    tracing::info!(
+                        revision,
+                        elapsed_ms = started.elapsed().as_millis(),
+                        "replay built"
+                    );
+                    Ok(replay)
+                }
+                .await;
+                replay
             })
             .await
+            .map(|_| ())
+        });
+        build
+            .await
+            .map_err(|e| StoreError::Internal(format!("building a replay: {e}")))??;
+        self.replay
+            .get()
+            .ok_or_else(|| StoreError::Internal("a built replay is missing".into()))
     }
 }
 

@@ -1,9 +1,12 @@
 //! Reading the past: every read at `?revision=N` (or `?as_of=`) gives the
 //! answer given live at N, byte for byte; diffs between revisions.
 
+use std::time::Duration;
+
+use accords::http::HttpOptions;
 use serde_json::{Value, json};
 
-use crate::common::{Reply, TestApp};
+use crate::common::{Backend, Reply, TestApp};
 
 crate::on_both_backends!(
     past_answers_are_the_live_answers_byte_for_byte,
@@ -474,4 +477,67 @@ async fn stats_diff_says_which_totals_moved(app: TestApp) {
     ))
     .await
     .problem(400);
+}
+
+/// A whole-store read at a past revision first copies the store as it stood
+/// (the replay). A request that gives up before the copy is done (its
+/// timeout, here shorter than any copy) leaves it to finish: a later read
+/// answers from it. A copy dropped with each request would start again on
+/// every one and, on a store whose copy outlasts the timeout, never answer.
+async fn a_replay_outlives_the_request_that_started_it(backend: Backend) {
+    let options = HttpOptions {
+        request_timeout: Duration::from_millis(20),
+        ..HttpOptions::default()
+    };
+    let Some(app) = TestApp::with_options(backend, options).await else {
+        return;
+    };
+    let app = app.seeded().await;
+    // From the store: a live read may itself pass 20 ms.
+    let latest = app.store.revision().await.expect("the revision");
+    let past = format!(
+        "/v1/stats/agreements?group_by=status&revision={}",
+        latest - 1
+    );
+    let first = app.get(&past).await;
+    assert_eq!(
+        first.status.as_u16(),
+        408,
+        "the copy takes longer than 20 ms: {}",
+        first.text
+    );
+    // Reads from the finished copy take a few milliseconds; under load one
+    // may still pass 20 ms, so a few tries are allowed.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let reply = app.get(&past).await;
+        if reply.status.as_u16() == 200 {
+            assert_eq!(revision_of(&reply), latest - 1);
+            let items = reply.json()["items"].clone();
+            assert!(
+                items
+                    .as_array()
+                    .is_some_and(|items| items.iter().all(|i| i["count"].is_i64())),
+                "{}",
+                reply.text
+            );
+            break;
+        }
+        assert_eq!(reply.status.as_u16(), 408, "{}", reply.text);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the past read never answered: the copy was dropped with the request"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_a_replay_outlives_the_request_that_started_it() {
+    a_replay_outlives_the_request_that_started_it(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_replay_outlives_the_request_that_started_it() {
+    a_replay_outlives_the_request_that_started_it(Backend::Postgres).await;
 }
