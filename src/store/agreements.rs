@@ -7,7 +7,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::Row as _;
 
 use super::dialect::{
-    Args, Builder, Column, Conn, DbRow, Dialect, JsonDoc, RowsAffected as _, from_json, json,
+    Args, Builder, Column, Conn, Constraint, DbRow, Dialect, JsonDoc, RowsAffected as _, from_json,
+    json,
 };
 use super::feed::Change;
 use super::sql_store::SqlStore;
@@ -21,11 +22,15 @@ use crate::domain::partner::{PartnerCode, PartnerSummary};
 use crate::domain::query::{AgreementQuery, Include, Sort, SortKey};
 use crate::store::{Page, PageRequest, SearchCut, StoreError, StoreResult, now};
 
-pub(super) const AGREEMENT_SELECT: &str = "SELECT a.id, a.partner_code, a.title, a.title_uk, a.kind, a.status, a.signed_on, \
-     a.signed_at, a.signed_place, a.signatories, a.term_years, a.expires_on, a.legally_binding, a.summary, \
-     a.text_url, a.markers, a.version, a.created_at, a.updated_at, p.iso3 AS partner_iso3, \
-     p.kind AS partner_kind, p.name AS partner_name, p.name_uk AS partner_name_uk \
-     FROM agreements a JOIN partners p ON p.code = a.partner_code";
+pub(super) const AGREEMENT_SELECT: &str = "SELECT a.id, a.partner_code, a.title, a.title_uk, \
+                                           a.kind, a.status, a.signed_on, a.signed_at, \
+                                           a.signed_place, a.signatories, a.term_years, \
+                                           a.expires_on, a.legally_binding, a.summary, \
+                                           a.text_url, a.markers, a.version, a.created_at, \
+                                           a.updated_at, p.iso3 AS partner_iso3, p.kind AS \
+                                           partner_kind, p.name AS partner_name, p.name_uk AS \
+                                           partner_name_uk FROM agreements a JOIN partners p ON \
+                                           p.code = a.partner_code";
 
 /// The tables an agreement is read from (see [`AGREEMENT_SELECT`] and
 /// [`attach_children`]).
@@ -140,8 +145,8 @@ where
             .iter()
             .map(|t| {
                 format!(
-                    "{t} AS (SELECT * FROM {t}_versions WHERE rev_from <= {revision} \
-                     AND (rev_to IS NULL OR rev_to > {revision}))"
+                    "{t} AS (SELECT * FROM {t}_versions WHERE rev_from <= {revision} AND (rev_to \
+                     IS NULL OR rev_to > {revision}))"
                 )
             })
             .collect();
@@ -202,7 +207,10 @@ where
             Self::push_list(sql, "a.partner_code", &codes);
         }
         for any_of in &query.areas {
-            sql.push(" AND EXISTS (SELECT 1 FROM agreement_areas fa WHERE fa.agreement_id = a.id AND fa.area_code IN (");
+            sql.push(
+                " AND EXISTS (SELECT 1 FROM agreement_areas fa WHERE fa.agreement_id = a.id AND \
+                 fa.area_code IN (",
+            );
             let mut list = sql.separated(", ");
             for code in any_of {
                 list.push_bind(code.as_str().to_owned());
@@ -442,7 +450,7 @@ where
     }
 
     pub(super) fn map_agreement_write_error(error: sqlx::Error) -> StoreError {
-        if Self::is_foreign_key_violation(&error) {
+        if D::violates(&error, Constraint::AgreementPartner) {
             Self::invalid("partner", "is not a known partner")
         } else {
             error.into()
@@ -467,11 +475,11 @@ where
                 format!("{base}-{attempt}")
             };
             let inserted = sqlx::query(
-                "INSERT INTO agreements (id, partner_code, title, kind, status, signed_on, signed_at, \
-                 signatories, term_years, expires_on, legally_binding, summary, text_url, version, \
-                 created_at, updated_at, signed_place, markers, title_uk) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 1, $14, $14, $15, $16, $17) \
-                 ON CONFLICT (id) DO NOTHING",
+                "INSERT INTO agreements (id, partner_code, title, kind, status, signed_on, \
+                 signed_at, signatories, term_years, expires_on, legally_binding, summary, \
+                 text_url, version, created_at, updated_at, signed_place, markers, title_uk) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 1, $14, $14, \
+                 $15, $16, $17) ON CONFLICT (id) DO NOTHING",
             )
             .bind(&id)
             .bind(draft.partner.as_str())
@@ -516,11 +524,11 @@ where
         at: DateTime<Utc>,
     ) -> StoreResult<()> {
         let updated = sqlx::query(
-            "UPDATE agreements SET partner_code = $2, title = $3, kind = $4, status = $5, signed_on = $6, \
-             signed_at = $7, signatories = $8, term_years = $9, expires_on = $10, legally_binding = $11, \
-             summary = $12, text_url = $13, version = version + 1, updated_at = $14, \
-             signed_place = $16, markers = $17, title_uk = $18 \
-             WHERE id = $1 AND ($15 IS NULL OR version = $15)",
+            "UPDATE agreements SET partner_code = $2, title = $3, kind = $4, status = $5, \
+             signed_on = $6, signed_at = $7, signatories = $8, term_years = $9, expires_on = $10, \
+             legally_binding = $11, summary = $12, text_url = $13, version = version + 1, \
+             updated_at = $14, signed_place = $16, markers = $17, title_uk = $18 WHERE id = $1 \
+             AND ($15 IS NULL OR version = $15)",
         )
         .bind(id)
         .bind(draft.partner.as_str())
@@ -587,7 +595,7 @@ where
             .execute(&mut *conn)
             .await
             .map_err(|e| {
-                if Self::is_foreign_key_violation(&e) {
+                if D::violates(&e, Constraint::LinkArea) {
                     Self::invalid(
                         &format!("areas[{i}].code"),
                         "is not a known cooperation area",
@@ -651,16 +659,19 @@ where
         at: DateTime<Utc>,
     ) -> StoreResult<()> {
         if let Some(code) = partner {
-            sqlx::query("UPDATE agreements SET version = version + 1, updated_at = $2 WHERE partner_code = $1")
-                .bind(code)
-                .bind(at)
-                .execute(&mut *conn)
-                .await?;
+            sqlx::query(
+                "UPDATE agreements SET version = version + 1, updated_at = $2 WHERE partner_code \
+                 = $1",
+            )
+            .bind(code)
+            .bind(at)
+            .execute(&mut *conn)
+            .await?;
         }
         if let Some(code) = area {
             sqlx::query(
-                "UPDATE agreements SET version = version + 1, updated_at = $2 \
-                 WHERE id IN (SELECT agreement_id FROM agreement_areas WHERE area_code = $1)",
+                "UPDATE agreements SET version = version + 1, updated_at = $2 WHERE id IN (SELECT \
+                 agreement_id FROM agreement_areas WHERE area_code = $1)",
             )
             .bind(code)
             .bind(at)
@@ -668,8 +679,8 @@ where
             .await?;
         }
         let ids: Vec<String> = sqlx::query_scalar(
-            "SELECT id FROM agreements WHERE partner_code = $1 \
-             OR id IN (SELECT agreement_id FROM agreement_areas WHERE area_code = $2)",
+            "SELECT id FROM agreements WHERE partner_code = $1 OR id IN (SELECT agreement_id FROM \
+             agreement_areas WHERE area_code = $2)",
         )
         .bind(partner)
         .bind(area)
@@ -812,8 +823,8 @@ where
             )));
         }
         let deleted = sqlx::query(
-            "SELECT version, before FROM history WHERE entity = 'agreement' AND entity_id = $1 AND op = 'delete' \
-             ORDER BY seq DESC LIMIT 1",
+            "SELECT version, before FROM history WHERE entity = 'agreement' AND entity_id = $1 \
+             AND op = 'delete' ORDER BY seq DESC LIMIT 1",
         )
         .bind(id)
         .fetch_optional(&mut *tx)

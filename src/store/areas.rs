@@ -9,10 +9,12 @@ use super::sql_store::SqlStore;
 use crate::domain::area::{Area, AreaCode, AreaDraft};
 use crate::store::{Page, PageRequest, StoreError, StoreResult, now};
 
-pub(super) const AREA_SELECT: &str = "SELECT ar.code, ar.name, ar.name_uk, ar.description, ar.version, ar.created_at, ar.updated_at, \
-     COALESCE((SELECT r.n FROM agreement_rollup r WHERE r.set_key = 'area' AND r.area_code = ar.code \
-         AND r.partner_code = '*' AND r.year_key = -2 AND r.status = '*' AND r.kind = '*' AND r.binding_key = -2), 0) \
-         AS agreement_count FROM areas ar";
+pub(super) const AREA_SELECT: &str = "SELECT ar.code, ar.name, ar.name_uk, ar.description, \
+                                      ar.version, ar.created_at, ar.updated_at, COALESCE((SELECT \
+                                      r.n FROM agreement_rollup r WHERE r.set_key = 'area' AND \
+                                      r.area_code = ar.code AND r.partner_code = '*' AND \
+                                      r.year_key = -2 AND r.status = '*' AND r.kind = '*' AND \
+                                      r.binding_key = -2), 0) AS agreement_count FROM areas ar";
 
 impl<D: Dialect> SqlStore<D>
 where
@@ -64,8 +66,8 @@ where
         at: DateTime<Utc>,
     ) -> StoreResult<()> {
         let inserted = sqlx::query(
-            "INSERT INTO areas (code, name, description, version, created_at, updated_at, name_uk) \
-             VALUES ($1, $2, $3, 1, $4, $4, $5) ON CONFLICT (code) DO NOTHING",
+            "INSERT INTO areas (code, name, description, version, created_at, updated_at, \
+             name_uk) VALUES ($1, $2, $3, 1, $4, $4, $5) ON CONFLICT (code) DO NOTHING",
         )
         .bind(draft.code.as_str())
         .bind(&draft.name)
@@ -90,8 +92,8 @@ where
         at: DateTime<Utc>,
     ) -> StoreResult<()> {
         let updated = sqlx::query(
-            "UPDATE areas SET name = $2, description = $3, version = version + 1, updated_at = $4, \
-             name_uk = $6 WHERE code = $1 AND ($5 IS NULL OR version = $5)",
+            "UPDATE areas SET name = $2, description = $3, version = version + 1, updated_at = \
+             $4, name_uk = $6 WHERE code = $1 AND ($5 IS NULL OR version = $5)",
         )
         .bind(draft.code.as_str())
         .bind(&draft.name)

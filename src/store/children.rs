@@ -7,7 +7,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::Row as _;
 
 use super::dialect::{
-    Args, Column, Conn, DbRow, Dialect, JsonDoc, RowsAffected as _, from_json, json,
+    Args, Column, Conn, Constraint, DbRow, Dialect, JsonDoc, RowsAffected as _, from_json, json,
 };
 use super::feed::{Change, as_json};
 use super::sql_store::SqlStore;
@@ -21,10 +21,13 @@ use crate::domain::query::Include;
 use crate::domain::source::{Source, SourceDraft};
 use crate::store::{StoreError, StoreResult, now};
 
-pub(super) const PLEDGE_COLUMNS: &str = "id, agreement_id, amount, currency, year_from, year_to, kind, measure, \
-     basis, part_of, markers, in_agreement_text, description, note, version, created_at, updated_at";
+pub(super) const PLEDGE_COLUMNS: &str = "id, agreement_id, amount, currency, year_from, year_to, \
+                                         kind, measure, basis, part_of, markers, \
+                                         in_agreement_text, description, note, version, \
+                                         created_at, updated_at";
 
-pub(super) const SOURCE_COLUMNS: &str = "id, agreement_id, pledge_ids, fields, url, title, publisher, published_on, version, created_at, updated_at";
+pub(super) const SOURCE_COLUMNS: &str = "id, agreement_id, pledge_ids, fields, url, title, \
+                                         publisher, published_on, version, created_at, updated_at";
 
 impl<D: Dialect> SqlStore<D>
 where
@@ -164,8 +167,8 @@ where
 
         if include.areas {
             let mut query = sqlx::QueryBuilder::<D::Db>::new(format!(
-                "{with}SELECT l.agreement_id, l.area_code, ar.name, ar.name_uk, l.detail FROM agreement_areas l \
-                 JOIN areas ar ON ar.code = l.area_code",
+                "{with}SELECT l.agreement_id, l.area_code, ar.name, ar.name_uk, l.detail FROM \
+                 agreement_areas l JOIN areas ar ON ar.code = l.area_code",
             ));
             Self::push_agreement_ids(&mut query, "l.agreement_id", ids);
             query.push(" ORDER BY l.agreement_id, l.area_code");
@@ -238,7 +241,8 @@ where
         (version, before): (i64, serde_json::Value),
     ) -> StoreResult<()> {
         let sql = format!(
-            "DELETE FROM {table} WHERE id = $1 AND ($2 IS NULL OR version = $2) RETURNING agreement_id"
+            "DELETE FROM {table} WHERE id = $1 AND ($2 IS NULL OR version = $2) RETURNING \
+             agreement_id"
         );
         let agreement_id = sqlx::query_scalar::<_, String>(&sql)
             .bind(id)
@@ -286,8 +290,8 @@ where
     /// once per agreement (so old links still lead to it).
     pub(super) async fn load_source(conn: &mut Conn<D>, id: &str) -> StoreResult<Option<Source>> {
         let sql = format!(
-            "SELECT {SOURCE_COLUMNS} FROM sources WHERE id = $1 \
-             OR id = (SELECT source_id FROM source_aliases WHERE alias = $1) ORDER BY (id = $1) DESC LIMIT 1"
+            "SELECT {SOURCE_COLUMNS} FROM sources WHERE id = $1 OR id = (SELECT source_id FROM \
+             source_aliases WHERE alias = $1) ORDER BY (id = $1) DESC LIMIT 1"
         );
         let row = sqlx::query(&sql)
             .bind(id)
@@ -463,11 +467,11 @@ where
     ) -> StoreResult<String> {
         for id in Self::child_id_candidates(agreement_id, 'p', draft.id.as_deref()) {
             let inserted = sqlx::query(
-                "INSERT INTO pledges (id, agreement_id, position, amount, currency, year_from, year_to, kind, \
-                 measure, in_agreement_text, description, note, version, created_at, updated_at, amount_minor, \
-                 basis, part_of, markers, counted_minor, years_counted) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 1, $13, $13, $14, $15, $16, $17, $18, $19) \
-                 ON CONFLICT (id) DO NOTHING",
+                "INSERT INTO pledges (id, agreement_id, position, amount, currency, year_from, \
+                 year_to, kind, measure, in_agreement_text, description, note, version, \
+                 created_at, updated_at, amount_minor, basis, part_of, markers, counted_minor, \
+                 years_counted) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 1, \
+                 $13, $13, $14, $15, $16, $17, $18, $19) ON CONFLICT (id) DO NOTHING",
             )
             .bind(&id)
             .bind(agreement_id)
@@ -508,11 +512,11 @@ where
         at: DateTime<Utc>,
     ) -> StoreResult<String> {
         let agreement_id = sqlx::query_scalar::<_, String>(
-            "UPDATE pledges SET position = COALESCE($2, position), amount = $3, currency = $4, year_from = $5, \
-             year_to = $6, kind = $7, measure = $8, in_agreement_text = $9, description = $10, note = $11, \
-             version = version + 1, updated_at = $12, amount_minor = $14, basis = $15, part_of = $16, markers = $17, \
-             counted_minor = $18, years_counted = $19 WHERE id = $1 AND ($13 IS NULL OR version = $13) \
-             RETURNING agreement_id",
+            "UPDATE pledges SET position = COALESCE($2, position), amount = $3, currency = $4, \
+             year_from = $5, year_to = $6, kind = $7, measure = $8, in_agreement_text = $9, \
+             description = $10, note = $11, version = version + 1, updated_at = $12, amount_minor \
+             = $14, basis = $15, part_of = $16, markers = $17, counted_minor = $18, years_counted \
+             = $19 WHERE id = $1 AND ($13 IS NULL OR version = $13) RETURNING agreement_id",
         )
         .bind(id)
         .bind((position >= 0).then_some(position))
@@ -552,9 +556,9 @@ where
     ) -> StoreResult<String> {
         for id in Self::child_id_candidates(agreement_id, 's', draft.id.as_deref()) {
             let inserted = sqlx::query(
-                "INSERT INTO sources (id, agreement_id, pledge_ids, position, url, title, publisher, published_on, \
-                 version, created_at, updated_at, fields) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $9, $10) \
-                 ON CONFLICT (id) DO NOTHING",
+                "INSERT INTO sources (id, agreement_id, pledge_ids, position, url, title, \
+                 publisher, published_on, version, created_at, updated_at, fields) VALUES ($1, \
+                 $2, $3, $4, $5, $6, $7, $8, 1, $9, $9, $10) ON CONFLICT (id) DO NOTHING",
             )
             .bind(&id)
             .bind(agreement_id)
@@ -585,9 +589,10 @@ where
         at: DateTime<Utc>,
     ) -> StoreResult<String> {
         let agreement_id = sqlx::query_scalar::<_, String>(
-            "UPDATE sources SET position = COALESCE($2, position), pledge_ids = $3, url = $4, title = $5, \
-             publisher = $6, published_on = $7, version = version + 1, updated_at = $8, fields = $10 \
-             WHERE id = $1 AND ($9 IS NULL OR version = $9) RETURNING agreement_id",
+            "UPDATE sources SET position = COALESCE($2, position), pledge_ids = $3, url = $4, \
+             title = $5, publisher = $6, published_on = $7, version = version + 1, updated_at = \
+             $8, fields = $10 WHERE id = $1 AND ($9 IS NULL OR version = $9) RETURNING \
+             agreement_id",
         )
         .bind(id)
         .bind((position >= 0).then_some(position))
@@ -611,8 +616,7 @@ where
     /// A source is stored once per agreement: a second one with the same
     /// URL (the unique index sources_agreement_url) is a 422 on its `url`.
     pub(super) fn same_url_twice(error: sqlx::Error, id_field: &str) -> StoreError {
-        let url_index = matches!(&error, sqlx::Error::Database(db)
-            if db.is_unique_violation() && db.message().contains("url") || db.constraint() == Some("sources_agreement_url"));
+        let url_index = D::violates(&error, Constraint::SourceUrl);
         if url_index {
             let field = match id_field.strip_suffix("id") {
                 Some(prefix) => format!("{prefix}url"),
@@ -620,7 +624,8 @@ where
             };
             Self::invalid(
                 &field,
-                "is already a source of this agreement: list it once, naming every pledge and field it supports",
+                "is already a source of this agreement: list it once, naming every pledge and \
+                 field it supports",
             )
         } else {
             error.into()
@@ -667,7 +672,11 @@ where
     /// totalled exactly.
     pub(super) fn counted_minor(draft: &PledgeDraft, field: &str) -> StoreResult<i64> {
         draft.counted_minor().ok_or_else(|| {
-            Self::invalid(field, "counted for each of its years, this amount is more than the service can total exactly")
+            Self::invalid(
+                field,
+                "counted for each of its years, this amount is more than the service can total \
+                 exactly",
+            )
         })
     }
 
@@ -692,7 +701,8 @@ where
                 if &current == id {
                     return Err(Self::invalid(
                         field,
-                        "makes a circle: a pledge cannot be part of itself, directly or through others",
+                        "makes a circle: a pledge cannot be part of itself, directly or through \
+                         others",
                     ));
                 }
                 let next: Option<Option<String>> =

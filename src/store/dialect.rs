@@ -75,6 +75,20 @@ pub fn from_json<T: serde::de::DeserializeOwned>(
         .map_err(|e| StoreError::Internal(format!("stored {what} is invalid: {e}")))
 }
 
+/// The constraints a write may break that are the client's to fix (any
+/// other violation is a fault).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Constraint {
+    /// Two partners with one alpha-3 code.
+    PartnerIso3,
+    /// One URL twice among an agreement's sources.
+    SourceUrl,
+    /// An agreement naming a partner that does not exist.
+    AgreementPartner,
+    /// An area link naming an area that does not exist.
+    LinkArea,
+}
+
 /// The differences between the SQL backends. A store is a `SqlStore` of
 /// one dialect; the queries it runs are the same for both.
 pub trait Dialect: Send + Sync + Sized + 'static {
@@ -166,6 +180,10 @@ pub trait Dialect: Send + Sync + Sized + 'static {
     /// A signal for every write any instance commits, where the backend
     /// can send one.
     fn listen_for_changes(pool: &sqlx::Pool<Self::Db>) -> Option<tokio::sync::mpsc::Receiver<()>>;
+
+    /// Whether `error` is a violation of `constraint`, by the name the
+    /// backend reports it under.
+    fn violates(error: &sqlx::Error, constraint: Constraint) -> bool;
 
     /// What keeps a table's versions (migration 0014), undone in a replay.
     fn drop_versioning(table: &str) -> Vec<String>;

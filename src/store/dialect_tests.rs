@@ -174,7 +174,8 @@ async fn on_postgres(test: impl AsyncFnOnce(&PostgresStore)) {
         _ => {
             if std::env::var("CI").is_ok_and(|v| v == "true") {
                 panic!(
-                    "CI=true requires TEST_POSTGRES_URL: the dialect tests must run on PostgreSQL too"
+                    "CI=true requires TEST_POSTGRES_URL: the dialect tests must run on PostgreSQL \
+                     too"
                 );
             }
             eprintln!("TEST_POSTGRES_URL is not set: skipping the PostgreSQL dialect test");

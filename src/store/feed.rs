@@ -155,14 +155,15 @@ where
             .await?;
         let columns = columns.join(", ");
         sqlx::query(&format!(
-            "INSERT INTO history ({columns}) SELECT {columns} FROM {source}.history WHERE feed_seq <= $1 ORDER BY seq"
+            "INSERT INTO history ({columns}) SELECT {columns} FROM {source}.history WHERE \
+             feed_seq <= $1 ORDER BY seq"
         ))
         .bind(revision)
         .execute(&mut *conn)
         .await?;
         sqlx::query(
-            "UPDATE revision SET seq = $1, \
-             rates_seq = COALESCE((SELECT MAX(feed_seq) FROM history WHERE entity = 'rate' AND feed_seq <= $1), 0) WHERE id = 1",
+            "UPDATE revision SET seq = $1, rates_seq = COALESCE((SELECT MAX(feed_seq) FROM \
+             history WHERE entity = 'rate' AND feed_seq <= $1), 0) WHERE id = 1",
         )
         .bind(revision)
         .execute(&mut *conn)
@@ -188,8 +189,9 @@ where
             _ => change.partner,
         };
         sqlx::query(
-            "INSERT INTO history (at, actor, entity, entity_id, agreement_id, op, version, before, after, feed_seq, partner_code) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, COALESCE($11, (SELECT partner_code FROM agreements WHERE id = $5)))",
+            "INSERT INTO history (at, actor, entity, entity_id, agreement_id, op, version, \
+             before, after, feed_seq, partner_code) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
+             $10, COALESCE($11, (SELECT partner_code FROM agreements WHERE id = $5)))",
         )
         .bind(at)
         .bind(actor)
@@ -208,7 +210,8 @@ where
         // leaves a retry with the same key something to answer from.
         if let Some((caller, key)) = crate::store::current_idempotency_key() {
             sqlx::query(
-                "UPDATE idempotency_keys SET committed_seq = COALESCE(committed_seq, $3) WHERE caller = $1 AND key = $2",
+                "UPDATE idempotency_keys SET committed_seq = COALESCE(committed_seq, $3) WHERE \
+                 caller = $1 AND key = $2",
             )
             .bind(caller)
             .bind(key)
@@ -227,11 +230,13 @@ where
 
     pub(super) async fn feed_position_at(&self, at: DateTime<Utc>) -> StoreResult<i64> {
         // Index history_at: one step to the first change at or after `at`.
-        let first: Option<i64> =
-            sqlx::query_scalar("SELECT feed_seq FROM history WHERE at >= $1 AND feed_seq IS NOT NULL ORDER BY at, feed_seq LIMIT 1")
-                .bind(at)
-                .fetch_optional(&self.pool)
-                .await?;
+        let first: Option<i64> = sqlx::query_scalar(
+            "SELECT feed_seq FROM history WHERE at >= $1 AND feed_seq IS NOT NULL ORDER BY at, \
+             feed_seq LIMIT 1",
+        )
+        .bind(at)
+        .fetch_optional(&self.pool)
+        .await?;
         match first {
             Some(seq) => Ok(seq - 1),
             None => self.revision().await,
@@ -240,9 +245,9 @@ where
 
     pub(super) async fn changes(&self, filter: &ChangeFilter) -> StoreResult<Vec<ChangeEntry>> {
         let rows = sqlx::query(
-            "SELECT feed_seq, at, entity, entity_id, agreement_id, partner_code, op, version FROM history \
-             WHERE feed_seq > $1 AND ($2 IS NULL OR entity = $2) AND ($3 IS NULL OR partner_code = $3) \
-             ORDER BY feed_seq LIMIT $4",
+            "SELECT feed_seq, at, entity, entity_id, agreement_id, partner_code, op, version FROM \
+             history WHERE feed_seq > $1 AND ($2 IS NULL OR entity = $2) AND ($3 IS NULL OR \
+             partner_code = $3) ORDER BY feed_seq LIMIT $4",
         )
         .bind(filter.since)
         .bind(filter.entity.as_deref())
@@ -271,12 +276,12 @@ where
         filter: &LatestChangeFilter,
     ) -> StoreResult<Vec<ChangeDetail>> {
         let rows = sqlx::query(
-            "SELECT feed_seq, at, entity, entity_id, agreement_id, partner_code, op, version, before, after \
-             FROM history WHERE feed_seq IS NOT NULL AND ($1 IS NULL OR entity = $1) \
-             AND ($2 IS NULL OR partner_code = $2) \
-             AND ($3 IS NULL OR agreement_id IN (SELECT agreement_id FROM agreement_areas WHERE area_code = $3)) \
-             AND ($4 IS NULL OR agreement_id IN (SELECT id FROM agreements WHERE kind = $4)) \
-             ORDER BY feed_seq DESC LIMIT $5",
+            "SELECT feed_seq, at, entity, entity_id, agreement_id, partner_code, op, version, \
+             before, after FROM history WHERE feed_seq IS NOT NULL AND ($1 IS NULL OR entity = \
+             $1) AND ($2 IS NULL OR partner_code = $2) AND ($3 IS NULL OR agreement_id IN (SELECT \
+             agreement_id FROM agreement_areas WHERE area_code = $3)) AND ($4 IS NULL OR \
+             agreement_id IN (SELECT id FROM agreements WHERE kind = $4)) ORDER BY feed_seq DESC \
+             LIMIT $5",
         )
         .bind(filter.entity.as_deref())
         .bind(filter.partner.as_ref().map(PartnerCode::as_str))
@@ -315,10 +320,11 @@ where
 
     pub(super) async fn history(&self, filter: &HistoryFilter) -> StoreResult<Page<HistoryEntry>> {
         let rows = sqlx::query(
-            "SELECT seq, at, actor, entity, entity_id, agreement_id, op, version, before, after FROM history \
-             WHERE ($1 IS NULL OR seq < $1) AND ($2 IS NULL OR at >= $2) AND ($3 IS NULL OR at < $3) \
-             AND ($4 IS NULL OR actor = $4) AND ($5 IS NULL OR entity = $5) AND ($6 IS NULL OR entity_id = $6) \
-             AND ($7 IS NULL OR agreement_id = $7) ORDER BY seq DESC LIMIT $8",
+            "SELECT seq, at, actor, entity, entity_id, agreement_id, op, version, before, after \
+             FROM history WHERE ($1 IS NULL OR seq < $1) AND ($2 IS NULL OR at >= $2) AND ($3 IS \
+             NULL OR at < $3) AND ($4 IS NULL OR actor = $4) AND ($5 IS NULL OR entity = $5) AND \
+             ($6 IS NULL OR entity_id = $6) AND ($7 IS NULL OR agreement_id = $7) ORDER BY seq \
+             DESC LIMIT $8",
         )
         .bind(filter.before_seq)
         .bind(filter.since)
@@ -360,7 +366,8 @@ where
 
     pub(super) async fn revision_bounds(&self) -> StoreResult<crate::store::RevisionBounds> {
         let (earliest, latest): (i64, i64) = sqlx::query_as(
-            "SELECT (SELECT began FROM revision_history WHERE id = 1), (SELECT seq FROM revision WHERE id = 1)",
+            "SELECT (SELECT began FROM revision_history WHERE id = 1), (SELECT seq FROM revision \
+             WHERE id = 1)",
         )
         .fetch_one(&self.pool)
         .await?;
@@ -370,7 +377,8 @@ where
     pub(super) async fn revision_at(&self, at: DateTime<Utc>) -> StoreResult<Option<i64>> {
         // Index history_at: one step back from `at`.
         Ok(sqlx::query_scalar(
-            "SELECT feed_seq FROM history WHERE at <= $1 AND feed_seq IS NOT NULL ORDER BY at DESC, feed_seq DESC LIMIT 1",
+            "SELECT feed_seq FROM history WHERE at <= $1 AND feed_seq IS NOT NULL ORDER BY at \
+             DESC, feed_seq DESC LIMIT 1",
         )
         .bind(at)
         .fetch_optional(&self.pool)

@@ -46,8 +46,8 @@ where
             .execute(&mut *tx)
             .await?;
         let inserted = sqlx::query(
-            "INSERT INTO idempotency_keys (caller, key, request_hash, created_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (caller, key) DO NOTHING",
+            "INSERT INTO idempotency_keys (caller, key, request_hash, created_at) VALUES ($1, $2, \
+             $3, $4) ON CONFLICT (caller, key) DO NOTHING",
         )
         .bind(caller)
         .bind(key)
@@ -60,7 +60,8 @@ where
             return Ok(Reservation::Reserved);
         }
         let row = sqlx::query(
-            "SELECT request_hash, status, headers, body, created_at, committed_seq FROM idempotency_keys WHERE caller = $1 AND key = $2",
+            "SELECT request_hash, status, headers, body, created_at, committed_seq FROM \
+             idempotency_keys WHERE caller = $1 AND key = $2",
         )
         .bind(caller)
         .bind(key)
@@ -125,14 +126,17 @@ where
         key: &str,
         response: &StoredResponse,
     ) -> StoreResult<()> {
-        sqlx::query("UPDATE idempotency_keys SET status = $3, headers = $4, body = $5 WHERE caller = $1 AND key = $2")
-            .bind(caller)
-            .bind(key)
-            .bind(i64::from(response.status))
-            .bind(json(&response.headers)?)
-            .bind(&response.body)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "UPDATE idempotency_keys SET status = $3, headers = $4, body = $5 WHERE caller = $1 \
+             AND key = $2",
+        )
+        .bind(caller)
+        .bind(key)
+        .bind(i64::from(response.status))
+        .bind(json(&response.headers)?)
+        .bind(&response.body)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 

@@ -80,7 +80,8 @@ where
     /// so a large store answers at once.
     pub(super) async fn holds_nothing(conn: &mut Conn<D>) -> StoreResult<bool> {
         let any: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM partners) OR EXISTS (SELECT 1 FROM areas) OR EXISTS (SELECT 1 FROM agreements)",
+            "SELECT EXISTS (SELECT 1 FROM partners) OR EXISTS (SELECT 1 FROM areas) OR EXISTS \
+             (SELECT 1 FROM agreements)",
         )
         .fetch_one(&mut *conn)
         .await?;
@@ -354,9 +355,9 @@ where
         // Batches stay under SQLite's limit of bound parameters per statement.
         for batch in agreements.chunks(200) {
             let mut sql = sqlx::QueryBuilder::<D::Db>::new(
-                "INSERT INTO agreements (id, partner_code, title, kind, status, signed_on, signed_at, signatories, \
-                 term_years, expires_on, legally_binding, summary, text_url, version, created_at, updated_at, \
-                 signed_place, markers) ",
+                "INSERT INTO agreements (id, partner_code, title, kind, status, signed_on, \
+                 signed_at, signatories, term_years, expires_on, legally_binding, summary, \
+                 text_url, version, created_at, updated_at, signed_place, markers) ",
             );
             let documents = batch
                 .iter()
@@ -429,9 +430,10 @@ where
             }
             for pledges in pledges.chunks(500) {
                 let mut sql = sqlx::QueryBuilder::<D::Db>::new(
-                    "INSERT INTO pledges (id, agreement_id, position, amount, currency, year_from, year_to, kind, measure, \
-                     in_agreement_text, description, note, version, created_at, updated_at, amount_minor, \
-                     basis, part_of, markers, counted_minor, years_counted) ",
+                    "INSERT INTO pledges (id, agreement_id, position, amount, currency, \
+                     year_from, year_to, kind, measure, in_agreement_text, description, note, \
+                     version, created_at, updated_at, amount_minor, basis, part_of, markers, \
+                     counted_minor, years_counted) ",
                 );
                 let markers = pledges
                     .iter()
@@ -480,8 +482,8 @@ where
                 .collect();
             for sources in sources.chunks(500) {
                 let mut sql = sqlx::QueryBuilder::<D::Db>::new(
-                    "INSERT INTO sources (id, agreement_id, pledge_ids, position, url, title, publisher, published_on, \
-                     version, created_at, updated_at, fields) ",
+                    "INSERT INTO sources (id, agreement_id, pledge_ids, position, url, title, \
+                     publisher, published_on, version, created_at, updated_at, fields) ",
                 );
                 let documents = sources
                     .iter()

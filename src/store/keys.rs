@@ -48,8 +48,8 @@ where
 
     pub(super) async fn create_api_key(&self, key: &ApiKey) -> StoreResult<()> {
         let inserted = sqlx::query(
-            "INSERT INTO api_keys (id, name, scope, secret_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6) \
-             ON CONFLICT DO NOTHING",
+            "INSERT INTO api_keys (id, name, scope, secret_hash, created_at, expires_at) VALUES \
+             ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
         )
         .bind(&key.id)
         .bind(&key.name)

@@ -4,7 +4,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::Row as _;
 
 use super::dialect::{
-    Args, Column, Conn, DbRow, Dialect, JsonDoc, RowsAffected as _, from_json, json,
+    Args, Column, Conn, Constraint, DbRow, Dialect, JsonDoc, RowsAffected as _, from_json, json,
 };
 use super::feed::Change;
 use super::sql_store::SqlStore;
@@ -15,14 +15,17 @@ use crate::store::{KeyMatch, Page, PageRequest, StoreError, StoreResult, now};
 /// Partners with how many agreements name them (a row of the
 /// agreement rollup) and their first and last signing dates (the ends
 /// of the partner's run of index agreements_partner_signed).
-pub(super) const PARTNER_SELECT: &str = "SELECT p.code, p.iso3, p.kind, p.name, p.name_uk, p.aliases, p.version, \
-     p.created_at, p.updated_at, \
-     COALESCE((SELECT r.n FROM agreement_rollup r WHERE r.set_key = 'partner' AND r.area_code = '*' \
-         AND r.partner_code = p.code AND r.year_key = -2 AND r.status = '*' AND r.kind = '*' AND r.binding_key = -2), 0) \
-         AS agreement_count, \
-     (SELECT MIN(x.signed_on) FROM agreements x WHERE x.partner_code = p.code) AS first_signed_on, \
-     (SELECT MAX(x.signed_on) FROM agreements x WHERE x.partner_code = p.code) AS last_signed_on \
-     FROM partners p";
+pub(super) const PARTNER_SELECT: &str = "SELECT p.code, p.iso3, p.kind, p.name, p.name_uk, \
+                                         p.aliases, p.version, p.created_at, p.updated_at, \
+                                         COALESCE((SELECT r.n FROM agreement_rollup r WHERE \
+                                         r.set_key = 'partner' AND r.area_code = '*' AND \
+                                         r.partner_code = p.code AND r.year_key = -2 AND r.status \
+                                         = '*' AND r.kind = '*' AND r.binding_key = -2), 0) AS \
+                                         agreement_count, (SELECT MIN(x.signed_on) FROM \
+                                         agreements x WHERE x.partner_code = p.code) AS \
+                                         first_signed_on, (SELECT MAX(x.signed_on) FROM \
+                                         agreements x WHERE x.partner_code = p.code) AS \
+                                         last_signed_on FROM partners p";
 
 impl<D: Dialect> SqlStore<D>
 where
@@ -97,7 +100,7 @@ where
     }
 
     pub(super) fn map_partner_write_error(error: sqlx::Error) -> StoreError {
-        if Self::is_unique_violation(&error) {
+        if D::violates(&error, Constraint::PartnerIso3) {
             Self::invalid("iso3", "is already the alpha-3 code of another partner")
         } else {
             error.into()
@@ -110,8 +113,8 @@ where
         at: DateTime<Utc>,
     ) -> StoreResult<()> {
         let inserted = sqlx::query(
-            "INSERT INTO partners (code, iso3, kind, name, name_uk, aliases, version, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $7) ON CONFLICT (code) DO NOTHING",
+            "INSERT INTO partners (code, iso3, kind, name, name_uk, aliases, version, created_at, \
+             updated_at) VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $7) ON CONFLICT (code) DO NOTHING",
         )
         .bind(draft.code.as_str())
         .bind(draft.iso3.as_deref())
@@ -140,7 +143,8 @@ where
     ) -> StoreResult<()> {
         let updated = sqlx::query(
             "UPDATE partners SET iso3 = $2, kind = $3, name = $4, name_uk = $5, aliases = $6, \
-             version = version + 1, updated_at = $7 WHERE code = $1 AND ($8 IS NULL OR version = $8)",
+             version = version + 1, updated_at = $7 WHERE code = $1 AND ($8 IS NULL OR version = \
+             $8)",
         )
         .bind(draft.code.as_str())
         .bind(draft.iso3.as_deref())
@@ -175,9 +179,8 @@ where
         only_with_agreements: bool,
     ) -> StoreResult<Page<Partner>> {
         let sql = format!(
-            "{PARTNER_SELECT} WHERE ($1 IS NULL OR p.code > $1) \
-             AND (NOT $3 OR EXISTS (SELECT 1 FROM agreements x WHERE x.partner_code = p.code)) \
-             ORDER BY p.code LIMIT $2"
+            "{PARTNER_SELECT} WHERE ($1 IS NULL OR p.code > $1) AND (NOT $3 OR EXISTS (SELECT 1 \
+             FROM agreements x WHERE x.partner_code = p.code)) ORDER BY p.code LIMIT $2"
         );
         let rows = sqlx::query(&sql)
             .bind(page.after.as_deref())
@@ -200,10 +203,13 @@ where
     }
 
     pub(super) async fn find_partner_keys(&self, folded_key: &str) -> StoreResult<Vec<KeyMatch>> {
-        let rows = sqlx::query("SELECT key, partner_code, rank FROM partner_keys WHERE key = $1 ORDER BY rank, partner_code")
-            .bind(folded_key)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT key, partner_code, rank FROM partner_keys WHERE key = $1 ORDER BY rank, \
+             partner_code",
+        )
+        .bind(folded_key)
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(Self::key_match_from_row).collect()
     }
 

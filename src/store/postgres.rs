@@ -5,7 +5,7 @@ use rust_decimal::Decimal;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use std::str::FromStr;
 
-use super::dialect::{Builder, DbRow, Dialect, Tx};
+use super::dialect::{Builder, Constraint, DbRow, Dialect, Tx};
 use super::sql_store::SqlStore;
 use super::webhooks::DatabasePool;
 use super::{SearchCut, StoreError, StoreOptions, StoreResult};
@@ -248,8 +248,9 @@ impl Dialect for Postgres {
         text: &str,
     ) -> StoreResult<()> {
         sqlx::query(
-            "INSERT INTO agreement_search (agreement_id, document) VALUES ($1, to_tsvector('simple', $2)) \
-             ON CONFLICT (agreement_id) DO UPDATE SET document = EXCLUDED.document",
+            "INSERT INTO agreement_search (agreement_id, document) VALUES ($1, \
+             to_tsvector('simple', $2)) ON CONFLICT (agreement_id) DO UPDATE SET document = \
+             EXCLUDED.document",
         )
         .bind(agreement_id)
         .bind(text)
@@ -335,8 +336,21 @@ impl Dialect for Postgres {
     }
 
     /// The columns of a table of the current schema, in order.
-    const COLUMNS_OF_TABLE: &'static str = "SELECT CAST(column_name AS TEXT) FROM information_schema.columns \
-        WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position";
+    const COLUMNS_OF_TABLE: &'static str = "SELECT CAST(column_name AS TEXT) FROM \
+                                            information_schema.columns WHERE table_schema = \
+                                            current_schema() AND table_name = $1 ORDER BY \
+                                            ordinal_position";
+
+    /// PostgreSQL names the constraint (or the unique index) a write broke.
+    fn violates(error: &sqlx::Error, constraint: Constraint) -> bool {
+        let name = match constraint {
+            Constraint::PartnerIso3 => "partners_iso3_key",
+            Constraint::SourceUrl => "sources_agreement_url",
+            Constraint::AgreementPartner => "agreements_partner_code_fkey",
+            Constraint::LinkArea => "agreement_areas_area_code_fkey",
+        };
+        matches!(error, sqlx::Error::Database(db) if db.constraint() == Some(name))
+    }
 
     /// What keeps a table's versions (migration 0014), undone in a replay.
     fn drop_versioning(table: &str) -> Vec<String> {
@@ -397,9 +411,9 @@ const CHANGES_CHANNEL: &str = "accords_changes";
 /// theirs is open): a process that died keeps no replay.
 async fn drop_stale_replays(pool: &PgPool) {
     let stale: Result<Vec<String>, _> = sqlx::query_scalar(
-        "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'accords\\_rev\\_%' \
-         AND NOT EXISTS (SELECT 1 FROM pg_stat_activity \
-             WHERE application_name = 'accords_rev_' || split_part(nspname, '_', 3))",
+        "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'accords\\_rev\\_%' AND NOT EXISTS \
+         (SELECT 1 FROM pg_stat_activity WHERE application_name = 'accords_rev_' || \
+         split_part(nspname, '_', 3))",
     )
     .fetch_all(pool)
     .await;

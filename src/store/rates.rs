@@ -103,7 +103,8 @@ where
         years: &BTreeSet<i64>,
     ) -> StoreResult<()> {
         let sql = format!(
-            "SELECT {RATE_COLUMNS} FROM exchange_rates WHERE currency = $1 AND day >= $2 AND day <= $3"
+            "SELECT {RATE_COLUMNS} FROM exchange_rates WHERE currency = $1 AND day >= $2 AND day \
+             <= $3"
         );
         for &year in years {
             let (first, last) = Self::year_bounds(year)?;
@@ -134,8 +135,8 @@ where
             sqlx::query(
                 "INSERT INTO annual_rates (currency, year, average, days, first_day, last_day) \
                  VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (currency, year) DO UPDATE SET \
-                 average = excluded.average, days = excluded.days, first_day = excluded.first_day, \
-                 last_day = excluded.last_day",
+                 average = excluded.average, days = excluded.days, first_day = \
+                 excluded.first_day, last_day = excluded.last_day",
             )
             .bind(currency.as_str())
             .bind(year)
@@ -165,7 +166,8 @@ where
         let mut summary = ImportSummary::default();
         let mut changed: Vec<&DailyRate> = Vec::new();
         let sql = format!(
-            "SELECT {RATE_COLUMNS} FROM exchange_rates WHERE currency = $1 AND day >= $2 AND day <= $3"
+            "SELECT {RATE_COLUMNS} FROM exchange_rates WHERE currency = $1 AND day >= $2 AND day \
+             <= $3"
         );
         for (code, incoming) in &by_currency {
             let (Some(first), Some(last)) = (
@@ -375,7 +377,8 @@ where
             .fetch_one(&mut *tx)
             .await?;
         let mut sql = sqlx::QueryBuilder::<D::Db>::new(
-            "SELECT currency, year, average, days, first_day, last_day FROM annual_rates WHERE 1 = 1",
+            "SELECT currency, year, average, days, first_day, last_day FROM annual_rates WHERE 1 \
+             = 1",
         );
         if !filter.currencies.is_empty() {
             sql.push(" AND currency IN (");

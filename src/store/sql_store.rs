@@ -72,14 +72,6 @@ where
         V::parse(text).map_err(|e| Self::corrupt("vocabulary value", format!("{text:?} {e}")))
     }
 
-    pub(super) fn is_unique_violation(error: &sqlx::Error) -> bool {
-        matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
-    }
-
-    pub(super) fn is_foreign_key_violation(error: &sqlx::Error) -> bool {
-        matches!(error, sqlx::Error::Database(db) if db.is_foreign_key_violation())
-    }
-
     pub(super) fn invalid(field: &str, message: &str) -> StoreError {
         StoreError::Invalid(vec![FieldError::new(field, message)])
     }

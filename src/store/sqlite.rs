@@ -12,7 +12,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-use super::dialect::{Builder, DbRow, Dialect, Tx};
+use super::dialect::{Builder, Constraint, DbRow, Dialect, Tx};
 use super::sql_store::SqlStore;
 use super::webhooks::DatabasePool;
 use super::{SearchCut, StoreError, StoreOptions, StoreResult};
@@ -277,8 +277,8 @@ impl Dialect for Sqlite {
         let expression: Vec<String> = terms.words().iter().map(|w| format!("\"{w}\"*")).collect();
         let Some(cut) = cut else {
             sql.push(
-                " JOIN (SELECT rowid AS search_rowid, bm25(agreement_search) AS rank \
-                 FROM agreement_search WHERE agreement_search MATCH ",
+                " JOIN (SELECT rowid AS search_rowid, bm25(agreement_search) AS rank FROM \
+                 agreement_search WHERE agreement_search MATCH ",
             )
             .push_bind(expression.join(" "))
             .push(") s ON s.search_rowid = a.rowid");
@@ -292,8 +292,8 @@ impl Dialect for Sqlite {
             (">", "max", "ASC", "<=")
         };
         sql.push(
-            " JOIN (WITH matches AS MATERIALIZED (SELECT rowid AS search_rowid, rank \
-             FROM agreement_search WHERE agreement_search MATCH ",
+            " JOIN (WITH matches AS MATERIALIZED (SELECT rowid AS search_rowid, rank FROM \
+             agreement_search WHERE agreement_search MATCH ",
         )
         .push_bind(expression.join(" "))
         .push(") SELECT search_rowid, rank FROM matches WHERE ");
@@ -302,7 +302,8 @@ impl Dialect for Sqlite {
                 sql.push(format!("rank {past}= "))
                     .push_bind(rank)
                     .push(format!(
-                        " AND rank {within} COALESCE((SELECT {end}(rank) FROM (SELECT rank FROM matches WHERE rank {past} "
+                        " AND rank {within} COALESCE((SELECT {end}(rank) FROM (SELECT rank FROM \
+                         matches WHERE rank {past} "
                     ))
                     .push_bind(rank)
                     .push(format!(" ORDER BY rank {order} LIMIT "))
@@ -313,7 +314,8 @@ impl Dialect for Sqlite {
             }
             None => {
                 sql.push(format!(
-                    "rank {within} (SELECT {end}(rank) FROM (SELECT rank FROM matches ORDER BY rank {order} LIMIT "
+                    "rank {within} (SELECT {end}(rank) FROM (SELECT rank FROM matches ORDER BY \
+                     rank {order} LIMIT "
                 ))
                 .push_bind(cut.limit)
                 .push("))");
@@ -359,8 +361,8 @@ impl Dialect for Sqlite {
     ) -> StoreResult<()> {
         Self::unindex_search_text(conn, agreement_id).await?;
         sqlx::query(
-            "INSERT INTO agreement_search (rowid, agreement_id, body) \
-             SELECT rowid, id, $2 FROM agreements WHERE id = $1",
+            "INSERT INTO agreement_search (rowid, agreement_id, body) SELECT rowid, id, $2 FROM \
+             agreements WHERE id = $1",
         )
         .bind(agreement_id)
         .bind(text)
@@ -374,7 +376,8 @@ impl Dialect for Sqlite {
         agreement_id: &str,
     ) -> StoreResult<()> {
         sqlx::query(
-            "DELETE FROM agreement_search WHERE rowid = (SELECT rowid FROM agreements WHERE id = $1)",
+            "DELETE FROM agreement_search WHERE rowid = (SELECT rowid FROM agreements WHERE id = \
+             $1)",
         )
         .bind(agreement_id)
         .execute(&mut *conn)
@@ -412,6 +415,22 @@ impl Dialect for Sqlite {
 
     /// The columns of a table, in order.
     const COLUMNS_OF_TABLE: &'static str = "SELECT name FROM pragma_table_info($1) ORDER BY cid";
+
+    /// SQLite names a broken UNIQUE constraint by its columns, and a broken
+    /// foreign key not at all: each statement that may break a foreign key
+    /// has only the one.
+    fn violates(error: &sqlx::Error, constraint: Constraint) -> bool {
+        let sqlx::Error::Database(db) = error else {
+            return false;
+        };
+        match constraint {
+            Constraint::PartnerIso3 => db.message() == "UNIQUE constraint failed: partners.iso3",
+            Constraint::SourceUrl => {
+                db.message() == "UNIQUE constraint failed: sources.agreement_id, sources.url"
+            }
+            Constraint::AgreementPartner | Constraint::LinkArea => db.is_foreign_key_violation(),
+        }
+    }
 
     /// What keeps a table's versions (migration 0014), undone in a replay.
     fn drop_versioning(table: &str) -> Vec<String> {

@@ -298,8 +298,8 @@ where
         }
         sql.push(
             "r.currency AS currency, CAST(SUM(r.total_minor) AS BIGINT) AS total_minor, \
-             CAST(SUM(r.n) AS BIGINT) AS n, CAST(SUM(r.years) AS BIGINT) AS years \
-             FROM pledge_condition_rollup r WHERE r.set_key = ",
+             CAST(SUM(r.n) AS BIGINT) AS n, CAST(SUM(r.years) AS BIGINT) AS years FROM \
+             pledge_condition_rollup r WHERE r.set_key = ",
         );
         sql.push_bind(format!("{pledge_set}|{condition_set}"));
         Self::push_in(
@@ -416,10 +416,11 @@ where
             grouped.extend(measure.then_some("COALESCE(pl.measure, '')"));
             // Parts are left out: their whole is counted.
             let sql = format!(
-                "INSERT INTO pledge_rollup (set_key, partner_code, year_key, kind, measure_key, currency, total_minor, n, years) \
-                 SELECT $2, a.partner_code, {year_expression}, {kind_expression}, {measure_expression}, pl.currency, \
-                 SUM(pl.counted_minor), COUNT(*), SUM(pl.years_counted) FROM pledges pl JOIN agreements a ON a.id = pl.agreement_id \
-                 WHERE a.partner_code = $1 AND pl.part_of IS NULL GROUP BY {}",
+                "INSERT INTO pledge_rollup (set_key, partner_code, year_key, kind, measure_key, \
+                 currency, total_minor, n, years) SELECT $2, a.partner_code, {year_expression}, \
+                 {kind_expression}, {measure_expression}, pl.currency, SUM(pl.counted_minor), \
+                 COUNT(*), SUM(pl.years_counted) FROM pledges pl JOIN agreements a ON a.id = \
+                 pl.agreement_id WHERE a.partner_code = $1 AND pl.part_of IS NULL GROUP BY {}",
                 grouped.join(", ")
             );
             sqlx::query(&sql)
@@ -439,8 +440,8 @@ where
     /// near the bound (it never reaches an answer); the totals stay exact.
     pub(super) async fn totals_fit(conn: &mut Conn<D>) -> StoreResult<()> {
         let over: Option<String> = sqlx::query_scalar(
-            "SELECT currency FROM pledge_rollup WHERE set_key = $1 GROUP BY currency \
-             HAVING SUM(CAST(total_minor AS DOUBLE PRECISION)) > $2 LIMIT 1",
+            "SELECT currency FROM pledge_rollup WHERE set_key = $1 GROUP BY currency HAVING \
+             SUM(CAST(total_minor AS DOUBLE PRECISION)) > $2 LIMIT 1",
         )
         .bind(Self::rollup_set_key((false, false, false)))
         .bind(crate::store::MAX_TOTAL_MINOR as f64)
@@ -456,8 +457,8 @@ where
         Self::invalid(
             "pledges",
             &format!(
-                "the pledges in {currency} would add up to more than the service can total exactly \
-                 ({} in minor units); nothing was written",
+                "the pledges in {currency} would add up to more than the service can total \
+                 exactly ({} in minor units); nothing was written",
                 crate::store::MAX_TOTAL_MINOR
             ),
         )
@@ -525,9 +526,9 @@ where
 
     pub(super) async fn count_sources(&self, query: &AgreementQuery) -> StoreResult<SourceCount> {
         let mut sql = sqlx::QueryBuilder::<D::Db>::new(
-            "SELECT COUNT(*) AS agreements, \
-             CAST(COALESCE(SUM((SELECT COUNT(*) FROM sources s WHERE s.agreement_id = a.id)), 0) AS BIGINT) AS sources \
-             FROM agreements a JOIN partners p ON p.code = a.partner_code",
+            "SELECT COUNT(*) AS agreements, CAST(COALESCE(SUM((SELECT COUNT(*) FROM sources s \
+             WHERE s.agreement_id = a.id)), 0) AS BIGINT) AS sources FROM agreements a JOIN \
+             partners p ON p.code = a.partner_code",
         );
         if let Some(terms) = &query.search {
             D::push_search_join(&mut sql, terms, None);
@@ -639,9 +640,10 @@ where
             }
         } else {
             sql.push(
-                "pl.currency AS currency, CAST(SUM(pl.counted_minor) AS BIGINT) AS total_minor, COUNT(*) AS n, \
-                 CAST(SUM(pl.years_counted) AS BIGINT) AS years \
-                 FROM pledges pl JOIN agreements a ON a.id = pl.agreement_id JOIN partners p ON p.code = a.partner_code",
+                "pl.currency AS currency, CAST(SUM(pl.counted_minor) AS BIGINT) AS total_minor, \
+                 COUNT(*) AS n, CAST(SUM(pl.years_counted) AS BIGINT) AS years FROM pledges pl \
+                 JOIN agreements a ON a.id = pl.agreement_id JOIN partners p ON p.code = \
+                 a.partner_code",
             );
             if groups.contains(&PledgeGroup::Area) {
                 sql.push(" JOIN agreement_areas ga ON ga.agreement_id = a.id");
@@ -729,7 +731,10 @@ where
         for (i, expression) in expressions.iter().enumerate() {
             sql.push(format!("{expression} AS g{i}, "));
         }
-        sql.push("COUNT(DISTINCT a.id) AS n FROM agreements a JOIN partners p ON p.code = a.partner_code");
+        sql.push(
+            "COUNT(DISTINCT a.id) AS n FROM agreements a JOIN partners p ON p.code = \
+             a.partner_code",
+        );
         if groups.contains(&AgreementGroup::Area) {
             sql.push(" JOIN agreement_areas ga ON ga.agreement_id = a.id");
         }
@@ -775,18 +780,19 @@ where
         // year, else its agreement's signing year.
         let year = format!("COALESCE(py.y, pl.year_from, {})", D::SIGNED_YEAR);
         let mut sql = sqlx::QueryBuilder::<D::Db>::new(
-            "WITH RECURSIVE pledge_years(y) AS (SELECT 1991 UNION ALL SELECT y + 1 FROM pledge_years WHERE y < 2100) SELECT ",
+            "WITH RECURSIVE pledge_years(y) AS (SELECT 1991 UNION ALL SELECT y + 1 FROM \
+             pledge_years WHERE y < 2100) SELECT ",
         );
         for (i, expression) in expressions.iter().enumerate() {
             sql.push(format!("{expression} AS g{i}, "));
         }
         sql.push(format!(
-            "pl.currency AS currency, {year} AS conversion_year, \
-             CAST(SUM(CASE WHEN py.y IS NULL THEN pl.counted_minor ELSE pl.amount_minor END) AS BIGINT) AS total_minor, \
-             SUM(CASE WHEN py.y IS NULL OR py.y = pl.year_from THEN 1 ELSE 0 END) AS n \
-             FROM pledges pl JOIN agreements a ON a.id = pl.agreement_id \
-             JOIN partners p ON p.code = a.partner_code \
-             LEFT JOIN pledge_years py ON pl.basis = 'per_year' AND py.y BETWEEN pl.year_from AND pl.year_to"
+            "pl.currency AS currency, {year} AS conversion_year, CAST(SUM(CASE WHEN py.y IS NULL \
+             THEN pl.counted_minor ELSE pl.amount_minor END) AS BIGINT) AS total_minor, SUM(CASE \
+             WHEN py.y IS NULL OR py.y = pl.year_from THEN 1 ELSE 0 END) AS n FROM pledges pl \
+             JOIN agreements a ON a.id = pl.agreement_id JOIN partners p ON p.code = \
+             a.partner_code LEFT JOIN pledge_years py ON pl.basis = 'per_year' AND py.y BETWEEN \
+             pl.year_from AND pl.year_to"
         ));
         if groups.contains(&PledgeGroup::Area) {
             sql.push(" JOIN agreement_areas ga ON ga.agreement_id = a.id");
