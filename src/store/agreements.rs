@@ -188,7 +188,7 @@ where
     /// partner's, the status's, the kind's: migration 0017) serves the
     /// range, the filter and the order at once.
     pub(super) fn push_filters(
-        sql: &mut sqlx::QueryBuilder<'_, D::Db>,
+        sql: &mut Builder<'_, D>,
         query: &AgreementQuery,
         pledge_alias: Option<&str>,
         page: bool,
@@ -321,7 +321,7 @@ where
 
     /// Continues after a page key: `(sort value, id)` beyond the last seen.
     pub(super) fn push_keyset(
-        sql: &mut sqlx::QueryBuilder<'_, D::Db>,
+        sql: &mut Builder<'_, D>,
         sort: Sort,
         after: &str,
     ) -> StoreResult<()> {
@@ -361,7 +361,7 @@ where
         page: &PageRequest,
     ) -> StoreResult<Page<Agreement>> {
         let relevance = query.search.is_some();
-        let mut sql = sqlx::QueryBuilder::<D::Db>::new(AGREEMENT_SELECT.replace(
+        let mut sql = Builder::<D>::new(AGREEMENT_SELECT.replace(
             " FROM agreements a",
             if relevance {
                 ", s.rank AS rank FROM agreements a"

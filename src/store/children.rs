@@ -7,7 +7,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::Row as _;
 
 use super::dialect::{
-    Args, Column, Conn, Constraint, DbRow, Dialect, JsonDoc, RowsAffected as _, from_json, json,
+    Args, Builder, Column, Conn, Constraint, DbRow, Dialect, JsonDoc, RowsAffected as _, from_json,
+    json,
 };
 use super::feed::{Change, as_json};
 use super::sql_store::SqlStore;
@@ -106,7 +107,7 @@ where
             return Ok(());
         }
         let wholes: Vec<String> = pledges.iter().map(|p| p.id.clone()).collect();
-        let mut query = sqlx::QueryBuilder::<D::Db>::new(format!(
+        let mut query = Builder::<D>::new(format!(
             "{with}SELECT id, part_of FROM pledges WHERE part_of IS NOT NULL AND part_of"
         ));
         D::push_in_ids(&mut query, &wholes);
@@ -130,7 +131,7 @@ where
     /// Restricts a child query to the listed agreements, or to none when
     /// `ids` is None (every agreement: an export).
     pub(super) fn push_agreement_ids(
-        query: &mut sqlx::QueryBuilder<'_, D::Db>,
+        query: &mut Builder<'_, D>,
         column: &str,
         ids: Option<&[String]>,
     ) {
@@ -166,7 +167,7 @@ where
         let ids = (!all).then_some(ids.as_slice());
 
         if include.areas {
-            let mut query = sqlx::QueryBuilder::<D::Db>::new(format!(
+            let mut query = Builder::<D>::new(format!(
                 "{with}SELECT l.agreement_id, l.area_code, ar.name, ar.name_uk, l.detail FROM \
                  agreement_areas l JOIN areas ar ON ar.code = l.area_code",
             ));
@@ -186,9 +187,8 @@ where
         }
         // A pledge lists its sources, so pledges need the sources loaded.
         if include.sources || include.pledges {
-            let mut query = sqlx::QueryBuilder::<D::Db>::new(format!(
-                "{with}SELECT {SOURCE_COLUMNS} FROM sources"
-            ));
+            let mut query =
+                Builder::<D>::new(format!("{with}SELECT {SOURCE_COLUMNS} FROM sources"));
             Self::push_agreement_ids(&mut query, "agreement_id", ids);
             query.push(" ORDER BY agreement_id, position");
             for row in D::fetch_built(&mut query, &mut *conn).await? {
@@ -199,9 +199,8 @@ where
             }
         }
         if include.pledges {
-            let mut query = sqlx::QueryBuilder::<D::Db>::new(format!(
-                "{with}SELECT {PLEDGE_COLUMNS} FROM pledges"
-            ));
+            let mut query =
+                Builder::<D>::new(format!("{with}SELECT {PLEDGE_COLUMNS} FROM pledges"));
             Self::push_agreement_ids(&mut query, "agreement_id", ids);
             query.push(" ORDER BY agreement_id, position");
             for row in D::fetch_built(&mut query, &mut *conn).await? {

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::areas::AREA_SELECT;
-use super::dialect::{Args, Column, Conn, DbRow, Dialect, JsonDoc, json};
+use super::dialect::{Args, Builder, Column, Conn, DbRow, Dialect, JsonDoc, json};
 use super::feed::Change;
 use super::partners::PARTNER_SELECT;
 use super::sql_store::SqlStore;
@@ -354,7 +354,7 @@ where
         let names = Self::search_names(&mut tx).await?;
         // Batches stay under SQLite's limit of bound parameters per statement.
         for batch in agreements.chunks(200) {
-            let mut sql = sqlx::QueryBuilder::<D::Db>::new(
+            let mut sql = Builder::<D>::new(
                 "INSERT INTO agreements (id, partner_code, title, kind, status, signed_on, \
                  signed_at, signatories, term_years, expires_on, legally_binding, summary, \
                  text_url, version, created_at, updated_at, signed_place, markers) ",
@@ -404,7 +404,7 @@ where
                 })
                 .collect();
             for links in links.chunks(1000) {
-                let mut sql = sqlx::QueryBuilder::<D::Db>::new(
+                let mut sql = Builder::<D>::new(
                     "INSERT INTO agreement_areas (agreement_id, area_code, detail) ",
                 );
                 sql.push_values(links, |mut row, (id, link)| {
@@ -429,7 +429,7 @@ where
                 Self::counted_minor(p, &format!("pledges[{i}].amount"))?;
             }
             for pledges in pledges.chunks(500) {
-                let mut sql = sqlx::QueryBuilder::<D::Db>::new(
+                let mut sql = Builder::<D>::new(
                     "INSERT INTO pledges (id, agreement_id, position, amount, currency, \
                      year_from, year_to, kind, measure, in_agreement_text, description, note, \
                      version, created_at, updated_at, amount_minor, basis, part_of, markers, \
@@ -481,7 +481,7 @@ where
                 })
                 .collect();
             for sources in sources.chunks(500) {
-                let mut sql = sqlx::QueryBuilder::<D::Db>::new(
+                let mut sql = Builder::<D>::new(
                     "INSERT INTO sources (id, agreement_id, pledge_ids, position, url, title, \
                      publisher, published_on, version, created_at, updated_at, fields) ",
                 );

@@ -4,7 +4,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::Row as _;
 
 use super::dialect::{
-    Args, Column, Conn, Constraint, DbRow, Dialect, JsonDoc, RowsAffected as _, from_json, json,
+    Args, Builder, Column, Conn, Constraint, DbRow, Dialect, JsonDoc, RowsAffected as _, from_json,
+    json,
 };
 use super::feed::Change;
 use super::sql_store::SqlStore;
@@ -88,8 +89,7 @@ where
             .execute(&mut *conn)
             .await?;
         let keys = draft.lookup_keys();
-        let mut insert =
-            sqlx::QueryBuilder::<D::Db>::new("INSERT INTO partner_keys (key, partner_code, rank) ");
+        let mut insert = Builder::<D>::new("INSERT INTO partner_keys (key, partner_code, rank) ");
         insert.push_values(keys, |mut row, (key, rank)| {
             row.push_bind(key)
                 .push_bind(draft.code.as_str().to_owned())

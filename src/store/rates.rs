@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::Row as _;
 
-use super::dialect::{Args, Column, Conn, DbRow, Dialect, JsonDoc};
+use super::dialect::{Args, Builder, Column, Conn, DbRow, Dialect, JsonDoc};
 use super::feed::Change;
 use super::sql_store::SqlStore;
 use crate::domain::money::Currency;
@@ -202,9 +202,7 @@ where
         }
         // Three parameters a row stay far under SQLite's limit per statement.
         for batch in changed.chunks(300) {
-            let mut insert = sqlx::QueryBuilder::<D::Db>::new(
-                "INSERT INTO exchange_rates (currency, day, rate) ",
-            );
+            let mut insert = Builder::<D>::new("INSERT INTO exchange_rates (currency, day, rate) ");
             insert.push_values(batch, |mut row, rate| {
                 row.push_bind(rate.currency.as_str().to_owned())
                     .push_bind(rate.date)
@@ -275,7 +273,7 @@ where
         filter: &RateFilter,
         page: &PageRequest,
     ) -> StoreResult<Page<DailyRate>> {
-        let mut sql = sqlx::QueryBuilder::<D::Db>::new(format!(
+        let mut sql = Builder::<D>::new(format!(
             "SELECT {RATE_COLUMNS} FROM exchange_rates WHERE 1 = 1"
         ));
         if !filter.currencies.is_empty() {
@@ -376,7 +374,7 @@ where
         let revision: i64 = sqlx::query_scalar("SELECT rates_seq FROM revision WHERE id = 1")
             .fetch_one(&mut *tx)
             .await?;
-        let mut sql = sqlx::QueryBuilder::<D::Db>::new(
+        let mut sql = Builder::<D>::new(
             "SELECT currency, year, average, days, first_day, last_day FROM annual_rates WHERE 1 \
              = 1",
         );

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Datelike as _, NaiveDate, Utc};
 use sqlx::Row as _;
 
-use super::dialect::{Args, Column, Conn, DbRow, Dialect, JsonDoc};
+use super::dialect::{Args, Builder, Column, Conn, DbRow, Dialect, JsonDoc};
 use super::sql_store::SqlStore;
 use crate::domain::Vocabulary;
 use crate::domain::money::Currency;
@@ -67,11 +67,7 @@ where
     }
 
     /// `AND column IN (values…)`, bound; nothing for no values.
-    pub(super) fn push_in(
-        sql: &mut sqlx::QueryBuilder<'static, D::Db>,
-        column: &str,
-        values: Vec<String>,
-    ) {
+    pub(super) fn push_in(sql: &mut Builder<'static, D>, column: &str, values: Vec<String>) {
         if values.is_empty() {
             return;
         }
@@ -86,7 +82,7 @@ where
     /// The signing years (in `year_column`) and the legal nature of a
     /// rollup row, as the rollups of migrations 0011 and 0016 key them.
     pub(super) fn push_rollup_conditions(
-        sql: &mut sqlx::QueryBuilder<'static, D::Db>,
+        sql: &mut Builder<'static, D>,
         year_column: &str,
         (from, to): (Option<i64>, Option<i64>),
         legally_binding: Option<Option<bool>>,
@@ -117,7 +113,7 @@ where
     pub(super) fn push_rollup_count(
         query: &AgreementQuery,
         groups: &[AgreementGroup],
-    ) -> Option<sqlx::QueryBuilder<'static, D::Db>> {
+    ) -> Option<Builder<'static, D>> {
         if query.search.is_some() || !query.pledge.is_empty() {
             return None;
         }
@@ -171,7 +167,7 @@ where
                 AgreementGroup::Partner => "r.partner_code",
             })
             .collect();
-        let mut sql = sqlx::QueryBuilder::<D::Db>::new("SELECT ");
+        let mut sql = Builder::<D>::new("SELECT ");
         for (i, expression) in expressions.iter().enumerate() {
             sql.push(format!("{expression} AS g{i}, "));
         }
@@ -254,7 +250,7 @@ where
         query: &AgreementQuery,
         groups: &[PledgeGroup],
         pledge_set: &str,
-    ) -> Option<sqlx::QueryBuilder<'static, D::Db>> {
+    ) -> Option<Builder<'static, D>> {
         if groups.contains(&PledgeGroup::Area)
             || !query.areas.is_empty()
             || query.search.is_some()
@@ -292,7 +288,7 @@ where
                 PledgeGroup::Area => unreachable!("grouping by area returned above"),
             })
             .collect();
-        let mut sql = sqlx::QueryBuilder::<D::Db>::new("SELECT ");
+        let mut sql = Builder::<D>::new("SELECT ");
         for (i, expression) in expressions.iter().enumerate() {
             sql.push(format!("{expression} AS g{i}, "));
         }
@@ -475,11 +471,7 @@ where
         error.into()
     }
 
-    pub(super) fn push_group(
-        sql: &mut sqlx::QueryBuilder<'_, D::Db>,
-        expression: &str,
-        first: bool,
-    ) {
+    pub(super) fn push_group(sql: &mut Builder<'_, D>, expression: &str, first: bool) {
         if !first {
             sql.push(", ");
         }
@@ -509,7 +501,7 @@ where
                     .try_get::<i64, _>(0)?,
             );
         }
-        let mut sql = sqlx::QueryBuilder::<D::Db>::new(
+        let mut sql = Builder::<D>::new(
             "SELECT COUNT(*) FROM agreements a JOIN partners p ON p.code = a.partner_code",
         );
         if let Some(terms) = &query.search {
@@ -525,7 +517,7 @@ where
     }
 
     pub(super) async fn count_sources(&self, query: &AgreementQuery) -> StoreResult<SourceCount> {
-        let mut sql = sqlx::QueryBuilder::<D::Db>::new(
+        let mut sql = Builder::<D>::new(
             "SELECT COUNT(*) AS agreements, CAST(COALESCE(SUM((SELECT COUNT(*) FROM sources s \
              WHERE s.agreement_id = a.id)), 0) AS BIGINT) AS sources FROM agreements a JOIN \
              partners p ON p.code = a.partner_code",
@@ -602,7 +594,7 @@ where
         } else {
             "pl.currency"
         };
-        let mut sql = sqlx::QueryBuilder::<D::Db>::new("SELECT ");
+        let mut sql = Builder::<D>::new("SELECT ");
         for (i, expression) in expressions.iter().enumerate() {
             sql.push(format!("{expression} AS g{i}, "));
         }
@@ -727,7 +719,7 @@ where
                 AgreementGroup::Partner => "a.partner_code",
             })
             .collect();
-        let mut sql = sqlx::QueryBuilder::<D::Db>::new("SELECT ");
+        let mut sql = Builder::<D>::new("SELECT ");
         for (i, expression) in expressions.iter().enumerate() {
             sql.push(format!("{expression} AS g{i}, "));
         }
@@ -779,7 +771,7 @@ where
         // rate (one row per year of its range); a total at its first
         // year, else its agreement's signing year.
         let year = format!("COALESCE(py.y, pl.year_from, {})", D::SIGNED_YEAR);
-        let mut sql = sqlx::QueryBuilder::<D::Db>::new(
+        let mut sql = Builder::<D>::new(
             "WITH RECURSIVE pledge_years(y) AS (SELECT 1991 UNION ALL SELECT y + 1 FROM \
              pledge_years WHERE y < 2100) SELECT ",
         );
