@@ -3,49 +3,9 @@
 //! constant time. Keys are shown once, when created.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
-use sha2::{Digest, Sha256};
 
-use crate::domain::vocabulary;
-
-vocabulary!(
-    /// What a key may do: `write` edits data; `admin` also runs bulk operations.
-    Scope {
-        Write => "write",
-        Admin => "admin",
-    }
-);
-
-/// A key as stored: everything but the secret.
-#[derive(Debug, Clone, Serialize)]
-pub struct ApiKey {
-    pub id: String,
-    pub name: String,
-    pub scope: Scope,
-    #[serde(skip)]
-    pub secret_hash: String,
-    pub created_at: DateTime<Utc>,
-    pub expires_at: Option<DateTime<Utc>>,
-    pub revoked_at: Option<DateTime<Utc>>,
-}
-
-impl ApiKey {
-    /// Usable now: not revoked, not expired.
-    pub fn is_active(&self, now: DateTime<Utc>) -> bool {
-        self.revoked_at.is_none() && self.expires_at.is_none_or(|expires| now < expires)
-    }
-
-    /// Whether `secret` is this key's, in time independent of where they differ.
-    pub fn matches(&self, secret: &str) -> bool {
-        let presented = hash_secret(secret);
-        presented.len() == self.secret_hash.len()
-            && presented
-                .bytes()
-                .zip(self.secret_hash.bytes())
-                .fold(0u8, |difference, (a, b)| difference | (a ^ b))
-                == 0
-    }
-}
+use crate::domain::api_key::hex;
+pub use crate::domain::api_key::{ApiKey, Scope, hash_secret};
 
 /// Who is making a request: the name of the key it presented, and its scope.
 #[derive(Debug, Clone)]
@@ -55,14 +15,6 @@ pub struct Caller {
 }
 
 const PREFIX: &str = "acc_";
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-pub fn hash_secret(secret: &str) -> String {
-    hex(&Sha256::digest(secret.as_bytes()))
-}
 
 /// A new key: its stored form, and the full key to show once.
 pub fn generate(
@@ -80,7 +32,7 @@ pub fn generate(
         name: name.to_owned(),
         scope,
         secret_hash: hash_secret(&secret),
-        created_at: crate::clock::now(),
+        created_at: crate::domain::clock::now(),
         expires_at,
         revoked_at: None,
     };

@@ -2,8 +2,10 @@
 //! `*Body` shapes and then parsed into these; nothing downstream re-checks them.
 
 pub mod agreement;
+pub mod api_key;
 pub mod area;
 pub mod checks;
+pub mod clock;
 mod currency_codes;
 pub mod dataset;
 pub mod lang;

@@ -64,7 +64,7 @@ async fn caller(
         .await?
         .filter(|key| key.matches(secret))
         .ok_or_else(|| unauthorized("the key is not valid"))?;
-    if !key.is_active(crate::clock::now()) {
+    if !key.is_active(crate::domain::clock::now()) {
         return Err(unauthorized("the key is revoked or expired"));
     }
     Ok(Caller {

@@ -392,7 +392,7 @@ async fn create(
     let secret = webhook::generate_secret().map_err(ApiError::Internal)?;
     let subscription = state
         .webhooks
-        .create_subscription(&id, &secret, &draft, crate::clock::now())
+        .create_subscription(&id, &secret, &draft, crate::domain::clock::now())
         .await?;
     tracing::info!(webhook = %id, url = %subscription.url, key = %caller.name, "webhook created");
     let version = subscription.version;
@@ -460,7 +460,7 @@ async fn patch(
         let draft = parse(&state, body).await?;
         let subscription = state
             .webhooks
-            .update_subscription(&id, &draft, expected, crate::clock::now())
+            .update_subscription(&id, &draft, expected, crate::domain::clock::now())
             .await
             .map_err(|e| if_match.on_error(e))?;
         let version = subscription.version;
@@ -519,7 +519,7 @@ async fn test(
     );
     let delivery = state
         .webhooks
-        .queue_ping(&subscription.id, &message_id, crate::clock::now())
+        .queue_ping(&subscription.id, &message_id, crate::domain::clock::now())
         .await?;
     accepted(delivery)
 }
@@ -610,7 +610,7 @@ async fn retry(
     let number = delivery_id.parse::<i64>().map_err(|_| not_found())?;
     match state
         .webhooks
-        .retry_delivery(&id, number, crate::clock::now())
+        .retry_delivery(&id, number, crate::domain::clock::now())
         .await?
     {
         Ok(delivery) => accepted(delivery),

@@ -1,18 +1,32 @@
 //! The store: one trait, one implementation per backend. SQLite is the
 //! embedded default; PostgreSQL is chosen by a `postgres://` URL.
 
+mod agreements;
+mod areas;
+mod children;
+mod dialect;
+#[cfg(test)]
+mod dialect_tests;
+mod feed;
+mod idempotency;
+mod import;
+mod keys;
+mod partners;
 mod postgres;
-mod sql;
+mod rates;
+mod search;
+mod sql_store;
 mod sqlite;
+mod stats;
 pub mod webhooks;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::auth::ApiKey;
 use crate::domain::FieldError;
 use crate::domain::agreement::{Agreement, AgreementDraft};
+use crate::domain::api_key::ApiKey;
 use crate::domain::area::{Area, AreaCode, AreaDraft};
 use crate::domain::dataset::Dataset;
 use crate::domain::money::Currency;
@@ -24,8 +38,10 @@ use crate::domain::query::{
 use crate::domain::rates::{AnnualRate, DailyRate};
 use crate::domain::source::{Source, SourceDraft};
 
-pub use postgres::PostgresStore;
-pub use sqlite::SqliteStore;
+pub use dialect::Dialect;
+pub use postgres::{Postgres, PostgresStore};
+pub use sql_store::SqlStore;
+pub use sqlite::{Sqlite, SqliteStore};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -64,7 +80,7 @@ pub struct PageRequest {
 /// match tied at either end, its search rows not knowing their ids); the
 /// caller's order by (rank, id) and keyset choose the page among them.
 #[derive(Debug, Clone)]
-pub(crate) struct SearchCut {
+pub struct SearchCut {
     pub limit: i64,
     pub descending: bool,
     pub after: Option<(f64, String)>,
@@ -569,7 +585,7 @@ pub async fn open(options: &StoreOptions) -> StoreResult<Arc<dyn Store>> {
     }
 }
 
-pub(crate) use crate::clock::now;
+pub(crate) use crate::domain::clock::now;
 
 /// Classifies driver errors: what a retry may fix is `Unavailable`, a full
 /// disk is `Full`, constraint violations are left to the caller.

@@ -5,19 +5,24 @@ use rust_decimal::Decimal;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use std::str::FromStr;
 
-use super::StoreOptions;
+use super::dialect::{Builder, Constraint, DbRow, Dialect, Tx};
+use super::sql_store::SqlStore;
+use super::webhooks::DatabasePool;
+use super::{SearchCut, StoreError, StoreOptions, StoreResult};
 use crate::domain::money::Amount;
 use crate::domain::query::SearchTerms;
 use crate::domain::rates::Rate;
 
-type Db = sqlx::Postgres;
-const BACKEND: &str = "postgres";
-
 /// The migrations compiled into the binary.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
-pub struct PostgresStore {
-    pool: PgPool,
+/// The production backend.
+pub struct Postgres;
+
+pub type PostgresStore = SqlStore<Postgres>;
+
+/// What a PostgreSQL store keeps beside its pool.
+pub struct PostgresState {
     /// Set on a replay: its schema, dropped with it.
     _replay: Option<ReplaySchema>,
 }
@@ -65,16 +70,6 @@ fn instance() -> &'static str {
 static REPLAYS_MADE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 impl PostgresStore {
-    /// PostgreSQL manages its own log: nothing to report per instance.
-    fn wal_bytes(&self) -> Option<u64> {
-        None
-    }
-
-    /// The pool itself, for tests that must hold or starve its connections.
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
-    }
-
     pub async fn connect(options: &StoreOptions) -> StoreResult<Self> {
         let connect = PgConnectOptions::from_str(&options.database_url)
             .map_err(|e| StoreError::Internal(format!("invalid PostgreSQL URL: {e}")))?
@@ -88,33 +83,30 @@ impl PostgresStore {
         // Several instances may start at once; sqlx serialises migrations with
         // an advisory lock, so they do not race.
         MIGRATOR.run(&pool).await?;
-        rebuild_search_index_if_stale(&pool).await?;
+        Self::rebuild_search_index_if_stale(&pool).await?;
         drop_stale_replays(&pool).await;
-        Ok(Self {
-            pool,
-            _replay: None,
-        })
+        Ok(Self::new(pool, PostgresState { _replay: None }))
     }
 
     /// A replay of the store at `revision`: a schema of its own in the same
     /// database, migrated through a small pool whose search_path is that
     /// schema, filled from this store's versions tables.
-    async fn build_replay(&self, revision: i64) -> StoreResult<Self> {
+    async fn build_replay(owner: &PgPool, revision: i64) -> StoreResult<(PgPool, PostgresState)> {
         let made = REPLAYS_MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let name = format!("accords_rev_{}_{revision}_{made}", instance());
         let source: String = sqlx::query_scalar("SELECT current_schema()")
-            .fetch_one(&self.pool)
+            .fetch_one(owner)
             .await?;
         sqlx::query(&format!("CREATE SCHEMA {name}"))
-            .execute(&self.pool)
+            .execute(owner)
             .await?;
         // From here on, dropping `schema` drops the schema.
         let mut schema = ReplaySchema {
-            owner: self.pool.clone(),
+            owner: owner.clone(),
             name: name.clone(),
             pool: None,
         };
-        let connect = (*self.pool.connect_options())
+        let connect = (*owner.connect_options())
             .clone()
             .application_name(&format!("accords_rev_{}", instance()))
             .options([("search_path", name.as_str())]);
@@ -134,27 +126,269 @@ impl PostgresStore {
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             .execute(&mut *tx)
             .await?;
-        fill_replay(
+        Self::fill_replay(
             &mut tx,
             &format!("\"{}\"", source.replace('"', "\"\"")),
             revision,
         )
         .await?;
         tx.commit().await?;
-        rebuild_search_index_if_stale(&pool).await?;
-        Ok(Self {
-            pool,
+        Self::rebuild_search_index_if_stale(&pool).await?;
+        let state = PostgresState {
             _replay: Some(schema),
-        })
+        };
+        Ok((pool, state))
     }
 }
 
-async fn begin_write(pool: &PgPool) -> Result<sqlx::Transaction<'static, Db>, sqlx::Error> {
-    begin(pool, "BEGIN").await
-}
+impl Dialect for Postgres {
+    type Db = sqlx::Postgres;
+    type Number = Decimal;
+    type State = PostgresState;
 
-async fn begin_read(pool: &PgPool) -> Result<sqlx::Transaction<'static, Db>, sqlx::Error> {
-    begin(pool, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await
+    const BACKEND: &'static str = "postgres";
+
+    fn migrator() -> &'static sqlx::migrate::Migrator {
+        &MIGRATOR
+    }
+
+    async fn begin_write(pool: &PgPool) -> Result<Tx<Self>, sqlx::Error> {
+        begin(pool, "BEGIN").await
+    }
+
+    async fn begin_read(pool: &PgPool) -> Result<Tx<Self>, sqlx::Error> {
+        begin(pool, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await
+    }
+
+    /// Serialises the rollup refreshes of one partner: two transactions writing
+    /// the same partner's pledges would otherwise both delete its rollup rows
+    /// and both insert them again (a unique violation, or totals from a snapshot
+    /// that missed the other's pledges). Held until the transaction ends.
+    const LOCK_PARTNER_ROLLUP: Option<&'static str> =
+        Some("SELECT pg_advisory_xact_lock(hashtext('pledge_rollup:' || $1))");
+
+    /// Run once a large load is done: fresh statistics for the planner, and a
+    /// visibility map, without which an index-only scan (the pledge rollup's)
+    /// still visits every row it reads until autovacuum comes by.
+    const AFTER_BULK_LOAD: &'static str = "VACUUM ANALYZE";
+
+    /// The signing date in a page's filter: PostgreSQL weighs the limit itself.
+    const SIGNED_ON_IN_PAGE: &'static str = "a.signed_on";
+
+    /// The signing year of `a`, as a BIGINT.
+    const SIGNED_YEAR: &'static str = "CAST(EXTRACT(YEAR FROM a.signed_on) AS BIGINT)";
+
+    /// Joins the full-text matches as `s`, ranked (negated, so lower is better,
+    /// as on SQLite). Words are alphanumeric and prefix-matched, so no tsquery
+    /// syntax comes from the client. With a `cut`, only the matches the page can
+    /// hold: ranked, continued after the last page's (rank, id) and cut before
+    /// the join, in the order the caller sorts by.
+    fn push_search_join(sql: &mut Builder<'_, Self>, terms: &SearchTerms, cut: Option<SearchCut>) {
+        let expression: Vec<String> = terms.words().iter().map(|w| format!("{w}:*")).collect();
+        let expression = expression.join(" & ");
+        let rank = |sql: &mut Builder<'_, Self>| {
+            sql.push("CAST(-ts_rank(document, to_tsquery('simple', ")
+                .push_bind(expression.clone())
+                .push(")) AS DOUBLE PRECISION)");
+        };
+        sql.push(" JOIN (SELECT agreement_id, ");
+        rank(sql);
+        sql.push(" AS rank FROM agreement_search WHERE document @@ to_tsquery('simple', ")
+            .push_bind(expression.clone())
+            .push(")");
+        if let Some(cut) = cut {
+            let (past, order) = if cut.descending {
+                ("<", "DESC")
+            } else {
+                (">", "ASC")
+            };
+            if let Some((after_rank, after_id)) = cut.after {
+                sql.push(" AND (");
+                rank(sql);
+                sql.push(format!(", agreement_id) {past} ("))
+                    .push_bind(after_rank)
+                    .push(", ")
+                    .push_bind(after_id)
+                    .push(")");
+            }
+            sql.push(format!(
+                " ORDER BY rank {order}, agreement_id {order} LIMIT "
+            ))
+            .push_bind(cut.limit);
+        }
+        sql.push(") s ON s.agreement_id = a.id");
+    }
+
+    /// ` IN` a list of ids, bound as one array: the same statement for any
+    /// number of ids.
+    async fn fetch_built(
+        sql: &mut Builder<'_, Self>,
+        conn: &mut sqlx::PgConnection,
+    ) -> Result<Vec<DbRow<Self>>, sqlx::Error> {
+        sql.build().fetch_all(conn).await
+    }
+
+    async fn execute_built(
+        sql: &mut Builder<'_, Self>,
+        conn: &mut sqlx::PgConnection,
+    ) -> Result<u64, sqlx::Error> {
+        Ok(sql.build().execute(conn).await?.rows_affected())
+    }
+
+    fn push_in_ids(query: &mut Builder<'_, Self>, ids: &[String]) {
+        query.push(" = ANY(").push_bind(ids.to_vec()).push(")");
+    }
+
+    /// How a search row is found from its agreement.
+    const SEARCH_ROW_OF_AGREEMENT: &'static str = "s.agreement_id = a.id";
+
+    async fn index_search_text(
+        conn: &mut sqlx::PgConnection,
+        agreement_id: &str,
+        text: &str,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO agreement_search (agreement_id, document) VALUES ($1, \
+             to_tsvector('simple', $2)) ON CONFLICT (agreement_id) DO UPDATE SET document = \
+             EXCLUDED.document",
+        )
+        .bind(agreement_id)
+        .bind(text)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+
+    async fn unindex_search_text(
+        conn: &mut sqlx::PgConnection,
+        agreement_id: &str,
+    ) -> StoreResult<()> {
+        sqlx::query("DELETE FROM agreement_search WHERE agreement_id = $1")
+            .bind(agreement_id)
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    }
+
+    async fn prepare_bulk_load(conn: &mut sqlx::PgConnection) -> StoreResult<()> {
+        // Compiling a plan costs more than running a batch's statements.
+        sqlx::query("SET LOCAL jit = off")
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    }
+
+    /// A transaction-scoped advisory lock: one seeding instance at a time.
+    async fn lock_for_seed(conn: &mut sqlx::PgConnection) -> StoreResult<()> {
+        sqlx::query("SELECT pg_advisory_xact_lock(7231020224)")
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Rates writers take turns: each recomputes annual averages from the daily
+    /// rates it reads, which must include every write committed before it.
+    async fn lock_for_rates(conn: &mut sqlx::PgConnection) -> StoreResult<()> {
+        sqlx::query("SELECT pg_advisory_xact_lock(7231020225)")
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    }
+
+    async fn notify_change(conn: &mut sqlx::PgConnection, seq: i64) -> StoreResult<()> {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANGES_CHANNEL)
+            .bind(seq.to_string())
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Listens for other instances' writes on a connection of its own, and
+    /// reconnects when it drops; the receiver only learns "something changed".
+    fn listen_for_changes(pool: &PgPool) -> Option<tokio::sync::mpsc::Receiver<()>> {
+        let (sender, receiver) = tokio::sync::mpsc::channel(64);
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            loop {
+                match sqlx::postgres::PgListener::connect_with(&pool).await {
+                    Ok(mut listener) => {
+                        if listener.listen(CHANGES_CHANNEL).await.is_ok() {
+                            // A reconnect may have missed notifications: wake the reader once.
+                            let _ = sender.try_send(());
+                            while listener.recv().await.is_ok() {
+                                if sender.is_closed() {
+                                    return;
+                                }
+                                let _ = sender.try_send(());
+                            }
+                        }
+                    }
+                    Err(error) => tracing::warn!(%error, "cannot listen for changes"),
+                }
+                if sender.is_closed() {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        });
+        Some(receiver)
+    }
+
+    /// The columns of a table of the current schema, in order.
+    const COLUMNS_OF_TABLE: &'static str = "SELECT CAST(column_name AS TEXT) FROM \
+                                            information_schema.columns WHERE table_schema = \
+                                            current_schema() AND table_name = $1 ORDER BY \
+                                            ordinal_position";
+
+    /// PostgreSQL names the constraint (or the unique index) a write broke.
+    fn violates(error: &sqlx::Error, constraint: Constraint) -> bool {
+        let name = match constraint {
+            Constraint::PartnerIso3 => "partners_iso3_key",
+            Constraint::SourceUrl => "sources_agreement_url",
+            Constraint::AgreementPartner => "agreements_partner_code_fkey",
+            Constraint::LinkArea => "agreement_areas_area_code_fkey",
+        };
+        matches!(error, sqlx::Error::Database(db) if db.constraint() == Some(name))
+    }
+
+    /// What keeps a table's versions (migration 0014), undone in a replay.
+    fn drop_versioning(table: &str) -> Vec<String> {
+        vec![format!("DROP TRIGGER {table}_versioned ON {table}")]
+    }
+
+    fn amount_param(amount: &Amount) -> Self::Number {
+        amount.as_decimal()
+    }
+
+    fn amount_from(value: Self::Number) -> Result<Amount, String> {
+        Amount::from_decimal(value)
+    }
+
+    fn rate_param(rate: &Rate) -> Self::Number {
+        rate.as_decimal()
+    }
+
+    fn rate_from(value: Self::Number) -> Result<Rate, String> {
+        Rate::from_decimal(value)
+    }
+
+    /// PostgreSQL manages its own log: nothing to report per instance.
+    fn wal_bytes(_state: &PostgresState) -> Option<u64> {
+        None
+    }
+
+    fn webhook_pool(pool: &PgPool) -> DatabasePool {
+        pool.clone().into()
+    }
+
+    async fn replay(
+        pool: &PgPool,
+        _state: &PostgresState,
+        revision: i64,
+    ) -> StoreResult<(PgPool, PostgresState)> {
+        PostgresStore::build_replay(pool, revision).await
+    }
 }
 
 /// Begins in a task of its own. sqlx 0.8's PostgreSQL `begin` is not
@@ -163,187 +397,23 @@ async fn begin_read(pool: &PgPool) -> Result<sqlx::Transaction<'static, Db>, sql
 /// the next borrower's writes fail and its reads see an old snapshot. Spawned,
 /// the begin always finishes; a transaction no one waits for any more is
 /// dropped, which rolls it back.
-async fn begin(
-    pool: &PgPool,
-    statement: &'static str,
-) -> Result<sqlx::Transaction<'static, Db>, sqlx::Error> {
+async fn begin(pool: &PgPool, statement: &'static str) -> Result<Tx<Postgres>, sqlx::Error> {
     let pool = pool.clone();
     tokio::spawn(async move { pool.begin_with(statement).await })
         .await
         .map_err(|_| sqlx::Error::WorkerCrashed)?
 }
 
-/// Serialises the rollup refreshes of one partner: two transactions writing
-/// the same partner's pledges would otherwise both delete its rollup rows
-/// and both insert them again (a unique violation, or totals from a snapshot
-/// that missed the other's pledges). Held until the transaction ends.
-const LOCK_PARTNER_ROLLUP: Option<&str> =
-    Some("SELECT pg_advisory_xact_lock(hashtext('pledge_rollup:' || $1))");
-
-/// Run once a large load is done: fresh statistics for the planner, and a
-/// visibility map, without which an index-only scan (the pledge rollup's)
-/// still visits every row it reads until autovacuum comes by.
-const AFTER_BULK_LOAD: &str = "VACUUM ANALYZE";
-
-/// The signing date in a page's filter: PostgreSQL weighs the limit itself.
-const SIGNED_ON_IN_PAGE: &str = "a.signed_on";
-
-/// The signing year of `a`, as a BIGINT.
-const SIGNED_YEAR: &str = "CAST(EXTRACT(YEAR FROM a.signed_on) AS BIGINT)";
-
-/// Joins the full-text matches as `s`, ranked (negated, so lower is better,
-/// as on SQLite). Words are alphanumeric and prefix-matched, so no tsquery
-/// syntax comes from the client. With a `cut`, only the matches the page can
-/// hold: ranked, continued after the last page's (rank, id) and cut before
-/// the join, in the order the caller sorts by.
-fn push_search_join(
-    sql: &mut sqlx::QueryBuilder<'_, Db>,
-    terms: &SearchTerms,
-    cut: Option<SearchCut>,
-) {
-    let expression: Vec<String> = terms.words().iter().map(|w| format!("{w}:*")).collect();
-    let expression = expression.join(" & ");
-    let rank = |sql: &mut sqlx::QueryBuilder<'_, Db>| {
-        sql.push("CAST(-ts_rank(document, to_tsquery('simple', ")
-            .push_bind(expression.clone())
-            .push(")) AS DOUBLE PRECISION)");
-    };
-    sql.push(" JOIN (SELECT agreement_id, ");
-    rank(sql);
-    sql.push(" AS rank FROM agreement_search WHERE document @@ to_tsquery('simple', ")
-        .push_bind(expression.clone())
-        .push(")");
-    if let Some(cut) = cut {
-        let (past, order) = if cut.descending {
-            ("<", "DESC")
-        } else {
-            (">", "ASC")
-        };
-        if let Some((after_rank, after_id)) = cut.after {
-            sql.push(" AND (");
-            rank(sql);
-            sql.push(format!(", agreement_id) {past} ("))
-                .push_bind(after_rank)
-                .push(", ")
-                .push_bind(after_id)
-                .push(")");
-        }
-        sql.push(format!(
-            " ORDER BY rank {order}, agreement_id {order} LIMIT "
-        ))
-        .push_bind(cut.limit);
-    }
-    sql.push(") s ON s.agreement_id = a.id");
-}
-
-/// ` IN` a list of ids, bound as one array: the same statement for any
-/// number of ids.
-fn push_in_ids(query: &mut sqlx::QueryBuilder<'_, Db>, ids: &[String]) {
-    query.push(" = ANY(").push_bind(ids.to_vec()).push(")");
-}
-
-/// How a search row is found from its agreement.
-const SEARCH_ROW_OF_AGREEMENT: &str = "s.agreement_id = a.id";
-
-async fn index_search_text(
-    conn: &mut sqlx::PgConnection,
-    agreement_id: &str,
-    text: &str,
-) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO agreement_search (agreement_id, document) VALUES ($1, to_tsvector('simple', $2)) \
-         ON CONFLICT (agreement_id) DO UPDATE SET document = EXCLUDED.document",
-    )
-    .bind(agreement_id)
-    .bind(text)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
-async fn unindex_search_text(conn: &mut sqlx::PgConnection, agreement_id: &str) -> StoreResult<()> {
-    sqlx::query("DELETE FROM agreement_search WHERE agreement_id = $1")
-        .bind(agreement_id)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
-}
-
-async fn prepare_bulk_load(conn: &mut sqlx::PgConnection) -> StoreResult<()> {
-    // Compiling a plan costs more than running a batch's statements.
-    sqlx::query("SET LOCAL jit = off")
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
-}
-
-/// A transaction-scoped advisory lock: one seeding instance at a time.
-async fn lock_for_seed(conn: &mut sqlx::PgConnection) -> StoreResult<()> {
-    sqlx::query("SELECT pg_advisory_xact_lock(7231020224)")
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
-}
-
-/// Rates writers take turns: each recomputes annual averages from the daily
-/// rates it reads, which must include every write committed before it.
-async fn lock_for_rates(conn: &mut sqlx::PgConnection) -> StoreResult<()> {
-    sqlx::query("SELECT pg_advisory_xact_lock(7231020225)")
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
-}
-
 /// The channel every instance listens on; a notification is delivered at commit.
 const CHANGES_CHANNEL: &str = "accords_changes";
-
-async fn notify_change(conn: &mut sqlx::PgConnection, seq: i64) -> StoreResult<()> {
-    sqlx::query("SELECT pg_notify($1, $2)")
-        .bind(CHANGES_CHANNEL)
-        .bind(seq.to_string())
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
-}
-
-/// Listens for other instances' writes on a connection of its own, and
-/// reconnects when it drops; the receiver only learns "something changed".
-async fn listen_for_changes(pool: &PgPool) -> Option<tokio::sync::mpsc::Receiver<()>> {
-    let (sender, receiver) = tokio::sync::mpsc::channel(64);
-    let pool = pool.clone();
-    tokio::spawn(async move {
-        loop {
-            match sqlx::postgres::PgListener::connect_with(&pool).await {
-                Ok(mut listener) => {
-                    if listener.listen(CHANGES_CHANNEL).await.is_ok() {
-                        // A reconnect may have missed notifications: wake the reader once.
-                        let _ = sender.try_send(());
-                        while listener.recv().await.is_ok() {
-                            if sender.is_closed() {
-                                return;
-                            }
-                            let _ = sender.try_send(());
-                        }
-                    }
-                }
-                Err(error) => tracing::warn!(%error, "cannot listen for changes"),
-            }
-            if sender.is_closed() {
-                return;
-            }
-            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-        }
-    });
-    Some(receiver)
-}
 
 /// Drops the replay schemas of instances that are gone (no connection of
 /// theirs is open): a process that died keeps no replay.
 async fn drop_stale_replays(pool: &PgPool) {
     let stale: Result<Vec<String>, _> = sqlx::query_scalar(
-        "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'accords\\_rev\\_%' \
-         AND NOT EXISTS (SELECT 1 FROM pg_stat_activity \
-             WHERE application_name = 'accords_rev_' || split_part(nspname, '_', 3))",
+        "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'accords\\_rev\\_%' AND NOT EXISTS \
+         (SELECT 1 FROM pg_stat_activity WHERE application_name = 'accords_rev_' || \
+         split_part(nspname, '_', 3))",
     )
     .fetch_all(pool)
     .await;
@@ -356,30 +426,3 @@ async fn drop_stale_replays(pool: &PgPool) {
         }
     }
 }
-
-/// The columns of a table of the current schema, in order.
-const COLUMNS_OF_TABLE: &str = "SELECT CAST(column_name AS TEXT) FROM information_schema.columns \
-    WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position";
-
-/// What keeps a table's versions (migration 0014), undone in a replay.
-fn drop_versioning(table: &str) -> Vec<String> {
-    vec![format!("DROP TRIGGER {table}_versioned ON {table}")]
-}
-
-fn amount_param(amount: &Amount) -> Decimal {
-    amount.as_decimal()
-}
-
-fn amount_from(value: Decimal) -> Result<Amount, String> {
-    Amount::from_decimal(value)
-}
-
-fn rate_param(rate: &Rate) -> Decimal {
-    rate.as_decimal()
-}
-
-fn rate_from(value: Decimal) -> Result<Rate, String> {
-    Rate::from_decimal(value)
-}
-
-super::sql::shared_sql_store!(PostgresStore);

@@ -12,19 +12,24 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-use super::StoreOptions;
+use super::dialect::{Builder, Constraint, DbRow, Dialect, Tx};
+use super::sql_store::SqlStore;
+use super::webhooks::DatabasePool;
+use super::{SearchCut, StoreError, StoreOptions, StoreResult};
 use crate::domain::money::Amount;
 use crate::domain::query::SearchTerms;
 use crate::domain::rates::Rate;
 
-type Db = sqlx::Sqlite;
-const BACKEND: &str = "sqlite";
-
 /// The migrations compiled into the binary.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
-pub struct SqliteStore {
-    pool: SqlitePool,
+/// The embedded backend.
+pub struct Sqlite;
+
+pub type SqliteStore = SqlStore<Sqlite>;
+
+/// What a SQLite store keeps beside its pool.
+pub struct SqliteState {
     /// The write-ahead log's size as last measured (bytes), for /metrics.
     wal_bytes: Arc<AtomicU64>,
     /// Stops the checkpointer when the store goes away (none for a replay).
@@ -67,11 +72,6 @@ impl Drop for AbortOnDrop {
 }
 
 impl SqliteStore {
-    /// The pool itself, for tests that must hold or starve its connections.
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
-    }
-
     pub async fn connect(options: &StoreOptions) -> StoreResult<Self> {
         let connect = SqliteConnectOptions::from_str(&options.database_url)
             .map_err(|e| StoreError::Internal(format!("invalid SQLite URL: {e}")))?
@@ -100,7 +100,7 @@ impl SqliteStore {
                 StoreError::Unavailable(format!("cannot open the SQLite database: {e}"))
             })?;
         MIGRATOR.run(&pool).await?;
-        rebuild_search_index_if_stale(&pool).await?;
+        Self::rebuild_search_index_if_stale(&pool).await?;
         // Keeps the planner's statistics current (cheap when they are).
         sqlx::query("PRAGMA optimize=0x10002")
             .execute(&pool)
@@ -108,21 +108,26 @@ impl SqliteStore {
         let wal_bytes = Arc::new(AtomicU64::new(0));
         let checkpointer =
             tokio::spawn(keep_wal_bounded(pool.clone(), wal_path, wal_bytes.clone()));
-        Ok(Self {
+        Ok(Self::new(
             pool,
-            wal_bytes,
-            _checkpointer: Some(AbortOnDrop(checkpointer)),
-            file,
-            _replay_file: None,
-        })
+            SqliteState {
+                wal_bytes,
+                _checkpointer: Some(AbortOnDrop(checkpointer)),
+                file,
+                _replay_file: None,
+            },
+        ))
     }
 
     /// A replay of the store at `revision`: a private database in a
     /// temporary file (not in memory: a replay is as large as the store),
     /// never synced (it is rebuilt if lost), migrated, filled from the
     /// versions tables of this store's file, attached read-only.
-    async fn build_replay(&self, revision: i64) -> StoreResult<Self> {
-        let Some(file) = &self.file else {
+    async fn build_replay(
+        state: &SqliteState,
+        revision: i64,
+    ) -> StoreResult<(SqlitePool, SqliteState)> {
+        let Some(file) = &state.file else {
             return Err(StoreError::Unavailable(
                 "an in-memory store keeps no past revisions to replay".into(),
             ));
@@ -159,7 +164,7 @@ impl SqliteStore {
             .await?;
         let filled = async {
             let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-            fill_replay(&mut tx, "src", revision).await?;
+            Self::fill_replay(&mut tx, "src", revision).await?;
             tx.commit().await?;
             StoreResult::Ok(())
         }
@@ -169,18 +174,14 @@ impl SqliteStore {
             .await?;
         filled?;
         drop(conn);
-        rebuild_search_index_if_stale(&pool).await?;
-        Ok(Self {
-            pool,
+        Self::rebuild_search_index_if_stale(&pool).await?;
+        let state = SqliteState {
             wal_bytes: Arc::new(AtomicU64::new(0)),
             _checkpointer: None,
             file: None,
             _replay_file: Some(replay_file),
-        })
-    }
-
-    fn wal_bytes(&self) -> Option<u64> {
-        Some(self.wal_bytes.load(Ordering::Relaxed))
+        };
+        Ok((pool, state))
     }
 }
 
@@ -228,191 +229,246 @@ async fn keep_wal_bounded(pool: SqlitePool, wal_path: Option<PathBuf>, wal_bytes
     }
 }
 
-async fn begin_write(pool: &SqlitePool) -> Result<sqlx::Transaction<'static, Db>, sqlx::Error> {
-    pool.begin_with("BEGIN IMMEDIATE").await
-}
+impl Dialect for Sqlite {
+    type Db = sqlx::Sqlite;
+    type Number = String;
+    type State = SqliteState;
 
-/// A deferred transaction: one consistent snapshot for a multi-query read.
-async fn begin_read(pool: &SqlitePool) -> Result<sqlx::Transaction<'static, Db>, sqlx::Error> {
-    pool.begin().await
-}
+    const BACKEND: &'static str = "sqlite";
 
-/// SQLite writes one transaction at a time (BEGIN IMMEDIATE): rollup
-/// refreshes never overlap, so there is nothing to lock.
-const LOCK_PARTNER_ROLLUP: Option<&str> = None;
+    fn migrator() -> &'static sqlx::migrate::Migrator {
+        &MIGRATOR
+    }
 
-/// Run once a large load is done: fresh statistics for the planner.
-const AFTER_BULK_LOAD: &str = "ANALYZE";
+    async fn begin_write(pool: &SqlitePool) -> Result<Tx<Self>, sqlx::Error> {
+        pool.begin_with("BEGIN IMMEDIATE").await
+    }
 
-/// The signing date in a page's filter: `+` keeps SQLite from choosing
-/// the date index over the page's own order (see `push_filters`).
-const SIGNED_ON_IN_PAGE: &str = "+a.signed_on";
+    /// A deferred transaction: one consistent snapshot for a multi-query read.
+    async fn begin_read(pool: &SqlitePool) -> Result<Tx<Self>, sqlx::Error> {
+        pool.begin().await
+    }
 
-/// The signing year of `a`, as an integer.
-const SIGNED_YEAR: &str = "CAST(strftime('%Y', a.signed_on) AS INTEGER)";
+    /// SQLite writes one transaction at a time (BEGIN IMMEDIATE): rollup
+    /// refreshes never overlap, so there is nothing to lock.
+    const LOCK_PARTNER_ROLLUP: Option<&'static str> = None;
 
-/// Joins the FTS5 matches as `s`, ranked by BM25 (lower is better). Every
-/// word is quoted and prefix-matched, so no query syntax reaches FTS5. A
-/// match is joined by the rowid it shares with its agreement: reading its
-/// UNINDEXED agreement_id would cost a lookup in FTS5's content per match.
-///
-/// With a `cut`, only the matches a page can hold are joined: each match is
-/// scored once (kept in a materialized CTE); those past the last page's rank
-/// and no further than the `limit`-th beyond it are kept, ties at either end
-/// included, and the caller's order by (rank, id) and keyset decide among
-/// them.
-fn push_search_join(
-    sql: &mut sqlx::QueryBuilder<'_, Db>,
-    terms: &SearchTerms,
-    cut: Option<SearchCut>,
-) {
-    let expression: Vec<String> = terms.words().iter().map(|w| format!("\"{w}\"*")).collect();
-    let Some(cut) = cut else {
+    /// Run once a large load is done: fresh statistics for the planner.
+    const AFTER_BULK_LOAD: &'static str = "ANALYZE";
+
+    /// The signing date in a page's filter: `+` keeps SQLite from choosing
+    /// the date index over the page's own order (see `push_filters`).
+    const SIGNED_ON_IN_PAGE: &'static str = "+a.signed_on";
+
+    /// The signing year of `a`, as an integer.
+    const SIGNED_YEAR: &'static str = "CAST(strftime('%Y', a.signed_on) AS INTEGER)";
+
+    /// Joins the FTS5 matches as `s`, ranked by BM25 (lower is better). Every
+    /// word is quoted and prefix-matched, so no query syntax reaches FTS5. A
+    /// match is joined by the rowid it shares with its agreement: reading its
+    /// UNINDEXED agreement_id would cost a lookup in FTS5's content per match.
+    ///
+    /// With a `cut`, only the matches a page can hold are joined: each match is
+    /// scored once (kept in a materialized CTE); those past the last page's rank
+    /// and no further than the `limit`-th beyond it are kept, ties at either end
+    /// included, and the caller's order by (rank, id) and keyset decide among
+    /// them.
+    fn push_search_join(sql: &mut Builder<'_, Self>, terms: &SearchTerms, cut: Option<SearchCut>) {
+        let expression: Vec<String> = terms.words().iter().map(|w| format!("\"{w}\"*")).collect();
+        let Some(cut) = cut else {
+            sql.push(
+                " JOIN (SELECT rowid AS search_rowid, bm25(agreement_search) AS rank FROM \
+                 agreement_search WHERE agreement_search MATCH ",
+            )
+            .push_bind(expression.join(" "))
+            .push(") s ON s.search_rowid = a.rowid");
+            return;
+        };
+        // Best first: past the last rank means a larger one, and the page ends
+        // at the largest rank among the next `limit`; the reverse when descending.
+        let (past, end, order, within) = if cut.descending {
+            ("<", "min", "DESC", ">=")
+        } else {
+            (">", "max", "ASC", "<=")
+        };
         sql.push(
-            " JOIN (SELECT rowid AS search_rowid, bm25(agreement_search) AS rank \
-             FROM agreement_search WHERE agreement_search MATCH ",
+            " JOIN (WITH matches AS MATERIALIZED (SELECT rowid AS search_rowid, rank FROM \
+             agreement_search WHERE agreement_search MATCH ",
         )
         .push_bind(expression.join(" "))
-        .push(") s ON s.search_rowid = a.rowid");
-        return;
-    };
-    // Best first: past the last rank means a larger one, and the page ends
-    // at the largest rank among the next `limit`; the reverse when descending.
-    let (past, end, order, within) = if cut.descending {
-        ("<", "min", "DESC", ">=")
-    } else {
-        (">", "max", "ASC", "<=")
-    };
-    sql.push(
-        " JOIN (WITH matches AS MATERIALIZED (SELECT rowid AS search_rowid, rank \
-         FROM agreement_search WHERE agreement_search MATCH ",
-    )
-    .push_bind(expression.join(" "))
-    .push(") SELECT search_rowid, rank FROM matches WHERE ");
-    match cut.after {
-        Some((rank, _)) => {
-            sql.push(format!("rank {past}= "))
-                .push_bind(rank)
-                .push(format!(
-                    " AND rank {within} COALESCE((SELECT {end}(rank) FROM (SELECT rank FROM matches WHERE rank {past} "
+        .push(") SELECT search_rowid, rank FROM matches WHERE ");
+        match cut.after {
+            Some((rank, _)) => {
+                sql.push(format!("rank {past}= "))
+                    .push_bind(rank)
+                    .push(format!(
+                        " AND rank {within} COALESCE((SELECT {end}(rank) FROM (SELECT rank FROM \
+                         matches WHERE rank {past} "
+                    ))
+                    .push_bind(rank)
+                    .push(format!(" ORDER BY rank {order} LIMIT "))
+                    .push_bind(cut.limit)
+                    .push(")), ")
+                    .push_bind(rank)
+                    .push(")");
+            }
+            None => {
+                sql.push(format!(
+                    "rank {within} (SELECT {end}(rank) FROM (SELECT rank FROM matches ORDER BY \
+                     rank {order} LIMIT "
                 ))
-                .push_bind(rank)
-                .push(format!(" ORDER BY rank {order} LIMIT "))
                 .push_bind(cut.limit)
-                .push(")), ")
-                .push_bind(rank)
-                .push(")");
+                .push("))");
+            }
         }
-        None => {
-            sql.push(format!(
-                "rank {within} (SELECT {end}(rank) FROM (SELECT rank FROM matches ORDER BY rank {order} LIMIT "
-            ))
-            .push_bind(cut.limit)
-            .push("))");
-        }
+        sql.push(") s ON s.search_rowid = a.rowid");
     }
-    sql.push(") s ON s.search_rowid = a.rowid");
-}
 
-/// ` IN` a list of ids, bound as one JSON array: the same statement for any
-/// number of ids, and none of them compared with an indexed column as a
-/// bound value. (SQLite is built with STAT4 here, and re-prepares a
-/// statement on every run when such a value may change its plan.)
-fn push_in_ids(query: &mut sqlx::QueryBuilder<'_, Db>, ids: &[String]) {
-    query
-        .push(" IN (SELECT value FROM json_each(")
-        .push_bind(serde_json::Value::from(ids.to_vec()).to_string())
-        .push("))");
-}
+    /// ` IN` a list of ids, bound as one JSON array: the same statement for any
+    /// number of ids, and none of them compared with an indexed column as a
+    /// bound value. (SQLite is built with STAT4 here, and re-prepares a
+    /// statement on every run when such a value may change its plan.)
+    async fn fetch_built(
+        sql: &mut Builder<'_, Self>,
+        conn: &mut sqlx::SqliteConnection,
+    ) -> Result<Vec<DbRow<Self>>, sqlx::Error> {
+        sql.build().fetch_all(conn).await
+    }
 
-/// How a search row is found from its agreement (see [`index_search_text`]).
-const SEARCH_ROW_OF_AGREEMENT: &str = "s.rowid = a.rowid AND s.agreement_id = a.id";
+    async fn execute_built(
+        sql: &mut Builder<'_, Self>,
+        conn: &mut sqlx::SqliteConnection,
+    ) -> Result<u64, sqlx::Error> {
+        Ok(sql.build().execute(conn).await?.rows_affected())
+    }
 
-/// The search row shares its agreement's rowid: FTS5 finds a row by rowid
-/// directly, while a lookup by the UNINDEXED agreement_id would scan them all.
-async fn index_search_text(
-    conn: &mut sqlx::SqliteConnection,
-    agreement_id: &str,
-    text: &str,
-) -> StoreResult<()> {
-    unindex_search_text(conn, agreement_id).await?;
-    sqlx::query(
-        "INSERT INTO agreement_search (rowid, agreement_id, body) \
-         SELECT rowid, id, $2 FROM agreements WHERE id = $1",
-    )
-    .bind(agreement_id)
-    .bind(text)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
+    fn push_in_ids(query: &mut Builder<'_, Self>, ids: &[String]) {
+        query
+            .push(" IN (SELECT value FROM json_each(")
+            .push_bind(serde_json::Value::from(ids.to_vec()).to_string())
+            .push("))");
+    }
 
-async fn unindex_search_text(
-    conn: &mut sqlx::SqliteConnection,
-    agreement_id: &str,
-) -> StoreResult<()> {
-    sqlx::query(
-        "DELETE FROM agreement_search WHERE rowid = (SELECT rowid FROM agreements WHERE id = $1)",
-    )
-    .bind(agreement_id)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
+    /// How a search row is found from its agreement (see [`index_search_text`]).
+    const SEARCH_ROW_OF_AGREEMENT: &'static str = "s.rowid = a.rowid AND s.agreement_id = a.id";
 
-/// A bulk load touches index pages all over the file: a large page cache on
-/// the loading connection keeps them in memory instead of re-reading them.
-async fn prepare_bulk_load(conn: &mut sqlx::SqliteConnection) -> StoreResult<()> {
-    sqlx::query("PRAGMA cache_size = -262144")
+    /// The search row shares its agreement's rowid: FTS5 finds a row by rowid
+    /// directly, while a lookup by the UNINDEXED agreement_id would scan them all.
+    async fn index_search_text(
+        conn: &mut sqlx::SqliteConnection,
+        agreement_id: &str,
+        text: &str,
+    ) -> StoreResult<()> {
+        Self::unindex_search_text(conn, agreement_id).await?;
+        sqlx::query(
+            "INSERT INTO agreement_search (rowid, agreement_id, body) SELECT rowid, id, $2 FROM \
+             agreements WHERE id = $1",
+        )
+        .bind(agreement_id)
+        .bind(text)
         .execute(&mut *conn)
         .await?;
-    Ok(())
+        Ok(())
+    }
+
+    async fn unindex_search_text(
+        conn: &mut sqlx::SqliteConnection,
+        agreement_id: &str,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "DELETE FROM agreement_search WHERE rowid = (SELECT rowid FROM agreements WHERE id = \
+             $1)",
+        )
+        .bind(agreement_id)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+
+    /// A bulk load touches index pages all over the file: a large page cache on
+    /// the loading connection keeps them in memory instead of re-reading them.
+    async fn prepare_bulk_load(conn: &mut sqlx::SqliteConnection) -> StoreResult<()> {
+        sqlx::query("PRAGMA cache_size = -262144")
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    }
+
+    /// BEGIN IMMEDIATE already keeps every other writer out.
+    async fn lock_for_seed(_conn: &mut sqlx::SqliteConnection) -> StoreResult<()> {
+        Ok(())
+    }
+
+    /// BEGIN IMMEDIATE already makes rates writers take turns.
+    async fn lock_for_rates(_conn: &mut sqlx::SqliteConnection) -> StoreResult<()> {
+        Ok(())
+    }
+
+    /// SQLite has no notifications: instances learn of changes by polling the feed.
+    async fn notify_change(_conn: &mut sqlx::SqliteConnection, _seq: i64) -> StoreResult<()> {
+        Ok(())
+    }
+
+    fn listen_for_changes(_pool: &SqlitePool) -> Option<tokio::sync::mpsc::Receiver<()>> {
+        None
+    }
+
+    /// The columns of a table, in order.
+    const COLUMNS_OF_TABLE: &'static str = "SELECT name FROM pragma_table_info($1) ORDER BY cid";
+
+    /// SQLite names a broken UNIQUE constraint by its columns, and a broken
+    /// foreign key not at all: each statement that may break a foreign key
+    /// has only the one.
+    fn violates(error: &sqlx::Error, constraint: Constraint) -> bool {
+        let sqlx::Error::Database(db) = error else {
+            return false;
+        };
+        match constraint {
+            Constraint::PartnerIso3 => db.message() == "UNIQUE constraint failed: partners.iso3",
+            Constraint::SourceUrl => {
+                db.message() == "UNIQUE constraint failed: sources.agreement_id, sources.url"
+            }
+            Constraint::AgreementPartner | Constraint::LinkArea => db.is_foreign_key_violation(),
+        }
+    }
+
+    /// What keeps a table's versions (migration 0014), undone in a replay.
+    fn drop_versioning(table: &str) -> Vec<String> {
+        ["insert", "update", "delete"]
+            .iter()
+            .map(|op| format!("DROP TRIGGER {table}_versioned_{op}"))
+            .collect()
+    }
+
+    fn amount_param(amount: &Amount) -> Self::Number {
+        amount.to_string()
+    }
+
+    fn amount_from(text: Self::Number) -> Result<Amount, String> {
+        Amount::parse(&text)
+    }
+
+    fn rate_param(rate: &Rate) -> Self::Number {
+        rate.to_string()
+    }
+
+    fn rate_from(text: Self::Number) -> Result<Rate, String> {
+        Rate::parse(&text)
+    }
+
+    fn wal_bytes(state: &SqliteState) -> Option<u64> {
+        Some(state.wal_bytes.load(Ordering::Relaxed))
+    }
+
+    fn webhook_pool(pool: &SqlitePool) -> DatabasePool {
+        pool.clone().into()
+    }
+
+    async fn replay(
+        _pool: &SqlitePool,
+        state: &SqliteState,
+        revision: i64,
+    ) -> StoreResult<(SqlitePool, SqliteState)> {
+        SqliteStore::build_replay(state, revision).await
+    }
 }
-
-/// BEGIN IMMEDIATE already keeps every other writer out.
-async fn lock_for_seed(_conn: &mut sqlx::SqliteConnection) -> StoreResult<()> {
-    Ok(())
-}
-
-/// BEGIN IMMEDIATE already makes rates writers take turns.
-async fn lock_for_rates(_conn: &mut sqlx::SqliteConnection) -> StoreResult<()> {
-    Ok(())
-}
-
-/// SQLite has no notifications: instances learn of changes by polling the feed.
-async fn notify_change(_conn: &mut sqlx::SqliteConnection, _seq: i64) -> StoreResult<()> {
-    Ok(())
-}
-
-async fn listen_for_changes(_pool: &SqlitePool) -> Option<tokio::sync::mpsc::Receiver<()>> {
-    None
-}
-
-/// The columns of a table, in order.
-const COLUMNS_OF_TABLE: &str = "SELECT name FROM pragma_table_info($1) ORDER BY cid";
-
-/// What keeps a table's versions (migration 0014), undone in a replay.
-fn drop_versioning(table: &str) -> Vec<String> {
-    ["insert", "update", "delete"]
-        .iter()
-        .map(|op| format!("DROP TRIGGER {table}_versioned_{op}"))
-        .collect()
-}
-
-fn amount_param(amount: &Amount) -> String {
-    amount.to_string()
-}
-
-fn amount_from(text: String) -> Result<Amount, String> {
-    Amount::parse(&text)
-}
-
-fn rate_param(rate: &Rate) -> String {
-    rate.to_string()
-}
-
-fn rate_from(text: String) -> Result<Rate, String> {
-    Rate::parse(&text)
-}
-
-super::sql::shared_sql_store!(SqliteStore);

@@ -76,6 +76,16 @@ async fn partners_crud(app: TestApp) {
     assert_eq!(reply.header("location"), Some("/v1/partners/NATO"));
     assert_eq!(app.get_ok("/v1/partners/otan").await["code"], "NATO");
     app.post("/v1/partners", &body).await.problem(409);
+    // An alpha-3 code belongs to one partner: another's is refused on its field.
+    let taken = json!({"code": "xk", "kind": "country", "name": "Somewhere", "iso3": "GBR"});
+    assert_eq!(
+        app.post("/v1/partners", &taken).await.error_fields(),
+        ["iso3"]
+    );
+    let reply = app
+        .patch("/v1/partners/NATO", &json!({"iso3": "gbr"}))
+        .await;
+    assert_eq!(reply.error_fields(), ["iso3"]);
 
     let reply = app
         .patch("/v1/partners/NATO", &json!({"aliases": ["Alliance"]}))

@@ -1,0 +1,916 @@
+//! Pledges and sources: the children of an agreement, read with it and
+//! written alone or as the lists of an agreement write.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::Row as _;
+
+use super::dialect::{
+    Args, Builder, Column, Conn, Constraint, DbRow, Dialect, JsonDoc, RowsAffected as _, from_json,
+    json,
+};
+use super::feed::{Change, as_json};
+use super::sql_store::SqlStore;
+use crate::domain::Vocabulary;
+use crate::domain::agreement::{Agreement, AreaLink};
+use crate::domain::area::AreaCode;
+use crate::domain::marker::Markers;
+use crate::domain::money::Currency;
+use crate::domain::pledge::{Pledge, PledgeDraft};
+use crate::domain::query::Include;
+use crate::domain::source::{Source, SourceDraft};
+use crate::store::{StoreError, StoreResult, now};
+
+pub(super) const PLEDGE_COLUMNS: &str = "id, agreement_id, amount, currency, year_from, year_to, \
+                                         kind, measure, basis, part_of, markers, \
+                                         in_agreement_text, description, note, version, \
+                                         created_at, updated_at";
+
+pub(super) const SOURCE_COLUMNS: &str = "id, agreement_id, pledge_ids, fields, url, title, \
+                                         publisher, published_on, version, created_at, updated_at";
+
+impl<D: Dialect> SqlStore<D>
+where
+    for<'c> &'c mut Conn<D>: sqlx::Executor<'c, Database = D::Db>,
+    for<'q> Args<'q, D>: sqlx::IntoArguments<'q, D::Db>,
+    for<'r> &'r str: sqlx::ColumnIndex<DbRow<D>> + sqlx::Decode<'r, D::Db> + sqlx::Type<D::Db>,
+    for<'q> &'q str: sqlx::Encode<'q, D::Db>,
+    for<'q> Option<&'q str>: sqlx::Encode<'q, D::Db>,
+    usize: sqlx::ColumnIndex<DbRow<D>>,
+    i64: Column<D::Db>,
+    f64: Column<D::Db>,
+    bool: Column<D::Db>,
+    String: Column<D::Db>,
+    NaiveDate: Column<D::Db>,
+    DateTime<Utc>: Column<D::Db>,
+    JsonDoc: Column<D::Db>,
+    Option<i64>: Column<D::Db>,
+    Option<bool>: Column<D::Db>,
+    Option<String>: Column<D::Db>,
+    Option<NaiveDate>: Column<D::Db>,
+    Option<DateTime<Utc>>: Column<D::Db>,
+    Option<JsonDoc>: Column<D::Db>,
+{
+    pub(super) fn pledge_from_row(row: &DbRow<D>) -> StoreResult<Pledge> {
+        let measure: Option<&str> = row.try_get("measure")?;
+        let currency: &str = row.try_get("currency")?;
+        Ok(Pledge {
+            id: row.try_get("id")?,
+            agreement_id: row.try_get("agreement_id")?,
+            amount: D::amount_from(row.try_get("amount")?)
+                .map_err(|e| Self::corrupt("amount", e))?,
+            currency: Currency::parse(currency).map_err(|e| Self::corrupt("currency", e))?,
+            converted: None,
+            year_from: row.try_get("year_from")?,
+            year_to: row.try_get("year_to")?,
+            kind: Self::vocabulary(row.try_get::<&str, _>("kind")?)?,
+            measure: measure.map(Self::vocabulary).transpose()?,
+            basis: Self::vocabulary(row.try_get::<&str, _>("basis")?)?,
+            part_of: row.try_get("part_of")?,
+            parts: Vec::new(),
+            in_agreement_text: row.try_get("in_agreement_text")?,
+            description: row.try_get("description")?,
+            note: row.try_get("note")?,
+            markers: from_json::<Markers>("markers", row.try_get("markers")?)?,
+            sources: Vec::new(),
+            version: row.try_get("version")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+        })
+    }
+
+    pub(super) fn source_from_row(row: &DbRow<D>) -> StoreResult<Source> {
+        Ok(Source {
+            id: row.try_get("id")?,
+            agreement_id: row.try_get("agreement_id")?,
+            url: row.try_get("url")?,
+            title: row.try_get("title")?,
+            publisher: row.try_get("publisher")?,
+            published_on: row.try_get("published_on")?,
+            pledges: from_json::<Vec<String>>("pledge_ids", row.try_get("pledge_ids")?)?,
+            fields: from_json::<Vec<String>>("fields", row.try_get("fields")?)?,
+            version: row.try_get("version")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+        })
+    }
+
+    /// The pledges that are part of each of `pledges`: one query for the
+    /// page, through the part_of index.
+    pub(super) async fn attach_parts(
+        conn: &mut Conn<D>,
+        pledges: &mut [&mut Pledge],
+        with: &str,
+    ) -> StoreResult<()> {
+        if pledges.is_empty() {
+            return Ok(());
+        }
+        let wholes: Vec<String> = pledges.iter().map(|p| p.id.clone()).collect();
+        let mut query = Builder::<D>::new(format!(
+            "{with}SELECT id, part_of FROM pledges WHERE part_of IS NOT NULL AND part_of"
+        ));
+        D::push_in_ids(&mut query, &wholes);
+        // Sorted here: an ORDER BY id had SQLite walk every pledge in id
+        // order instead of looking the wholes up in the part_of index.
+        let rows = D::fetch_built(&mut query, &mut *conn).await?;
+        let mut parts: HashMap<String, Vec<String>> = HashMap::new();
+        for row in rows {
+            parts
+                .entry(row.try_get("part_of")?)
+                .or_default()
+                .push(row.try_get("id")?);
+        }
+        for pledge in pledges.iter_mut() {
+            pledge.parts = parts.remove(&pledge.id).unwrap_or_default();
+            pledge.parts.sort();
+        }
+        Ok(())
+    }
+
+    /// Restricts a child query to the listed agreements, or to none when
+    /// `ids` is None (every agreement: an export).
+    pub(super) fn push_agreement_ids(
+        query: &mut Builder<'_, D>,
+        column: &str,
+        ids: Option<&[String]>,
+    ) {
+        match ids {
+            None => {
+                query.push(" WHERE 1 = 1");
+            }
+            Some(ids) => {
+                query.push(format!(" WHERE {column}"));
+                D::push_in_ids(query, ids);
+            }
+        }
+    }
+
+    /// Fills in the children `include` asks for, one query per kind of
+    /// child for the whole page.
+    pub(super) async fn attach_children(
+        conn: &mut Conn<D>,
+        agreements: &mut [Agreement],
+        include: Include,
+        all: bool,
+        with: &str,
+    ) -> StoreResult<()> {
+        if agreements.is_empty() {
+            return Ok(());
+        }
+        let index: HashMap<String, usize> = agreements
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.id.clone(), i))
+            .collect();
+        let ids: Vec<String> = agreements.iter().map(|a| a.id.clone()).collect();
+        let ids = (!all).then_some(ids.as_slice());
+
+        if include.areas {
+            let mut query = Builder::<D>::new(format!(
+                "{with}SELECT l.agreement_id, l.area_code, ar.name, ar.name_uk, l.detail FROM \
+                 agreement_areas l JOIN areas ar ON ar.code = l.area_code",
+            ));
+            Self::push_agreement_ids(&mut query, "l.agreement_id", ids);
+            query.push(" ORDER BY l.agreement_id, l.area_code");
+            for row in D::fetch_built(&mut query, &mut *conn).await? {
+                let agreement_id: &str = row.try_get("agreement_id")?;
+                if let Some(&i) = index.get(agreement_id) {
+                    agreements[i].areas.push(AreaLink {
+                        code: AreaCode::from_trusted(row.try_get("area_code")?),
+                        name: row.try_get("name")?,
+                        name_uk: row.try_get("name_uk")?,
+                        detail: row.try_get("detail")?,
+                    });
+                }
+            }
+        }
+        // A pledge lists its sources, so pledges need the sources loaded.
+        if include.sources || include.pledges {
+            let mut query =
+                Builder::<D>::new(format!("{with}SELECT {SOURCE_COLUMNS} FROM sources"));
+            Self::push_agreement_ids(&mut query, "agreement_id", ids);
+            query.push(" ORDER BY agreement_id, position");
+            for row in D::fetch_built(&mut query, &mut *conn).await? {
+                let source = Self::source_from_row(&row)?;
+                if let Some(&i) = index.get(&source.agreement_id) {
+                    agreements[i].sources.push(source);
+                }
+            }
+        }
+        if include.pledges {
+            let mut query =
+                Builder::<D>::new(format!("{with}SELECT {PLEDGE_COLUMNS} FROM pledges"));
+            Self::push_agreement_ids(&mut query, "agreement_id", ids);
+            query.push(" ORDER BY agreement_id, position");
+            for row in D::fetch_built(&mut query, &mut *conn).await? {
+                let mut pledge = Self::pledge_from_row(&row)?;
+                if let Some(&i) = index.get(&pledge.agreement_id) {
+                    pledge.sources = agreements[i]
+                        .sources
+                        .iter()
+                        .filter(|s| s.pledges.contains(&pledge.id))
+                        .cloned()
+                        .collect();
+                    agreements[i].pledges.push(pledge);
+                }
+            }
+            let mut pledges: Vec<&mut Pledge> = agreements
+                .iter_mut()
+                .flat_map(|a| a.pledges.iter_mut())
+                .collect();
+            Self::attach_parts(conn, &mut pledges, with).await?;
+        }
+        if !include.sources {
+            for agreement in agreements.iter_mut() {
+                agreement.sources.clear();
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes a pledge or a source, guarded by its version: its agreement
+    /// changes with it, and the deletion is recorded.
+    pub(super) async fn delete_child(
+        conn: &mut Conn<D>,
+        actor: &str,
+        (entity, table): (&str, &str),
+        id: &str,
+        expected_version: Option<i64>,
+        (version, before): (i64, serde_json::Value),
+    ) -> StoreResult<()> {
+        let sql = format!(
+            "DELETE FROM {table} WHERE id = $1 AND ($2 IS NULL OR version = $2) RETURNING \
+             agreement_id"
+        );
+        let agreement_id = sqlx::query_scalar::<_, String>(&sql)
+            .bind(id)
+            .bind(expected_version)
+            .fetch_optional(&mut *conn)
+            .await?;
+        let Some(agreement_id) = agreement_id else {
+            return Err(Self::missing_or_moved(conn, table, "id", id).await);
+        };
+        let at = now();
+        Self::touch_agreement(conn, &agreement_id, at).await?;
+        let mut change = Change::new(entity, id, "delete", version).of_agreement(&agreement_id);
+        change.before = Some(before);
+        Self::record(conn, at, actor, change).await?;
+        Self::reindex(conn, &agreement_id, entity == "pledge").await
+    }
+
+    pub(super) async fn load_pledge(conn: &mut Conn<D>, id: &str) -> StoreResult<Option<Pledge>> {
+        let sql = format!("SELECT {PLEDGE_COLUMNS} FROM pledges WHERE id = $1");
+        let Some(row) = sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let mut pledge = Self::pledge_from_row(&row)?;
+        let sql = format!(
+            "SELECT {SOURCE_COLUMNS} FROM sources WHERE agreement_id = $1 ORDER BY position"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(&pledge.agreement_id)
+            .fetch_all(&mut *conn)
+            .await?;
+        pledge.sources = rows
+            .iter()
+            .map(Self::source_from_row)
+            .filter(|s| s.as_ref().map_or(true, |s| s.pledges.contains(&pledge.id)))
+            .collect::<StoreResult<_>>()?;
+        Self::attach_parts(conn, &mut [&mut pledge], "").await?;
+        Ok(Some(pledge))
+    }
+
+    /// A source by its id, or by an id it had before sources were stored
+    /// once per agreement (so old links still lead to it).
+    pub(super) async fn load_source(conn: &mut Conn<D>, id: &str) -> StoreResult<Option<Source>> {
+        let sql = format!(
+            "SELECT {SOURCE_COLUMNS} FROM sources WHERE id = $1 OR id = (SELECT source_id FROM \
+             source_aliases WHERE alias = $1) ORDER BY (id = $1) DESC LIMIT 1"
+        );
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?;
+        row.as_ref().map(Self::source_from_row).transpose()
+    }
+
+    pub(super) async fn child_ids(
+        conn: &mut Conn<D>,
+        table: &str,
+        agreement_id: &str,
+    ) -> StoreResult<Vec<String>> {
+        let sql = format!("SELECT id FROM {table} WHERE agreement_id = $1");
+        Ok(sqlx::query_scalar::<_, String>(&sql)
+            .bind(agreement_id)
+            .fetch_all(&mut *conn)
+            .await?)
+    }
+
+    /// The agreement's pledges as drafts with their positions, by id.
+    pub(super) async fn stored_pledges(
+        conn: &mut Conn<D>,
+        agreement_id: &str,
+    ) -> StoreResult<HashMap<String, (PledgeDraft, i64)>> {
+        let sql = format!("SELECT {PLEDGE_COLUMNS}, position FROM pledges WHERE agreement_id = $1");
+        let rows = sqlx::query(&sql)
+            .bind(agreement_id)
+            .fetch_all(&mut *conn)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    row.try_get("id")?,
+                    (
+                        Self::pledge_from_row(row)?.draft(),
+                        row.try_get("position")?,
+                    ),
+                ))
+            })
+            .collect()
+    }
+
+    pub(super) async fn stored_sources(
+        conn: &mut Conn<D>,
+        agreement_id: &str,
+    ) -> StoreResult<HashMap<String, (SourceDraft, i64)>> {
+        let sql = format!("SELECT {SOURCE_COLUMNS}, position FROM sources WHERE agreement_id = $1");
+        let rows = sqlx::query(&sql)
+            .bind(agreement_id)
+            .fetch_all(&mut *conn)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    row.try_get("id")?,
+                    (
+                        Self::source_from_row(row)?.draft(),
+                        row.try_get("position")?,
+                    ),
+                ))
+            })
+            .collect()
+    }
+
+    /// Makes the agreement's pledges exactly `drafts`: known ids are
+    /// updated, new ones inserted (an id is generated when none is given),
+    /// and the rest deleted.
+    pub(super) async fn sync_pledges(
+        conn: &mut Conn<D>,
+        agreement_id: &str,
+        drafts: &[PledgeDraft],
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let existing = Self::stored_pledges(conn, agreement_id).await?;
+        let kept: HashSet<&str> = drafts.iter().filter_map(|d| d.id.as_deref()).collect();
+        for gone in existing.keys().filter(|id| !kept.contains(id.as_str())) {
+            sqlx::query("DELETE FROM pledges WHERE id = $1")
+                .bind(gone)
+                .execute(&mut *conn)
+                .await?;
+        }
+        for (position, draft) in drafts.iter().enumerate() {
+            let field = format!("pledges[{position}].id");
+            match draft
+                .id
+                .as_deref()
+                .and_then(|id| existing.get_key_value(id))
+            {
+                // Unchanged pledges keep their version: only real edits count.
+                Some((_, (stored, at_position)))
+                    if stored == draft && *at_position == position as i64 => {}
+                Some((id, _)) => {
+                    Self::update_pledge_row(conn, id, draft, position as i64, None, at).await?;
+                }
+                _ => {
+                    Self::insert_pledge_row(conn, agreement_id, draft, position as i64, at, &field)
+                        .await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) async fn sync_sources(
+        conn: &mut Conn<D>,
+        agreement_id: &str,
+        drafts: &[SourceDraft],
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let existing = Self::stored_sources(conn, agreement_id).await?;
+        let pledges: HashSet<String> = Self::child_ids(conn, "pledges", agreement_id)
+            .await?
+            .into_iter()
+            .collect();
+        for (i, draft) in drafts.iter().enumerate() {
+            for (j, pledge_id) in draft.pledges.iter().enumerate() {
+                if !pledges.contains(pledge_id) {
+                    return Err(Self::invalid(
+                        &format!("sources[{i}].pledges[{j}]"),
+                        "must be the id of a pledge of this agreement",
+                    ));
+                }
+            }
+        }
+        let kept: HashSet<&str> = drafts.iter().filter_map(|d| d.id.as_deref()).collect();
+        for gone in existing.keys().filter(|id| !kept.contains(id.as_str())) {
+            sqlx::query("DELETE FROM sources WHERE id = $1")
+                .bind(gone)
+                .execute(&mut *conn)
+                .await?;
+        }
+        for (position, draft) in drafts.iter().enumerate() {
+            let field = format!("sources[{position}].id");
+            match draft
+                .id
+                .as_deref()
+                .and_then(|id| existing.get_key_value(id))
+            {
+                Some((_, (stored, at_position)))
+                    if stored == draft && *at_position == position as i64 => {}
+                Some((id, _)) => {
+                    Self::update_source_row(conn, id, draft, position as i64, None, at).await?;
+                }
+                _ => {
+                    Self::insert_source_row(conn, agreement_id, draft, position as i64, at, &field)
+                        .await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Candidate ids for a new child: the given one, or `<agreement>-p1`, `-p2`, ...
+    pub(super) fn child_id_candidates<'a>(
+        agreement_id: &'a str,
+        letter: char,
+        given: Option<&'a str>,
+    ) -> Box<dyn Iterator<Item = String> + Send + 'a> {
+        match given {
+            Some(id) => Box::new(std::iter::once(id.to_owned())),
+            None => Box::new((1..=1000).map(move |n| format!("{agreement_id}-{letter}{n}"))),
+        }
+    }
+
+    pub(super) async fn insert_pledge_row(
+        conn: &mut Conn<D>,
+        agreement_id: &str,
+        draft: &PledgeDraft,
+        position: i64,
+        at: DateTime<Utc>,
+        field: &str,
+    ) -> StoreResult<String> {
+        for id in Self::child_id_candidates(agreement_id, 'p', draft.id.as_deref()) {
+            let inserted = sqlx::query(
+                "INSERT INTO pledges (id, agreement_id, position, amount, currency, year_from, \
+                 year_to, kind, measure, in_agreement_text, description, note, version, \
+                 created_at, updated_at, amount_minor, basis, part_of, markers, counted_minor, \
+                 years_counted) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 1, \
+                 $13, $13, $14, $15, $16, $17, $18, $19) ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(&id)
+            .bind(agreement_id)
+            .bind(position)
+            .bind(D::amount_param(&draft.amount))
+            .bind(draft.currency.as_str())
+            .bind(draft.year_from)
+            .bind(draft.year_to)
+            .bind(draft.kind.as_str())
+            .bind(draft.measure.map(Vocabulary::as_str))
+            .bind(draft.in_agreement_text)
+            .bind(draft.description.as_deref())
+            .bind(draft.note.as_deref())
+            .bind(at)
+            .bind(draft.amount.minor_units())
+            .bind(draft.basis.as_str())
+            .bind(draft.part_of.as_deref())
+            .bind(json(&draft.markers)?)
+            .bind(Self::counted_minor(draft, field)?)
+            .bind(Self::per_year_years(draft))
+            .execute(&mut *conn)
+            .await
+            // The rollup's triggers add the amount to the totals.
+            .map_err(Self::overflow_is_invalid)?;
+            if inserted.rows_affected() == 1 {
+                return Ok(id);
+            }
+        }
+        Err(Self::invalid(field, "is already the id of another pledge"))
+    }
+
+    pub(super) async fn update_pledge_row(
+        conn: &mut Conn<D>,
+        id: &str,
+        draft: &PledgeDraft,
+        position: i64,
+        expected_version: Option<i64>,
+        at: DateTime<Utc>,
+    ) -> StoreResult<String> {
+        let agreement_id = sqlx::query_scalar::<_, String>(
+            "UPDATE pledges SET position = COALESCE($2, position), amount = $3, currency = $4, \
+             year_from = $5, year_to = $6, kind = $7, measure = $8, in_agreement_text = $9, \
+             description = $10, note = $11, version = version + 1, updated_at = $12, amount_minor \
+             = $14, basis = $15, part_of = $16, markers = $17, counted_minor = $18, years_counted \
+             = $19 WHERE id = $1 AND ($13 IS NULL OR version = $13) RETURNING agreement_id",
+        )
+        .bind(id)
+        .bind((position >= 0).then_some(position))
+        .bind(D::amount_param(&draft.amount))
+        .bind(draft.currency.as_str())
+        .bind(draft.year_from)
+        .bind(draft.year_to)
+        .bind(draft.kind.as_str())
+        .bind(draft.measure.map(Vocabulary::as_str))
+        .bind(draft.in_agreement_text)
+        .bind(draft.description.as_deref())
+        .bind(draft.note.as_deref())
+        .bind(at)
+        .bind(expected_version)
+        .bind(draft.amount.minor_units())
+        .bind(draft.basis.as_str())
+        .bind(draft.part_of.as_deref())
+        .bind(json(&draft.markers)?)
+        .bind(Self::counted_minor(draft, "amount")?)
+        .bind(Self::per_year_years(draft))
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(Self::overflow_is_invalid)?;
+        match agreement_id {
+            Some(agreement_id) => Ok(agreement_id),
+            None => Err(Self::missing_or_moved(conn, "pledges", "id", id).await),
+        }
+    }
+
+    pub(super) async fn insert_source_row(
+        conn: &mut Conn<D>,
+        agreement_id: &str,
+        draft: &SourceDraft,
+        position: i64,
+        at: DateTime<Utc>,
+        field: &str,
+    ) -> StoreResult<String> {
+        for id in Self::child_id_candidates(agreement_id, 's', draft.id.as_deref()) {
+            let inserted = sqlx::query(
+                "INSERT INTO sources (id, agreement_id, pledge_ids, position, url, title, \
+                 publisher, published_on, version, created_at, updated_at, fields) VALUES ($1, \
+                 $2, $3, $4, $5, $6, $7, $8, 1, $9, $9, $10) ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(&id)
+            .bind(agreement_id)
+            .bind(json(&draft.pledges)?)
+            .bind(position)
+            .bind(&draft.url)
+            .bind(&draft.title)
+            .bind(draft.publisher.as_deref())
+            .bind(draft.published_on)
+            .bind(at)
+            .bind(json(&draft.fields)?)
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| Self::same_url_twice(e, field))?;
+            if inserted.rows_affected() == 1 {
+                return Ok(id);
+            }
+        }
+        Err(Self::invalid(field, "is already the id of another source"))
+    }
+
+    pub(super) async fn update_source_row(
+        conn: &mut Conn<D>,
+        id: &str,
+        draft: &SourceDraft,
+        position: i64,
+        expected_version: Option<i64>,
+        at: DateTime<Utc>,
+    ) -> StoreResult<String> {
+        let agreement_id = sqlx::query_scalar::<_, String>(
+            "UPDATE sources SET position = COALESCE($2, position), pledge_ids = $3, url = $4, \
+             title = $5, publisher = $6, published_on = $7, version = version + 1, updated_at = \
+             $8, fields = $10 WHERE id = $1 AND ($9 IS NULL OR version = $9) RETURNING \
+             agreement_id",
+        )
+        .bind(id)
+        .bind((position >= 0).then_some(position))
+        .bind(json(&draft.pledges)?)
+        .bind(&draft.url)
+        .bind(&draft.title)
+        .bind(draft.publisher.as_deref())
+        .bind(draft.published_on)
+        .bind(at)
+        .bind(expected_version)
+        .bind(json(&draft.fields)?)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(|e| Self::same_url_twice(e, "id"))?;
+        match agreement_id {
+            Some(agreement_id) => Ok(agreement_id),
+            None => Err(Self::missing_or_moved(conn, "sources", "id", id).await),
+        }
+    }
+
+    /// A source is stored once per agreement: a second one with the same
+    /// URL (the unique index sources_agreement_url) is a 422 on its `url`.
+    pub(super) fn same_url_twice(error: sqlx::Error, id_field: &str) -> StoreError {
+        let url_index = D::violates(&error, Constraint::SourceUrl);
+        if url_index {
+            let field = match id_field.strip_suffix("id") {
+                Some(prefix) => format!("{prefix}url"),
+                None => "url".into(),
+            };
+            Self::invalid(
+                &field,
+                "is already a source of this agreement: list it once, naming every pledge and \
+                 field it supports",
+            )
+        } else {
+            error.into()
+        }
+    }
+
+    pub(super) async fn next_position(
+        conn: &mut Conn<D>,
+        table: &str,
+        agreement_id: &str,
+    ) -> StoreResult<i64> {
+        let sql =
+            format!("SELECT COALESCE(MAX(position) + 1, 0) FROM {table} WHERE agreement_id = $1");
+        Ok(sqlx::query_scalar::<_, i64>(&sql)
+            .bind(agreement_id)
+            .fetch_one(&mut *conn)
+            .await?)
+    }
+
+    /// A source may only point at a pledge of its own agreement.
+    pub(super) async fn check_source_pledge(
+        conn: &mut Conn<D>,
+        agreement_id: &str,
+        draft: &SourceDraft,
+    ) -> StoreResult<()> {
+        for (i, pledge_id) in draft.pledges.iter().enumerate() {
+            let owner =
+                sqlx::query_scalar::<_, String>("SELECT agreement_id FROM pledges WHERE id = $1")
+                    .bind(pledge_id)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+            if owner.as_deref() != Some(agreement_id) {
+                return Err(Self::invalid(
+                    &format!("pledges[{i}]"),
+                    "must be the id of a pledge of the same agreement",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// What totals count of a pledge, in minor units (see
+    /// [`PledgeDraft::counted_minor`]); a 422 on `field` if it cannot be
+    /// totalled exactly.
+    pub(super) fn counted_minor(draft: &PledgeDraft, field: &str) -> StoreResult<i64> {
+        draft.counted_minor().ok_or_else(|| {
+            Self::invalid(
+                field,
+                "counted for each of its years, this amount is more than the service can total \
+                 exactly",
+            )
+        })
+    }
+
+    /// The years a per-year pledge counts for; 0 for a total (or a part).
+    pub(super) fn per_year_years(draft: &PledgeDraft) -> i64 {
+        match (draft.basis, &draft.part_of) {
+            (crate::domain::pledge::PledgeBasis::PerYear, None) => draft.years_counted(),
+            _ => 0,
+        }
+    }
+
+    /// Every `part_of` names a pledge that exists (in any agreement), and
+    /// following the links never comes back: checked after a write, in
+    /// its transaction, so a body may link pledges it creates.
+    pub(super) async fn check_part_of(
+        conn: &mut Conn<D>,
+        links: &[(String, String, String)],
+    ) -> StoreResult<()> {
+        for (field, id, whole) in links {
+            let mut current = whole.clone();
+            for _ in 0..64 {
+                if &current == id {
+                    return Err(Self::invalid(
+                        field,
+                        "makes a circle: a pledge cannot be part of itself, directly or through \
+                         others",
+                    ));
+                }
+                let next: Option<Option<String>> =
+                    sqlx::query_scalar("SELECT part_of FROM pledges WHERE id = $1")
+                        .bind(&current)
+                        .fetch_optional(&mut *conn)
+                        .await?;
+                match next {
+                    None if &current == whole => {
+                        return Err(Self::invalid(
+                            field,
+                            "must be the id of an existing pledge (of any agreement)",
+                        ));
+                    }
+                    Some(Some(up)) => current = up,
+                    _ => break,
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The part_of links of an agreement's pledges, to check after writing them.
+    pub(super) fn part_of_links(
+        agreement_id: &str,
+        pledges: &[PledgeDraft],
+        prefix: &str,
+    ) -> Vec<(String, String, String)> {
+        pledges
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| {
+                let whole = p.part_of.clone()?;
+                let id =
+                    p.id.clone()
+                        .unwrap_or_else(|| format!("{agreement_id}-p{}", i + 1));
+                Some((format!("{prefix}pledges[{i}].part_of"), id, whole))
+            })
+            .collect()
+    }
+
+    pub(super) async fn get_pledge(&self, id: &str) -> StoreResult<Option<Pledge>> {
+        let mut tx = D::begin_read(&self.pool).await?;
+        let pledge = Self::load_pledge(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(pledge)
+    }
+
+    pub(super) async fn create_pledge(
+        &self,
+        actor: &str,
+        agreement_id: &str,
+        draft: &PledgeDraft,
+    ) -> StoreResult<Pledge> {
+        let mut tx = D::begin_write(&self.pool).await?;
+        let at = now();
+        Self::touch_agreement(&mut tx, agreement_id, at).await?;
+        let position = Self::next_position(&mut tx, "pledges", agreement_id).await?;
+        let id = Self::insert_pledge_row(&mut tx, agreement_id, draft, position, at, "id").await?;
+        if let Some(whole) = &draft.part_of {
+            Self::check_part_of(&mut tx, &[("part_of".into(), id.clone(), whole.clone())]).await?;
+        }
+        let pledge = Self::load_pledge(&mut tx, &id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let change = Change::new("pledge", &id, "create", pledge.version)
+            .of_agreement(agreement_id)
+            .after(&pledge.draft())?;
+        Self::record(&mut tx, at, actor, change).await?;
+        Self::reindex(&mut tx, agreement_id, true).await?;
+        tx.commit().await?;
+        Ok(pledge)
+    }
+
+    pub(super) async fn replace_pledge(
+        &self,
+        actor: &str,
+        id: &str,
+        draft: &PledgeDraft,
+        expected_version: Option<i64>,
+    ) -> StoreResult<Pledge> {
+        let mut tx = D::begin_write(&self.pool).await?;
+        let at = now();
+        let before = Self::load_pledge(&mut tx, id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let agreement_id =
+            Self::update_pledge_row(&mut tx, id, draft, -1, expected_version, at).await?;
+        if let Some(whole) = &draft.part_of {
+            Self::check_part_of(&mut tx, &[("part_of".into(), id.to_owned(), whole.clone())])
+                .await?;
+        }
+        Self::touch_agreement(&mut tx, &agreement_id, at).await?;
+        let pledge = Self::load_pledge(&mut tx, id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let change = Change::new("pledge", id, "update", pledge.version)
+            .of_agreement(&agreement_id)
+            .before(&before.draft())?
+            .after(&pledge.draft())?;
+        Self::record(&mut tx, at, actor, change).await?;
+        Self::reindex(&mut tx, &agreement_id, true).await?;
+        tx.commit().await?;
+        Ok(pledge)
+    }
+
+    pub(super) async fn delete_pledge(
+        &self,
+        actor: &str,
+        id: &str,
+        expected_version: Option<i64>,
+    ) -> StoreResult<()> {
+        let mut tx = D::begin_write(&self.pool).await?;
+        let before = Self::load_pledge(&mut tx, id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let before = (before.version, as_json(&before.draft())?);
+        Self::delete_child(
+            &mut tx,
+            actor,
+            ("pledge", "pledges"),
+            id,
+            expected_version,
+            before,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(super) async fn get_source(&self, id: &str) -> StoreResult<Option<Source>> {
+        let mut conn = self.pool.acquire().await?;
+        Self::load_source(&mut conn, id).await
+    }
+
+    pub(super) async fn create_source(
+        &self,
+        actor: &str,
+        agreement_id: &str,
+        draft: &SourceDraft,
+    ) -> StoreResult<Source> {
+        let mut tx = D::begin_write(&self.pool).await?;
+        let at = now();
+        Self::touch_agreement(&mut tx, agreement_id, at).await?;
+        Self::check_source_pledge(&mut tx, agreement_id, draft).await?;
+        let position = Self::next_position(&mut tx, "sources", agreement_id).await?;
+        let id = Self::insert_source_row(&mut tx, agreement_id, draft, position, at, "id").await?;
+        let source = Self::load_source(&mut tx, &id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let change = Change::new("source", &id, "create", source.version)
+            .of_agreement(agreement_id)
+            .after(&source.draft())?;
+        Self::record(&mut tx, at, actor, change).await?;
+        Self::reindex(&mut tx, agreement_id, false).await?;
+        tx.commit().await?;
+        Ok(source)
+    }
+
+    pub(super) async fn replace_source(
+        &self,
+        actor: &str,
+        id: &str,
+        draft: &SourceDraft,
+        expected_version: Option<i64>,
+    ) -> StoreResult<Source> {
+        let mut tx = D::begin_write(&self.pool).await?;
+        let at = now();
+        let before = Self::load_source(&mut tx, id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let agreement_id =
+            Self::update_source_row(&mut tx, id, draft, -1, expected_version, at).await?;
+        Self::check_source_pledge(&mut tx, &agreement_id, draft).await?;
+        Self::touch_agreement(&mut tx, &agreement_id, at).await?;
+        let source = Self::load_source(&mut tx, id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let change = Change::new("source", id, "update", source.version)
+            .of_agreement(&agreement_id)
+            .before(&before.draft())?
+            .after(&source.draft())?;
+        Self::record(&mut tx, at, actor, change).await?;
+        Self::reindex(&mut tx, &agreement_id, false).await?;
+        tx.commit().await?;
+        Ok(source)
+    }
+
+    pub(super) async fn delete_source(
+        &self,
+        actor: &str,
+        id: &str,
+        expected_version: Option<i64>,
+    ) -> StoreResult<()> {
+        let mut tx = D::begin_write(&self.pool).await?;
+        let before = Self::load_source(&mut tx, id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let before = (before.version, as_json(&before.draft())?);
+        Self::delete_child(
+            &mut tx,
+            actor,
+            ("source", "sources"),
+            id,
+            expected_version,
+            before,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
