@@ -3515,7 +3515,7 @@ macro_rules! shared_sql_store {
 
         /// The draft a deletion kept, ready to be inserted again.
         fn restorable(before: serde_json::Value) -> Result<AgreementDraft, String> {
-            let body: crate::domain::agreement::AgreementBody = serde_json::from_value(before).map_err(|e| e.to_string())?;
+            let body: crate::wire::agreement::AgreementBody = serde_json::from_value(before).map_err(|e| e.to_string())?;
             let partner = body.partner_ref().and_then(|r| r.map(|r| PartnerCode::parse(&r)).transpose());
             body.parse(partner).map_err(|errors| format!("{errors:?}"))
         }
