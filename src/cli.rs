@@ -10,9 +10,10 @@ use crate::config::{ServeConfig, StoreConfig};
 use crate::domain::FieldError;
 use crate::domain::Vocabulary;
 use crate::domain::checks::{Level, Report};
-use crate::domain::dataset::{Dataset, DatasetBody, RowAction, RowChange};
-use crate::domain::spreadsheet::{self, Locations};
+use crate::domain::dataset::{Dataset, RowAction, RowChange};
 use crate::store;
+use crate::wire::dataset::DatasetBody;
+use crate::wire::spreadsheet::{self, Locations};
 
 #[derive(Debug, Parser)]
 #[command(

@@ -17,6 +17,7 @@ pub mod server;
 pub mod store;
 pub mod telemetry;
 pub mod webhooks;
+pub mod wire;
 
 use std::sync::Arc;
 

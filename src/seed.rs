@@ -2,8 +2,9 @@
 //! cooperation-area vocabulary, and the curated agreements. Compiled into the
 //! binary, so a new store needs nothing but the binary to be useful.
 
-use crate::domain::dataset::{Dataset, DatasetBody};
+use crate::domain::dataset::Dataset;
 use crate::store::{ImportSummary, Store, StoreError};
+use crate::wire::dataset::DatasetBody;
 
 /// The name history records for the bundled dataset.
 pub const SEED_ACTOR: &str = "seed";

@@ -1,5 +1,6 @@
 //! The types that are always valid. Request bodies are deserialised into loose
-//! `*Body` shapes and then parsed into these; nothing downstream re-checks them.
+//! `*Body` shapes (see [`crate::wire`]) and then parsed into these; nothing
+//! downstream re-checks them.
 
 pub mod agreement;
 pub mod api_key;
@@ -16,7 +17,6 @@ pub mod pledge;
 pub mod query;
 pub mod rates;
 pub mod source;
-pub mod spreadsheet;
 pub mod text;
 pub mod webhook;
 

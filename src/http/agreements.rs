@@ -20,10 +20,11 @@ use super::partner_lookup::find_one_partner;
 use super::{AppState, created, single, single_tagged};
 use crate::auth::Caller;
 use crate::domain::FieldError;
-use crate::domain::agreement::{Agreement, AgreementBody, AgreementDraft};
+use crate::domain::agreement::{Agreement, AgreementDraft};
 use crate::domain::partner::PartnerCode;
 use crate::error::{ApiError, ApiResult};
 use crate::store::{Store, StoreError};
+use crate::wire::agreement::AgreementBody;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -13,9 +13,10 @@ use super::params::Params;
 use super::{AppState, created, single};
 use crate::auth::Caller;
 use crate::domain::FieldError;
-use crate::domain::area::{Area, AreaBody, AreaCode, AreaDraft};
+use crate::domain::area::{Area, AreaCode, AreaDraft};
 use crate::error::{ApiError, ApiResult};
 use crate::store::{PageRequest, Store, StoreError};
+use crate::wire::area::AreaBody;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -24,10 +24,12 @@ use crate::auth::Caller;
 use crate::domain::FieldError;
 use crate::domain::agreement::Agreement;
 use crate::domain::money::Currency;
-use crate::domain::pledge::{Pledge, PledgeBody, PledgeDraft, child_id};
-use crate::domain::source::{Source, SourceBody, SourceDraft};
+use crate::domain::pledge::{Pledge, PledgeDraft, child_id};
+use crate::domain::source::{Source, SourceDraft};
 use crate::error::{ApiError, ApiResult};
 use crate::store::{Store, StoreError, StoreResult};
+use crate::wire::pledge::PledgeBody;
+use crate::wire::source::SourceBody;
 
 /// What the handlers need to know of a kind of child.
 pub trait Child: Serialize + Sized + Send + Sync + 'static {

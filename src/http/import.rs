@@ -12,8 +12,8 @@ use super::AppState;
 use super::extract::{body_stream_error, require_json};
 use super::params::Params;
 use crate::auth::Caller;
-use crate::domain::dataset;
 use crate::error::{ApiError, ApiResult};
+use crate::wire::dataset;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(import))
@@ -57,7 +57,7 @@ impl axum::extract::FromRequest<AppState> for ImportBody {
 
 /// Imports the export format, all or nothing (admin key); `dry_run=true` changes nothing.
 #[utoipa::path(post, path = "/v1/import", tag = "data desk", params(ImportQuery),
-    request_body(content = crate::domain::dataset::DatasetBody, description = "The export format: partners, areas and agreements, each section optional"),
+    request_body(content = crate::wire::dataset::DatasetBody, description = "The export format: partners, areas and agreements, each section optional"),
     responses((status = 200, description = "What the import did (or would do)", body = crate::store::ImportSummary)))]
 async fn import(
     State(state): State<AppState>,

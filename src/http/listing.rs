@@ -560,7 +560,7 @@ pub(crate) fn csv_row(out: &mut String, fields: &[String]) {
         .from_writer(Vec::new());
     let neutralised = fields
         .iter()
-        .map(|f| crate::domain::spreadsheet::neutralised(f));
+        .map(|f| crate::wire::spreadsheet::neutralised(f));
     // Writing into memory fails only on a bug; the row is then left out
     // rather than half written.
     if writer

@@ -13,9 +13,10 @@ use super::params::Params;
 use super::{AppState, created, single};
 use crate::auth::Caller;
 use crate::domain::FieldError;
-use crate::domain::partner::{Partner, PartnerBody, PartnerCode, PartnerDraft};
+use crate::domain::partner::{Partner, PartnerCode, PartnerDraft};
 use crate::error::{ApiError, ApiResult};
 use crate::store::Store;
+use crate::wire::partner::PartnerBody;
 
 use super::partner_lookup::resolve_partner;
 

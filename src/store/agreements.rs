@@ -696,7 +696,7 @@ where
 
     /// The draft a deletion kept, ready to be inserted again.
     pub(super) fn restorable(before: serde_json::Value) -> Result<AgreementDraft, String> {
-        let body: crate::domain::agreement::AgreementBody =
+        let body: crate::wire::agreement::AgreementBody =
             serde_json::from_value(before).map_err(|e| e.to_string())?;
         let partner = body
             .partner_ref()

@@ -1,8 +1,8 @@
 //! The bundled dataset, import and export.
 
 use accords::domain::Vocabulary;
-use accords::domain::dataset::DatasetBody;
 use accords::store::StoreError;
+use accords::wire::dataset::DatasetBody;
 
 use crate::common::{TestApp, TestDatabase};
 

@@ -11,8 +11,10 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
-use super::agreement::{AgreementBody, AgreementDraft};
-use super::dataset::{Dataset, DatasetBody};
+use super::agreement::AgreementBody;
+use super::dataset::DatasetBody;
+use crate::domain::agreement::AgreementDraft;
+use crate::domain::dataset::Dataset;
 
 /// One CSV file: its name, its columns in order, and for a child file the
 /// agreement's list its rows fill and the column that identifies a row.
