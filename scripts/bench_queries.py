@@ -272,6 +272,9 @@ def enumerate_queries(base):
                     variants.append({c: first_values.get(c) or sample_of(c, template) for c in combination})
         for params in variants:
             params = with_needs(params, names)
+            if {"from", "to"} <= set(names):
+                # A diff is between two revisions: each variant names both.
+                params = {"from": SAMPLES["from"], "to": SAMPLES["to"], **params}
             query = urllib.parse.urlencode(params, safe=",")
             label = f"{template}{'?' + query if query else ''}"
             queries.append((label, path + ("?" + filled(query) if query else ""), False))
