@@ -217,6 +217,7 @@ def enumerate_queries(base):
     samples, agreement_id = path_samples(connection)
     queries = []
     seen_parameter_sets = set()
+    seen_labels = set()
     for template, operations in spec["paths"].items():
         operation = operations.get("get")
         if not operation or not template.startswith("/v1/"):
@@ -277,6 +278,9 @@ def enumerate_queries(base):
                 params = {"from": SAMPLES["from"], "to": SAMPLES["to"], **params}
             query = urllib.parse.urlencode(params, safe=",")
             label = f"{template}{'?' + query if query else ''}"
+            if label in seen_labels:
+                continue
+            seen_labels.add(label)
             queries.append((label, path + ("?" + filled(query) if query else ""), False))
         if pageable:
             for params in [{}] + [{"sort": s} for s in sorts]:
