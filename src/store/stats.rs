@@ -79,14 +79,31 @@ where
         list.push_unseparated(")");
     }
 
-    /// The signing years (in `year_column`) and the legal nature of a
-    /// rollup row, as the rollups of migrations 0011 and 0016 key them.
-    pub(super) fn push_rollup_conditions(
+    /// The conditions on agreements both rollups keep: partners, statuses,
+    /// kinds (`kind_column`), whole years of signing (`year_column`; see
+    /// [`Self::whole_signing_years`]) and legal nature.
+    pub(super) fn push_agreement_conditions(
         sql: &mut Builder<'static, D>,
-        year_column: &str,
+        query: &AgreementQuery,
+        (kind_column, year_column): (&str, &str),
         (from, to): (Option<i64>, Option<i64>),
-        legally_binding: Option<Option<bool>>,
     ) {
+        let texts = |values: &mut dyn Iterator<Item = &str>| values.map(str::to_owned).collect();
+        Self::push_in(
+            sql,
+            "r.partner_code",
+            texts(&mut query.partners.iter().map(|p| p.as_str())),
+        );
+        Self::push_in(
+            sql,
+            "r.status",
+            texts(&mut query.statuses.iter().map(|v| v.as_str())),
+        );
+        Self::push_in(
+            sql,
+            kind_column,
+            texts(&mut query.kinds.iter().map(|v| v.as_str())),
+        );
         if let Some(year) = from {
             sql.push(format!(" AND {year_column} >= ")).push_bind(year);
         }
@@ -95,7 +112,7 @@ where
             sql.push(format!(" AND {year_column} >= 0 AND {year_column} <= "))
                 .push_bind(year);
         }
-        if let Some(binding) = legally_binding {
+        if let Some(binding) = query.legally_binding {
             sql.push(" AND r.binding_key = ").push_bind(match binding {
                 Some(true) => 1_i64,
                 Some(false) => 0,
@@ -178,34 +195,11 @@ where
         if let Some(area) = one_area {
             sql.push(" AND r.area_code = ").push_bind(area);
         }
-        Self::push_in(
+        Self::push_agreement_conditions(
             &mut sql,
-            "r.partner_code",
-            query
-                .partners
-                .iter()
-                .map(|p| p.as_str().to_owned())
-                .collect(),
-        );
-        Self::push_in(
-            &mut sql,
-            "r.status",
-            query
-                .statuses
-                .iter()
-                .map(|v| v.as_str().to_owned())
-                .collect(),
-        );
-        Self::push_in(
-            &mut sql,
-            "r.kind",
-            query.kinds.iter().map(|v| v.as_str().to_owned()).collect(),
-        );
-        Self::push_rollup_conditions(
-            &mut sql,
-            "r.year_key",
+            query,
+            ("r.kind", "r.year_key"),
             (whole_year_from, whole_year_to),
-            query.legally_binding,
         );
         if !expressions.is_empty() {
             sql.push(" GROUP BY ");
@@ -298,14 +292,11 @@ where
              pledge_condition_rollup r WHERE r.set_key = ",
         );
         sql.push_bind(format!("{pledge_set}|{condition_set}"));
-        Self::push_in(
+        Self::push_agreement_conditions(
             &mut sql,
-            "r.partner_code",
-            query
-                .partners
-                .iter()
-                .map(|p| p.as_str().to_owned())
-                .collect(),
+            query,
+            ("r.agreement_kind", "r.signed_key"),
+            (whole_year_from, whole_year_to),
         );
         Self::push_in(
             &mut sql,
@@ -321,26 +312,6 @@ where
             sql.push(" AND r.currency = ")
                 .push_bind(wanted.as_str().to_owned());
         }
-        Self::push_in(
-            &mut sql,
-            "r.status",
-            query
-                .statuses
-                .iter()
-                .map(|v| v.as_str().to_owned())
-                .collect(),
-        );
-        Self::push_in(
-            &mut sql,
-            "r.agreement_kind",
-            query.kinds.iter().map(|v| v.as_str().to_owned()).collect(),
-        );
-        Self::push_rollup_conditions(
-            &mut sql,
-            "r.signed_key",
-            (whole_year_from, whole_year_to),
-            query.legally_binding,
-        );
         sql.push(" GROUP BY ");
         for expression in &expressions {
             sql.push(format!("{expression}, "));
