@@ -59,7 +59,7 @@ async fn open_store(
 /// `accords serve`: open (and migrate) the store, seed an empty one with the
 /// bundled dataset, and serve until SIGINT or SIGTERM.
 pub async fn serve(store_config: &StoreConfig, config: &ServeConfig) -> Result<(), String> {
-    telemetry::init(config.log_format);
+    let _log = telemetry::init(config.log_format);
     let store = open_store(store_config, config.wait_for_db()).await?;
     if !config.no_seed
         && let Some(summary) = seed::seed_if_empty(store.as_ref())

@@ -16,6 +16,15 @@ fn is_read(method: &Method) -> bool {
     method.is_safe()
 }
 
+/// Whether [`authenticate`] has anything to do: the request needs a key or
+/// presents one. Embeds show the same data: closed when reads are.
+pub fn concerns<B>(read_auth: bool, request: &axum::http::Request<B>) -> bool {
+    let path = request.uri().path();
+    let needs_key = (path.starts_with("/v1/") || path.starts_with("/embed/") || path == "/oembed")
+        && (!is_read(request.method()) || (read_auth && request.method() != Method::OPTIONS));
+    needs_key || request.headers().contains_key(header::AUTHORIZATION)
+}
+
 /// Checks the bearer key of every request that needs one and records the
 /// caller for the handlers; a request that needs none passes untouched.
 pub async fn authenticate(
@@ -23,15 +32,10 @@ pub async fn authenticate(
     mut request: Request,
     next: Next,
 ) -> Response {
-    // Embeds show the same data: closed when reads are.
-    let path = request.uri().path();
-    let needs_key = (path.starts_with("/v1/") || path.starts_with("/embed/") || path == "/oembed")
-        && (!is_read(request.method())
-            || (state.options.read_auth && request.method() != Method::OPTIONS));
-    let presented = request.headers().get(header::AUTHORIZATION).cloned();
-    if !needs_key && presented.is_none() {
+    if !concerns(state.options.read_auth, &request) {
         return next.run(request).await;
     }
+    let presented = request.headers().get(header::AUTHORIZATION).cloned();
     match caller(&state, presented.as_ref()).await {
         Ok(caller) => {
             request.extensions_mut().insert(caller);

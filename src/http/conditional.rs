@@ -182,21 +182,32 @@ fn revision_named(if_none_match: &str) -> Option<i64> {
 /// matches is answered 304 without running the query. Single resources keep
 /// their version ETag and answer 304 when it matches. A GET answered 200 is
 /// kept, rendered, until the revision moves, and served again from memory.
+/// A read of the store's data: answered from what is kept, or tagged.
+fn reads_data<B>(request: &axum::http::Request<B>) -> bool {
+    matches!(*request.method(), Method::GET | Method::HEAD)
+        && request.extensions().get::<MatchedPath>().is_some_and(|r| {
+            let r = r.as_str();
+            (r.starts_with("/v1/") || r.starts_with("/embed/") || r == "/oembed")
+                && r != "/v1/events"
+                // Webhooks are not store data (no revision moves with them),
+                // and only admins may read them: never kept or shared.
+                && !r.starts_with("/v1/webhooks")
+        })
+}
+
+/// Whether [`conditional`] has anything to do: a read of the store's data,
+/// or a write (which takes its turn and moves the revision).
+pub fn concerns<B>(request: &axum::http::Request<B>) -> bool {
+    !request.method().is_safe() || reads_data(request)
+}
+
 pub async fn conditional(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_owned());
     let method = request.method().clone();
-    let reads_data = matches!(method, Method::GET | Method::HEAD)
-        && route.as_deref().is_some_and(|r| {
-            (r.starts_with("/v1/") || r.starts_with("/embed/") || r == "/oembed")
-                && r != "/v1/events"
-                // Webhooks are not store data (no revision moves with them),
-                // and only admins may read them: never kept or shared.
-                && !r.starts_with("/v1/webhooks")
-        });
-    if !reads_data {
+    if !reads_data(&request) {
         let writes = !method.is_safe();
         let _turn = if writes && state.store.backend() == "sqlite" {
             tokio::time::timeout(WRITE_TURN_WAIT, state.freshness.write_turn.lock())

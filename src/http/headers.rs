@@ -2,31 +2,43 @@
 //! middleware.rs by tower-http's `SetResponseHeaderLayer`, each only when
 //! the handler has not chosen its own).
 
-use axum::Router;
-use axum::http::{HeaderValue, header};
-use axum::response::Response;
-use tower_http::set_header::SetResponseHeaderLayer;
+use axum::http::{HeaderMap, HeaderValue, Response, header};
+use tower::ServiceBuilder;
+use tower::layer::util::{Identity, Stack};
+use tower_http::set_header::{MakeHeaderValue, SetResponseHeaderLayer};
+
+/// The four layers of [`hardened`], as ServiceBuilder nests them.
+type Hardened = Stack<
+    SetResponseHeaderLayer<FrameOptions>,
+    Stack<
+        SetResponseHeaderLayer<HeaderValue>,
+        Stack<
+            SetResponseHeaderLayer<HeaderValue>,
+            Stack<SetResponseHeaderLayer<HeaderValue>, Identity>,
+        >,
+    >,
+>;
 
 /// The four headers, each set only when the handler has not chosen its own.
-pub fn hardened(router: Router) -> Router {
-    router
+pub fn hardened() -> ServiceBuilder<Hardened> {
+    ServiceBuilder::new()
+        // Outside X-Frame-Options: that one sees only a policy the
+        // handler set, never this default.
         .layer(SetResponseHeaderLayer::if_not_present(
-            header::X_FRAME_OPTIONS,
-            frame_options,
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
         ))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ))
         .layer(SetResponseHeaderLayer::if_not_present(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("no-referrer"),
-        ))
-        // Outside X-Frame-Options: that one sees only a policy the
-        // handler set, never this default.
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+            header::X_FRAME_OPTIONS,
+            FrameOptions,
         ))
 }
 
@@ -35,9 +47,17 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; frame-ancestors 'none
 
 /// `DENY`, unless the answer's own policy lets some sites frame it (the
 /// embeds): X-Frame-Options cannot name sites, so it is left out there.
-fn frame_options(response: &Response) -> Option<HeaderValue> {
-    let framable = response
-        .headers()
+#[derive(Clone, Copy)]
+pub struct FrameOptions;
+
+impl<B> MakeHeaderValue<Response<B>> for FrameOptions {
+    fn make_header_value(&mut self, response: &Response<B>) -> Option<HeaderValue> {
+        frame_options(response.headers())
+    }
+}
+
+fn frame_options(headers: &HeaderMap) -> Option<HeaderValue> {
+    let framable = headers
         .get(header::CONTENT_SECURITY_POLICY)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|csp| {
@@ -52,9 +72,11 @@ fn frame_options(response: &Response) -> Option<HeaderValue> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::Router;
     use axum::body::Body;
     use axum::extract::Request;
     use axum::response::IntoResponse;
+    use axum::response::Response;
     use tower::ServiceExt;
 
     async fn ok() -> &'static str {
@@ -78,7 +100,7 @@ mod tests {
         let app = Router::new()
             .route("/things", axum::routing::get(ok))
             .route("/page", axum::routing::get(page));
-        let app = hardened(app);
+        let app = app.layer(hardened());
         let response = app.clone().oneshot(get("/things")).await.unwrap();
         let headers = response.headers();
         assert_eq!(headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");

@@ -24,6 +24,11 @@ const KEPT_HEADERS: &[&str] = &["content-type", "location", "etag"];
 /// Responses are small JSON documents; anything larger is not kept.
 const MAX_KEPT_BODY: usize = 4 * 1024 * 1024;
 
+/// Whether [`idempotent_post`] has anything to do: a POST with a key.
+pub fn concerns<B>(request: &axum::http::Request<B>) -> bool {
+    request.method() == Method::POST && request.headers().contains_key(IDEMPOTENCY_KEY)
+}
+
 pub async fn idempotent_post(
     State(state): State<AppState>,
     request: Request,

@@ -52,6 +52,10 @@ pub async fn negotiate(mut request: Request, next: Next) -> Response {
     headers
         .entry(header::CONTENT_LANGUAGE)
         .or_insert(HeaderValue::from_static(lang.as_str()));
+    if !headers.contains_key(header::VARY) {
+        headers.insert(header::VARY, HeaderValue::from_static("Accept-Language"));
+        return response;
+    }
     // Every Vary given inside (Accept, Accept-Encoding), as one list.
     let mut vary: Vec<String> = headers
         .get_all(header::VARY)
@@ -94,7 +98,9 @@ const MAX_LOCALIZED_BYTES: usize = 32 * 1024 * 1024;
 /// In Ukrainian, a JSON read shows `name_uk` as `name` and `title_uk` as
 /// `title`; where there is none, the English stays and the object lists the
 /// field in `untranslated`. Strong tags get a `-uk` suffix.
-pub async fn localize(request: Request, next: Next) -> Response {
+/// Whether [`localize`] has anything to do: a read, in Ukrainian, of a
+/// route that shows display names.
+pub fn concerns<B>(request: &axum::http::Request<B>) -> bool {
     let lang = request
         .extensions()
         .get::<Lang>()
@@ -105,8 +111,13 @@ pub async fn localize(request: Request, next: Next) -> Response {
         .get::<MatchedPath>()
         .is_some_and(|p| LOCALIZED.contains(&p.as_str()));
     let reads = matches!(*request.method(), Method::GET | Method::HEAD);
+    lang != Lang::En && reads && localized_route
+}
+
+pub async fn localize(request: Request, next: Next) -> Response {
+    let concerned = concerns(&request);
     let response = next.run(request).await;
-    if lang == Lang::En || !reads || !localized_route || response.status() != StatusCode::OK {
+    if !concerned || response.status() != StatusCode::OK {
         return response;
     }
     let is_json = response

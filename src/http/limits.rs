@@ -103,6 +103,11 @@ impl RateLimiter {
     }
 
     /// The per-second rate (and burst) of reads or writes; 0 = not limited.
+    /// Whether any limit is set (the middleware is left out when none is).
+    pub fn enabled(&self) -> bool {
+        self.limits.read_per_second > 0 || self.limits.write_per_second > 0
+    }
+
     pub fn limit(&self, write: bool) -> u32 {
         if write {
             self.limits.write_per_second
@@ -581,7 +586,7 @@ mod tests {
             .route("/things", get(ok).post(ok))
             .route("/healthz", get(ok))
             .layer(middleware::from_fn_with_state(limiter, rate_limit));
-        crate::http::headers::hardened(app)
+        app.layer(crate::http::headers::hardened())
     }
 
     fn call(method: Method, path: &str, peer: &str) -> Request {

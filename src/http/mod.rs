@@ -54,9 +54,22 @@ use crate::store::Store;
 
 pub use params::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 
-/// What every handler can reach.
+/// What every handler can reach: one `Arc`, so the per-request clones that
+/// axum's extractors and middleware make cost one reference count, not one
+/// per part (the profile in docs/performance-and-contract.md).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppParts>);
+
+impl std::ops::Deref for AppState {
+    type Target = AppParts;
+
+    fn deref(&self) -> &AppParts {
+        &self.0
+    }
+}
+
+/// The parts of [`AppState`].
+pub struct AppParts {
     pub store: Arc<dyn Store>,
     pub options: Arc<HttpOptions>,
     pub metrics: Arc<observe::Metrics>,
@@ -199,7 +212,7 @@ pub fn router(
     );
     let body_timeout = options.connections.body_timeout;
     let freshness = Arc::new(conditional::Freshness::new(options.render_cache_bytes));
-    let state = AppState {
+    let state = AppState(Arc::new(AppParts {
         webhooks: crate::store::webhooks::WebhookStore::new(store.database()),
         store,
         options: Arc::new(options),
@@ -208,7 +221,7 @@ pub fn router(
         freshness,
         event_streams,
         past: Arc::new(revisions::Past::new()),
-    };
+    }));
     let import_limit = DefaultBodyLimit::max(state.options.import_body_limit);
     let (routes, spec) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(healthz))

@@ -4,6 +4,7 @@
 //! format), kept by the `metrics` crate and rendered by
 //! `metrics-exporter-prometheus`.
 
+use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -262,7 +263,7 @@ pub async fn label_route(request: Request, next: Next) -> Response {
 /// A client's X-Request-Id is kept when it is sensible (1 to 128 visible
 /// ASCII characters); any other is dropped here, before
 /// `SetRequestIdLayer`, which then makes a new one.
-pub async fn drop_unusable_request_id(mut request: Request) -> Request {
+pub fn drop_unusable_request_id<B>(mut request: axum::http::Request<B>) -> axum::http::Request<B> {
     let usable = request.headers().get(&REQUEST_ID).is_none_or(|v| {
         (1..=128).contains(&v.len()) && v.as_bytes().iter().all(u8::is_ascii_graphic)
     });
@@ -272,52 +273,50 @@ pub async fn drop_unusable_request_id(mut request: Request) -> Request {
     request
 }
 
-/// A new request id: 16 random bytes in hex.
+/// A new request id: 32 hex digits, unique and unguessable without a
+/// system call per request: a counter put through SipHash under a key
+/// drawn once from the operating system (std's `RandomState`), twice, for
+/// 128 bits.
 #[derive(Clone, Copy, Default)]
 pub struct NewRequestId;
 
 impl MakeRequestId for NewRequestId {
     fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
-        let mut bytes = [0u8; 16];
-        let _ = getrandom::fill(&mut bytes);
-        let mut id = [0u8; 32];
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        for (pair, byte) in id.chunks_exact_mut(2).zip(bytes) {
-            pair[0] = HEX[usize::from(byte >> 4)];
-            pair[1] = HEX[usize::from(byte & 15)];
-        }
-        HeaderValue::from_bytes(&id).ok().map(RequestId::new)
+        static KEY: OnceLock<RandomState> = OnceLock::new();
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let key = KEY.get_or_init(RandomState::new);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let bits = (u128::from(key.hash_one((n, 0u8))) << 64) | u128::from(key.hash_one((n, 1u8)));
+        HeaderValue::from_str(&format!("{bits:032x}"))
+            .ok()
+            .map(RequestId::new)
     }
 }
 
 /// The one span a request is answered in (TraceLayer makes it): method and
-/// request id now, route, status and latency once answered. Headers are
-/// never logged, so no key leaks.
+/// request id, so every line logged while it is answered carries them.
+/// Headers are never logged, so no key leaks.
 pub fn request_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
     let id = request
         .headers()
         .get(&REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    tracing::info_span!(
-        "request",
-        method = %request.method(),
-        request_id = id,
-        route = tracing::field::Empty,
-        status = tracing::field::Empty,
-        latency_ms = tracing::field::Empty
-    )
+    tracing::info_span!("request", method = %request.method(), request_id = id)
 }
 
-/// The request's one log line, in its span.
+/// The request's one log line, in its span: route, status and latency as
+/// the event's own fields (recording them into the span first would format
+/// them twice).
 pub fn answered<B>(response: &axum::http::Response<B>, latency: Duration, span: &tracing::Span) {
-    span.record("route", route_of(response));
-    span.record("status", response.status().as_u16());
-    span.record(
-        "latency_ms",
-        (latency.as_secs_f64() * 1000.0 * 100.0).round() / 100.0,
+    let latency_ms = (latency.as_secs_f64() * 1000.0 * 100.0).round() / 100.0;
+    tracing::info!(
+        parent: span,
+        route = route_of(response),
+        status = response.status().as_u16(),
+        latency_ms,
+        "answered"
     );
-    tracing::info!(parent: span, "answered");
 }
 
 /// Counts the request for /metrics, tells the live layer a write committed,

@@ -18,6 +18,14 @@ use crate::error::{ApiError, PROBLEM_JSON};
 /// items, so only a body no JSON answer reaches would be left compact.
 const MAX_INDENTED_BYTES: usize = 64 * 1024 * 1024;
 
+/// Whether [`indent`] may have anything to do: the query may name `pretty`.
+pub fn concerns<B>(request: &axum::http::Request<B>) -> bool {
+    request
+        .uri()
+        .query()
+        .is_some_and(|q| q.contains("pretty") || q.contains('%'))
+}
+
 pub async fn indent(mut request: Request, next: Next) -> Response {
     let (given, stripped) = take_query_param(request.uri(), "pretty");
     if given.len() > 1 {

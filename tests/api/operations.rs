@@ -761,11 +761,16 @@ async fn json_logs_have_one_line_per_request_and_no_secrets() {
         .find(|l| l.contains("log-test-1"))
         .unwrap_or_else(|| panic!("no line for the request in\n{logs}"));
     let entry: serde_json::Value = serde_json::from_str(line).unwrap();
+    // The span: who asked (on every line logged while it is answered);
+    // the line itself: what was answered.
     let span = &entry["span"];
-    assert_eq!(span["route"], "/v1/agreements/{id}");
     assert_eq!(span["method"], "GET");
-    assert_eq!(span["status"], 200);
-    assert!(span["latency_ms"].is_number(), "{line}");
+    assert_eq!(span["request_id"], "log-test-1");
+    let fields = &entry["fields"];
+    assert_eq!(fields["message"], "answered");
+    assert_eq!(fields["route"], "/v1/agreements/{id}");
+    assert_eq!(fields["status"], 200);
+    assert!(fields["latency_ms"].is_number(), "{line}");
 }
 
 /// docs/configuration.md, which the README sends readers to, lists every
