@@ -177,11 +177,6 @@ fn revision_named(if_none_match: &str) -> Option<i64> {
         .max()
 }
 
-/// Conditional GET on every read. Lists, stats, the timeline and exports
-/// carry a weak ETag of the store-wide revision: an If-None-Match that still
-/// matches is answered 304 without running the query. Single resources keep
-/// their version ETag and answer 304 when it matches. A GET answered 200 is
-/// kept, rendered, until the revision moves, and served again from memory.
 /// A read of the store's data: answered from what is kept, or tagged.
 fn reads_data<B>(request: &axum::http::Request<B>) -> bool {
     matches!(*request.method(), Method::GET | Method::HEAD)
@@ -201,6 +196,11 @@ pub fn concerns<B>(request: &axum::http::Request<B>) -> bool {
     !request.method().is_safe() || reads_data(request)
 }
 
+/// Conditional GET on every read. Lists, stats, the timeline and exports
+/// carry a weak ETag of the store-wide revision: an If-None-Match that still
+/// matches is answered 304 without running the query. Single resources keep
+/// their version ETag and answer 304 when it matches. A GET answered 200 is
+/// kept, rendered, until the revision moves, and served again from memory.
 pub async fn conditional(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let route = request
         .extensions()

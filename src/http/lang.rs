@@ -95,9 +95,6 @@ const LOCALIZED: &[&str] = &[
 /// The largest JSON answer rewritten (a page of 500 agreements stays well under it).
 const MAX_LOCALIZED_BYTES: usize = 32 * 1024 * 1024;
 
-/// In Ukrainian, a JSON read shows `name_uk` as `name` and `title_uk` as
-/// `title`; where there is none, the English stays and the object lists the
-/// field in `untranslated`. Strong tags get a `-uk` suffix.
 /// Whether [`localize`] has anything to do: a read, in Ukrainian, of a
 /// route that shows display names.
 pub fn concerns<B>(request: &axum::http::Request<B>) -> bool {
@@ -114,6 +111,9 @@ pub fn concerns<B>(request: &axum::http::Request<B>) -> bool {
     lang != Lang::En && reads && localized_route
 }
 
+/// In Ukrainian, a JSON read shows `name_uk` as `name` and `title_uk` as
+/// `title`; where there is none, the English stays and the object lists the
+/// field in `untranslated`. Strong tags get a `-uk` suffix.
 pub async fn localize(request: Request, next: Next) -> Response {
     let concerned = concerns(&request);
     let response = next.run(request).await;

@@ -102,12 +102,12 @@ impl RateLimiter {
         }
     }
 
-    /// The per-second rate (and burst) of reads or writes; 0 = not limited.
     /// Whether any limit is set (the middleware is left out when none is).
     pub fn enabled(&self) -> bool {
         self.limits.read_per_second > 0 || self.limits.write_per_second > 0
     }
 
+    /// The per-second rate (and burst) of reads or writes; 0 = not limited.
     pub fn limit(&self, write: bool) -> u32 {
         if write {
             self.limits.write_per_second

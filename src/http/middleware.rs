@@ -2,18 +2,16 @@
 //! request passes through on its way to a handler, and every answer on its
 //! way out. Layers run outside in: the last one added sees the request first.
 
+use std::convert::Infallible;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use std::convert::Infallible;
-use std::task::{Context, Poll};
-
-use axum::extract::Request;
 use futures_util::TryFutureExt;
 use futures_util::future::{Either, MapOk};
 use tower::util::Oneshot;
@@ -256,6 +254,7 @@ where
         }
     }
 }
+
 #[cfg(test)]
 mod tests {
     use super::*;
