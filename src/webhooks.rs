@@ -9,12 +9,12 @@
 //! every attempt for receivers to drop duplicates.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
-use tokio::sync::{Notify, Semaphore, watch};
+use tokio::sync::{Notify, Semaphore};
 
 use crate::domain::webhook;
 use crate::store::webhooks::{Delivery, Outcome, Target, WebhookStore};
@@ -55,17 +55,6 @@ pub const MAX_DELAY: Duration = Duration::from_secs(60 * 60);
 const CONCURRENT_SENDS: usize = 16;
 /// Longest error text kept with a delivery.
 const MAX_ERROR_CHARS: usize = 300;
-
-/// Writes committed by this process. The store's transactions queue the
-/// deliveries; the HTTP layer calls [`written`] once a write is answered,
-/// which wakes the dispatchers at once rather than at their next poll
-/// (PostgreSQL's notifications reach them from other instances too).
-static LOCAL_WRITES: LazyLock<watch::Sender<u64>> = LazyLock::new(|| watch::channel(0).0);
-
-/// Wakes this process's dispatchers: something may have been queued.
-pub fn written() {
-    LOCAL_WRITES.send_modify(|n| *n = n.wrapping_add(1));
-}
 
 /// The running dispatcher; stops when dropped.
 pub struct Dispatcher {
@@ -129,7 +118,10 @@ impl Context {
 async fn run(context: Arc<Context>) {
     let slots = Arc::new(Semaphore::new(CONCURRENT_SENDS));
     let mut notifications = context.store.change_notifications().await;
-    let mut writes = LOCAL_WRITES.subscribe();
+    // Commits through this process's store wake the dispatchers at once,
+    // rather than at their next poll (PostgreSQL's notifications reach them
+    // from other instances too).
+    let mut writes = context.store.commits();
     loop {
         let free = slots.available_permits();
         if free > 0 {

@@ -21,8 +21,7 @@ use std::str::FromStr;
 
 use chrono::{Datelike, NaiveDate};
 use rust_decimal::Decimal;
-use serde::{Deserialize, Serialize, Serializer};
-use serde_json::Value;
+use serde::{Serialize, Serializer};
 
 use super::FieldError;
 use super::money::{Amount, Currency};
@@ -544,6 +543,7 @@ pub struct RatesFile {
 }
 
 /// Records each (currency, date) once, naming the first place of a repeat.
+#[derive(Default)]
 struct Seen(HashMap<(Currency, NaiveDate), String>);
 
 impl Seen {
@@ -808,39 +808,52 @@ impl RatesFile {
         }
     }
 
-    /// Parses `{"items": [{"date", "currency", "rate"}, ...]}`; errors are
-    /// addressed `items[3].rate`.
-    pub fn from_items(body: RatesBody) -> Result<Self, Vec<FieldError>> {
-        let mut errors: Errors<FieldError> = Errors::default();
-        let mut seen = Seen(HashMap::new());
-        let mut rates = Vec::new();
-        if body.items.is_empty() {
-            errors.push(FieldError::new("items", "must hold at least one rate"));
+    /// The currencies of the file, sorted, and its first and last dates.
+    pub fn extent(&self) -> (Vec<String>, Option<NaiveDate>, Option<NaiveDate>) {
+        let currencies: HashSet<&str> = self.rates.iter().map(|r| r.currency.as_str()).collect();
+        let mut currencies: Vec<String> = currencies.into_iter().map(str::to_owned).collect();
+        currencies.sort();
+        let first = self.rates.iter().map(|r| r.date).min();
+        let last = self.rates.iter().map(|r| r.date).max();
+        (currencies, first, last)
+    }
+}
+
+/// Rates given as the items of a JSON body, gathered in order by the wire
+/// layer: a currency and day given twice is an error, and errors are
+/// addressed `items[3].rate`.
+#[derive(Default)]
+pub struct RateItems {
+    seen: Seen,
+    rates: Vec<DailyRate>,
+    /// What could not be read, in the order of the items.
+    pub errors: Errors<FieldError>,
+}
+
+impl RateItems {
+    /// The rate of item `i`, unless its currency and day came before.
+    pub fn push(&mut self, i: usize, rate: DailyRate) {
+        match self
+            .seen
+            .first(&rate.currency, rate.date, format!("items[{i}]"))
+        {
+            Some(first) => self.errors.push(FieldError::new(
+                format!("items[{i}]"),
+                format!(
+                    "{} on {} is given twice: first as {first}",
+                    rate.currency.as_str(),
+                    rate.date
+                ),
+            )),
+            None => self.rates.push(rate),
         }
-        for (i, item) in body.items.into_iter().enumerate() {
-            let date = item_field(&mut errors, i, "date", item.date, rate_date);
-            let currency = item_field(&mut errors, i, "currency", item.currency, rated_currency);
-            let rate = item_field(&mut errors, i, "rate", item.rate, Rate::parse);
-            let (Some(date), Some(currency), Some(rate)) = (date, currency, rate) else {
-                continue;
-            };
-            match seen.first(&currency, date, format!("items[{i}]")) {
-                Some(first) => errors.push(FieldError::new(
-                    format!("items[{i}]"),
-                    format!(
-                        "{} on {date} is given twice: first as {first}",
-                        currency.as_str()
-                    ),
-                )),
-                None => rates.push(DailyRate {
-                    currency,
-                    date,
-                    rate,
-                }),
-            }
-        }
+    }
+
+    /// The rates, or every error (the first [`MAX_REPORTED_ERRORS`]).
+    pub fn finish(self) -> Result<RatesFile, Vec<FieldError>> {
+        let Self { rates, errors, .. } = self;
         if errors.is_empty() {
-            Ok(Self {
+            Ok(RatesFile {
                 rates,
                 skipped: BTreeMap::new(),
             })
@@ -858,67 +871,6 @@ impl RatesFile {
                 .into_iter()
                 .map(|e| FieldError::new(e.column.unwrap_or_default(), e.message))
                 .collect())
-        }
-    }
-
-    /// The currencies of the file, sorted, and its first and last dates.
-    pub fn extent(&self) -> (Vec<String>, Option<NaiveDate>, Option<NaiveDate>) {
-        let currencies: HashSet<&str> = self.rates.iter().map(|r| r.currency.as_str()).collect();
-        let mut currencies: Vec<String> = currencies.into_iter().map(str::to_owned).collect();
-        currencies.sort();
-        let first = self.rates.iter().map(|r| r.date).min();
-        let last = self.rates.iter().map(|r| r.date).max();
-        (currencies, first, last)
-    }
-}
-
-/// `{"items": [...]}`: rates as JSON.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RatesBody {
-    pub items: Vec<RateItemBody>,
-}
-
-/// One rate as JSON: every member a string. Also the body of a PUT, where
-/// `date` and `currency` may repeat the path.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RateItemBody {
-    #[serde(default)]
-    pub date: Option<Value>,
-    #[serde(default)]
-    pub currency: Option<Value>,
-    #[serde(default)]
-    pub rate: Option<Value>,
-}
-
-/// Reads one member of an item: a string, parsed.
-pub fn item_field<T>(
-    errors: &mut Errors<FieldError>,
-    index: usize,
-    name: &str,
-    value: Option<Value>,
-    parse: impl Fn(&str) -> Result<T, String>,
-) -> Option<T> {
-    let field = format!("items[{index}].{name}");
-    match value {
-        Some(Value::String(text)) => match parse(&text) {
-            Ok(value) => Some(value),
-            Err(message) => {
-                errors.push(FieldError::new(field, message));
-                None
-            }
-        },
-        None | Some(Value::Null) => {
-            errors.push(FieldError::new(field, "is required"));
-            None
-        }
-        Some(_) => {
-            errors.push(FieldError::new(
-                field,
-                "must be a string (rates are decimal strings such as \"1.0823\", never JSON numbers)",
-            ));
-            None
         }
     }
 }

@@ -1,9 +1,8 @@
 //! Conditional GETs: lists, stats and exports tagged with the store's
 //! revision answer 304 without running the query; single resources by their
 //! version. A GET answered 200 is kept rendered (render_cache.rs) until the
-//! revision moves. Writes to SQLite take turns here.
+//! revision moves.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -22,18 +21,10 @@ use crate::store::Store;
 /// again. Writes through this instance are seen at once (they renew it);
 /// those through other instances within this, well inside the promised second.
 const REVISION_TTL: Duration = Duration::from_millis(100);
-/// SQLite has one writer at a time, and a writer that finds the lock taken
-/// sleeps and retries (up to 100 ms a time), so concurrent writers starve
-/// each other: the 99th percentile of 4 writers was 740 ms for a 1.5 ms
-/// write. Writes through one instance take turns in order instead, waiting
-/// at most this long; past it (an import holding the lock) they try the
-/// lock as before, and answer 503 if it stays taken.
-const WRITE_TURN_WAIT: Duration = Duration::from_secs(1);
-
 #[derive(Clone, Copy)]
 struct KnownRevision {
     value: i64,
-    /// `Freshness::writes` when the read began.
+    /// The store's count of commits when the read began.
     writes: u64,
     /// When the read began.
     at: Instant,
@@ -42,41 +33,31 @@ struct KnownRevision {
 /// What this instance knows of the store's revision, and the answers it
 /// rendered at it.
 pub struct Freshness {
-    /// Writes answered through this instance (whatever their status): a
-    /// revision read before the latest of them is never trusted again.
-    writes: AtomicU64,
+    /// A revision read before the store's latest commit through this
+    /// instance (`Store::commits`) is never trusted again.
     revision: Mutex<Option<KnownRevision>>,
     /// Held while the revision is read: readers that need a new one wait for
     /// that read rather than all asking the store at once.
     reading_revision: tokio::sync::Mutex<()>,
     rendered: RenderCache,
-    /// Writes to SQLite take turns here; see [`WRITE_TURN_WAIT`].
-    write_turn: tokio::sync::Mutex<()>,
 }
 
 impl Freshness {
     /// Keeps up to `render_cache_bytes` of rendered answers (0: none).
     pub fn new(render_cache_bytes: usize) -> Self {
         Self {
-            writes: AtomicU64::new(0),
             revision: Mutex::new(None),
             reading_revision: tokio::sync::Mutex::new(()),
             rendered: RenderCache::new(render_cache_bytes),
-            write_turn: tokio::sync::Mutex::new(()),
         }
     }
 
-    /// A write was answered through this instance: the next read here reads
-    /// the revision again, so it sees the write.
-    fn wrote(&self) {
-        self.writes.fetch_add(1, Ordering::SeqCst);
-    }
-
     /// The store's revision: read at most every [`REVISION_TTL`], again
-    /// after any write through this instance, and again when a client shows
-    /// a newer one (`at_least`, from its If-None-Match).
+    /// after any commit through this instance (so the next read here sees
+    /// an acknowledged write), and again when a client shows a newer one
+    /// (`at_least`, from its If-None-Match).
     async fn revision(&self, store: &dyn Store, at_least: i64) -> ApiResult<i64> {
-        let writes = self.writes.load(Ordering::SeqCst);
+        let writes = *store.commits().borrow();
         // Good for this request: begun after every write it may have heard of.
         let usable = |live: &Self| {
             let known = *live.revision.lock().unwrap_or_else(PoisonError::into_inner);
@@ -104,7 +85,7 @@ impl Freshness {
     }
 
     async fn read_revision(&self, store: &dyn Store) -> ApiResult<i64> {
-        let writes = self.writes.load(Ordering::SeqCst);
+        let writes = *store.commits().borrow();
         let started = Instant::now();
         let value = store.revision().await?;
         let read = KnownRevision {
@@ -190,10 +171,11 @@ fn reads_data<B>(request: &axum::http::Request<B>) -> bool {
         })
 }
 
-/// Whether [`conditional`] has anything to do: a read of the store's data,
-/// or a write (which takes its turn and moves the revision).
+/// Whether [`conditional`] has anything to do: a read of the store's data.
+/// (Writes need nothing here: the store announces its commits, which the
+/// next read through this instance sees.)
 pub fn concerns<B>(request: &axum::http::Request<B>) -> bool {
-    !request.method().is_safe() || reads_data(request)
+    reads_data(request)
 }
 
 /// Conditional GET on every read. Lists, stats, the timeline and exports
@@ -206,23 +188,8 @@ pub async fn conditional(State(state): State<AppState>, request: Request, next: 
         .extensions()
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_owned());
-    let method = request.method().clone();
     if !reads_data(&request) {
-        let writes = !method.is_safe();
-        let _turn = if writes && state.store.backend() == "sqlite" {
-            tokio::time::timeout(WRITE_TURN_WAIT, state.freshness.write_turn.lock())
-                .await
-                .ok()
-        } else {
-            None
-        };
-        let response = next.run(request).await;
-        // Before the answer leaves: whoever hears of the write reads after it.
-        if writes {
-            state.freshness.wrote();
-            crate::webhooks::written();
-        }
-        return response;
+        return next.run(request).await;
     }
     let cache_control = HeaderValue::from_str(&state.options.cache_control)
         .unwrap_or(HeaderValue::from_static("no-cache"));

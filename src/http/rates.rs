@@ -23,11 +23,10 @@ use super::{created, single};
 use crate::auth::Caller;
 use crate::domain::FieldError;
 use crate::domain::money::Currency;
-use crate::domain::rates::{
-    DailyRate, Rate, RateItemBody, RatesBody, RatesFile, rate_date, rated_currency,
-};
+use crate::domain::rates::{DailyRate, Rate, RatesFile, rate_date, rated_currency};
 use crate::error::{ApiError, ApiResult};
 use crate::store::{AnnualFilter, PageRequest, RateFilter, RateWrite, StoreError};
+use crate::wire::rate::{RateItemBody, RatesBody};
 
 /// Reading and single-rate writes.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -383,7 +382,7 @@ async fn load(
                 ApiError::Validation(errors) => ApiError::InvalidBody(errors),
                 other => other,
             })?;
-            RatesFile::from_items(items).map_err(ApiError::InvalidBody)
+            items.parse().map_err(ApiError::InvalidBody)
         }
     };
     let file = tokio::task::spawn_blocking(parse)

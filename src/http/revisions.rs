@@ -764,6 +764,11 @@ fn read_only() -> StoreError {
 
 #[async_trait]
 impl Store for AsOf {
+    /// The live store's: the past never changes, but whatever watches it
+    /// for freshness then errs on the side of reading again.
+    fn commits(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.live.commits()
+    }
     fn backend(&self) -> &'static str {
         self.live.backend()
     }

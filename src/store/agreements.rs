@@ -727,7 +727,7 @@ where
         actor: &str,
         draft: &AgreementDraft,
     ) -> StoreResult<Agreement> {
-        let mut tx = D::begin_write(&self.pool).await?;
+        let mut tx = self.begin_write().await?;
         let at = now();
         let id = Self::insert_agreement(&mut tx, draft, at).await?;
         Self::check_part_of(
@@ -756,7 +756,7 @@ where
         draft: &AgreementDraft,
         expected_version: Option<i64>,
     ) -> StoreResult<Agreement> {
-        let mut tx = D::begin_write(&self.pool).await?;
+        let mut tx = self.begin_write().await?;
         let at = now();
         let before = Self::load_agreement(&mut tx, id)
             .await?
@@ -788,7 +788,7 @@ where
         id: &str,
         expected_version: Option<i64>,
     ) -> StoreResult<()> {
-        let mut tx = D::begin_write(&self.pool).await?;
+        let mut tx = self.begin_write().await?;
         let before = Self::load_agreement(&mut tx, id)
             .await?
             .ok_or(StoreError::NotFound)?;
@@ -815,7 +815,7 @@ where
     }
 
     pub(super) async fn restore_agreement(&self, actor: &str, id: &str) -> StoreResult<Agreement> {
-        let mut tx = D::begin_write(&self.pool).await?;
+        let mut tx = self.begin_write().await?;
         let at = now();
         if Self::load_agreement(&mut tx, id).await?.is_some() {
             return Err(StoreError::Conflict(format!(

@@ -140,7 +140,7 @@ where
     }
 
     pub(super) async fn create_area(&self, actor: &str, draft: &AreaDraft) -> StoreResult<Area> {
-        let mut tx = D::begin_write(&self.pool).await?;
+        let mut tx = self.begin_write().await?;
         let at = now();
         Self::insert_area(&mut tx, draft, at).await?;
         let area = Self::load_area(&mut tx, draft.code.as_str())
@@ -158,7 +158,7 @@ where
         draft: &AreaDraft,
         expected_version: Option<i64>,
     ) -> StoreResult<Area> {
-        let mut tx = D::begin_write(&self.pool).await?;
+        let mut tx = self.begin_write().await?;
         let at = now();
         let before = Self::load_area(&mut tx, draft.code.as_str())
             .await?
@@ -184,7 +184,7 @@ where
         code: &AreaCode,
         expected_version: Option<i64>,
     ) -> StoreResult<()> {
-        let mut tx = D::begin_write(&self.pool).await?;
+        let mut tx = self.begin_write().await?;
         let used: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM agreement_areas WHERE area_code = $1")
                 .bind(code.as_str())

@@ -756,7 +756,7 @@ where
         agreement_id: &str,
         draft: &PledgeDraft,
     ) -> StoreResult<Pledge> {
-        let mut tx = D::begin_write(&self.pool).await?;
+        let mut tx = self.begin_write().await?;
         let at = now();
         Self::touch_agreement(&mut tx, agreement_id, at).await?;
         let position = Self::next_position(&mut tx, "pledges", agreement_id).await?;
@@ -783,7 +783,7 @@ where
         draft: &PledgeDraft,
         expected_version: Option<i64>,
     ) -> StoreResult<Pledge> {
-        let mut tx = D::begin_write(&self.pool).await?;
+        let mut tx = self.begin_write().await?;
         let at = now();
         let before = Self::load_pledge(&mut tx, id)
             .await?
@@ -814,7 +814,7 @@ where
         id: &str,
         expected_version: Option<i64>,
     ) -> StoreResult<()> {
-        let mut tx = D::begin_write(&self.pool).await?;
+        let mut tx = self.begin_write().await?;
         let before = Self::load_pledge(&mut tx, id)
             .await?
             .ok_or(StoreError::NotFound)?;
@@ -843,7 +843,7 @@ where
         agreement_id: &str,
         draft: &SourceDraft,
     ) -> StoreResult<Source> {
-        let mut tx = D::begin_write(&self.pool).await?;
+        let mut tx = self.begin_write().await?;
         let at = now();
         Self::touch_agreement(&mut tx, agreement_id, at).await?;
         Self::check_source_pledge(&mut tx, agreement_id, draft).await?;
@@ -868,7 +868,7 @@ where
         draft: &SourceDraft,
         expected_version: Option<i64>,
     ) -> StoreResult<Source> {
-        let mut tx = D::begin_write(&self.pool).await?;
+        let mut tx = self.begin_write().await?;
         let at = now();
         let before = Self::load_source(&mut tx, id)
             .await?
@@ -896,7 +896,7 @@ where
         id: &str,
         expected_version: Option<i64>,
     ) -> StoreResult<()> {
-        let mut tx = D::begin_write(&self.pool).await?;
+        let mut tx = self.begin_write().await?;
         let before = Self::load_source(&mut tx, id)
             .await?
             .ok_or(StoreError::NotFound)?;

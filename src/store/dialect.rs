@@ -118,6 +118,10 @@ pub trait Dialect: Send + Sync + Sized + 'static {
     /// The migrations compiled into the binary.
     fn migrator() -> &'static sqlx::migrate::Migrator;
 
+    /// Whether the backend has one writer at a time: its write transactions
+    /// then take turns in the store rather than contend for the lock.
+    const ONE_WRITER: bool;
+
     /// A transaction that writes.
     fn begin_write(
         pool: &sqlx::Pool<Self::Db>,

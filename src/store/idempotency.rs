@@ -39,7 +39,7 @@ where
         key: &str,
         request_hash: &str,
     ) -> StoreResult<Reservation> {
-        let mut tx = D::begin_write(&self.pool).await?;
+        let mut tx = self.begin_write().await?;
         let at = now();
         sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
             .bind(at - IDEMPOTENCY_RETENTION)

@@ -317,7 +317,7 @@ where
         dataset: &Dataset,
         dry_run: bool,
     ) -> StoreResult<ImportSummary> {
-        let mut tx = D::begin_write(&self.pool).await?;
+        let mut tx = self.begin_write().await?;
         let mut summary = Self::import_into(&mut tx, actor, dataset).await?;
         if dry_run {
             tx.rollback().await?;
@@ -333,7 +333,7 @@ where
         actor: &str,
         dataset: &Dataset,
     ) -> StoreResult<Option<ImportSummary>> {
-        let mut tx = D::begin_write(&self.pool).await?;
+        let mut tx = self.begin_write().await?;
         // Instances starting together on one empty database: one seeds, the others see it done.
         D::lock_for_seed(&mut tx).await?;
         if !Self::holds_nothing(&mut tx).await? {
@@ -348,7 +348,7 @@ where
         &self,
         agreements: &[AgreementDraft],
     ) -> StoreResult<()> {
-        let mut tx = D::begin_write(&self.pool).await?;
+        let mut tx = self.begin_write().await?;
         D::prepare_bulk_load(&mut tx).await?;
         let at = now();
         let names = Self::search_names(&mut tx).await?;

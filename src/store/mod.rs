@@ -124,6 +124,10 @@ pub struct KeyMatch {
 
 #[async_trait]
 pub trait Store: Send + Sync {
+    /// The count of write transactions committed through this store, which
+    /// moves after each commit: whoever keeps answers, or waits for work a
+    /// write may have queued, watches it.
+    fn commits(&self) -> tokio::sync::watch::Receiver<u64>;
     /// Name of the backend, for logs and health output.
     fn backend(&self) -> &'static str;
     /// The connection pool, for queries kept outside this trait (webhooks).

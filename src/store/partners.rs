@@ -227,7 +227,7 @@ where
         actor: &str,
         draft: &PartnerDraft,
     ) -> StoreResult<Partner> {
-        let mut tx = D::begin_write(&self.pool).await?;
+        let mut tx = self.begin_write().await?;
         let at = now();
         Self::insert_partner(&mut tx, draft, at).await?;
         let partner = Self::load_partner(&mut tx, draft.code.as_str())
@@ -246,7 +246,7 @@ where
         draft: &PartnerDraft,
         expected_version: Option<i64>,
     ) -> StoreResult<Partner> {
-        let mut tx = D::begin_write(&self.pool).await?;
+        let mut tx = self.begin_write().await?;
         let at = now();
         let before = Self::load_partner(&mut tx, draft.code.as_str())
             .await?
@@ -274,7 +274,7 @@ where
         code: &PartnerCode,
         expected_version: Option<i64>,
     ) -> StoreResult<()> {
-        let mut tx = D::begin_write(&self.pool).await?;
+        let mut tx = self.begin_write().await?;
         let used: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM agreements WHERE partner_code = $1")
                 .bind(code.as_str())

@@ -152,6 +152,8 @@ impl Dialect for Postgres {
         &MIGRATOR
     }
 
+    const ONE_WRITER: bool = false;
+
     async fn begin_write(pool: &PgPool) -> Result<Tx<Self>, sqlx::Error> {
         begin(pool, "BEGIN").await
     }

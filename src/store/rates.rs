@@ -245,7 +245,7 @@ where
         actor: &str,
         rates: &[DailyRate],
     ) -> StoreResult<ImportSummary> {
-        let mut tx = D::begin_write(&self.pool).await?;
+        let mut tx = self.begin_write().await?;
         D::lock_for_rates(&mut tx).await?;
         let at = now();
         let summary = Self::write_rates(&mut tx, rates).await?;
@@ -323,7 +323,7 @@ where
     }
 
     pub(super) async fn put_rate(&self, actor: &str, rate: &DailyRate) -> StoreResult<RateWrite> {
-        let mut tx = D::begin_write(&self.pool).await?;
+        let mut tx = self.begin_write().await?;
         D::lock_for_rates(&mut tx).await?;
         let at = now();
         let before = Self::load_rate(&mut tx, &rate.currency, rate.date).await?;
@@ -350,7 +350,7 @@ where
         currency: &Currency,
         date: NaiveDate,
     ) -> StoreResult<()> {
-        let mut tx = D::begin_write(&self.pool).await?;
+        let mut tx = self.begin_write().await?;
         D::lock_for_rates(&mut tx).await?;
         let at = now();
         let before = Self::load_rate(&mut tx, currency, date)

@@ -1,10 +1,14 @@
 //! The store both SQL backends share: every query is written once over a
 //! [`Dialect`], which supplies what differs between SQLite and PostgreSQL.
 
+use std::ops::{Deref, DerefMut};
+use std::time::Duration;
+
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
+use tokio::sync::{Mutex, MutexGuard, watch};
 
-use super::dialect::{Args, Builder, Column, Conn, DbRow, Dialect, JsonDoc};
+use super::dialect::{Args, Builder, Column, Conn, DbRow, Dialect, JsonDoc, Tx};
 use crate::domain::FieldError;
 use crate::domain::Vocabulary;
 use crate::domain::agreement::{Agreement, AgreementDraft};
@@ -25,15 +29,89 @@ use crate::store::{
     RateWrite, Reservation, SourceCount, Store, StoreError, StoreResult, StoredResponse,
 };
 
+/// SQLite has one writer at a time, and a writer that finds the lock taken
+/// sleeps and retries (up to 100 ms a time), so concurrent writers starve
+/// each other: the 99th percentile of 4 writers was 740 ms for a 1.5 ms
+/// write. Write transactions through one store take turns in order instead,
+/// waiting at most this long; past it (an import holding the lock) they try
+/// the lock as before, and answer 503 if it stays taken.
+const WRITE_TURN_WAIT: Duration = Duration::from_secs(1);
+
 /// A store on one SQL backend: the pool, and what the backend keeps beside it.
 pub struct SqlStore<D: Dialect> {
     pub(super) pool: sqlx::Pool<D::Db>,
     pub(super) state: D::State,
+    /// The turn of write transactions, where the backend has one writer.
+    write_turn: Option<Mutex<()>>,
+    /// How many write transactions this store has committed: readers that
+    /// keep answers, and webhook dispatchers, watch it.
+    committed: watch::Sender<u64>,
+}
+
+/// A write transaction of a [`SqlStore`]: its connection (through `Deref`),
+/// the writer's turn while it lasts, and the announcement of its commit.
+pub(super) struct WriteTx<'s, D: Dialect> {
+    tx: Tx<D>,
+    _turn: Option<MutexGuard<'s, ()>>,
+    committed: &'s watch::Sender<u64>,
+}
+
+impl<D: Dialect> WriteTx<'_, D> {
+    /// Commits, then tells whoever watches the store.
+    pub(super) async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await?;
+        self.committed.send_modify(|n| *n = n.wrapping_add(1));
+        Ok(())
+    }
+
+    pub(super) async fn rollback(self) -> Result<(), sqlx::Error> {
+        self.tx.rollback().await
+    }
+}
+
+impl<D: Dialect> Deref for WriteTx<'_, D> {
+    type Target = Conn<D>;
+
+    fn deref(&self) -> &Conn<D> {
+        &self.tx
+    }
+}
+
+impl<D: Dialect> DerefMut for WriteTx<'_, D> {
+    fn deref_mut(&mut self) -> &mut Conn<D> {
+        &mut self.tx
+    }
 }
 
 impl<D: Dialect> SqlStore<D> {
     pub(super) fn new(pool: sqlx::Pool<D::Db>, state: D::State) -> Self {
-        Self { pool, state }
+        Self {
+            pool,
+            state,
+            write_turn: D::ONE_WRITER.then(|| Mutex::new(())),
+            committed: watch::channel(0).0,
+        }
+    }
+
+    /// Begins a write transaction, after the writers before it where the
+    /// backend has one writer at a time.
+    pub(super) async fn begin_write(&self) -> Result<WriteTx<'_, D>, sqlx::Error> {
+        let turn = match &self.write_turn {
+            Some(turn) => tokio::time::timeout(WRITE_TURN_WAIT, turn.lock())
+                .await
+                .ok(),
+            None => None,
+        };
+        Ok(WriteTx {
+            tx: D::begin_write(&self.pool).await?,
+            _turn: turn,
+            committed: &self.committed,
+        })
+    }
+
+    /// The count of write transactions committed through this store.
+    pub(super) fn commits(&self) -> watch::Receiver<u64> {
+        self.committed.subscribe()
     }
 
     /// The pool itself, for tests that must hold or starve its connections.
@@ -136,6 +214,10 @@ where
     Option<DateTime<Utc>>: Column<D::Db>,
     Option<JsonDoc>: Column<D::Db>,
 {
+    fn commits(&self) -> watch::Receiver<u64> {
+        SqlStore::commits(self)
+    }
+
     fn backend(&self) -> &'static str {
         D::BACKEND
     }

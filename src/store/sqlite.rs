@@ -240,6 +240,8 @@ impl Dialect for Sqlite {
         &MIGRATOR
     }
 
+    const ONE_WRITER: bool = true;
+
     async fn begin_write(pool: &SqlitePool) -> Result<Tx<Self>, sqlx::Error> {
         pool.begin_with("BEGIN IMMEDIATE").await
     }

@@ -8,5 +8,6 @@ pub mod area;
 pub mod dataset;
 pub mod partner;
 pub mod pledge;
+pub mod rate;
 pub mod source;
 pub mod spreadsheet;

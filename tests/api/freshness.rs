@@ -20,6 +20,7 @@ use crate::common::{Backend, TestApp, TestDatabase, create_key};
 crate::on_both_backends!(
     acknowledged_writes_are_read_at_once_and_across_instances,
     repeated_reads_are_answered_from_memory,
+    the_store_announces_each_commit_and_nothing_else,
 );
 
 /// The reads a dashboard repeats, each with what a write below changes.
@@ -338,4 +339,43 @@ async fn reads_cancelled_while_beginning_leave_no_transaction_behind() {
             String::from_utf8_lossy(&bytes)
         );
     }
+}
+
+/// Kept answers and webhook dispatchers learn of writes from the store: its
+/// count of commits moves once per committed write, and not for reads or
+/// refused writes.
+async fn the_store_announces_each_commit_and_nothing_else(app: TestApp) {
+    let commits = app.store.commits();
+    let count = || *commits.borrow();
+    let before = count();
+    for uri in [SINGLE, PARTNER_LIST, STATS, FEED] {
+        assert_eq!(app.get(uri).await.status, 200, "{uri}");
+    }
+    assert_eq!(count(), before, "reads announced a commit");
+
+    // A body that does not parse, and a version that moved on: no commit.
+    let reply = app.patch(SINGLE, &json!({"signed_on": "not a date"})).await;
+    assert_eq!(reply.status, 422, "{}", reply.text);
+    let reply = app
+        .send_with(
+            "PATCH",
+            SINGLE,
+            &[("If-Match", "\"999\"")],
+            Some("application/merge-patch+json"),
+            r#"{"summary":"x"}"#,
+        )
+        .await;
+    assert_eq!(reply.status, 412, "{}", reply.text);
+    assert_eq!(count(), before, "a refused write announced a commit");
+
+    let reply = app
+        .patch(
+            SINGLE,
+            &json!({"summary": "Ten years of security cooperation."}),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(count(), before + 1, "one write, one commit");
+    let shown = app.get_ok(SINGLE).await;
+    assert_eq!(shown["summary"], "Ten years of security cooperation.");
 }
