@@ -261,6 +261,59 @@ mod tests {
     use axum::routing::get;
     use tower::ServiceExt;
 
+    /// `only` puts the middleware around exactly the requests its predicate
+    /// names; the others reach the inner service untouched, and both get
+    /// the inner service's own answer through it.
+    #[tokio::test]
+    async fn only_runs_the_middleware_for_the_requests_it_concerns() {
+        async fn mark(request: Request, next: Next) -> Response {
+            if request.uri().query() == Some("refuse") {
+                return (StatusCode::FORBIDDEN, "refused by the middleware").into_response();
+            }
+            let mut response = next.run(request).await;
+            response
+                .headers_mut()
+                .insert("x-middleware", axum::http::HeaderValue::from_static("ran"));
+            response
+        }
+        let app = Router::new()
+            .route("/things", get(|| async { "inner" }))
+            .layer(only(
+                |request: &Request| request.method() == axum::http::Method::GET,
+                middleware::from_fn(mark),
+            ))
+            .layer(only(
+                |request: &Request| request.uri().path() == "/never",
+                middleware::from_fn(mark),
+            ));
+        let call = |method: &str, uri: &str| {
+            axum::extract::Request::builder()
+                .method(method)
+                .uri(uri)
+                .body(axum::body::Body::empty())
+                .unwrap()
+        };
+        let concerned = app.clone().oneshot(call("GET", "/things")).await.unwrap();
+        assert_eq!(concerned.status(), StatusCode::OK);
+        assert_eq!(concerned.headers()["x-middleware"], "ran");
+        let refused = app
+            .clone()
+            .oneshot(call("GET", "/things?refuse"))
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+        let passed = app
+            .clone()
+            .oneshot(call("HEAD", "/things?refuse"))
+            .await
+            .unwrap();
+        assert_eq!(passed.status(), StatusCode::OK);
+        assert!(passed.headers().get("x-middleware").is_none());
+        let unrouted = app.oneshot(call("POST", "/things")).await.unwrap();
+        assert_eq!(unrouted.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert!(unrouted.headers().get("x-middleware").is_none());
+    }
+
     #[tokio::test]
     async fn slow_requests_get_408_problem() {
         async fn slow() -> &'static str {

@@ -750,161 +750,138 @@ where
         Ok(pledge)
     }
 
-    pub(super) async fn create_pledge(
-        &self,
-        actor: &str,
-        agreement_id: &str,
-        draft: &PledgeDraft,
-    ) -> StoreResult<Pledge> {
-        let mut tx = self.begin_write().await?;
-        let at = now();
-        Self::touch_agreement(&mut tx, agreement_id, at).await?;
-        let position = Self::next_position(&mut tx, "pledges", agreement_id).await?;
-        let id = Self::insert_pledge_row(&mut tx, agreement_id, draft, position, at, "id").await?;
-        if let Some(whole) = &draft.part_of {
-            Self::check_part_of(&mut tx, &[("part_of".into(), id.clone(), whole.clone())]).await?;
-        }
-        let pledge = Self::load_pledge(&mut tx, &id)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        let change = Change::new("pledge", &id, "create", pledge.version)
-            .of_agreement(agreement_id)
-            .after(&pledge.draft())?;
-        Self::record(&mut tx, at, actor, change).await?;
-        Self::reindex(&mut tx, agreement_id, true).await?;
-        tx.commit().await?;
-        Ok(pledge)
-    }
-
-    pub(super) async fn replace_pledge(
-        &self,
-        actor: &str,
-        id: &str,
-        draft: &PledgeDraft,
-        expected_version: Option<i64>,
-    ) -> StoreResult<Pledge> {
-        let mut tx = self.begin_write().await?;
-        let at = now();
-        let before = Self::load_pledge(&mut tx, id)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        let agreement_id =
-            Self::update_pledge_row(&mut tx, id, draft, -1, expected_version, at).await?;
-        if let Some(whole) = &draft.part_of {
-            Self::check_part_of(&mut tx, &[("part_of".into(), id.to_owned(), whole.clone())])
-                .await?;
-        }
-        Self::touch_agreement(&mut tx, &agreement_id, at).await?;
-        let pledge = Self::load_pledge(&mut tx, id)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        let change = Change::new("pledge", id, "update", pledge.version)
-            .of_agreement(&agreement_id)
-            .before(&before.draft())?
-            .after(&pledge.draft())?;
-        Self::record(&mut tx, at, actor, change).await?;
-        Self::reindex(&mut tx, &agreement_id, true).await?;
-        tx.commit().await?;
-        Ok(pledge)
-    }
-
-    pub(super) async fn delete_pledge(
-        &self,
-        actor: &str,
-        id: &str,
-        expected_version: Option<i64>,
-    ) -> StoreResult<()> {
-        let mut tx = self.begin_write().await?;
-        let before = Self::load_pledge(&mut tx, id)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        let before = (before.version, as_json(&before.draft())?);
-        Self::delete_child(
-            &mut tx,
-            actor,
-            ("pledge", "pledges"),
-            id,
-            expected_version,
-            before,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
     pub(super) async fn get_source(&self, id: &str) -> StoreResult<Option<Source>> {
         let mut conn = self.pool.acquire().await?;
         Self::load_source(&mut conn, id).await
     }
 
-    pub(super) async fn create_source(
+    async fn load_child(
+        conn: &mut Conn<D>,
+        kind: ChildKind,
+        id: &str,
+    ) -> StoreResult<Option<StoredChild>> {
+        Ok(match kind {
+            ChildKind::Pledge => Self::load_pledge(conn, id)
+                .await?
+                .map(|p| StoredChild::Pledge(Box::new(p))),
+            ChildKind::Source => Self::load_source(conn, id).await?.map(StoredChild::Source),
+        })
+    }
+
+    /// A pledge's `part_of` names a pledge and never comes back round,
+    /// checked once its row is written.
+    async fn check_part_of_link(
+        conn: &mut Conn<D>,
+        id: &str,
+        draft: &PledgeDraft,
+    ) -> StoreResult<()> {
+        match &draft.part_of {
+            Some(whole) => {
+                Self::check_part_of(conn, &[("part_of".into(), id.to_owned(), whole.clone())]).await
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// The one writer of a new pledge or source: the row, its checks, the
+    /// agreement's new version, the change feed and the search text.
+    pub(super) async fn create_child(
         &self,
         actor: &str,
         agreement_id: &str,
-        draft: &SourceDraft,
-    ) -> StoreResult<Source> {
+        draft: ChildDraft<'_>,
+    ) -> StoreResult<StoredChild> {
+        let kind = draft.kind();
         let mut tx = self.begin_write().await?;
         let at = now();
         Self::touch_agreement(&mut tx, agreement_id, at).await?;
-        Self::check_source_pledge(&mut tx, agreement_id, draft).await?;
-        let position = Self::next_position(&mut tx, "sources", agreement_id).await?;
-        let id = Self::insert_source_row(&mut tx, agreement_id, draft, position, at, "id").await?;
-        let source = Self::load_source(&mut tx, &id)
+        if let ChildDraft::Source(d) = draft {
+            // Before the row: a wrong pledge is the error to report, not
+            // what inserting the row may find.
+            Self::check_source_pledge(&mut tx, agreement_id, d).await?;
+        }
+        let position = Self::next_position(&mut tx, kind.table(), agreement_id).await?;
+        let id = match draft {
+            ChildDraft::Pledge(d) => {
+                Self::insert_pledge_row(&mut tx, agreement_id, d, position, at, "id").await?
+            }
+            ChildDraft::Source(d) => {
+                Self::insert_source_row(&mut tx, agreement_id, d, position, at, "id").await?
+            }
+        };
+        if let ChildDraft::Pledge(d) = draft {
+            Self::check_part_of_link(&mut tx, &id, d).await?;
+        }
+        let child = Self::load_child(&mut tx, kind, &id)
             .await?
             .ok_or(StoreError::NotFound)?;
-        let change = Change::new("source", &id, "create", source.version)
+        let change = Change::new(kind.entity(), &id, "create", child.version())
             .of_agreement(agreement_id)
-            .after(&source.draft())?;
+            .after(&child.draft())?;
         Self::record(&mut tx, at, actor, change).await?;
-        Self::reindex(&mut tx, agreement_id, false).await?;
+        Self::reindex(&mut tx, agreement_id, kind.moves_totals()).await?;
         tx.commit().await?;
-        Ok(source)
+        Ok(child)
     }
 
-    pub(super) async fn replace_source(
+    /// The one writer of a changed pledge or source (`expected_version`:
+    /// the If-Match, when the client sent one).
+    pub(super) async fn replace_child(
         &self,
         actor: &str,
         id: &str,
-        draft: &SourceDraft,
+        draft: ChildDraft<'_>,
         expected_version: Option<i64>,
-    ) -> StoreResult<Source> {
+    ) -> StoreResult<StoredChild> {
+        let kind = draft.kind();
         let mut tx = self.begin_write().await?;
         let at = now();
-        let before = Self::load_source(&mut tx, id)
+        let before = Self::load_child(&mut tx, kind, id)
             .await?
             .ok_or(StoreError::NotFound)?;
-        let agreement_id =
-            Self::update_source_row(&mut tx, id, draft, -1, expected_version, at).await?;
-        Self::check_source_pledge(&mut tx, &agreement_id, draft).await?;
+        let agreement_id = match draft {
+            ChildDraft::Pledge(d) => {
+                Self::update_pledge_row(&mut tx, id, d, -1, expected_version, at).await?
+            }
+            ChildDraft::Source(d) => {
+                Self::update_source_row(&mut tx, id, d, -1, expected_version, at).await?
+            }
+        };
+        match draft {
+            ChildDraft::Pledge(d) => Self::check_part_of_link(&mut tx, id, d).await?,
+            ChildDraft::Source(d) => Self::check_source_pledge(&mut tx, &agreement_id, d).await?,
+        }
         Self::touch_agreement(&mut tx, &agreement_id, at).await?;
-        let source = Self::load_source(&mut tx, id)
+        let child = Self::load_child(&mut tx, kind, id)
             .await?
             .ok_or(StoreError::NotFound)?;
-        let change = Change::new("source", id, "update", source.version)
+        let change = Change::new(kind.entity(), id, "update", child.version())
             .of_agreement(&agreement_id)
             .before(&before.draft())?
-            .after(&source.draft())?;
+            .after(&child.draft())?;
         Self::record(&mut tx, at, actor, change).await?;
-        Self::reindex(&mut tx, &agreement_id, false).await?;
+        Self::reindex(&mut tx, &agreement_id, kind.moves_totals()).await?;
         tx.commit().await?;
-        Ok(source)
+        Ok(child)
     }
 
-    pub(super) async fn delete_source(
+    /// The one remover of a pledge or source.
+    pub(super) async fn remove_child(
         &self,
         actor: &str,
+        kind: ChildKind,
         id: &str,
         expected_version: Option<i64>,
     ) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
-        let before = Self::load_source(&mut tx, id)
+        let before = Self::load_child(&mut tx, kind, id)
             .await?
             .ok_or(StoreError::NotFound)?;
-        let before = (before.version, as_json(&before.draft())?);
+        let before = (before.version(), as_json(&before.draft())?);
         Self::delete_child(
             &mut tx,
             actor,
-            ("source", "sources"),
+            (kind.entity(), kind.table()),
             id,
             expected_version,
             before,
@@ -912,5 +889,102 @@ where
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+}
+
+/// The two kinds of an agreement's children.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum ChildKind {
+    Pledge,
+    Source,
+}
+
+impl ChildKind {
+    fn entity(self) -> &'static str {
+        match self {
+            Self::Pledge => "pledge",
+            Self::Source => "source",
+        }
+    }
+
+    fn table(self) -> &'static str {
+        match self {
+            Self::Pledge => "pledges",
+            Self::Source => "sources",
+        }
+    }
+
+    /// Whether a write of this kind moves the pledge totals.
+    fn moves_totals(self) -> bool {
+        self == Self::Pledge
+    }
+}
+
+/// A child as written: the child writer takes either kind, and differs
+/// only where the kinds do.
+#[derive(Clone, Copy)]
+pub(super) enum ChildDraft<'a> {
+    Pledge(&'a PledgeDraft),
+    Source(&'a SourceDraft),
+}
+
+impl ChildDraft<'_> {
+    fn kind(self) -> ChildKind {
+        match self {
+            Self::Pledge(_) => ChildKind::Pledge,
+            Self::Source(_) => ChildKind::Source,
+        }
+    }
+}
+
+/// A child as stored.
+pub(super) enum StoredChild {
+    Pledge(Box<Pledge>),
+    Source(Source),
+}
+
+/// A stored child's draft, as the change feed records it.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum StoredDraft {
+    Pledge(PledgeDraft),
+    Source(SourceDraft),
+}
+
+impl StoredChild {
+    fn version(&self) -> i64 {
+        match self {
+            Self::Pledge(p) => p.version,
+            Self::Source(s) => s.version,
+        }
+    }
+
+    fn draft(&self) -> StoredDraft {
+        match self {
+            Self::Pledge(p) => StoredDraft::Pledge(p.draft()),
+            Self::Source(s) => StoredDraft::Source(s.draft()),
+        }
+    }
+
+    /// The pledge a pledge write answered with.
+    pub(super) fn pledge(self) -> StoreResult<Pledge> {
+        match self {
+            Self::Pledge(p) => Ok(*p),
+            Self::Source(s) => Err(StoreError::Internal(format!(
+                "a pledge write answered with source {}",
+                s.id
+            ))),
+        }
+    }
+
+    /// The source a source write answered with.
+    pub(super) fn source(self) -> StoreResult<Source> {
+        match self {
+            Self::Source(s) => Ok(s),
+            Self::Pledge(p) => Err(StoreError::Internal(format!(
+                "a source write answered with pledge {}",
+                p.id
+            ))),
+        }
     }
 }

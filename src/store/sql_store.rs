@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use tokio::sync::{Mutex, MutexGuard, watch};
 
+use super::children::{ChildDraft, ChildKind};
 use super::dialect::{Args, Builder, Column, Conn, DbRow, Dialect, JsonDoc, Tx};
 use crate::domain::FieldError;
 use crate::domain::Vocabulary;
@@ -405,7 +406,9 @@ where
         agreement_id: &str,
         draft: &PledgeDraft,
     ) -> StoreResult<Pledge> {
-        SqlStore::create_pledge(self, actor, agreement_id, draft).await
+        SqlStore::create_child(self, actor, agreement_id, ChildDraft::Pledge(draft))
+            .await?
+            .pledge()
     }
 
     async fn replace_pledge(
@@ -415,7 +418,9 @@ where
         draft: &PledgeDraft,
         expected_version: Option<i64>,
     ) -> StoreResult<Pledge> {
-        SqlStore::replace_pledge(self, actor, id, draft, expected_version).await
+        SqlStore::replace_child(self, actor, id, ChildDraft::Pledge(draft), expected_version)
+            .await?
+            .pledge()
     }
 
     async fn delete_pledge(
@@ -424,7 +429,7 @@ where
         id: &str,
         expected_version: Option<i64>,
     ) -> StoreResult<()> {
-        SqlStore::delete_pledge(self, actor, id, expected_version).await
+        SqlStore::remove_child(self, actor, ChildKind::Pledge, id, expected_version).await
     }
 
     async fn get_source(&self, id: &str) -> StoreResult<Option<Source>> {
@@ -437,7 +442,9 @@ where
         agreement_id: &str,
         draft: &SourceDraft,
     ) -> StoreResult<Source> {
-        SqlStore::create_source(self, actor, agreement_id, draft).await
+        SqlStore::create_child(self, actor, agreement_id, ChildDraft::Source(draft))
+            .await?
+            .source()
     }
 
     async fn replace_source(
@@ -447,7 +454,9 @@ where
         draft: &SourceDraft,
         expected_version: Option<i64>,
     ) -> StoreResult<Source> {
-        SqlStore::replace_source(self, actor, id, draft, expected_version).await
+        SqlStore::replace_child(self, actor, id, ChildDraft::Source(draft), expected_version)
+            .await?
+            .source()
     }
 
     async fn delete_source(
@@ -456,7 +465,7 @@ where
         id: &str,
         expected_version: Option<i64>,
     ) -> StoreResult<()> {
-        SqlStore::delete_source(self, actor, id, expected_version).await
+        SqlStore::remove_child(self, actor, ChildKind::Source, id, expected_version).await
     }
 
     async fn export(&self) -> StoreResult<Dataset> {
