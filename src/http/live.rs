@@ -12,7 +12,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::{self, Stream};
 use serde_json::json;
-use tokio::sync::{Notify, broadcast};
+use tokio::sync::broadcast;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -36,11 +36,10 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// Changes fanned out to this instance's event streams. One pump task reads
-/// the feed when woken — by a write here, by another instance's NOTIFY, or
-/// every second — and broadcasts each change once.
+/// the feed when woken — by a commit of this instance's store, by another
+/// instance's NOTIFY, or every second — and broadcasts each change once.
 pub struct Live {
     sender: broadcast::Sender<ChangeEntry>,
-    wake: Notify,
     pump: OnceLock<()>,
 }
 
@@ -54,18 +53,12 @@ impl Default for Live {
     fn default() -> Self {
         Self {
             sender: broadcast::channel(BUFFER).0,
-            wake: Notify::new(),
             pump: OnceLock::new(),
         }
     }
 }
 
 impl Live {
-    /// A write committed through this instance: deliver it now.
-    pub fn written(&self) {
-        self.wake.notify_one();
-    }
-
     fn ensure_pump(&self, state: &AppState) {
         if self.pump.set(()).is_ok() {
             let state = state.clone();
@@ -77,6 +70,7 @@ impl Live {
 async fn pump(state: AppState) {
     let store = state.store.clone();
     let mut notifications = store.change_notifications().await;
+    let mut commits = store.commits();
     let mut last = store.revision().await.unwrap_or_default();
     loop {
         let notified = async {
@@ -87,9 +81,15 @@ async fn pump(state: AppState) {
                 None => std::future::pending::<()>().await,
             }
         };
+        // A commit through this instance is delivered at once.
+        let committed = async {
+            if commits.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
         tokio::select! {
             () = notified => {},
-            () = state.live.wake.notified() => {},
+            () = committed => {},
             () = tokio::time::sleep(POLL) => {},
         }
         loop {

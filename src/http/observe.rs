@@ -341,9 +341,6 @@ pub async fn count(State(state): State<AppState>, request: Request, next: Next) 
         status,
         started.elapsed().as_secs_f64(),
     );
-    if !method.is_safe() && (200..300).contains(&status) {
-        state.live.written();
-    }
     response
 }
 

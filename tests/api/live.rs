@@ -277,6 +277,25 @@ async fn events_arrive_live_resume_and_filter(app: TestApp) {
     );
     let (next_id, _) = live.next(Duration::from_secs(2)).await.unwrap();
     assert_eq!(next_id, id + 1);
+    // A write through this instance wakes a waiting stream at its commit,
+    // not at the next poll of the feed (every second): three in a row each
+    // arrive well inside one. (Reading with nothing new first leaves the
+    // stream waiting for the broadcast, past its catch-up read.)
+    for i in 0..3 {
+        assert!(live.next(Duration::from_millis(50)).await.is_none());
+        let code = format!("live-quick-{i}");
+        let reply = app
+            .post("/v1/areas", &json!({"code": code, "name": "Quick"}))
+            .await;
+        assert_eq!(reply.status, 201, "{}", reply.text);
+        let acknowledged = Instant::now();
+        let (_, event) = live
+            .next(Duration::from_millis(400))
+            .await
+            .unwrap_or_else(|| panic!("{code}: no event within 400 ms of the write"));
+        assert_eq!(event["id"], code.as_str());
+        assert!(acknowledged.elapsed() < Duration::from_millis(400));
+    }
 
     // A client that reconnects with Last-Event-ID gets what it missed, in order.
     let mut resumed = subscribe(&app.router, "/v1/events", Some(id - 1)).await;
