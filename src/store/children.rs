@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::Row as _;
 
+use super::child::{ChildDraft, ChildKind, StoredChild};
 use super::dialect::{
     Args, Builder, Column, Conn, Constraint, DbRow, Dialect, JsonDoc, RowsAffected as _, from_json,
     json,
@@ -889,102 +890,5 @@ where
         .await?;
         tx.commit().await?;
         Ok(())
-    }
-}
-
-/// The two kinds of an agreement's children.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum ChildKind {
-    Pledge,
-    Source,
-}
-
-impl ChildKind {
-    fn entity(self) -> &'static str {
-        match self {
-            Self::Pledge => "pledge",
-            Self::Source => "source",
-        }
-    }
-
-    fn table(self) -> &'static str {
-        match self {
-            Self::Pledge => "pledges",
-            Self::Source => "sources",
-        }
-    }
-
-    /// Whether a write of this kind moves the pledge totals.
-    fn moves_totals(self) -> bool {
-        self == Self::Pledge
-    }
-}
-
-/// A child as written: the child writer takes either kind, and differs
-/// only where the kinds do.
-#[derive(Clone, Copy)]
-pub(super) enum ChildDraft<'a> {
-    Pledge(&'a PledgeDraft),
-    Source(&'a SourceDraft),
-}
-
-impl ChildDraft<'_> {
-    fn kind(self) -> ChildKind {
-        match self {
-            Self::Pledge(_) => ChildKind::Pledge,
-            Self::Source(_) => ChildKind::Source,
-        }
-    }
-}
-
-/// A child as stored.
-pub(super) enum StoredChild {
-    Pledge(Box<Pledge>),
-    Source(Source),
-}
-
-/// A stored child's draft, as the change feed records it.
-#[derive(serde::Serialize)]
-#[serde(untagged)]
-enum StoredDraft {
-    Pledge(PledgeDraft),
-    Source(SourceDraft),
-}
-
-impl StoredChild {
-    fn version(&self) -> i64 {
-        match self {
-            Self::Pledge(p) => p.version,
-            Self::Source(s) => s.version,
-        }
-    }
-
-    fn draft(&self) -> StoredDraft {
-        match self {
-            Self::Pledge(p) => StoredDraft::Pledge(p.draft()),
-            Self::Source(s) => StoredDraft::Source(s.draft()),
-        }
-    }
-
-    /// The pledge a pledge write answered with.
-    pub(super) fn pledge(self) -> StoreResult<Pledge> {
-        match self {
-            Self::Pledge(p) => Ok(*p),
-            Self::Source(s) => Err(StoreError::Internal(format!(
-                "a pledge write answered with source {}",
-                s.id
-            ))),
-        }
-    }
-
-    /// The source a source write answered with.
-    pub(super) fn source(self) -> StoreResult<Source> {
-        match self {
-            Self::Source(s) => Ok(s),
-            Self::Pledge(p) => Err(StoreError::Internal(format!(
-                "a source write answered with pledge {}",
-                p.id
-            ))),
-        }
     }
 }

@@ -3,6 +3,7 @@
 
 mod agreements;
 mod areas;
+mod child;
 mod children;
 mod dialect;
 #[cfg(test)]

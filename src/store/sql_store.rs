@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use tokio::sync::{Mutex, MutexGuard, watch};
 
-use super::children::{ChildDraft, ChildKind};
+use super::child::{ChildDraft, ChildKind};
 use super::dialect::{Args, Builder, Column, Conn, DbRow, Dialect, JsonDoc, Tx};
 use crate::domain::FieldError;
 use crate::domain::Vocabulary;
