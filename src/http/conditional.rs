@@ -158,8 +158,11 @@ fn revision_named(if_none_match: &str) -> Option<i64> {
         .max()
 }
 
-/// A read of the store's data: answered from what is kept, or tagged.
-fn reads_data<B>(request: &axum::http::Request<B>) -> bool {
+/// Whether [`conditional`] has anything to do: a read of the store's data,
+/// answered from what is kept, or tagged. (Writes need nothing here: the
+/// store announces its commits, which the next read through this instance
+/// sees.)
+pub fn concerns<B>(request: &axum::http::Request<B>) -> bool {
     matches!(*request.method(), Method::GET | Method::HEAD)
         && request.extensions().get::<MatchedPath>().is_some_and(|r| {
             let r = r.as_str();
@@ -169,13 +172,6 @@ fn reads_data<B>(request: &axum::http::Request<B>) -> bool {
                 // and only admins may read them: never kept or shared.
                 && !r.starts_with("/v1/webhooks")
         })
-}
-
-/// Whether [`conditional`] has anything to do: a read of the store's data.
-/// (Writes need nothing here: the store announces its commits, which the
-/// next read through this instance sees.)
-pub fn concerns<B>(request: &axum::http::Request<B>) -> bool {
-    reads_data(request)
 }
 
 /// Conditional GET on every read. Lists, stats, the timeline and exports
@@ -188,7 +184,7 @@ pub async fn conditional(State(state): State<AppState>, request: Request, next: 
         .extensions()
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_owned());
-    if !reads_data(&request) {
+    if !concerns(&request) {
         return next.run(request).await;
     }
     let cache_control = HeaderValue::from_str(&state.options.cache_control)

@@ -319,8 +319,7 @@ pub fn answered<B>(response: &axum::http::Response<B>, latency: Duration, span: 
     );
 }
 
-/// Counts the request for /metrics, tells the live layer a write committed,
-/// and makes the request id known to every problem body rendered while it
+/// Counts the request for /metrics and makes the request id known to every problem body rendered while it
 /// is answered (written once, where the problem is rendered).
 pub async fn count(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();

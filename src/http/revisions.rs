@@ -154,8 +154,6 @@ impl Past {
     }
 }
 
-/// Takes `revision` / `as_of` off a read's query and answers it from the
-/// store as it stood then; every other request passes on untouched.
 /// Whether [`at_revision`] may have anything to do: a read of the API whose
 /// query may name `revision` or `as_of` (percent-encoded names included).
 pub fn concerns<B>(request: &axum::http::Request<B>) -> bool {
@@ -166,6 +164,8 @@ pub fn concerns<B>(request: &axum::http::Request<B>) -> bool {
             .is_some_and(|q| q.contains("revision") || q.contains("as_of") || q.contains('%'))
 }
 
+/// Takes `revision` / `as_of` off a read's query and answers it from the
+/// store as it stood then; every other request passes on untouched.
 pub async fn at_revision(State(state): State<AppState>, request: Request, next: Next) -> Response {
     match past(&state, request, next).await {
         Ok(response) => response,

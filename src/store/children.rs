@@ -11,7 +11,7 @@ use super::dialect::{
     Args, Builder, Column, Conn, Constraint, DbRow, Dialect, JsonDoc, RowsAffected as _, from_json,
     json,
 };
-use super::feed::{Change, as_json};
+use super::feed::Change;
 use super::sql_store::SqlStore;
 use crate::domain::Vocabulary;
 use crate::domain::agreement::{Agreement, AreaLink};
@@ -228,36 +228,6 @@ where
             }
         }
         Ok(())
-    }
-
-    /// Deletes a pledge or a source, guarded by its version: its agreement
-    /// changes with it, and the deletion is recorded.
-    pub(super) async fn delete_child(
-        conn: &mut Conn<D>,
-        actor: &str,
-        (entity, table): (&str, &str),
-        id: &str,
-        expected_version: Option<i64>,
-        (version, before): (i64, serde_json::Value),
-    ) -> StoreResult<()> {
-        let sql = format!(
-            "DELETE FROM {table} WHERE id = $1 AND ($2 IS NULL OR version = $2) RETURNING \
-             agreement_id"
-        );
-        let agreement_id = sqlx::query_scalar::<_, String>(&sql)
-            .bind(id)
-            .bind(expected_version)
-            .fetch_optional(&mut *conn)
-            .await?;
-        let Some(agreement_id) = agreement_id else {
-            return Err(Self::missing_or_moved(conn, table, "id", id).await);
-        };
-        let at = now();
-        Self::touch_agreement(conn, &agreement_id, at).await?;
-        let mut change = Change::new(entity, id, "delete", version).of_agreement(&agreement_id);
-        change.before = Some(before);
-        Self::record(conn, at, actor, change).await?;
-        Self::reindex(conn, &agreement_id, entity == "pledge").await
     }
 
     pub(super) async fn load_pledge(conn: &mut Conn<D>, id: &str) -> StoreResult<Option<Pledge>> {
@@ -866,7 +836,8 @@ where
         Ok(child)
     }
 
-    /// The one remover of a pledge or source.
+    /// The one remover of a pledge or source, guarded by its version: its
+    /// agreement changes with it, and the deletion is recorded.
     pub(super) async fn remove_child(
         &self,
         actor: &str,
@@ -878,16 +849,26 @@ where
         let before = Self::load_child(&mut tx, kind, id)
             .await?
             .ok_or(StoreError::NotFound)?;
-        let before = (before.version(), as_json(&before.draft())?);
-        Self::delete_child(
-            &mut tx,
-            actor,
-            (kind.entity(), kind.table()),
-            id,
-            expected_version,
-            before,
-        )
-        .await?;
+        let table = kind.table();
+        let sql = format!(
+            "DELETE FROM {table} WHERE id = $1 AND ($2 IS NULL OR version = $2) RETURNING \
+             agreement_id"
+        );
+        let agreement_id = sqlx::query_scalar::<_, String>(&sql)
+            .bind(id)
+            .bind(expected_version)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(agreement_id) = agreement_id else {
+            return Err(Self::missing_or_moved(&mut tx, table, "id", id).await);
+        };
+        let at = now();
+        Self::touch_agreement(&mut tx, &agreement_id, at).await?;
+        let change = Change::new(kind.entity(), id, "delete", before.version())
+            .of_agreement(&agreement_id)
+            .before(&before.draft())?;
+        Self::record(&mut tx, at, actor, change).await?;
+        Self::reindex(&mut tx, &agreement_id, kind.moves_totals()).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -42,7 +42,7 @@ pub(super) struct Change<'a> {
     pub(super) after: Option<serde_json::Value>,
 }
 
-pub(super) fn as_json<T: serde::Serialize>(value: &T) -> StoreResult<serde_json::Value> {
+fn as_json<T: serde::Serialize>(value: &T) -> StoreResult<serde_json::Value> {
     serde_json::to_value(value)
         .map_err(|e| StoreError::Internal(format!("cannot record history: {e}")))
 }
