@@ -1,7 +1,7 @@
 //! Agreements: reading one or a filtered, keyset-paged list, and writing
 //! one with its area links (its pledges and sources are in `children`).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::Row as _;
@@ -10,6 +10,7 @@ use super::dialect::{
     Args, Builder, Column, Conn, Constraint, DbRow, Dialect, JsonDoc, RowsAffected as _, from_json,
     json,
 };
+use super::documents::{self, ChildDocuments};
 use super::feed::Change;
 use super::sql_store::SqlStore;
 use crate::domain::FieldError;
@@ -22,18 +23,20 @@ use crate::domain::partner::{PartnerCode, PartnerSummary};
 use crate::domain::query::{AgreementQuery, Include, Sort, SortKey};
 use crate::store::{Page, PageRequest, SearchCut, StoreError, StoreResult, now};
 
-pub(super) const AGREEMENT_SELECT: &str = "SELECT a.id, a.partner_code, a.title, a.title_uk, \
-                                           a.kind, a.status, a.signed_on, a.signed_at, \
-                                           a.signed_place, a.signatories, a.term_years, \
-                                           a.expires_on, a.legally_binding, a.summary, \
-                                           a.text_url, a.markers, a.version, a.created_at, \
-                                           a.updated_at, p.iso3 AS partner_iso3, p.kind AS \
-                                           partner_kind, p.name AS partner_name, p.name_uk AS \
-                                           partner_name_uk FROM agreements a JOIN partners p ON \
-                                           p.code = a.partner_code";
+/// An agreement's own columns and its partner's, from `agreements a`
+/// joined with `partners p`.
+const AGREEMENT_COLUMNS: &str = "a.id, a.partner_code, a.title, a.title_uk, a.kind, a.status, \
+                                 a.signed_on, a.signed_at, a.signed_place, a.signatories, \
+                                 a.term_years, a.expires_on, a.legally_binding, a.summary, \
+                                 a.text_url, a.markers, a.version, a.created_at, a.updated_at, \
+                                 p.iso3 AS partner_iso3, p.kind AS partner_kind, p.name AS \
+                                 partner_name, p.name_uk AS partner_name_uk";
 
-/// The tables an agreement is read from (see [`AGREEMENT_SELECT`] and
-/// [`attach_children`]).
+const AGREEMENTS_WITH_PARTNERS: &str =
+    "FROM agreements a JOIN partners p ON p.code = a.partner_code";
+
+/// The tables an agreement is read from (see [`AGREEMENT_COLUMNS`] and
+/// [`documents::children_columns`]).
 pub(super) const AGREEMENT_TABLES: [&str; 6] = [
     "agreements",
     "partners",
@@ -65,6 +68,17 @@ where
     Option<DateTime<Utc>>: Column<D::Db>,
     Option<JsonDoc>: Column<D::Db>,
 {
+    /// One statement reading agreements with the children `include` asks
+    /// for, to be completed by a WHERE clause.
+    fn agreement_select(include: Include) -> String {
+        format!(
+            "SELECT {AGREEMENT_COLUMNS}, {} {AGREEMENTS_WITH_PARTNERS}",
+            documents::children_columns::<D>("a.id", include)
+        )
+    }
+
+    /// An agreement from a row of [`Self::agreement_select`] (its children
+    /// with it) or of the page query (its children still to come).
     pub(super) fn agreement_from_row(row: &DbRow<D>) -> StoreResult<Agreement> {
         let signatories: Vec<Signatory> = from_json("signatories", row.try_get("signatories")?)?;
         let signed_on: Option<NaiveDate> = row.try_get("signed_on")?;
@@ -120,7 +134,10 @@ where
         id: &str,
         with: &str,
     ) -> StoreResult<Option<Agreement>> {
-        let sql = format!("{with}{AGREEMENT_SELECT} WHERE a.id = $1");
+        let sql = format!(
+            "{with}{} WHERE a.id = $1",
+            Self::agreement_select(Include::ALL)
+        );
         let Some(row) = sqlx::query(&sql)
             .bind(id)
             .fetch_optional(&mut *conn)
@@ -128,9 +145,9 @@ where
         else {
             return Ok(None);
         };
-        let mut agreements = vec![Self::agreement_from_row(&row)?];
-        Self::attach_children(conn, &mut agreements, Include::ALL, false, with).await?;
-        Ok(agreements.pop())
+        let mut agreement = Self::agreement_from_row(&row)?;
+        Self::read_children(&row, &mut agreement, Include::ALL)?;
+        Ok(Some(agreement))
     }
 
     /// A WITH clause naming each table of an agreement after its rows as
@@ -155,14 +172,15 @@ where
 
     /// Every agreement with its children, in id order: an export.
     pub(super) async fn load_all_agreements(conn: &mut Conn<D>) -> StoreResult<Vec<Agreement>> {
-        let sql = format!("{AGREEMENT_SELECT} ORDER BY a.id");
+        let sql = format!("{} ORDER BY a.id", Self::agreement_select(Include::ALL));
         let rows = sqlx::query(&sql).fetch_all(&mut *conn).await?;
-        let mut agreements = rows
-            .iter()
-            .map(Self::agreement_from_row)
-            .collect::<StoreResult<Vec<_>>>()?;
-        Self::attach_children(conn, &mut agreements, Include::ALL, true, "").await?;
-        Ok(agreements)
+        rows.iter()
+            .map(|row| {
+                let mut agreement = Self::agreement_from_row(row)?;
+                Self::read_children(row, &mut agreement, Include::ALL)?;
+                Ok(agreement)
+            })
+            .collect()
     }
 
     /// `AND column IN (values…)`, each bound as text.
@@ -361,13 +379,9 @@ where
         page: &PageRequest,
     ) -> StoreResult<Page<Agreement>> {
         let relevance = query.search.is_some();
-        let mut sql = Builder::<D>::new(AGREEMENT_SELECT.replace(
-            " FROM agreements a",
-            if relevance {
-                ", s.rank AS rank FROM agreements a"
-            } else {
-                " FROM agreements a"
-            },
+        let rank = if relevance { ", s.rank AS rank" } else { "" };
+        let mut sql = Builder::<D>::new(format!(
+            "SELECT {AGREEMENT_COLUMNS}{rank} {AGREEMENTS_WITH_PARTNERS}"
         ));
         if let Some(terms) = &query.search {
             // A plain search in relevance order ranks inside the index and
@@ -422,11 +436,66 @@ where
         } else {
             None
         };
-        Self::attach_children(conn, &mut agreements, query.include, false, "").await?;
+        Self::attach_children(conn, &mut agreements, query.include).await?;
         Ok(Page {
             items: agreements,
             next_after,
         })
+    }
+
+    /// The children of a row that has the document columns of
+    /// [`documents::children_columns`].
+    fn read_children(
+        row: &DbRow<D>,
+        agreement: &mut Agreement,
+        include: Include,
+    ) -> StoreResult<()> {
+        let column = |name: &str| -> StoreResult<Option<JsonDoc>> { Ok(row.try_get(name)?) };
+        let (areas, sources, pledges) = (
+            column("areas_doc")?,
+            column("sources_doc")?,
+            column("pledges_doc")?,
+        );
+        let children = ChildDocuments::read(
+            areas.as_ref().map(|d| d.0.get()),
+            sources.as_ref().map(|d| d.0.get()),
+            pledges.as_ref().map(|d| d.0.get()),
+            include,
+        )?;
+        agreement.areas = children.areas;
+        agreement.sources = children.sources;
+        agreement.pledges = children.pledges;
+        Ok(())
+    }
+
+    /// Fills in the children `include` asks for: one statement for the
+    /// whole page, each agreement's children built as JSON beside its id.
+    /// (Not in the page's own statement: where its order is not an
+    /// index's, the database builds its result columns for every row it
+    /// sorts, not only for the page.)
+    async fn attach_children(
+        conn: &mut Conn<D>,
+        agreements: &mut [Agreement],
+        include: Include,
+    ) -> StoreResult<()> {
+        if agreements.is_empty() || !(include.areas || include.pledges || include.sources) {
+            return Ok(());
+        }
+        let ids: Vec<String> = agreements.iter().map(|a| a.id.clone()).collect();
+        let mut sql = Builder::<D>::new(format!(
+            "SELECT a.id, {} FROM agreements a WHERE a.id",
+            documents::children_columns::<D>("a.id", include)
+        ));
+        D::push_in_ids(&mut sql, &ids);
+        let index: HashMap<String, usize> =
+            ids.into_iter().enumerate().map(|(i, id)| (id, i)).collect();
+        for row in D::fetch_built(&mut sql, &mut *conn).await? {
+            let id: &str = row.try_get("id")?;
+            if let Some(&i) = index.get(id) {
+                Self::read_children(&row, &mut agreements[i], include)?;
+            }
+        }
+        Ok(())
     }
 
     /// Marks an agreement changed (its embedded children count as part of
@@ -715,11 +784,9 @@ where
         Ok(page)
     }
 
+    /// One statement, so no transaction: it sees one snapshot by itself.
     pub(super) async fn get_agreement(&self, id: &str) -> StoreResult<Option<Agreement>> {
-        let mut tx = D::begin_read(&self.pool).await?;
-        let agreement = Self::load_agreement(&mut tx, id).await?;
-        tx.commit().await?;
-        Ok(agreement)
+        Self::load_agreement(&mut *self.pool.acquire().await?, id).await
     }
 
     pub(super) async fn create_agreement(

@@ -8,28 +8,15 @@ use sqlx::Row as _;
 
 use super::child::{ChildDraft, ChildKind, StoredChild};
 use super::dialect::{
-    Args, Builder, Column, Conn, Constraint, DbRow, Dialect, JsonDoc, RowsAffected as _, from_json,
-    json,
+    Args, Column, Conn, Constraint, DbRow, Dialect, JsonDoc, RowsAffected as _, json,
 };
+use super::documents::{self, PledgeDocument, SourceDocument};
 use super::feed::Change;
 use super::sql_store::SqlStore;
 use crate::domain::Vocabulary;
-use crate::domain::agreement::{Agreement, AreaLink};
-use crate::domain::area::AreaCode;
-use crate::domain::marker::Markers;
-use crate::domain::money::Currency;
 use crate::domain::pledge::{Pledge, PledgeDraft};
-use crate::domain::query::Include;
 use crate::domain::source::{Source, SourceDraft};
 use crate::store::{StoreError, StoreResult, now};
-
-pub(super) const PLEDGE_COLUMNS: &str = "id, agreement_id, amount, currency, year_from, year_to, \
-                                         kind, measure, basis, part_of, markers, \
-                                         in_agreement_text, description, note, version, \
-                                         created_at, updated_at";
-
-pub(super) const SOURCE_COLUMNS: &str = "id, agreement_id, pledge_ids, fields, url, title, \
-                                         publisher, published_on, version, created_at, updated_at";
 
 impl<D: Dialect> SqlStore<D>
 where
@@ -53,185 +40,13 @@ where
     Option<DateTime<Utc>>: Column<D::Db>,
     Option<JsonDoc>: Column<D::Db>,
 {
-    pub(super) fn pledge_from_row(row: &DbRow<D>) -> StoreResult<Pledge> {
-        let measure: Option<&str> = row.try_get("measure")?;
-        let currency: &str = row.try_get("currency")?;
-        Ok(Pledge {
-            id: row.try_get("id")?,
-            agreement_id: row.try_get("agreement_id")?,
-            amount: D::amount_from(row.try_get("amount")?)
-                .map_err(|e| Self::corrupt("amount", e))?,
-            currency: Currency::parse(currency).map_err(|e| Self::corrupt("currency", e))?,
-            converted: None,
-            year_from: row.try_get("year_from")?,
-            year_to: row.try_get("year_to")?,
-            kind: Self::vocabulary(row.try_get::<&str, _>("kind")?)?,
-            measure: measure.map(Self::vocabulary).transpose()?,
-            basis: Self::vocabulary(row.try_get::<&str, _>("basis")?)?,
-            part_of: row.try_get("part_of")?,
-            parts: Vec::new(),
-            in_agreement_text: row.try_get("in_agreement_text")?,
-            description: row.try_get("description")?,
-            note: row.try_get("note")?,
-            markers: from_json::<Markers>("markers", row.try_get("markers")?)?,
-            sources: Vec::new(),
-            version: row.try_get("version")?,
-            created_at: row.try_get("created_at")?,
-            updated_at: row.try_get("updated_at")?,
-        })
-    }
-
-    pub(super) fn source_from_row(row: &DbRow<D>) -> StoreResult<Source> {
-        Ok(Source {
-            id: row.try_get("id")?,
-            agreement_id: row.try_get("agreement_id")?,
-            url: row.try_get("url")?,
-            title: row.try_get("title")?,
-            publisher: row.try_get("publisher")?,
-            published_on: row.try_get("published_on")?,
-            pledges: from_json::<Vec<String>>("pledge_ids", row.try_get("pledge_ids")?)?,
-            fields: from_json::<Vec<String>>("fields", row.try_get("fields")?)?,
-            version: row.try_get("version")?,
-            created_at: row.try_get("created_at")?,
-            updated_at: row.try_get("updated_at")?,
-        })
-    }
-
-    /// The pledges that are part of each of `pledges`: one query for the
-    /// page, through the part_of index.
-    pub(super) async fn attach_parts(
-        conn: &mut Conn<D>,
-        pledges: &mut [&mut Pledge],
-        with: &str,
-    ) -> StoreResult<()> {
-        if pledges.is_empty() {
-            return Ok(());
-        }
-        let wholes: Vec<String> = pledges.iter().map(|p| p.id.clone()).collect();
-        let mut query = Builder::<D>::new(format!(
-            "{with}SELECT id, part_of FROM pledges WHERE part_of IS NOT NULL AND part_of"
-        ));
-        D::push_in_ids(&mut query, &wholes);
-        // Sorted here: an ORDER BY id had SQLite walk every pledge in id
-        // order instead of looking the wholes up in the part_of index.
-        let rows = D::fetch_built(&mut query, &mut *conn).await?;
-        let mut parts: HashMap<String, Vec<String>> = HashMap::new();
-        for row in rows {
-            parts
-                .entry(row.try_get("part_of")?)
-                .or_default()
-                .push(row.try_get("id")?);
-        }
-        for pledge in pledges.iter_mut() {
-            pledge.parts = parts.remove(&pledge.id).unwrap_or_default();
-            pledge.parts.sort();
-        }
-        Ok(())
-    }
-
-    /// Restricts a child query to the listed agreements, or to none when
-    /// `ids` is None (every agreement: an export).
-    pub(super) fn push_agreement_ids(
-        query: &mut Builder<'_, D>,
-        column: &str,
-        ids: Option<&[String]>,
-    ) {
-        match ids {
-            None => {
-                query.push(" WHERE 1 = 1");
-            }
-            Some(ids) => {
-                query.push(format!(" WHERE {column}"));
-                D::push_in_ids(query, ids);
-            }
-        }
-    }
-
-    /// Fills in the children `include` asks for, one query per kind of
-    /// child for the whole page.
-    pub(super) async fn attach_children(
-        conn: &mut Conn<D>,
-        agreements: &mut [Agreement],
-        include: Include,
-        all: bool,
-        with: &str,
-    ) -> StoreResult<()> {
-        if agreements.is_empty() {
-            return Ok(());
-        }
-        let index: HashMap<String, usize> = agreements
-            .iter()
-            .enumerate()
-            .map(|(i, a)| (a.id.clone(), i))
-            .collect();
-        let ids: Vec<String> = agreements.iter().map(|a| a.id.clone()).collect();
-        let ids = (!all).then_some(ids.as_slice());
-
-        if include.areas {
-            let mut query = Builder::<D>::new(format!(
-                "{with}SELECT l.agreement_id, l.area_code, ar.name, ar.name_uk, l.detail FROM \
-                 agreement_areas l JOIN areas ar ON ar.code = l.area_code",
-            ));
-            Self::push_agreement_ids(&mut query, "l.agreement_id", ids);
-            query.push(" ORDER BY l.agreement_id, l.area_code");
-            for row in D::fetch_built(&mut query, &mut *conn).await? {
-                let agreement_id: &str = row.try_get("agreement_id")?;
-                if let Some(&i) = index.get(agreement_id) {
-                    agreements[i].areas.push(AreaLink {
-                        code: AreaCode::from_trusted(row.try_get("area_code")?),
-                        name: row.try_get("name")?,
-                        name_uk: row.try_get("name_uk")?,
-                        detail: row.try_get("detail")?,
-                    });
-                }
-            }
-        }
-        // A pledge lists its sources, so pledges need the sources loaded.
-        if include.sources || include.pledges {
-            let mut query =
-                Builder::<D>::new(format!("{with}SELECT {SOURCE_COLUMNS} FROM sources"));
-            Self::push_agreement_ids(&mut query, "agreement_id", ids);
-            query.push(" ORDER BY agreement_id, position");
-            for row in D::fetch_built(&mut query, &mut *conn).await? {
-                let source = Self::source_from_row(&row)?;
-                if let Some(&i) = index.get(&source.agreement_id) {
-                    agreements[i].sources.push(source);
-                }
-            }
-        }
-        if include.pledges {
-            let mut query =
-                Builder::<D>::new(format!("{with}SELECT {PLEDGE_COLUMNS} FROM pledges"));
-            Self::push_agreement_ids(&mut query, "agreement_id", ids);
-            query.push(" ORDER BY agreement_id, position");
-            for row in D::fetch_built(&mut query, &mut *conn).await? {
-                let mut pledge = Self::pledge_from_row(&row)?;
-                if let Some(&i) = index.get(&pledge.agreement_id) {
-                    pledge.sources = agreements[i]
-                        .sources
-                        .iter()
-                        .filter(|s| s.pledges.contains(&pledge.id))
-                        .cloned()
-                        .collect();
-                    agreements[i].pledges.push(pledge);
-                }
-            }
-            let mut pledges: Vec<&mut Pledge> = agreements
-                .iter_mut()
-                .flat_map(|a| a.pledges.iter_mut())
-                .collect();
-            Self::attach_parts(conn, &mut pledges, with).await?;
-        }
-        if !include.sources {
-            for agreement in agreements.iter_mut() {
-                agreement.sources.clear();
-            }
-        }
-        Ok(())
-    }
-
     pub(super) async fn load_pledge(conn: &mut Conn<D>, id: &str) -> StoreResult<Option<Pledge>> {
-        let sql = format!("SELECT {PLEDGE_COLUMNS} FROM pledges WHERE id = $1");
+        let sql = format!(
+            "SELECT {} AS pledge_doc, (SELECT {} FROM sources so WHERE so.agreement_id = \
+             pl.agreement_id) AS sources_doc FROM pledges pl WHERE pl.id = $1",
+            documents::pledge_object::<D>("pl"),
+            D::json_array_of(&documents::source_object::<D>("so"), "so.position"),
+        );
         let Some(row) = sqlx::query(&sql)
             .bind(id)
             .fetch_optional(&mut *conn)
@@ -239,35 +54,40 @@ where
         else {
             return Ok(None);
         };
-        let mut pledge = Self::pledge_from_row(&row)?;
-        let sql = format!(
-            "SELECT {SOURCE_COLUMNS} FROM sources WHERE agreement_id = $1 ORDER BY position"
-        );
-        let rows = sqlx::query(&sql)
-            .bind(&pledge.agreement_id)
-            .fetch_all(&mut *conn)
-            .await?;
-        pledge.sources = rows
-            .iter()
-            .map(Self::source_from_row)
-            .filter(|s| s.as_ref().map_or(true, |s| s.pledges.contains(&pledge.id)))
-            .collect::<StoreResult<_>>()?;
-        Self::attach_parts(conn, &mut [&mut pledge], "").await?;
+        let pledge: PledgeDocument = Self::document(&row, "pledge_doc")?;
+        let sources: Vec<SourceDocument> = Self::document(&row, "sources_doc")?;
+        let mut pledge = pledge.into_pledge()?;
+        pledge.sources = sources
+            .into_iter()
+            .map(Source::from)
+            .filter(|s| s.pledges.contains(&pledge.id))
+            .collect();
         Ok(Some(pledge))
+    }
+
+    /// The JSON document in `column`, read as `T`.
+    pub(super) fn document<T: serde::de::DeserializeOwned>(
+        row: &DbRow<D>,
+        column: &str,
+    ) -> StoreResult<T> {
+        let document: JsonDoc = row.try_get(column)?;
+        documents::parse(column, document.0.get())
     }
 
     /// A source by its id, or by an id it had before sources were stored
     /// once per agreement (so old links still lead to it).
     pub(super) async fn load_source(conn: &mut Conn<D>, id: &str) -> StoreResult<Option<Source>> {
         let sql = format!(
-            "SELECT {SOURCE_COLUMNS} FROM sources WHERE id = $1 OR id = (SELECT source_id FROM \
-             source_aliases WHERE alias = $1) ORDER BY (id = $1) DESC LIMIT 1"
+            "SELECT {} AS doc FROM sources so WHERE so.id = $1 OR so.id = (SELECT source_id FROM \
+             source_aliases WHERE alias = $1) ORDER BY (so.id = $1) DESC LIMIT 1",
+            documents::source_object::<D>("so")
         );
         let row = sqlx::query(&sql)
             .bind(id)
             .fetch_optional(&mut *conn)
             .await?;
-        row.as_ref().map(Self::source_from_row).transpose()
+        row.map(|row| Ok(Self::document::<SourceDocument>(&row, "doc")?.into()))
+            .transpose()
     }
 
     pub(super) async fn child_ids(
@@ -287,7 +107,10 @@ where
         conn: &mut Conn<D>,
         agreement_id: &str,
     ) -> StoreResult<HashMap<String, (PledgeDraft, i64)>> {
-        let sql = format!("SELECT {PLEDGE_COLUMNS}, position FROM pledges WHERE agreement_id = $1");
+        let sql = format!(
+            "SELECT pl.id, {} AS doc, pl.position FROM pledges pl WHERE pl.agreement_id = $1",
+            documents::pledge_object::<D>("pl")
+        );
         let rows = sqlx::query(&sql)
             .bind(agreement_id)
             .fetch_all(&mut *conn)
@@ -297,7 +120,9 @@ where
                 Ok((
                     row.try_get("id")?,
                     (
-                        Self::pledge_from_row(row)?.draft(),
+                        Self::document::<PledgeDocument>(row, "doc")?
+                            .into_pledge()?
+                            .draft(),
                         row.try_get("position")?,
                     ),
                 ))
@@ -309,7 +134,10 @@ where
         conn: &mut Conn<D>,
         agreement_id: &str,
     ) -> StoreResult<HashMap<String, (SourceDraft, i64)>> {
-        let sql = format!("SELECT {SOURCE_COLUMNS}, position FROM sources WHERE agreement_id = $1");
+        let sql = format!(
+            "SELECT so.id, {} AS doc, so.position FROM sources so WHERE so.agreement_id = $1",
+            documents::source_object::<D>("so")
+        );
         let rows = sqlx::query(&sql)
             .bind(agreement_id)
             .fetch_all(&mut *conn)
@@ -319,7 +147,7 @@ where
                 Ok((
                     row.try_get("id")?,
                     (
-                        Self::source_from_row(row)?.draft(),
+                        Source::from(Self::document::<SourceDocument>(row, "doc")?).draft(),
                         row.try_get("position")?,
                     ),
                 ))
@@ -714,11 +542,9 @@ where
             .collect()
     }
 
+    /// One statement, so no transaction: it sees one snapshot by itself.
     pub(super) async fn get_pledge(&self, id: &str) -> StoreResult<Option<Pledge>> {
-        let mut tx = D::begin_read(&self.pool).await?;
-        let pledge = Self::load_pledge(&mut tx, id).await?;
-        tx.commit().await?;
-        Ok(pledge)
+        Self::load_pledge(&mut *self.pool.acquire().await?, id).await
     }
 
     pub(super) async fn get_source(&self, id: &str) -> StoreResult<Option<Source>> {

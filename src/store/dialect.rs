@@ -192,6 +192,17 @@ pub trait Dialect: Send + Sync + Sized + 'static {
     /// What keeps a table's versions (migration 0014), undone in a replay.
     fn drop_versioning(table: &str) -> Vec<String>;
 
+    /// The function building a JSON object of alternating keys and values.
+    const JSON_OBJECT: &'static str;
+    /// The aggregate of `value` over a subquery's rows as a JSON array in
+    /// `order`, `[]` when there are none.
+    fn json_array_of(value: &str, order: &str) -> String;
+    /// A JSON document column as a value inside a built document (its
+    /// JSON, not a string of it).
+    fn json_in_document(column: &str) -> String;
+    /// An amount column inside a built document, as its decimal text.
+    fn amount_in_document(column: &str) -> String;
+
     fn amount_param(amount: &Amount) -> Self::Number;
     fn amount_from(value: Self::Number) -> Result<Amount, String>;
     fn rate_param(rate: &Rate) -> Self::Number;

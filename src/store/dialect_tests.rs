@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use sqlx::Row as _;
 
-use super::dialect::{Args, Builder, Conn, DbRow, Dialect};
+use super::dialect::{Args, Builder, Conn, DbRow, Dialect, JsonDoc};
 use super::{PostgresStore, SearchCut, SqlStore, SqliteStore, StoreOptions};
 use crate::domain::money::Amount;
 use crate::domain::query::SearchTerms;
@@ -92,6 +92,74 @@ where
             .await
             .expect("empty the table");
     }
+    tx.rollback().await.expect("roll back");
+}
+
+/// The JSON a dialect builds (the children of an agreement are read this
+/// way): an array in the order asked for, `[]` for no rows, a JSON column
+/// embedded as JSON rather than as a string of it, and an amount as its
+/// exact decimal text.
+async fn documents_are_built<D: Dialect>(store: &SqlStore<D>, amount_type: &str, doc_type: &str)
+where
+    for<'c> &'c mut Conn<D>: sqlx::Executor<'c, Database = D::Db>,
+    for<'q> Args<'q, D>: sqlx::IntoArguments<'q, D::Db>,
+    usize: sqlx::ColumnIndex<DbRow<D>>,
+    JsonDoc: for<'r> sqlx::Decode<'r, D::Db> + sqlx::Type<D::Db>,
+    i64: for<'q> sqlx::Encode<'q, D::Db> + sqlx::Type<D::Db>,
+    for<'q> &'q str: sqlx::Encode<'q, D::Db> + sqlx::Type<D::Db>,
+{
+    let mut tx = D::begin_write(store.pool()).await.expect("begin");
+    sqlx::query(&format!(
+        "CREATE TEMPORARY TABLE docs (position BIGINT, amount {amount_type}, doc {doc_type})"
+    ))
+    .execute(&mut *tx)
+    .await
+    .expect("create the table");
+    for (position, amount, doc) in [
+        (2_i64, "1234567.89", r#"{"a": [1, "x"]}"#),
+        (1, "9999999999999999.99", r#"{"b": null}"#),
+        (3, "0.01", "[]"),
+    ] {
+        sqlx::query(&format!(
+            "INSERT INTO docs (position, amount, doc) VALUES ($1, $2, CAST($3 AS {doc_type}))"
+        ))
+        .bind(position)
+        .bind(D::amount_param(&Amount::parse(amount).expect("an amount")))
+        .bind(doc)
+        .execute(&mut *tx)
+        .await
+        .expect("write a row");
+    }
+    let value = format!(
+        "{}('position', d.position, 'amount', {}, 'doc', {})",
+        D::JSON_OBJECT,
+        D::amount_in_document("d.amount"),
+        D::json_in_document("d.doc")
+    );
+    let built = async |tx: &mut Conn<D>, condition: &str| -> serde_json::Value {
+        let sql = format!(
+            "SELECT {} AS built FROM docs d WHERE {condition}",
+            D::json_array_of(&value, "d.position")
+        );
+        let row = sqlx::query(&sql).fetch_one(&mut *tx).await.expect("build");
+        let document: JsonDoc = row.try_get(0).expect("a JSON document");
+        serde_json::from_str(document.0.get()).expect("valid JSON")
+    };
+    assert_eq!(
+        built(&mut tx, "d.position < 3").await,
+        serde_json::json!([
+            {"position": 1, "amount": "9999999999999999.99", "doc": {"b": null}},
+            {"position": 2, "amount": "1234567.89", "doc": {"a": [1, "x"]}},
+        ]),
+        "{}",
+        D::BACKEND
+    );
+    assert_eq!(
+        built(&mut tx, "d.position > 5").await,
+        serde_json::json!([]),
+        "{}",
+        D::BACKEND
+    );
     tx.rollback().await.expect("roll back");
 }
 
@@ -227,4 +295,16 @@ async fn postgres_numbers_round_trip() {
 #[tokio::test]
 async fn postgres_search_by_prefix() {
     on_postgres(async |store| search_by_prefix(store).await).await;
+}
+
+#[tokio::test]
+async fn sqlite_documents_are_built() {
+    let (store, path) = sqlite_store().await;
+    documents_are_built(&store, "TEXT", "TEXT").await;
+    remove_sqlite(store, path).await;
+}
+
+#[tokio::test]
+async fn postgres_documents_are_built() {
+    on_postgres(async |store| documents_are_built(store, "NUMERIC(20, 2)", "JSONB").await).await;
 }

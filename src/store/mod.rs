@@ -8,6 +8,7 @@ mod children;
 mod dialect;
 #[cfg(test)]
 mod dialect_tests;
+mod documents;
 mod feed;
 mod idempotency;
 mod import;

@@ -359,6 +359,22 @@ impl Dialect for Postgres {
         vec![format!("DROP TRIGGER {table}_versioned ON {table}")]
     }
 
+    const JSON_OBJECT: &'static str = "json_build_object";
+
+    fn json_array_of(value: &str, order: &str) -> String {
+        format!("COALESCE(json_agg({value} ORDER BY {order}), '[]'::json)")
+    }
+
+    /// JSONB columns are JSON already.
+    fn json_in_document(column: &str) -> String {
+        column.to_string()
+    }
+
+    /// As text, so no JSON number (and no float) ever carries an amount.
+    fn amount_in_document(column: &str) -> String {
+        format!("{column}::text")
+    }
+
     fn amount_param(amount: &Amount) -> Self::Number {
         amount.as_decimal()
     }

@@ -442,6 +442,23 @@ impl Dialect for Sqlite {
             .collect()
     }
 
+    const JSON_OBJECT: &'static str = "json_object";
+
+    fn json_array_of(value: &str, order: &str) -> String {
+        format!("json_group_array({value} ORDER BY {order})")
+    }
+
+    /// SQLite keeps JSON as TEXT: json() marks it as JSON, so the
+    /// document embeds it rather than quoting it.
+    fn json_in_document(column: &str) -> String {
+        format!("json({column})")
+    }
+
+    /// Amounts are their decimal TEXT already.
+    fn amount_in_document(column: &str) -> String {
+        column.to_string()
+    }
+
     fn amount_param(amount: &Amount) -> Self::Number {
         amount.to_string()
     }
