@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, HeaderValue, Uri, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use rust_decimal::Decimal;
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
 use super::AppState;
 use serde::Deserialize;
@@ -28,7 +28,7 @@ use crate::domain::area::AreaCode;
 use crate::domain::lang::Lang;
 use crate::domain::money::{Amount, Currency};
 use crate::domain::partner::PartnerCode;
-use crate::domain::query::AgreementQuery;
+use crate::domain::query::{AgreementQuery, Include};
 use crate::error::{ApiError, ApiResult};
 use crate::store::{PageRequest, Store};
 
@@ -310,24 +310,21 @@ async fn json_page(
             converter.convert_agreement(agreement);
         }
     }
-    let items: Vec<Value> = page
-        .items
-        .iter()
-        .map(|a| trimmed(a, &query, fields))
-        .collect();
-    let mut body = Map::new();
-    body.insert("items".into(), Value::Array(items));
-    body.insert("next_cursor".into(), json!(next_cursor));
-    body.insert(
-        "revision".into(),
-        json!(super::extract::answering_revision()),
-    );
-    if count {
-        body.insert(
-            "total".into(),
-            json!(state.store.count_agreements(&query).await?),
-        );
-    }
+    let total = if count {
+        Some(state.store.count_agreements(&query).await?)
+    } else {
+        None
+    };
+    let body = ListBody {
+        items: page
+            .items
+            .iter()
+            .map(|a| list_item(a, &query, fields))
+            .collect(),
+        next_cursor: next_cursor.as_deref(),
+        revision: super::extract::answering_revision(),
+        total,
+    };
     let text = serde_json::to_string(&body).map_err(|e| ApiError::Internal(e.to_string()))?;
     let mut response = ([(header::CONTENT_TYPE, "application/json")], text).into_response();
     if let Some(cursor) = next_cursor {
@@ -351,8 +348,35 @@ fn add_next_link(response: &mut Response, uri: &Uri, cursor: &str) {
     }
 }
 
-/// An agreement as JSON without the children left out and the fields not asked for.
-fn trimmed(agreement: &Agreement, query: &AgreementQuery, fields: Option<&[String]>) -> Value {
+/// A page of agreements as JSON.
+#[derive(serde::Serialize)]
+struct ListBody<'a> {
+    items: Vec<ListItem<'a>>,
+    next_cursor: Option<&'a str>,
+    revision: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    total: Option<i64>,
+}
+
+/// An agreement as a list item: written straight from the agreement when
+/// the reader wants all of it (the default), else through a JSON value
+/// without the children left out and the fields not asked for. (Going
+/// through the value for every item cost a copy of the whole page.)
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum ListItem<'a> {
+    Whole(&'a Agreement),
+    Trimmed(Value),
+}
+
+fn list_item<'a>(
+    agreement: &'a Agreement,
+    query: &AgreementQuery,
+    fields: Option<&[String]>,
+) -> ListItem<'a> {
+    if fields.is_none() && query.include == Include::ALL {
+        return ListItem::Whole(agreement);
+    }
     let mut value = serde_json::to_value(agreement).unwrap_or(Value::Null);
     if let Value::Object(members) = &mut value {
         for (child, included) in [
@@ -368,7 +392,7 @@ fn trimmed(agreement: &Agreement, query: &AgreementQuery, fields: Option<&[Strin
             members.retain(|name, _| fields.iter().any(|f| f == name));
         }
     }
-    value
+    ListItem::Trimmed(value)
 }
 
 struct Export {
@@ -687,7 +711,9 @@ fn render(
 ) {
     match format {
         Format::Ndjson | Format::Json => {
-            out.push_str(&trimmed(agreement, query, None).to_string());
+            if let Ok(line) = serde_json::to_string(&list_item(agreement, query, None)) {
+                out.push_str(&line);
+            }
             out.push('\n');
         }
         Format::Csv if pledge_rows => {

@@ -70,11 +70,13 @@ where
 {
     /// One statement reading agreements with the children `include` asks
     /// for, to be completed by a WHERE clause.
-    fn agreement_select(include: Include) -> String {
-        format!(
-            "SELECT {AGREEMENT_COLUMNS}, {} {AGREEMENTS_WITH_PARTNERS}",
-            documents::children_columns::<D>("a.id", include)
-        )
+    fn agreement_select(include: Include) -> &'static str {
+        documents::statement::<D>("agreement", include, || {
+            format!(
+                "SELECT {AGREEMENT_COLUMNS}, {} {AGREEMENTS_WITH_PARTNERS}",
+                documents::children_columns::<D>("a.id", include)
+            )
+        })
     }
 
     /// An agreement from a row of [`Self::agreement_select`] (its children
@@ -134,15 +136,17 @@ where
         id: &str,
         with: &str,
     ) -> StoreResult<Option<Agreement>> {
-        let sql = format!(
-            "{with}{} WHERE a.id = $1",
-            Self::agreement_select(Include::ALL)
-        );
-        let Some(row) = sqlx::query(&sql)
-            .bind(id)
-            .fetch_optional(&mut *conn)
-            .await?
-        else {
+        let by_id = documents::statement::<D>("agreement by id", Include::ALL, || {
+            format!("{} WHERE a.id = $1", Self::agreement_select(Include::ALL))
+        });
+        let past;
+        let sql = if with.is_empty() {
+            by_id
+        } else {
+            past = format!("{with}{by_id}");
+            &past
+        };
+        let Some(row) = sqlx::query(sql).bind(id).fetch_optional(&mut *conn).await? else {
             return Ok(None);
         };
         let mut agreement = Self::agreement_from_row(&row)?;
@@ -482,10 +486,12 @@ where
             return Ok(());
         }
         let ids: Vec<String> = agreements.iter().map(|a| a.id.clone()).collect();
-        let mut sql = Builder::<D>::new(format!(
-            "SELECT a.id, {} FROM agreements a WHERE a.id",
-            documents::children_columns::<D>("a.id", include)
-        ));
+        let mut sql = Builder::<D>::new(documents::statement::<D>("children", include, || {
+            format!(
+                "SELECT a.id, {} FROM agreements a WHERE a.id",
+                documents::children_columns::<D>("a.id", include)
+            )
+        }));
         D::push_in_ids(&mut sql, &ids);
         let index: HashMap<String, usize> =
             ids.into_iter().enumerate().map(|(i, id)| (id, i)).collect();

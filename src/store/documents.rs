@@ -8,6 +8,10 @@
 //! that differ in JSON between the backends (an amount, a boolean) are
 //! read by the documents' own types below.
 
+use std::any::TypeId;
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex, PoisonError};
+
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 
@@ -21,6 +25,33 @@ use crate::domain::pledge::Pledge;
 use crate::domain::query::Include;
 use crate::domain::source::Source;
 use crate::store::{StoreError, StoreResult};
+
+/// A statement's text built once per dialect and `shape`, and kept for the
+/// life of the process: the texts are a few kilobytes each, so building
+/// them again cost every read a noticeable share of its time, and there
+/// are only a handful (two dialects, eight inclusions, a few statements).
+pub(super) fn statement<D: Dialect>(
+    shape: &'static str,
+    include: Include,
+    build: impl FnOnce() -> String,
+) -> &'static str {
+    type Key = (TypeId, &'static str, [bool; 3]);
+    static TEXTS: LazyLock<Mutex<HashMap<Key, &'static str>>> = LazyLock::new(Default::default);
+    let key = (
+        TypeId::of::<D>(),
+        shape,
+        [include.areas, include.pledges, include.sources],
+    );
+    let texts = || TEXTS.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(text) = texts().get(&key) {
+        return text;
+    }
+    // Built without the lock: a text may be built from another one.
+    let built = build();
+    texts()
+        .entry(key)
+        .or_insert_with(|| Box::leak(built.into_boxed_str()))
+}
 
 /// `{JSON_OBJECT}('key', value, ...)` of the pairs.
 fn object<D: Dialect>(pairs: &[(&str, String)]) -> String {
