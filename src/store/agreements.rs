@@ -79,8 +79,9 @@ where
         })
     }
 
-    /// An agreement from a row of [`Self::agreement_select`] (its children
-    /// with it) or of the page query (its children still to come).
+    /// An agreement without its children, from a row of
+    /// [`Self::agreement_select`] or of the page query (the children are
+    /// read by [`Self::read_children`]).
     pub(super) fn agreement_from_row(row: &DbRow<D>) -> StoreResult<Agreement> {
         let signatories: Vec<Signatory> = from_json("signatories", row.try_get("signatories")?)?;
         let signed_on: Option<NaiveDate> = row.try_get("signed_on")?;
@@ -377,11 +378,14 @@ where
         Ok(())
     }
 
+    /// A page of agreements with their children, or None when a write
+    /// changed one of them between the page and its children (never
+    /// inside a read transaction).
     pub(super) async fn load_agreements(
         conn: &mut Conn<D>,
         query: &AgreementQuery,
         page: &PageRequest,
-    ) -> StoreResult<Page<Agreement>> {
+    ) -> StoreResult<Option<Page<Agreement>>> {
         let relevance = query.search.is_some();
         let rank = if relevance { ", s.rank AS rank" } else { "" };
         let mut sql = Builder::<D>::new(format!(
@@ -440,11 +444,13 @@ where
         } else {
             None
         };
-        Self::attach_children(conn, &mut agreements, query.include).await?;
-        Ok(Page {
+        if !Self::attach_children(conn, &mut agreements, query.include).await? {
+            return Ok(None);
+        }
+        Ok(Some(Page {
             items: agreements,
             next_after,
-        })
+        }))
     }
 
     /// The children of a row that has the document columns of
@@ -476,32 +482,42 @@ where
     /// whole page, each agreement's children built as JSON beside its id.
     /// (Not in the page's own statement: where its order is not an
     /// index's, the database builds its result columns for every row it
-    /// sorts, not only for the page.)
-    async fn attach_children(
+    /// sorts, not only for the page.) Answers false when an agreement's
+    /// version is not the one the page read (or it is gone): a write
+    /// committed in between, and the children may not be that version's.
+    pub(super) async fn attach_children(
         conn: &mut Conn<D>,
         agreements: &mut [Agreement],
         include: Include,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<bool> {
         if agreements.is_empty() || !(include.areas || include.pledges || include.sources) {
-            return Ok(());
+            return Ok(true);
         }
         let ids: Vec<String> = agreements.iter().map(|a| a.id.clone()).collect();
         let mut sql = Builder::<D>::new(documents::statement::<D>("children", include, || {
             format!(
-                "SELECT a.id, {} FROM agreements a WHERE a.id",
+                "SELECT a.id, a.version, {} FROM agreements a WHERE a.id",
                 documents::children_columns::<D>("a.id", include)
             )
         }));
         D::push_in_ids(&mut sql, &ids);
         let index: HashMap<String, usize> =
             ids.into_iter().enumerate().map(|(i, id)| (id, i)).collect();
-        for row in D::fetch_built(&mut sql, &mut *conn).await? {
-            let id: &str = row.try_get("id")?;
-            if let Some(&i) = index.get(id) {
-                Self::read_children(&row, &mut agreements[i], include)?;
-            }
+        let rows = D::fetch_built(&mut sql, &mut *conn).await?;
+        if rows.len() != agreements.len() {
+            return Ok(false);
         }
-        Ok(())
+        for row in rows {
+            let id: &str = row.try_get("id")?;
+            let Some(&i) = index.get(id) else {
+                return Ok(false);
+            };
+            if row.try_get::<i64, _>("version")? != agreements[i].version {
+                return Ok(false);
+            }
+            Self::read_children(&row, &mut agreements[i], include)?;
+        }
+        Ok(true)
     }
 
     /// Marks an agreement changed (its embedded children count as part of
@@ -784,10 +800,21 @@ where
         query: &AgreementQuery,
         page: &PageRequest,
     ) -> StoreResult<Page<Agreement>> {
+        // Two statements without a transaction (BEGIN and COMMIT were two
+        // more round trips, and on PostgreSQL a task of their own): each
+        // agreement is whole at the version the page read, which its
+        // children are checked against. If a write came in between, the
+        // page is read again in one snapshot.
+        let read = Self::load_agreements(&mut *self.pool.acquire().await?, query, page).await?;
+        if let Some(read) = read {
+            return Ok(read);
+        }
         let mut tx = D::begin_read(&self.pool).await?;
-        let page = Self::load_agreements(&mut tx, query, page).await?;
+        let read = Self::load_agreements(&mut tx, query, page).await?;
         tx.commit().await?;
-        Ok(page)
+        read.ok_or_else(|| {
+            StoreError::Internal("a page changed inside its own read transaction".into())
+        })
     }
 
     /// One statement, so no transaction: it sees one snapshot by itself.

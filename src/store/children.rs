@@ -8,7 +8,7 @@ use sqlx::Row as _;
 
 use super::child::{ChildDraft, ChildKind, StoredChild};
 use super::dialect::{
-    Args, Column, Conn, Constraint, DbRow, Dialect, JsonDoc, RowsAffected as _, json,
+    Args, Column, Conn, Constraint, DbRow, Dialect, JsonDoc, RowsAffected as _, from_json, json,
 };
 use super::documents::{self, PledgeDocument, SourceDocument};
 use super::feed::Change;
@@ -70,8 +70,7 @@ where
         row: &DbRow<D>,
         column: &str,
     ) -> StoreResult<T> {
-        let document: JsonDoc = row.try_get(column)?;
-        documents::parse(column, document.0.get())
+        from_json(column, row.try_get(column)?)
     }
 
     /// A source by its id, or by an id it had before sources were stored

@@ -71,8 +71,22 @@ pub fn from_json<T: serde::de::DeserializeOwned>(
     what: &str,
     Json(document): JsonDoc,
 ) -> StoreResult<T> {
-    serde_json::from_str(document.get())
-        .map_err(|e| StoreError::Internal(format!("stored {what} is invalid: {e}")))
+    from_json_text(what, document.get())
+}
+
+/// JSON text the database wrote, read as `T`.
+pub fn from_json_text<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> StoreResult<T> {
+    serde_json::from_str(text).map_err(|e| corrupt(what, e))
+}
+
+/// A stored value that does not read back as what was written: a fault.
+pub fn corrupt(what: &str, detail: impl std::fmt::Display) -> StoreError {
+    StoreError::Internal(format!("stored {what} is invalid: {detail}"))
+}
+
+/// A stored vocabulary value, which is a fault when it is not one.
+pub fn vocabulary<V: crate::domain::Vocabulary>(text: &str) -> StoreResult<V> {
+    V::parse(text).map_err(|e| corrupt("vocabulary value", format!("{text:?} {e}")))
 }
 
 /// The constraints a write may break that are the client's to fix (any

@@ -15,8 +15,7 @@ use std::sync::{LazyLock, Mutex, PoisonError};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 
-use super::dialect::Dialect;
-use crate::domain::Vocabulary;
+use super::dialect::{Dialect, corrupt, from_json_text, vocabulary};
 use crate::domain::agreement::AreaLink;
 use crate::domain::area::AreaCode;
 use crate::domain::marker::Markers;
@@ -24,7 +23,7 @@ use crate::domain::money::{Amount, Currency};
 use crate::domain::pledge::Pledge;
 use crate::domain::query::Include;
 use crate::domain::source::Source;
-use crate::store::{StoreError, StoreResult};
+use crate::store::StoreResult;
 
 /// A statement's text built once per dialect and `shape`, and kept for the
 /// life of the process: the texts are a few kilobytes each, so building
@@ -233,14 +232,6 @@ pub(super) struct PledgeDocument {
     updated_at: DateTime<Utc>,
 }
 
-fn corrupt(what: &str, detail: impl std::fmt::Display) -> StoreError {
-    StoreError::Internal(format!("stored {what} is invalid: {detail}"))
-}
-
-fn vocabulary<V: Vocabulary>(text: &str) -> StoreResult<V> {
-    V::parse(text).map_err(|e| corrupt("vocabulary value", format!("{text:?} {e}")))
-}
-
 impl PledgeDocument {
     /// The pledge, without its sources (the caller has the agreement's).
     pub(super) fn into_pledge(self) -> StoreResult<Pledge> {
@@ -269,11 +260,6 @@ impl PledgeDocument {
             agreement_id: self.agreement_id,
         })
     }
-}
-
-/// A document column read as `T`.
-pub(super) fn parse<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> StoreResult<T> {
-    serde_json::from_str(text).map_err(|e| corrupt(what, e))
 }
 
 /// A boolean as JSON true/false (PostgreSQL) or 1/0 (SQLite, which has no
@@ -323,11 +309,11 @@ impl ChildDocuments {
         include: Include,
     ) -> StoreResult<Self> {
         let areas: Vec<AreaLinkDocument> = areas
-            .map(|text| parse("area links", text))
+            .map(|text| from_json_text("area links", text))
             .transpose()?
             .unwrap_or_default();
         let sources: Vec<Source> = sources
-            .map(|text| parse::<Vec<SourceDocument>>("sources", text))
+            .map(|text| from_json_text::<Vec<SourceDocument>>("sources", text))
             .transpose()?
             .unwrap_or_default()
             .into_iter()
@@ -335,7 +321,7 @@ impl ChildDocuments {
             .collect();
         let mut read_pledges = Vec::new();
         for document in pledges
-            .map(|text| parse::<Vec<PledgeDocument>>("pledges", text))
+            .map(|text| from_json_text::<Vec<PledgeDocument>>("pledges", text))
             .transpose()?
             .unwrap_or_default()
         {

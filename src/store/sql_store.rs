@@ -144,11 +144,11 @@ where
     Option<JsonDoc>: Column<D::Db>,
 {
     pub(super) fn corrupt(what: &str, detail: String) -> StoreError {
-        StoreError::Internal(format!("stored {what} is invalid: {detail}"))
+        super::dialect::corrupt(what, detail)
     }
 
     pub(super) fn vocabulary<V: Vocabulary>(text: &str) -> StoreResult<V> {
-        V::parse(text).map_err(|e| Self::corrupt("vocabulary value", format!("{text:?} {e}")))
+        super::dialect::vocabulary(text)
     }
 
     pub(super) fn invalid(field: &str, message: &str) -> StoreError {
