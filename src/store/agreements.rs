@@ -10,6 +10,7 @@ use super::dialect::{
     Args, Builder, Column, Conn, Constraint, DbRow, Dialect, JsonDoc, RowsAffected as _, from_json,
     json,
 };
+use super::dialect::{corrupt, vocabulary};
 use super::documents::{self, ChildDocuments};
 use super::feed::Change;
 use super::sql_store::SqlStore;
@@ -92,14 +93,14 @@ where
             partner: PartnerSummary {
                 code: PartnerCode::from_trusted(row.try_get("partner_code")?),
                 iso3: row.try_get("partner_iso3")?,
-                kind: Self::vocabulary(row.try_get::<&str, _>("partner_kind")?)?,
+                kind: vocabulary(row.try_get::<&str, _>("partner_kind")?)?,
                 name: row.try_get("partner_name")?,
                 name_uk: row.try_get("partner_name_uk")?,
             },
             title: row.try_get("title")?,
             title_uk: row.try_get("title_uk")?,
-            kind: Self::vocabulary(row.try_get::<&str, _>("kind")?)?,
-            status: Self::vocabulary(row.try_get::<&str, _>("status")?)?,
+            kind: vocabulary(row.try_get::<&str, _>("kind")?)?,
+            status: vocabulary(row.try_get::<&str, _>("status")?)?,
             signed_on,
             signed_at: row.try_get("signed_at")?,
             signed_place: row
@@ -453,6 +454,34 @@ where
         }))
     }
 
+    /// See [`super::dialect_tests::StraddledPage`].
+    #[cfg(test)]
+    pub(super) async fn straddled_page(&self, write: bool) -> StoreResult<bool> {
+        let mut conn = self.pool.acquire().await?;
+        let first = PageRequest {
+            after: None,
+            limit: 5,
+        };
+        let query = AgreementQuery {
+            include: Include {
+                areas: false,
+                pledges: false,
+                sources: false,
+            },
+            ..AgreementQuery::default()
+        };
+        let mut page = Self::load_agreements(&mut conn, &query, &first)
+            .await?
+            .ok_or(StoreError::NotFound)?
+            .items;
+        if write {
+            let mut tx = self.begin_write().await?;
+            Self::touch_agreement(&mut tx, &page[2].id, now()).await?;
+            tx.commit().await?;
+        }
+        Self::attach_children(&mut conn, &mut page, Include::ALL).await
+    }
+
     /// The children of a row that has the document columns of
     /// [`documents::children_columns`].
     fn read_children(
@@ -485,7 +514,7 @@ where
     /// sorts, not only for the page.) Answers false when an agreement's
     /// version is not the one the page read (or it is gone): a write
     /// committed in between, and the children may not be that version's.
-    pub(super) async fn attach_children(
+    async fn attach_children(
         conn: &mut Conn<D>,
         agreements: &mut [Agreement],
         include: Include,
@@ -932,13 +961,13 @@ where
         .ok_or(StoreError::NotFound)?;
         let last_version: i64 = deleted.try_get("version")?;
         let Some(before): Option<JsonDoc> = deleted.try_get("before")? else {
-            return Err(Self::corrupt(
+            return Err(corrupt(
                 "history",
                 format!("the deletion of {id} kept no copy"),
             ));
         };
-        let draft = Self::restorable(from_json("history", before)?)
-            .map_err(|e| Self::corrupt("history", e))?;
+        let draft =
+            Self::restorable(from_json("history", before)?).map_err(|e| corrupt("history", e))?;
         Self::insert_agreement(&mut tx, &draft, at).await?;
         // Versions go on from the deleted one, so an old ETag never matches the restored agreement.
         sqlx::query("UPDATE agreements SET version = $2 WHERE id = $1")

@@ -3,6 +3,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::Row as _;
 
+use super::dialect::corrupt;
 use super::dialect::{
     Args, Column, Conn, DbRow, Dialect, JsonDoc, RowsAffected as _, from_json, json,
 };
@@ -76,7 +77,7 @@ where
             let headers: Option<JsonDoc> = row.try_get("headers")?;
             Reservation::Replay(StoredResponse {
                 status: u16::try_from(status)
-                    .map_err(|_| Self::corrupt("idempotent status", status.to_string()))?,
+                    .map_err(|_| corrupt("idempotent status", status.to_string()))?,
                 headers: headers
                     .map(|h| from_json("idempotent headers", h))
                     .transpose()?

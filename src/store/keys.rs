@@ -3,6 +3,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::Row as _;
 
+use super::dialect::vocabulary;
 use super::dialect::{Args, Column, Conn, DbRow, Dialect, JsonDoc, RowsAffected as _};
 use super::sql_store::SqlStore;
 use crate::domain::Vocabulary;
@@ -38,7 +39,7 @@ where
         Ok(ApiKey {
             id: row.try_get("id")?,
             name: row.try_get("name")?,
-            scope: Self::vocabulary(row.try_get::<&str, _>("scope")?)?,
+            scope: vocabulary(row.try_get::<&str, _>("scope")?)?,
             secret_hash: row.try_get("secret_hash")?,
             created_at: row.try_get("created_at")?,
             expires_at: row.try_get("expires_at")?,

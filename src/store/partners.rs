@@ -3,6 +3,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::Row as _;
 
+use super::dialect::vocabulary;
 use super::dialect::{
     Args, Builder, Column, Conn, Constraint, DbRow, Dialect, JsonDoc, RowsAffected as _, from_json,
     json,
@@ -55,7 +56,7 @@ where
         Ok(Partner {
             code: PartnerCode::from_trusted(row.try_get("code")?),
             iso3: row.try_get("iso3")?,
-            kind: Self::vocabulary(row.try_get::<&str, _>("kind")?)?,
+            kind: vocabulary(row.try_get::<&str, _>("kind")?)?,
             name: row.try_get("name")?,
             name_uk: row.try_get("name_uk")?,
             aliases,

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::Row as _;
 
+use super::dialect::corrupt;
 use super::dialect::{Args, Builder, Column, Conn, DbRow, Dialect, JsonDoc};
 use super::feed::Change;
 use super::sql_store::SqlStore;
@@ -42,9 +43,9 @@ where
     pub(super) fn rate_from_row(row: &DbRow<D>) -> StoreResult<DailyRate> {
         let currency: &str = row.try_get("currency")?;
         Ok(DailyRate {
-            currency: Currency::parse(currency).map_err(|e| Self::corrupt("currency", e))?,
+            currency: Currency::parse(currency).map_err(|e| corrupt("currency", e))?,
             date: row.try_get("day")?,
-            rate: D::rate_from(row.try_get("rate")?).map_err(|e| Self::corrupt("rate", e))?,
+            rate: D::rate_from(row.try_get("rate")?).map_err(|e| corrupt("rate", e))?,
         })
     }
 
@@ -52,11 +53,11 @@ where
         let currency: &str = row.try_get("currency")?;
         let average: &str = row.try_get("average")?;
         Ok(AnnualRate {
-            currency: Currency::parse(currency).map_err(|e| Self::corrupt("currency", e))?,
+            currency: Currency::parse(currency).map_err(|e| corrupt("currency", e))?,
             year: row.try_get("year")?,
             average: average
                 .parse::<rust_decimal::Decimal>()
-                .map_err(|e| Self::corrupt("annual average", format!("{average:?}: {e}")))?,
+                .map_err(|e| corrupt("annual average", format!("{average:?}: {e}")))?,
             days: row.try_get("days")?,
             first_day: row.try_get("first_day")?,
             last_day: row.try_get("last_day")?,
@@ -127,7 +128,7 @@ where
                 continue;
             }
             let annual = AnnualRate::of(currency.clone(), year, &days).ok_or_else(|| {
-                Self::corrupt(
+                corrupt(
                     "rates",
                     format!("the {} average of {year} does not fit", currency.as_str()),
                 )

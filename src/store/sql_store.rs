@@ -11,7 +11,6 @@ use tokio::sync::{Mutex, MutexGuard, watch};
 use super::child::{ChildDraft, ChildKind};
 use super::dialect::{Args, Builder, Column, Conn, DbRow, Dialect, JsonDoc, Tx};
 use crate::domain::FieldError;
-use crate::domain::Vocabulary;
 use crate::domain::agreement::{Agreement, AgreementDraft};
 use crate::domain::api_key::ApiKey;
 use crate::domain::area::{Area, AreaCode, AreaDraft};
@@ -143,14 +142,6 @@ where
     Option<DateTime<Utc>>: Column<D::Db>,
     Option<JsonDoc>: Column<D::Db>,
 {
-    pub(super) fn corrupt(what: &str, detail: String) -> StoreError {
-        super::dialect::corrupt(what, detail)
-    }
-
-    pub(super) fn vocabulary<V: Vocabulary>(text: &str) -> StoreResult<V> {
-        super::dialect::vocabulary(text)
-    }
-
     pub(super) fn invalid(field: &str, message: &str) -> StoreError {
         StoreError::Invalid(vec![FieldError::new(field, message)])
     }
@@ -620,5 +611,19 @@ where
 
     async fn release_idempotency_key(&self, caller: &str, key: &str) -> StoreResult<()> {
         SqlStore::release_idempotency_key(self, caller, key).await
+    }
+}
+
+#[cfg(test)]
+impl super::dialect_tests::StraddledPage for super::SqliteStore {
+    async fn children_accepted(&self, write: bool) -> StoreResult<bool> {
+        self.straddled_page(write).await
+    }
+}
+
+#[cfg(test)]
+impl super::dialect_tests::StraddledPage for super::PostgresStore {
+    async fn children_accepted(&self, write: bool) -> StoreResult<bool> {
+        self.straddled_page(write).await
     }
 }

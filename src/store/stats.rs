@@ -4,6 +4,7 @@
 use chrono::{DateTime, Datelike as _, NaiveDate, Utc};
 use sqlx::Row as _;
 
+use super::dialect::corrupt;
 use super::dialect::{Args, Builder, Column, Conn, DbRow, Dialect, JsonDoc};
 use super::sql_store::SqlStore;
 use crate::domain::Vocabulary;
@@ -334,8 +335,7 @@ where
                 let currency: &str = row.try_get("currency")?;
                 Ok(PledgeTotal {
                     groups: Self::group_values(row, years)?,
-                    currency: Currency::parse(currency)
-                        .map_err(|e| Self::corrupt("currency", e))?,
+                    currency: Currency::parse(currency).map_err(|e| corrupt("currency", e))?,
                     total_minor: row.try_get("total_minor")?,
                     count: row.try_get("n")?,
                     years: row.try_get::<Option<i64>, _>("years")?.unwrap_or_default(),
@@ -783,8 +783,7 @@ where
                 let currency: &str = row.try_get("currency")?;
                 Ok(PledgeYearTotal {
                     groups: Self::group_values(row, &years)?,
-                    currency: Currency::parse(currency)
-                        .map_err(|e| Self::corrupt("currency", e))?,
+                    currency: Currency::parse(currency).map_err(|e| corrupt("currency", e))?,
                     year: row.try_get("conversion_year")?,
                     total_minor: row.try_get("total_minor")?,
                     count: row.try_get("n")?,
