@@ -150,6 +150,9 @@ async fn show(
         axum::http::header::VARY,
         axum::http::HeaderValue::from_static("Accept"),
     );
+    response
+        .extensions_mut()
+        .insert(super::invalidation::Reads::Agreement(agreement.id));
     Ok(response)
 }
 

@@ -18,6 +18,7 @@ use super::agreements::load as load_agreement;
 use super::convert::ConvertParam;
 use super::convert::{Converter, pledge_year};
 use super::extract::{IfMatch, JsonBody, ListBody, patched};
+use super::invalidation::Reads;
 use super::params::{NoParams, read};
 use super::{AppState, created, single, single_tagged};
 use crate::auth::Caller;
@@ -389,8 +390,15 @@ async fn list<C: Child>(
     let target = convert_target::<C>(&uri)?;
     let mut agreement = load_agreement(state.store.as_ref(), &id).await?;
     Converter::agreement_into(state.store.as_ref(), target, &mut agreement).await?;
+    let reads = Reads::Agreement(agreement.id.clone());
     let body = ListBody::whole(C::of_agreement(agreement));
-    Ok(axum::Json(body).into_response())
+    Ok(read_from(axum::Json(body).into_response(), reads))
+}
+
+/// An answer marked with what it read, so a write elsewhere keeps it.
+fn read_from(mut response: Response, reads: Reads) -> Response {
+    response.extensions_mut().insert(reads);
+    response
 }
 
 async fn create<C: Child>(
@@ -437,8 +445,9 @@ async fn show<C: Child>(
     let target = convert_target::<C>(&uri)?;
     let mut child: C = load(state.store.as_ref(), &id).await?;
     let version = child.version();
+    let reads = Reads::Agreement(child.agreement_id().to_owned());
     let (Some(target), Some(pledge)) = (target, child.as_pledge_mut()) else {
-        return Ok(single(&child, version));
+        return Ok(read_from(single(&child, version), reads));
     };
     // Without a year of its own, a pledge converts at its agreement's signing year.
     let signed_on = match pledge.year_from {
@@ -452,7 +461,10 @@ async fn show<C: Child>(
     let need = (pledge.currency.clone(), pledge_year(pledge, signed_on));
     let converter = Converter::load(state.store.as_ref(), target, [need]).await?;
     converter.convert_pledge(pledge, signed_on);
-    Ok(single_tagged(&child, &converter.etag(version)))
+    Ok(read_from(
+        single_tagged(&child, &converter.etag(version)),
+        reads,
+    ))
 }
 
 async fn replace<C: Child>(

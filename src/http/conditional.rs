@@ -1,7 +1,7 @@
 //! Conditional GETs: lists, stats and exports tagged with the store's
 //! revision answer 304 without running the query; single resources by their
-//! version. A GET answered 200 is kept rendered (render_cache.rs) until the
-//! revision moves.
+//! version. A GET answered 200 is kept rendered (render_cache.rs) until a
+//! change touches what it read (invalidation.rs).
 
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -178,7 +178,8 @@ pub fn concerns<B>(request: &axum::http::Request<B>) -> bool {
 /// carry a weak ETag of the store-wide revision: an If-None-Match that still
 /// matches is answered 304 without running the query. Single resources keep
 /// their version ETag and answer 304 when it matches. A GET answered 200 is
-/// kept, rendered, until the revision moves, and served again from memory.
+/// kept, rendered, until a change touches what it read, and served again
+/// from memory with the tag of the revision it was rendered at.
 pub async fn conditional(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let route = request
         .extensions()
@@ -263,15 +264,12 @@ async fn conditional_at(
         .get::<Lang>()
         .copied()
         .unwrap_or_default();
-    let list_etag = (!versioned).then(|| {
-        format!(
-            "W/\"r{revision}-{}\"",
-            variant(request.headers(), request.uri(), lang)
-        )
-    });
+    let variant = variant(request.headers(), request.uri(), lang);
+    // The tag of a list answer rendered at `revision`.
+    let list_etag = |revision: i64| (!versioned).then(|| format!("W/\"r{revision}-{variant}\""));
     // Only a tag this server issued answers 304 before the query runs: `*`
     // waits for the handler, so a query that is not valid is still a 400.
-    if let (Some(etag), Some(condition)) = (&list_etag, &if_none_match)
+    if let (Some(etag), Some(condition)) = (&list_etag(revision), &if_none_match)
         && names_tag(condition, etag)
     {
         let mut response = not_modified(etag, &cache_control);
@@ -281,7 +279,6 @@ async fn conditional_at(
         );
         return response;
     }
-    let era = (revision, chrono::Utc::now().date_naive());
     // The host (and the scheme a proxy names) too: feeds and oEmbed answers
     // carry absolute links.
     let site = [
@@ -289,21 +286,29 @@ async fn conditional_at(
         request.headers().get("x-forwarded-proto"),
     ]
     .map(|v| v.and_then(|v| v.to_str().ok()).unwrap_or_default());
-    let mut response = if method == Method::GET {
+    let (mut response, answered_at) = if method == Method::GET {
         let key = render_cache::Key {
-            era,
+            day: chrono::Utc::now().date_naive(),
             uri: format!("{} {} {}", site[0], site[1], request.uri()),
             media: super::listing::negotiated_media(request.headers()),
             lang,
         };
-        state.freshness.rendered.answer(key, request, next).await
+        let store = state.store.as_ref();
+        state
+            .freshness
+            .rendered
+            .answer(key, revision, store, request, next)
+            .await
     } else {
-        next.run(request).await
+        (next.run(request).await, revision)
     };
     if response.status() != StatusCode::OK {
         return response;
     }
-    if let Some(etag) = &list_etag
+    // A kept answer's tag is the revision it was rendered at, whose content
+    // still holds: a client that has it revalidates with a 304 across
+    // writes that did not change it.
+    if let Some(etag) = &list_etag(answered_at)
         && let Ok(value) = HeaderValue::from_str(etag)
     {
         response.headers_mut().insert(header::ETAG, value);

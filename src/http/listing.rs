@@ -17,6 +17,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::convert::{self, CONVERT, ConvertParam, Converter};
+use super::invalidation::{Aspects, Reads};
 use super::params::{And, Flag, flag, list_of, one_of, read, split_list, value_schema};
 use super::query::{
     AgreementFilters, ListOrder, PageParams, Paging, PartnerFilter, agreement_query,
@@ -28,7 +29,7 @@ use crate::domain::area::AreaCode;
 use crate::domain::lang::Lang;
 use crate::domain::money::{Amount, Currency};
 use crate::domain::partner::PartnerCode;
-use crate::domain::query::{AgreementQuery, Include};
+use crate::domain::query::{AgreementQuery, Include, SortKey};
 use crate::error::{ApiError, ApiResult};
 use crate::store::{PageRequest, Store};
 
@@ -330,7 +331,26 @@ async fn json_page(
     if let Some(cursor) = next_cursor {
         add_next_link(&mut response, uri, &cursor);
     }
+    response.extensions_mut().insert(Reads::Agreements {
+        ids: page.items.iter().map(|a| a.id.clone()).collect(),
+        picked_by: picked_by(&query),
+    });
     Ok(response)
+}
+
+/// What decides which agreements a query picks, in what order and how many.
+fn picked_by(query: &AgreementQuery) -> Aspects {
+    let mut aspects = Aspects::FIELDS;
+    if !query.pledge.is_empty() {
+        aspects = aspects.with(Aspects::PLEDGES);
+    }
+    if query.search.is_some() {
+        aspects = aspects.with(Aspects::TEXT);
+    }
+    if query.sort.key == SortKey::UpdatedAt {
+        aspects = aspects.with(Aspects::UPDATED);
+    }
+    aspects
 }
 
 /// `Link: <same query, next cursor>; rel="next"`.

@@ -17,6 +17,7 @@ mod headers;
 mod history;
 mod idempotency;
 mod import;
+mod invalidation;
 mod lang;
 pub mod limits;
 mod listing;

@@ -938,6 +938,9 @@ impl Store for AsOf {
     async fn latest_changes(&self, filter: &LatestChangeFilter) -> StoreResult<Vec<ChangeDetail>> {
         self.replay().await?.latest_changes(filter).await
     }
+    async fn changes_between(&self, after: i64, upto: i64) -> StoreResult<Vec<ChangeDetail>> {
+        self.replay().await?.changes_between(after, upto).await
+    }
     async fn change_notifications(&self) -> Option<tokio::sync::mpsc::Receiver<()>> {
         None
     }

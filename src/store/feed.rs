@@ -290,32 +290,54 @@ where
         .bind(i64::from(filter.limit))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                let before: Option<serde_json::Value> = row
-                    .try_get::<Option<JsonDoc>, _>("before")?
-                    .map(|d| from_json("before", d))
-                    .transpose()?;
-                let after: Option<serde_json::Value> = row
-                    .try_get::<Option<JsonDoc>, _>("after")?
-                    .map(|d| from_json("after", d))
-                    .transpose()?;
-                Ok(ChangeDetail {
-                    entry: ChangeEntry {
-                        seq: row.try_get("feed_seq")?,
-                        at: row.try_get("at")?,
-                        entity: row.try_get("entity")?,
-                        id: row.try_get("entity_id")?,
-                        agreement_id: row.try_get("agreement_id")?,
-                        partner: row.try_get("partner_code")?,
-                        op: row.try_get("op")?,
-                        version: row.try_get("version")?,
-                    },
-                    before,
-                    after,
-                })
-            })
-            .collect()
+        rows.iter().map(Self::change_detail).collect()
+    }
+
+    /// Every change after revision `after` up to `upto`, oldest first, each
+    /// with its record before and after: what kept answers a change retires
+    /// is read from them. Feed numbers have no gaps, so a complete answer
+    /// has `upto - after` entries.
+    pub(super) async fn changes_between(
+        &self,
+        after: i64,
+        upto: i64,
+    ) -> StoreResult<Vec<ChangeDetail>> {
+        // Index history_feed: a range of the unique feed numbers.
+        let rows = sqlx::query(
+            "SELECT feed_seq, at, entity, entity_id, agreement_id, partner_code, op, version, \
+             before, after FROM history WHERE feed_seq > $1 AND feed_seq <= $2 ORDER BY feed_seq",
+        )
+        .bind(after)
+        .bind(upto)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(Self::change_detail).collect()
+    }
+
+    /// One history row as a change with its record before and after.
+    fn change_detail(row: &DbRow<D>) -> StoreResult<ChangeDetail> {
+        let before: Option<serde_json::Value> = row
+            .try_get::<Option<JsonDoc>, _>("before")?
+            .map(|d| from_json("before", d))
+            .transpose()?;
+        let after: Option<serde_json::Value> = row
+            .try_get::<Option<JsonDoc>, _>("after")?
+            .map(|d| from_json("after", d))
+            .transpose()?;
+        Ok(ChangeDetail {
+            entry: ChangeEntry {
+                seq: row.try_get("feed_seq")?,
+                at: row.try_get("at")?,
+                entity: row.try_get("entity")?,
+                id: row.try_get("entity_id")?,
+                agreement_id: row.try_get("agreement_id")?,
+                partner: row.try_get("partner_code")?,
+                op: row.try_get("op")?,
+                version: row.try_get("version")?,
+            },
+            before,
+            after,
+        })
     }
 
     pub(super) async fn history(&self, filter: &HistoryFilter) -> StoreResult<Page<HistoryEntry>> {

@@ -289,6 +289,10 @@ pub trait Store: Send + Sync {
     /// The latest changes, newest first, each with the record before and
     /// after it (what a feed a person reads shows).
     async fn latest_changes(&self, filter: &LatestChangeFilter) -> StoreResult<Vec<ChangeDetail>>;
+    /// Every change after revision `after` up to `upto`, oldest first, with
+    /// the record before and after each (what a kept answer's retirement is
+    /// decided from).
+    async fn changes_between(&self, after: i64, upto: i64) -> StoreResult<Vec<ChangeDetail>>;
     /// A signal for every write committed by any instance, where the backend
     /// can send one (PostgreSQL LISTEN/NOTIFY); None where it cannot.
     async fn change_notifications(&self) -> Option<tokio::sync::mpsc::Receiver<()>>;

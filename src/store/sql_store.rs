@@ -496,6 +496,10 @@ where
         SqlStore::latest_changes(self, filter).await
     }
 
+    async fn changes_between(&self, after: i64, upto: i64) -> StoreResult<Vec<ChangeDetail>> {
+        SqlStore::changes_between(self, after, upto).await
+    }
+
     async fn change_notifications(&self) -> Option<tokio::sync::mpsc::Receiver<()>> {
         D::listen_for_changes(&self.pool)
     }

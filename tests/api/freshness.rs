@@ -20,6 +20,7 @@ use crate::common::{Backend, TestApp, TestDatabase, create_key};
 crate::on_both_backends!(
     acknowledged_writes_are_read_at_once_and_across_instances,
     repeated_reads_are_answered_from_memory,
+    writes_keep_the_answers_they_did_not_touch,
     the_store_announces_each_commit_and_nothing_else,
 );
 
@@ -277,6 +278,112 @@ async fn repeated_reads_are_answered_from_memory(app: TestApp) {
     assert_eq!(edited.status, 200, "{}", edited.text);
     let fresh = read(&here, SINGLE, None).await;
     assert_eq!(fresh.body["signed_at"], "Kept nowhere");
+}
+
+/// A write retires the kept answers that read what it changed, and keeps the
+/// rest — through this instance and, once it sees the new revision, through
+/// another. The agreements table is hidden after each write: an answer
+/// still served with its tag is one kept across the write; an answer retired
+/// runs its query (and fails, or carries the new revision's tag). Kept ones
+/// keep their tag, and revalidate as 304.
+async fn writes_keep_the_answers_they_did_not_touch(app: TestApp) {
+    let other = accords::app(app.database.open().await, HttpOptions::default()).unwrap();
+    let here = app.router.clone();
+    // France's agreement: in none of the Japan or Japan-and-Britain reads.
+    let french = "ua-fr-2024";
+    let french_single = format!("/v1/agreements/{french}");
+    let french_sources = format!("/v1/agreements/{french}/sources");
+    let by_update = "/v1/agreements?sort=-updated_at&fields=id&limit=5";
+    let reads = [
+        SINGLE,
+        PARTNER_LIST,
+        FILTERED,
+        AREA_LIST,
+        "/v1/agreements?q=cyber",
+        "/v1/pledges/ua-jp-2024-p1",
+        by_update,
+        STATS,
+        &french_single,
+        &french_sources,
+    ];
+    // Retired: by its agreement, by the updated_at order, by any change.
+    let touched = |uri: &str, body: &Value| {
+        [by_update, STATS].contains(&uri) || body.to_string().contains(french)
+    };
+    let source = app.get_ok(&french_sources).await["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let edits = [
+        // Shown only: the agreement's own reads and its place by update.
+        (
+            format!("/v1/sources/{source}"),
+            json!({"publisher": "Kept elsewhere"}),
+        ),
+        // Its own fields: every page of agreements may pick it now.
+        (
+            french_single.clone(),
+            json!({"summary": "Only France's reads change."}),
+        ),
+    ];
+    for (round, (target, edit)) in edits.iter().enumerate() {
+        let mut before = Vec::new();
+        for router in [&here, &other] {
+            for uri in reads {
+                let reply = read(router, uri, None).await;
+                assert_eq!(reply.status, 200, "{uri}: {}", reply.body);
+                before.push(reply);
+            }
+        }
+        let edited = app.patch(target, edit).await;
+        assert_eq!(edited.status, 200, "{}", edited.text);
+        // Another instance sees the new revision within its revision TTL.
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        app.database
+            .execute("ALTER TABLE agreements RENAME TO agreements_hidden")
+            .await;
+        for (router, before) in [&here, &other].into_iter().zip(before.chunks(reads.len())) {
+            for (uri, before) in reads.iter().zip(before) {
+                let pages_move = round == 1 && uri.contains('?');
+                let again = read(router, uri, None).await;
+                if touched(uri, &before.body) || pages_move {
+                    // Rendered again: it could not be, or (a read that needs
+                    // no agreements table) it carries the new revision's tag.
+                    assert!(
+                        again.status != 200 || again.etag != before.etag,
+                        "round {round}: {uri} was kept across the write"
+                    );
+                } else {
+                    assert_eq!(
+                        again.status, 200,
+                        "round {round}: {uri} was not kept: {}",
+                        again.body
+                    );
+                    // The same content, named at the revision it is served at.
+                    let mut body = again.body.clone();
+                    if let Some(revision) = body.get_mut("revision") {
+                        assert!(
+                            revision.as_i64() > before.body["revision"].as_i64(),
+                            "{uri}"
+                        );
+                        *revision = before.body["revision"].clone();
+                    }
+                    assert_eq!(body, before.body, "round {round}: {uri}");
+                    assert_eq!(again.etag, before.etag, "round {round}: {uri}");
+                    let revalidated = read(router, uri, Some(&before.etag)).await;
+                    assert_eq!(revalidated.status, 304, "round {round}: {uri}");
+                }
+            }
+        }
+        app.database
+            .execute("ALTER TABLE agreements_hidden RENAME TO agreements")
+            .await;
+    }
+    // The retired reads show the writes.
+    let shown = app.get_ok(&french_single).await;
+    assert_eq!(shown["summary"], "Only France's reads change.");
+    let sources = read(&other, &french_sources, None).await;
+    assert_eq!(sources.body["items"][0]["publisher"], "Kept elsewhere");
 }
 
 /// A client that hangs up while its read is beginning leaves no transaction
