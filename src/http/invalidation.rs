@@ -11,6 +11,7 @@
 
 use std::collections::HashMap;
 
+use crate::domain::query::{AgreementQuery, SortKey};
 use crate::store::ChangeDetail;
 
 /// The parts of agreements that decide which agreements a query picks, in
@@ -33,6 +34,22 @@ impl Aspects {
     const ALL: Self = Self(15);
     const EACH: [Self; 4] = [Self::FIELDS, Self::PLEDGES, Self::TEXT, Self::UPDATED];
 
+    /// What decides which agreements `query` picks, in what order and how
+    /// many.
+    pub fn picking(query: &AgreementQuery) -> Self {
+        let mut aspects = Self::FIELDS;
+        if !query.pledge.is_empty() {
+            aspects = aspects.with(Self::PLEDGES);
+        }
+        if query.search.is_some() {
+            aspects = aspects.with(Self::TEXT);
+        }
+        if query.sort.key == SortKey::UpdatedAt {
+            aspects = aspects.with(Self::UPDATED);
+        }
+        aspects
+    }
+
     #[must_use]
     pub const fn with(self, other: Self) -> Self {
         Self(self.0 | other.0)
@@ -48,8 +65,9 @@ impl Aspects {
 pub enum Reads {
     /// One agreement's document: the agreement, or a pledge or source of it.
     Agreement(String),
-    /// A page of agreements: their documents, and which agreements the query
-    /// picks and in what order, decided by `picked_by`.
+    /// Agreements: the documents of `ids` (a page's items), and what
+    /// `picked_by` names of every agreement (which ones a query picks, their
+    /// order, their totals).
     Agreements {
         ids: Vec<String>,
         picked_by: Aspects,

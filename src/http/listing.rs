@@ -29,7 +29,7 @@ use crate::domain::area::AreaCode;
 use crate::domain::lang::Lang;
 use crate::domain::money::{Amount, Currency};
 use crate::domain::partner::PartnerCode;
-use crate::domain::query::{AgreementQuery, Include, SortKey};
+use crate::domain::query::{AgreementQuery, Include};
 use crate::error::{ApiError, ApiResult};
 use crate::store::{PageRequest, Store};
 
@@ -333,24 +333,9 @@ async fn json_page(
     }
     response.extensions_mut().insert(Reads::Agreements {
         ids: page.items.iter().map(|a| a.id.clone()).collect(),
-        picked_by: picked_by(&query),
+        picked_by: Aspects::picking(&query),
     });
     Ok(response)
-}
-
-/// What decides which agreements a query picks, in what order and how many.
-fn picked_by(query: &AgreementQuery) -> Aspects {
-    let mut aspects = Aspects::FIELDS;
-    if !query.pledge.is_empty() {
-        aspects = aspects.with(Aspects::PLEDGES);
-    }
-    if query.search.is_some() {
-        aspects = aspects.with(Aspects::TEXT);
-    }
-    if query.sort.key == SortKey::UpdatedAt {
-        aspects = aspects.with(Aspects::UPDATED);
-    }
-    aspects
 }
 
 /// `Link: <same query, next cursor>; rel="next"`.

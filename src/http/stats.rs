@@ -18,6 +18,7 @@ use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{ArrayBuilder, Schema};
 
 use super::convert::{self, ConvertParam, Converter};
+use super::invalidation::{Aspects, Reads};
 use super::params::{And, Flag, Params, flag, one_of, split_list, value_schema, words};
 use super::query::{Filters, PageParams, agreement_query, encode_list_cursor, paging};
 use crate::domain::FieldError;
@@ -159,7 +160,16 @@ async fn pledges(
     }
     let stats = pledge_stats(&state, &totals, errors).await?;
     let mut response = match format {
-        StatsFormat::Json => axum::Json(&stats.body).into_response(),
+        StatsFormat::Json => {
+            let mut response = axum::Json(&stats.body).into_response();
+            // Totals of the pledges of the agreements the query picks. (Files
+            // and tables name the latest change: they read everything.)
+            response.extensions_mut().insert(Reads::Agreements {
+                ids: Vec::new(),
+                picked_by: Aspects::picking(&stats.query).with(Aspects::PLEDGES),
+            });
+            response
+        }
         StatsFormat::Csv => {
             let csv = chart_csv(&stats.groups, &stats.body);
             let csv = if bom { format!("\u{FEFF}{csv}") } else { csv };
