@@ -236,3 +236,21 @@ pub trait Dialect: Send + Sync + Sized + 'static {
         revision: i64,
     ) -> impl Future<Output = StoreResult<(sqlx::Pool<Self::Db>, Self::State)>> + Send;
 }
+
+/// Begins a transaction in a task of its own. sqlx 0.8's `begin` is not
+/// cancel-safe on either backend: a request cancelled (its client gone, at
+/// the end of any load test) after BEGIN was sent hands its connection back
+/// to the pool still inside the transaction. There the next borrower's
+/// `begin` fails ("non-zero transaction depth": every later write on
+/// SQLite's connections a 500) and its reads see an old snapshot. Spawned,
+/// the begin always finishes; a transaction no one waits for any more is
+/// dropped, which rolls it back.
+pub(super) async fn begin<DB: sqlx::Database>(
+    pool: &sqlx::Pool<DB>,
+    statement: &'static str,
+) -> Result<sqlx::Transaction<'static, DB>, sqlx::Error> {
+    let pool = pool.clone();
+    tokio::spawn(async move { pool.begin_with(statement).await })
+        .await
+        .map_err(|_| sqlx::Error::WorkerCrashed)?
+}

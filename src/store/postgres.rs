@@ -5,7 +5,7 @@ use rust_decimal::Decimal;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use std::str::FromStr;
 
-use super::dialect::{Builder, Constraint, DbRow, Dialect, Tx};
+use super::dialect::{Builder, Constraint, DbRow, Dialect, Tx, begin};
 use super::sql_store::SqlStore;
 use super::webhooks::DatabasePool;
 use super::{SearchCut, StoreError, StoreOptions, StoreResult};
@@ -407,19 +407,6 @@ impl Dialect for Postgres {
     ) -> StoreResult<(PgPool, PostgresState)> {
         PostgresStore::build_replay(pool, revision).await
     }
-}
-
-/// Begins in a task of its own. sqlx 0.8's PostgreSQL `begin` is not
-/// cancel-safe: a request cancelled (its client gone) after BEGIN was sent
-/// hands its connection back to the pool still inside the transaction, where
-/// the next borrower's writes fail and its reads see an old snapshot. Spawned,
-/// the begin always finishes; a transaction no one waits for any more is
-/// dropped, which rolls it back.
-async fn begin(pool: &PgPool, statement: &'static str) -> Result<Tx<Postgres>, sqlx::Error> {
-    let pool = pool.clone();
-    tokio::spawn(async move { pool.begin_with(statement).await })
-        .await
-        .map_err(|_| sqlx::Error::WorkerCrashed)?
 }
 
 /// The channel every instance listens on; a notification is delivered at commit.

@@ -12,7 +12,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-use super::dialect::{Builder, Constraint, DbRow, Dialect, Tx};
+use super::dialect::{Builder, Constraint, DbRow, Dialect, Tx, begin};
 use super::sql_store::SqlStore;
 use super::webhooks::DatabasePool;
 use super::{SearchCut, StoreError, StoreOptions, StoreResult};
@@ -243,12 +243,12 @@ impl Dialect for Sqlite {
     const ONE_WRITER: bool = true;
 
     async fn begin_write(pool: &SqlitePool) -> Result<Tx<Self>, sqlx::Error> {
-        pool.begin_with("BEGIN IMMEDIATE").await
+        begin(pool, "BEGIN IMMEDIATE").await
     }
 
     /// A deferred transaction: one consistent snapshot for a multi-query read.
     async fn begin_read(pool: &SqlitePool) -> Result<Tx<Self>, sqlx::Error> {
-        pool.begin().await
+        begin(pool, "BEGIN").await
     }
 
     /// SQLite writes one transaction at a time (BEGIN IMMEDIATE): rollup
