@@ -314,16 +314,21 @@ where
         rows.iter().map(Self::change_detail).collect()
     }
 
+    /// A history row's record before and after its change.
+    fn records(
+        row: &DbRow<D>,
+    ) -> StoreResult<(Option<serde_json::Value>, Option<serde_json::Value>)> {
+        let record = |column: &'static str| {
+            row.try_get::<Option<JsonDoc>, _>(column)?
+                .map(|d| from_json(column, d))
+                .transpose()
+        };
+        Ok((record("before")?, record("after")?))
+    }
+
     /// One history row as a change with its record before and after.
     fn change_detail(row: &DbRow<D>) -> StoreResult<ChangeDetail> {
-        let before: Option<serde_json::Value> = row
-            .try_get::<Option<JsonDoc>, _>("before")?
-            .map(|d| from_json("before", d))
-            .transpose()?;
-        let after: Option<serde_json::Value> = row
-            .try_get::<Option<JsonDoc>, _>("after")?
-            .map(|d| from_json("after", d))
-            .transpose()?;
+        let (before, after) = Self::records(row)?;
         Ok(ChangeDetail {
             entry: ChangeEntry {
                 seq: row.try_get("feed_seq")?,
@@ -361,14 +366,7 @@ where
         let items = rows
             .iter()
             .map(|row| {
-                let before: Option<serde_json::Value> = row
-                    .try_get::<Option<JsonDoc>, _>("before")?
-                    .map(|d| from_json("before", d))
-                    .transpose()?;
-                let after: Option<serde_json::Value> = row
-                    .try_get::<Option<JsonDoc>, _>("after")?
-                    .map(|d| from_json("after", d))
-                    .transpose()?;
+                let (before, after) = Self::records(row)?;
                 Ok(HistoryEntry {
                     seq: row.try_get("seq")?,
                     at: row.try_get("at")?,
