@@ -164,10 +164,12 @@ impl Ledger {
         self.applied
     }
 
-    /// Starts at `revision` with nothing known to have changed: nothing is
-    /// kept yet.
+    /// Starts at `revision`. Changes before it were never entered, so an
+    /// answer rendered at an older revision (by a request that read the
+    /// revision before this one) is not good: as if everything changed at it.
     pub fn start(&mut self, revision: i64) {
         self.applied = Some(revision);
+        self.everything = self.everything.max(revision);
     }
 
     /// Enters the changes after `applied` up to `upto`: each of them, or
@@ -385,6 +387,12 @@ mod tests {
             assert!(!ledger.still_good(Some(&single), 10), "case {seq}");
             assert!(ledger.still_good(Some(&single), 11), "case {seq}");
         }
+        // An answer rendered before the ledger started may predate changes
+        // it never entered.
+        let mut ledger = Ledger::default();
+        ledger.start(12);
+        assert!(!ledger.still_good(Some(&single), 10));
+        assert!(ledger.still_good(Some(&single), 12));
         // Changes that could not be read: everything.
         let mut ledger = Ledger::default();
         ledger.start(10);
